@@ -1,0 +1,262 @@
+/*
+ * libtoeless internals shared by the core's modules.  Not installed.
+ *
+ * Module map:
+ *   device.c   backend registry, device open/close/query, memory registration,
+ *              logging, device counters
+ *   cq.c       completion queues (ring + eventfd), CRC request bookkeeping
+ *   crc.c      CRC32C on isa-l, toeless_crc_submit()
+ *   task.c     ITT task table: O(1) lookup, placement ranges
+ *   ctx.c      context create/destroy/params, SGL post/cancel, release flow
+ *   rx.c       the receive engine (toeless_pdu_recv)
+ *   tx.c       the send helper (toeless_pdu_send / toeless_ctx_flush)
+ *   strerror.c toeless_strerror, version
+ *
+ * SPDX-License-Identifier: MIT
+ */
+#ifndef TOELESS_INT_H
+#define TOELESS_INT_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/uio.h>
+
+#include "toeless.h"
+#include "toeless_backend.h"
+#include "pdu.h"
+
+#define TL_HIDDEN __attribute__((visibility("hidden")))
+#define TL_LIKELY(x) __builtin_expect(!!(x), 1)
+#define TL_UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+/* ---- counters: one writer per context, read from any thread ---- */
+#define TL_STAT_ADD(st, field, n) \
+	__atomic_store_n(&(st)->field, __atomic_load_n(&(st)->field, __ATOMIC_RELAXED) + (n), __ATOMIC_RELAXED)
+#define TL_STAT_INC(st, field) TL_STAT_ADD(st, field, 1)
+/* Add every counter of src into dst (dst under its owner's lock). */
+TL_HIDDEN void tl_stats_accumulate(struct toeless_stats *dst, const struct toeless_stats *src);
+/* Copy counters out to a caller's struct of size caller->size. */
+TL_HIDDEN int tl_stats_export(const struct toeless_stats *src, struct toeless_stats *out);
+
+/* Copy a caller's size-prefixed attribute struct into a zeroed full one. */
+TL_HIDDEN int tl_attr_copy(void *dst, size_t dst_size, const void *src);
+
+/* ---- device ---- */
+struct tl_ctx_link {
+	struct tl_ctx_link *prev, *next;
+};
+
+struct toeless_device {
+	const struct toeless_backend_ops *ops;
+	void *priv;
+	pthread_mutex_t lock;
+	toeless_log_fn log_fn;
+	void *log_arg;
+	int log_level;
+	struct toeless_caps caps;     /* full-size copy queried at open */
+	uint32_t n_ctx, n_cq, n_mr;
+	struct tl_ctx_link ctxs;      /* open contexts, for toeless_device_stats */
+	struct toeless_stats retired; /* counters of destroyed contexts + device-level */
+	int failed;                   /* atomic: device error seen; engine no longer used */
+	struct toeless_mr *mrs;       /* registrations, for SGE lookup */
+};
+
+struct toeless_mr {
+	toeless_device *dev;
+	struct toeless_mr *next;
+	uint8_t *addr;
+	size_t len;
+	void *priv;
+	uint32_t users;               /* SGL posts referencing it (atomic) */
+};
+
+TL_HIDDEN void tl_log(toeless_device *dev, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Find the registration that wholly contains [addr, addr+len), or NULL.
+ * Takes a reference (users++) on success; drop it with tl_mr_put(). */
+TL_HIDDEN toeless_mr *tl_mr_get(toeless_device *dev, const void *addr, size_t len);
+TL_HIDDEN void tl_mr_put(toeless_mr *mr);
+TL_HIDDEN void tl_device_ctx_added(toeless_device *dev, toeless_ctx *ctx);
+TL_HIDDEN void tl_device_ctx_removed(toeless_device *dev, toeless_ctx *ctx);
+static inline bool tl_device_failed(const toeless_device *dev)
+{
+	return __atomic_load_n(&dev->failed, __ATOMIC_ACQUIRE) != 0;
+}
+
+/* ---- completion queues ---- */
+struct tl_crc_pending {
+	uint64_t id;          /* 0 = empty slot */
+	uint64_t user_data;
+};
+
+struct toeless_cq {
+	toeless_device *dev;
+	pthread_mutex_t lock;
+	int efd;                        /* eventfd: readable while entries wait */
+	bool signalled;                 /* efd holds a count */
+	struct toeless_completion *ring;
+	uint32_t cap, head, count;      /* ring of cap entries, count used */
+	uint32_t reserved;              /* entries promised to producers, not yet pushed */
+	uint32_t n_ctx;                 /* contexts delivering here */
+	/* outstanding asynchronous CRC requests, open addressing by id */
+	struct tl_crc_pending *crc;
+	uint32_t crc_mask, crc_count;
+	uint64_t crc_next_id;
+	uint64_t crc_anomalies;
+};
+
+/* Promise room for n completions (grows the ring).  0 or -ENOMEM. */
+TL_HIDDEN int tl_cq_reserve(toeless_cq *cq, uint32_t n);
+/* Give back a promise that will not be used. */
+TL_HIDDEN void tl_cq_unreserve(toeless_cq *cq, uint32_t n);
+/* Push a completion for which room was reserved; never fails. */
+TL_HIDDEN void tl_cq_push(toeless_cq *cq, const struct toeless_completion *c);
+TL_HIDDEN void tl_cq_bind(toeless_cq *cq);
+TL_HIDDEN void tl_cq_unbind(toeless_cq *cq);
+
+/* ---- tasks (ITT table) ---- */
+enum tl_task_state {
+	TL_TASK_POSTED = 1,   /* waiting for data; buffers are ours */
+	TL_TASK_RELEASING,    /* finished; waiting for the engine to let go */
+};
+
+struct tl_range {
+	uint64_t lo, hi;      /* [lo, hi) placed */
+};
+
+struct tl_task {
+	uint32_t itt;
+	uint8_t state;
+	uint8_t engine_owned;     /* the engine accepted this SGL */
+	uint8_t worst_digest;     /* toeless_digest_result, worst seen */
+	uint8_t scsi_status;
+	uint8_t response;
+	uint8_t has_status;
+	uint16_t cflags;          /* toeless_cqe_flags gathered */
+	int32_t status;           /* 0 or first error */
+	uint32_t residual;
+	int iovcnt;
+	uint64_t total;           /* sum of iov lengths */
+	uint64_t user_data;
+	uint64_t bytes_placed;
+	uint64_t bytes_engine;
+	struct iovec *iov;        /* iov_inline or heap */
+	uint64_t *ends;           /* cumulative end offsets, heap when iovcnt > TL_INLINE_SGE */
+	toeless_mr **mrs;         /* per-SGE registration refs, or NULL when none */
+	/* placement ranges: sorted, merged, disjoint */
+	struct tl_range *ranges;
+	uint32_t nranges, ranges_cap;
+	/* cursor: the SGE where the last placement ended, for in-order streams */
+	int cur_idx;
+	struct tl_task *next_free;
+#define TL_INLINE_SGE 2
+	struct iovec iov_inline[TL_INLINE_SGE];
+	uint64_t ends_inline[TL_INLINE_SGE];
+	struct tl_range range_inline[1];
+};
+
+struct tl_task_table {
+	struct tl_task **slots;   /* open addressing, linear probing, NULL = empty */
+	uint32_t mask;
+	uint32_t count;
+	uint32_t max;             /* limit on count */
+	struct tl_task *free;     /* recycled task structs */
+};
+
+TL_HIDDEN int tl_tasks_init(struct tl_task_table *t, uint32_t max);
+TL_HIDDEN void tl_tasks_fini(struct tl_task_table *t);
+TL_HIDDEN struct tl_task *tl_task_find(const struct tl_task_table *t, uint32_t itt);
+/* Allocate and insert a task for itt; -EEXIST, -ENOSPC, -ENOMEM, -E2BIG. */
+TL_HIDDEN int tl_task_add(struct tl_task_table *t, uint32_t itt, const struct iovec *iov, int iovcnt,
+			  struct tl_task **out);
+TL_HIDDEN void tl_task_remove(struct tl_task_table *t, struct tl_task *task);
+/* Record [lo, hi) as placed; -EEXIST when it overlaps, -ERANGE past total. */
+TL_HIDDEN int tl_task_check_range(const struct tl_task *task, uint64_t lo, uint64_t hi);
+TL_HIDDEN int tl_task_mark_range(struct tl_task *task, uint64_t lo, uint64_t hi);
+/* Build iovecs covering [off, off+len) of the task's SGL into out (at most
+ * max entries); returns the count, or -E2BIG when more are needed. */
+TL_HIDDEN int tl_task_slice(struct tl_task *task, uint64_t off, uint64_t len, struct iovec *out, int max);
+
+/* ---- contexts ---- */
+enum tl_rx_phase {
+	TL_RX_BHS = 0,   /* reading the 48-byte BHS */
+	TL_RX_HDR_REST,  /* reading AHS + header digest */
+	TL_RX_DATA,      /* reading data segment + pad + data digest */
+};
+
+struct tl_tx_state {
+	uint8_t hdr[TOELESS_BHS_LEN + 1020 + 4]; /* BHS + AHS + header digest */
+	uint8_t trailer[8];                      /* pad + data digest */
+	struct iovec *iov;                       /* pending iovecs (points into iov_store or heap) */
+	struct iovec iov_store[8];
+	struct iovec *iov_heap;
+	int iov_heap_cap;
+	int iovcnt;                              /* remaining entries */
+	int pending;                             /* a PDU is partly sent */
+};
+
+struct tl_rx_state {
+	enum tl_rx_phase phase;
+	uint64_t pos;             /* stream position of the next byte to read */
+	uint64_t pdu_pos;         /* stream position of the current PDU's header */
+	uint8_t *hdr;             /* BHS + AHS + header digest (size TL_HDR_MAX) */
+	uint32_t hdr_have;        /* bytes of hdr read */
+	uint32_t hdr_len;         /* bytes of hdr needed (48, then full) */
+	uint32_t ahs_len;
+	uint32_t data_len;        /* DataSegmentLength */
+	uint32_t seg_len;         /* data_len + pad (bytes of data segment on the wire) */
+	uint32_t trailer_len;     /* data digest bytes (0 or 4) */
+	uint32_t data_have;       /* bytes of segment+trailer read */
+	uint8_t trailer[8];       /* pad + data digest when placing into an SGL */
+	uint8_t *buf;             /* slow-path data segment buffer (max_recv_dsl + 8) */
+	uint32_t buf_cap;
+	uint8_t *ahs_copy;        /* AHS of the delivered PDU (hdr is reused for the next) */
+	/* current PDU's placement */
+	struct tl_task *task;     /* posted task when placing, else NULL */
+	int32_t pdu_err;          /* problem found with the current PDU so far */
+	uint32_t place_off;       /* Buffer Offset */
+	uint32_t engine_bytes;    /* payload bytes the engine placed */
+	uint8_t engine_data_digest;
+	uint8_t hdr_digest;
+	uint32_t crc;             /* running data-digest CRC (toeless_crc32c convention) */
+	uint32_t crc_done;        /* payload bytes covered by crc */
+	bool discard;             /* payload goes to the scratch buffer */
+	/* resync handshake */
+	uint64_t resync_pos;
+	bool resync_wanted;
+};
+
+struct toeless_ctx {
+	toeless_device *dev;
+	toeless_cq *cq;
+	void *priv;               /* backend's context */
+	int fd;
+	bool is_tcp;              /* MSG_TRUNC may discard engine-placed bytes */
+	int32_t failed;           /* 0 or the error that failed the context */
+	struct toeless_ctx_params params;
+	uint64_t user_data;
+	struct tl_task_table tasks;
+	uint32_t releasing;       /* tasks waiting for the engine */
+	struct tl_rx_state rx;
+	struct tl_tx_state tx;
+	struct toeless_stats stats;
+	struct tl_ctx_link link;  /* in dev->ctxs */
+};
+
+/* Finish a task: record why, ask the engine to release it, and complete it
+ * on the queue once released.  The task leaves the table on completion. */
+TL_HIDDEN void tl_task_finish(toeless_ctx *ctx, struct tl_task *task, int32_t status);
+/* Fail the context (first error wins) and queue a TOELESS_CQE_ERROR. */
+TL_HIDDEN void tl_ctx_fail(toeless_ctx *ctx, int err);
+TL_HIDDEN void tl_rx_init(struct tl_rx_state *rx, uint64_t pos);
+TL_HIDDEN int tl_rx_alloc(toeless_ctx *ctx);
+TL_HIDDEN void tl_rx_free(toeless_ctx *ctx);
+TL_HIDDEN bool tl_rx_idle(const toeless_ctx *ctx);
+TL_HIDDEN void tl_tx_free(toeless_ctx *ctx);
+
+#define TL_HDR_MAX (TOELESS_BHS_LEN + 1020 + 4)
+#define TL_DEFAULT_MAX_TASKS 1024
+#define TL_DEFAULT_RECV_DSL 8192
+
+#endif /* TOELESS_INT_H */
