@@ -366,8 +366,8 @@ TOELESS_API uint64_t toeless_ctx_user_data(const toeless_ctx *ctx);
  * @param itt Initiator Task Tag; 0xffffffff is reserved by iSCSI.
  * @param iovcnt 1 .. caps.max_sge; every iov_len > 0.
  * @param user_data returned in the completion.
- * @return 0; -EINVAL (NULL, zero length, the reserved ITT, a failed
- *         context); -E2BIG (more SGEs than caps.max_sge); -EEXIST (this ITT
+ * @return 0; -EINVAL (NULL, zero length, the reserved ITT); -ENOTCONN
+ *         (the context failed); -E2BIG (more SGEs than caps.max_sge); -EEXIST (this ITT
  *         is posted, or not yet released); -ENOSPC (max_tasks posts
  *         outstanding); -ENOMEM.
  */
@@ -453,7 +453,9 @@ struct toeless_pdu {
  * - -EPIPE: the peer closed the connection at a PDU boundary.
  * - -ECONNRESET: the peer closed mid-PDU, or the socket failed; the context
  *   fails.
- * - -EINVAL: NULL argument or a context that already failed.
+ * - -ENOTCONN: the context failed earlier (its first error was queued as
+ *   a TOELESS_CQE_ERROR completion); destroy it.
+ * - -EINVAL: NULL argument.
  */
 TOELESS_API int toeless_pdu_recv(toeless_ctx *ctx, struct toeless_pdu *pdu);
 
@@ -471,8 +473,8 @@ TOELESS_API int toeless_pdu_recv(toeless_ctx *ctx, struct toeless_pdu *pdu);
  * @return 0 when fully sent; -EINPROGRESS when partly sent (wait for the
  *         socket to be writable, then toeless_ctx_flush()); -EBUSY when a
  *         previous PDU is still partly sent; -EMSGSIZE when the data is longer
- *         than params.max_send_dsl; -EINVAL; -EPIPE/-ECONNRESET and other
- *         socket errors (the context fails).
+ *         than params.max_send_dsl; -EINVAL; -ENOTCONN (the context failed);
+ *         -EPIPE/-ECONNRESET and other socket errors (the context fails).
  */
 TOELESS_API int toeless_pdu_send(toeless_ctx *ctx, const uint8_t bhs[TOELESS_BHS_LEN], const void *ahs,
 				 uint32_t ahs_len, const struct iovec *data, int iovcnt);

@@ -70,6 +70,7 @@ struct toeless_mr {
 	size_t len;
 	void *priv;
 	uint32_t users;               /* SGL posts referencing it (atomic) */
+	bool engine_reg;              /* the backend's mr_reg accepted it (priv is its handle) */
 };
 
 TL_HIDDEN void tl_log(toeless_device *dev, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -114,6 +115,12 @@ TL_HIDDEN void tl_cq_unreserve(toeless_cq *cq, uint32_t n);
 TL_HIDDEN void tl_cq_push(toeless_cq *cq, const struct toeless_completion *c);
 TL_HIDDEN void tl_cq_bind(toeless_cq *cq);
 TL_HIDDEN void tl_cq_unbind(toeless_cq *cq);
+/* Asynchronous CRC bookkeeping (toeless_crc_submit): reserve n completion
+ * slots and record n requests under consecutive ids *first_id.. with their
+ * user_data; all or nothing (-ENOMEM).  tl_cq_crc_abort() takes back the
+ * ones an engine did not accept.  toeless_backend_crc_done() completes them. */
+TL_HIDDEN int tl_cq_crc_begin(toeless_cq *cq, const struct toeless_crc_req *reqs, int n, uint64_t *first_id);
+TL_HIDDEN void tl_cq_crc_abort(toeless_cq *cq, uint64_t first_id, int n);
 
 /* ---- tasks (ITT table) ---- */
 enum tl_task_state {
@@ -174,9 +181,11 @@ TL_HIDDEN void tl_task_remove(struct tl_task_table *t, struct tl_task *task);
 /* Record [lo, hi) as placed; -EEXIST when it overlaps, -ERANGE past total. */
 TL_HIDDEN int tl_task_check_range(const struct tl_task *task, uint64_t lo, uint64_t hi);
 TL_HIDDEN int tl_task_mark_range(struct tl_task *task, uint64_t lo, uint64_t hi);
-/* Build iovecs covering [off, off+len) of the task's SGL into out (at most
- * max entries); returns the count, or -E2BIG when more are needed. */
-TL_HIDDEN int tl_task_slice(struct tl_task *task, uint64_t off, uint64_t len, struct iovec *out, int max);
+/* Build iovecs covering [off, off+len) of the task's SGL (off + len <= total)
+ * into out, at most max entries; returns the count and sets *covered to the
+ * bytes they cover (less than len when max entries were not enough). */
+TL_HIDDEN int tl_task_slice(struct tl_task *task, uint64_t off, uint64_t len, struct iovec *out, int max,
+			    uint64_t *covered);
 
 /* ---- contexts ---- */
 enum tl_rx_phase {
@@ -211,7 +220,12 @@ struct tl_rx_state {
 	uint8_t trailer[8];       /* pad + data digest when placing into an SGL */
 	uint8_t *buf;             /* slow-path data segment buffer (max_recv_dsl + 8) */
 	uint32_t buf_cap;
-	uint8_t *ahs_copy;        /* AHS of the delivered PDU (hdr is reused for the next) */
+	uint8_t *ahs_copy;        /* AHS of the current PDU (hdr is reused for the next) */
+	uint8_t bhs[TOELESS_BHS_LEN]; /* BHS of the current PDU, for the same reason */
+	uint32_t skip;            /* engine-placed payload bytes still to consume from the socket */
+	bool engine_checked;      /* the engine's data-digest verdict stands */
+	uint64_t hist[8];         /* recent header positions, for resync replies */
+	uint32_t hist_n;
 	/* current PDU's placement */
 	struct tl_task *task;     /* posted task when placing, else NULL */
 	int32_t pdu_err;          /* problem found with the current PDU so far */
@@ -233,6 +247,8 @@ struct toeless_ctx {
 	void *priv;               /* backend's context */
 	int fd;
 	bool is_tcp;              /* MSG_TRUNC may discard engine-placed bytes */
+	bool engine;              /* the backend took this context (else all software) */
+	bool error_reserved;      /* a CQ slot is still held for the ERROR completion */
 	int32_t failed;           /* 0 or the error that failed the context */
 	struct toeless_ctx_params params;
 	uint64_t user_data;
@@ -254,6 +270,11 @@ TL_HIDDEN int tl_rx_alloc(toeless_ctx *ctx);
 TL_HIDDEN void tl_rx_free(toeless_ctx *ctx);
 TL_HIDDEN bool tl_rx_idle(const toeless_ctx *ctx);
 TL_HIDDEN void tl_tx_free(toeless_ctx *ctx);
+/* The task is finishing while a PDU may be mid-placement into it: send the
+ * rest of that payload to scratch so the buffers are untouched from now on. */
+TL_HIDDEN void tl_rx_detach_task(toeless_ctx *ctx, struct tl_task *task);
+/* Let the engine progress; complete releases a failed device never will. */
+TL_HIDDEN void tl_ctx_progress(toeless_ctx *ctx);
 
 #define TL_HDR_MAX (TOELESS_BHS_LEN + 1020 + 4)
 #define TL_DEFAULT_MAX_TASKS 1024

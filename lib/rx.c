@@ -1,0 +1,587 @@
+/*
+ * The receive engine: toeless_pdu_recv().
+ *
+ * The host reads every PDU from its own socket (TOE-less).  For each PDU the
+ * engine is asked whether it already placed the payload and checked the
+ * digests; if not, the payload of a Data-In for a posted ITT goes straight
+ * into the posted SGL with readv (no intermediate copy) and its CRC is taken
+ * over the bytes just received, while they are hot in cache.
+ *
+ * Syscalls per PDU matter more than the CRC: while a data segment is read,
+ * the same readv also asks for the pad, the data digest and the next PDU's
+ * BHS (+ header digest).  It never asks for more than that, so when a header
+ * has been parsed the socket's read position is exactly the first payload
+ * byte of that PDU — which is what lets an engine (and MSG_TRUNC) work.
+ *
+ * State lives in ctx->rx so any call can stop at -EAGAIN and resume.
+ *
+ * SPDX-License-Identifier: MIT
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "toeless_int.h"
+
+/* readv entries used for one placement step: SGL slice + trailer + lookahead */
+#define RX_IOV_MAX 64
+
+static inline uint32_t hd_len(const toeless_ctx *ctx)
+{
+	return (ctx->params.flags & TOELESS_CTX_HEADER_DIGEST) ? 4 : 0;
+}
+
+static inline uint32_t dd_len(const toeless_ctx *ctx)
+{
+	return (ctx->params.flags & TOELESS_CTX_DATA_DIGEST) ? 4 : 0;
+}
+
+void tl_rx_init(struct tl_rx_state *rx, uint64_t pos)
+{
+	memset(rx, 0, sizeof(*rx));
+	rx->phase = TL_RX_BHS;
+	rx->pos = pos;
+	rx->pdu_pos = pos;
+}
+
+int tl_rx_alloc(toeless_ctx *ctx)
+{
+	struct tl_rx_state *rx = &ctx->rx;
+	if (!rx->hdr && !(rx->hdr = malloc(TL_HDR_MAX)))
+		return -ENOMEM;
+	if (!rx->ahs_copy && !(rx->ahs_copy = malloc(1020)))
+		return -ENOMEM;
+	/* data segment + pad + data digest of the largest PDU we accept */
+	uint32_t need = ctx->params.max_recv_dsl + 8;
+	if (rx->buf_cap < need) {
+		uint8_t *nb = malloc(need);
+		if (!nb)
+			return -ENOMEM;
+		free(rx->buf);
+		rx->buf = nb;
+		rx->buf_cap = need;
+	}
+	return 0;
+}
+
+void tl_rx_free(toeless_ctx *ctx)
+{
+	free(ctx->rx.hdr);
+	free(ctx->rx.ahs_copy);
+	free(ctx->rx.buf);
+	ctx->rx.hdr = ctx->rx.ahs_copy = ctx->rx.buf = NULL;
+	ctx->rx.buf_cap = 0;
+}
+
+bool tl_rx_idle(const toeless_ctx *ctx)
+{
+	return ctx->rx.phase == TL_RX_BHS && ctx->rx.hdr_have == 0;
+}
+
+void tl_rx_detach_task(toeless_ctx *ctx, struct tl_task *task)
+{
+	struct tl_rx_state *rx = &ctx->rx;
+	if (rx->task == task && rx->phase == TL_RX_DATA) {
+		rx->task = NULL;
+		rx->discard = true;
+		/* what this PDU placed so far no longer counts; its digest
+		 * cannot be completed over bytes we stop receiving */
+		rx->pdu_err = rx->pdu_err ? rx->pdu_err : -ECANCELED;
+	}
+}
+
+/* ---- socket reads ---- */
+
+/* readv with the context's accounting.  Returns bytes (> 0) or a negative
+ * errno: -EAGAIN, -EPIPE (EOF at a PDU boundary), -ECONNRESET (EOF mid-PDU
+ * or a socket error). */
+static ssize_t rx_readv(toeless_ctx *ctx, struct iovec *iov, int n)
+{
+	ssize_t r;
+	do {
+		r = readv(ctx->fd, iov, n);
+	} while (r < 0 && errno == EINTR);
+	TL_STAT_INC(&ctx->stats, recv_syscalls);
+	if (r > 0) {
+		ctx->rx.pos += (uint64_t)r;
+		TL_STAT_ADD(&ctx->stats, bytes_rx, (uint64_t)r);
+		return r;
+	}
+	if (r == 0)
+		return tl_rx_idle(ctx) ? -EPIPE : -ECONNRESET;
+	if (errno == EAGAIN || errno == EWOULDBLOCK)
+		return -EAGAIN;
+	return errno == ECONNRESET || errno == EPIPE ? -ECONNRESET : -errno;
+}
+
+/* Consume n bytes the engine already placed, without copying them where
+ * the kernel can discard (TCP MSG_TRUNC). */
+static ssize_t rx_skip(toeless_ctx *ctx, uint32_t n)
+{
+	ssize_t r;
+	if (ctx->is_tcp) {
+		do {
+			r = recv(ctx->fd, NULL, n, MSG_TRUNC);
+		} while (r < 0 && errno == EINTR);
+		TL_STAT_INC(&ctx->stats, recv_syscalls);
+		if (r > 0) {
+			ctx->rx.pos += (uint64_t)r;
+			TL_STAT_ADD(&ctx->stats, bytes_rx, (uint64_t)r);
+			return r;
+		}
+		if (r == 0)
+			return -ECONNRESET;
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			return -EAGAIN;
+		if (errno != EINVAL && errno != EOPNOTSUPP)
+			return -errno;
+		ctx->is_tcp = false; /* kernel without MSG_TRUNC discard: copy */
+	}
+	struct iovec iov = { ctx->rx.buf, n < ctx->rx.buf_cap ? n : ctx->rx.buf_cap };
+	return rx_readv(ctx, &iov, 1);
+}
+
+/* ---- header ---- */
+
+static void rx_fail(toeless_ctx *ctx, int err)
+{
+	if (err == -EPROTO || err == -EMSGSIZE)
+		TL_STAT_INC(&ctx->stats, protocol_errors);
+	tl_ctx_fail(ctx, err);
+}
+
+static void fill_pdu_header(toeless_ctx *ctx, struct toeless_pdu *pdu)
+{
+	struct tl_rx_state *rx = &ctx->rx;
+	memset(pdu, 0, sizeof(*pdu));
+	memcpy(pdu->bhs, rx->bhs, TOELESS_BHS_LEN);
+	pdu->opcode = tl_bhs_opcode(rx->bhs);
+	pdu->itt = tl_bhs_itt(rx->bhs);
+	pdu->data_len = rx->data_len;
+	pdu->stream_pos = rx->pdu_pos;
+	pdu->hdr_digest = rx->hdr_digest;
+	if (rx->ahs_len) {
+		pdu->ahs = rx->ahs_copy;
+		pdu->ahs_len = rx->ahs_len;
+	}
+}
+
+/* Resync handshake: answer the engine's question when we pass its position. */
+static void resync_check(toeless_ctx *ctx)
+{
+	struct tl_rx_state *rx = &ctx->rx;
+	rx->hist[rx->hist_n++ % 8] = rx->pdu_pos;
+	if (!rx->resync_wanted || rx->pdu_pos < rx->resync_pos)
+		return;
+	int is_header = rx->pdu_pos == rx->resync_pos;
+	rx->resync_wanted = false;
+	if (is_header)
+		TL_STAT_INC(&ctx->stats, resyncs);
+	if (ctx->engine && !tl_device_failed(ctx->dev) && ctx->dev->ops->rx_resync_reply)
+		ctx->dev->ops->rx_resync_reply(ctx->priv, rx->resync_pos, is_header);
+}
+
+void toeless_backend_resync_request(toeless_ctx *ctx, uint64_t pos)
+{
+	if (!ctx)
+		return;
+	struct tl_rx_state *rx = &ctx->rx;
+	/* a position already passed is answered from the recent history */
+	uint64_t cur = tl_rx_idle(ctx) ? rx->pos : rx->pdu_pos;
+	if (pos <= cur) {
+		int is_header = pos == cur && tl_rx_idle(ctx);
+		uint32_t n = rx->hist_n < 8 ? rx->hist_n : 8;
+		for (uint32_t i = 0; i < n; i++)
+			is_header |= rx->hist[i] == pos;
+		if (is_header)
+			TL_STAT_INC(&ctx->stats, resyncs);
+		if (ctx->engine && !tl_device_failed(ctx->dev) && ctx->dev->ops->rx_resync_reply)
+			ctx->dev->ops->rx_resync_reply(ctx->priv, pos, is_header);
+		return;
+	}
+	rx->resync_wanted = true;
+	rx->resync_pos = pos;
+}
+
+/* Read until the whole header (BHS, AHS, header digest) is in rx->hdr. */
+static int read_header(toeless_ctx *ctx)
+{
+	struct tl_rx_state *rx = &ctx->rx;
+	for (;;) {
+		if (rx->hdr_have >= TOELESS_BHS_LEN && rx->phase == TL_RX_BHS) {
+			/* the BHS tells how long the rest of the header is */
+			rx->ahs_len = tl_bhs_ahs_len(rx->hdr);
+			rx->hdr_len = TOELESS_BHS_LEN + rx->ahs_len + hd_len(ctx);
+			rx->phase = TL_RX_HDR_REST;
+		}
+		if (rx->phase == TL_RX_HDR_REST && rx->hdr_have >= rx->hdr_len)
+			return 0;
+		uint32_t want = rx->phase == TL_RX_BHS ? TOELESS_BHS_LEN + hd_len(ctx) : rx->hdr_len;
+		struct iovec iov = { rx->hdr + rx->hdr_have, want - rx->hdr_have };
+		ssize_t r = rx_readv(ctx, &iov, 1);
+		if (r < 0)
+			return (int)r;
+		rx->hdr_have += (uint32_t)r;
+	}
+}
+
+/* The header is complete: check it, decide where the payload goes.
+ * Returns 1 when the PDU needs a data phase, 0 when it is complete (no
+ * data), or a negative errno for a PDU to deliver with an error. */
+static int start_pdu(toeless_ctx *ctx)
+{
+	struct tl_rx_state *rx = &ctx->rx;
+	const uint8_t *h = rx->hdr;
+
+	memcpy(rx->bhs, h, TOELESS_BHS_LEN);
+	rx->data_len = tl_bhs_dsl(h);
+	rx->seg_len = rx->data_len + tl_pad_len(rx->data_len);
+	rx->trailer_len = rx->data_len ? dd_len(ctx) : 0;
+	rx->data_have = 0;
+	rx->task = NULL;
+	rx->pdu_err = 0;
+	rx->discard = false;
+	rx->skip = 0;
+	rx->engine_bytes = 0;
+	rx->engine_checked = false;
+	rx->crc = 0;
+	rx->crc_done = 0;
+	rx->hdr_digest = TOELESS_DIGEST_NONE;
+	rx->engine_data_digest = TOELESS_DIGEST_NONE;
+	if (rx->ahs_len)
+		memcpy(rx->ahs_copy, h + TOELESS_BHS_LEN, rx->ahs_len);
+	resync_check(ctx);
+
+	if (hd_len(ctx)) {
+		uint32_t covered = TOELESS_BHS_LEN + rx->ahs_len;
+		uint32_t want = tl_get_le32(h + covered);
+		TL_STAT_INC(&ctx->stats, hdr_digests_checked);
+		if (toeless_crc32c(0, h, covered) != want) {
+			rx->hdr_digest = TOELESS_DIGEST_BAD;
+			TL_STAT_INC(&ctx->stats, hdr_digest_errors);
+			return -EBADMSG;
+		}
+		rx->hdr_digest = TOELESS_DIGEST_OK;
+	}
+	if (rx->ahs_len && tl_ahs_validate(h + TOELESS_BHS_LEN, rx->ahs_len) != 0)
+		return -EPROTO;
+	if (rx->data_len > ctx->params.max_recv_dsl)
+		return -EMSGSIZE;
+
+	uint8_t op = tl_bhs_opcode(h);
+	uint32_t itt = tl_bhs_itt(h);
+	struct tl_task *task = NULL;
+	if (op == ISCSI_OP_DATA_IN || op == ISCSI_OP_SCSI_RSP) {
+		task = tl_task_find(&ctx->tasks, itt);
+		if (task && task->state != TL_TASK_POSTED)
+			task = NULL;
+	}
+	if (op == ISCSI_OP_DATA_IN && !task)
+		TL_STAT_INC(&ctx->stats, unknown_itt_pdus);
+	rx->task = task;
+
+	/* Ask the engine about this PDU. */
+	struct toeless_rx_record rec = { 0 };
+	bool have_rec = false;
+	if (ctx->engine && !tl_device_failed(ctx->dev) && ctx->dev->ops->rx_pdu) {
+		struct toeless_rx_query q = {
+			.stream_pos = rx->pdu_pos,
+			.payload_pos = rx->pdu_pos + rx->hdr_len,
+			.bhs = h,
+			.data_len = rx->data_len,
+			.itt = itt,
+			.buffer_offset = tl_bhs_buffer_offset(h),
+			.sgl_posted_to_engine = task && op == ISCSI_OP_DATA_IN && task->engine_owned,
+		};
+		have_rec = ctx->dev->ops->rx_pdu(ctx->priv, &q, &rec) == 0;
+		if (have_rec && rec.hdr_digest == TOELESS_DIGEST_BAD) {
+			/* a digest error is never reported as good, whoever found it */
+			rx->hdr_digest = TOELESS_DIGEST_BAD;
+			TL_STAT_INC(&ctx->stats, hdr_digest_errors);
+			return -EBADMSG;
+		}
+	}
+
+	if (op == ISCSI_OP_DATA_IN && task && rx->data_len) {
+		uint64_t lo = tl_bhs_buffer_offset(h);
+		rx->place_off = (uint32_t)lo;
+		int rc = tl_task_check_range(task, lo, lo + rx->data_len);
+		if (rc) {
+			rx->pdu_err = rc;
+			rx->discard = true;
+			TL_STAT_INC(&ctx->stats, placement_errors);
+		}
+		if (have_rec && rec.bytes_placed && task->engine_owned && !rc) {
+			rx->engine_bytes = rec.bytes_placed < rx->data_len ? rec.bytes_placed : rx->data_len;
+			rx->skip = rx->engine_bytes;
+			if (rx->engine_bytes == rx->data_len &&
+			    (rec.data_digest == TOELESS_DIGEST_OK || rec.data_digest == TOELESS_DIGEST_BAD)) {
+				rx->engine_checked = true;
+				rx->engine_data_digest = rec.data_digest;
+			}
+		} else if (task->engine_owned) {
+			TL_STAT_INC(&ctx->stats, sw_fallback_pdus);
+		}
+	} else if (op == ISCSI_OP_DATA_IN && task) {
+		rx->place_off = tl_bhs_buffer_offset(h);
+	}
+	rx->hdr_have = 0; /* header consumed: rx->hdr may take the lookahead */
+	if (rx->data_len == 0)
+		return 0;
+	rx->phase = TL_RX_DATA;
+	return 1;
+}
+
+/* ---- data ---- */
+
+/* The current payload goes into a posted SGL (else into rx->buf). */
+static inline bool rx_placing(const struct tl_rx_state *rx)
+{
+	return rx->task && !rx->discard && tl_bhs_opcode(rx->bhs) == ISCSI_OP_DATA_IN;
+}
+
+/* Extend the running data CRC over payload bytes [crc_done, upto) that now
+ * sit in the SGL (placement) or in rx->buf (slow path). */
+static void crc_advance(toeless_ctx *ctx, uint32_t upto)
+{
+	struct tl_rx_state *rx = &ctx->rx;
+	if (!dd_len(ctx) || rx->engine_checked || rx->discard || upto <= rx->crc_done)
+		return;
+	if (!rx_placing(rx)) {
+		rx->crc = toeless_crc32c(rx->crc, rx->buf + rx->crc_done, upto - rx->crc_done);
+	} else {
+		struct iovec iov[RX_IOV_MAX];
+		while (rx->crc_done < upto) {
+			uint64_t covered;
+			int n = tl_task_slice(rx->task, (uint64_t)rx->place_off + rx->crc_done, upto - rx->crc_done,
+					      iov, RX_IOV_MAX, &covered);
+			rx->crc = toeless_crc32c_iov(rx->crc, iov, n);
+			rx->crc_done += (uint32_t)covered;
+		}
+	}
+	rx->crc_done = upto;
+}
+
+/* Bytes of the lookahead (next PDU's BHS + header digest) to ask for. */
+static inline uint32_t lookahead_len(const toeless_ctx *ctx)
+{
+	return TOELESS_BHS_LEN + hd_len(ctx);
+}
+
+/* Read the data segment, pad, data digest, and opportunistically the next
+ * header.  Returns 0 when the current PDU is complete. */
+static int read_data(toeless_ctx *ctx)
+{
+	struct tl_rx_state *rx = &ctx->rx;
+	uint32_t pad = rx->seg_len - rx->data_len;
+
+	/* bytes the engine placed: consume without copying */
+	while (rx->skip) {
+		ssize_t r = rx_skip(ctx, rx->skip);
+		if (r < 0)
+			return (int)r;
+		rx->skip -= (uint32_t)r;
+		rx->data_have += (uint32_t)r;
+	}
+	if (rx->engine_bytes && !rx->engine_checked && rx->crc_done < rx->engine_bytes)
+		crc_advance(ctx, rx->engine_bytes); /* engine placed but did not check */
+
+	uint32_t total = rx->seg_len + rx->trailer_len;
+	while (rx->data_have < total) {
+		struct iovec iov[RX_IOV_MAX + 2];
+		int n = 0;
+		bool to_end = true;
+		if (rx->data_have < rx->data_len) {
+			uint32_t left = rx->data_len - rx->data_have;
+			if (rx_placing(rx)) {
+				uint64_t covered;
+				n = tl_task_slice(rx->task, (uint64_t)rx->place_off + rx->data_have, left, iov,
+						  RX_IOV_MAX, &covered);
+				to_end = covered == left;
+			} else {
+				/* slow path or discard: the context's buffer */
+				uint32_t at = rx->discard ? 0 : rx->data_have;
+				uint32_t room = rx->buf_cap - at;
+				iov[0].iov_base = rx->buf + at;
+				iov[0].iov_len = left < room ? left : room;
+				to_end = iov[0].iov_len == left;
+				n = 1;
+			}
+		}
+		if (to_end) {
+			/* pad + digest: into the trailer when placing, so the
+			 * SGL is never written past the payload */
+			uint32_t tdone = rx->data_have > rx->data_len ? rx->data_have - rx->data_len : 0;
+			uint32_t tlen = pad + rx->trailer_len;
+			if (tdone < tlen) {
+				iov[n].iov_base = rx->trailer + tdone;
+				iov[n].iov_len = tlen - tdone;
+				n++;
+			}
+			if (rx->hdr_have == 0) {
+				iov[n].iov_base = rx->hdr;
+				iov[n].iov_len = lookahead_len(ctx);
+				n++;
+			}
+		}
+		ssize_t r = rx_readv(ctx, iov, n);
+		if (r < 0)
+			return (int)r;
+		uint32_t mine = total - rx->data_have;
+		if ((uint64_t)r > mine) {
+			rx->hdr_have = (uint32_t)((uint64_t)r - mine); /* next PDU's header bytes */
+			r = mine;
+		}
+		rx->data_have += (uint32_t)r;
+		crc_advance(ctx, rx->data_have < rx->data_len ? rx->data_have : rx->data_len);
+	}
+	return 0;
+}
+
+/* The whole PDU is in: verify the data digest, account the placement, and
+ * finish the task if this PDU ends it. */
+static int finish_pdu(toeless_ctx *ctx, struct toeless_pdu *pdu)
+{
+	struct tl_rx_state *rx = &ctx->rx;
+	const uint8_t *h = rx->bhs;
+	uint8_t op = tl_bhs_opcode(h);
+	struct tl_task *task = rx->task;
+	int err = rx->pdu_err == -ECANCELED ? 0 : rx->pdu_err;
+	uint32_t pad = rx->seg_len - rx->data_len;
+	bool discard = rx->discard;
+
+	/* the data phase is over: finishing the task below must not detach */
+	rx->phase = TL_RX_BHS;
+
+	fill_pdu_header(ctx, pdu);
+	if (rx->data_len && rx->trailer_len) {
+		if (rx->engine_checked) {
+			pdu->data_digest = rx->engine_data_digest;
+			TL_STAT_INC(&ctx->stats, data_digests_engine);
+			TL_STAT_INC(&ctx->stats, data_digests_checked);
+		} else if (!discard) {
+			/* the digest covers data and pad; both sit in rx->trailer */
+			uint32_t crc = toeless_crc32c(rx->crc, rx->trailer, pad);
+			pdu->data_digest = crc == tl_get_le32(rx->trailer + pad) ? TOELESS_DIGEST_OK
+										  : TOELESS_DIGEST_BAD;
+			TL_STAT_INC(&ctx->stats, data_digests_checked);
+		} else {
+			pdu->data_digest = TOELESS_DIGEST_UNCHECKED; /* payload was discarded */
+		}
+		if (pdu->data_digest == TOELESS_DIGEST_BAD) {
+			TL_STAT_INC(&ctx->stats, data_digest_errors);
+			if (!err)
+				err = -EBADMSG;
+		}
+	}
+
+	if (task && op == ISCSI_OP_DATA_IN) {
+		if (!discard && rx->data_len) {
+			uint64_t lo = rx->place_off;
+			int rc = tl_task_mark_range(task, lo, lo + rx->data_len);
+			if (rc && !err)
+				err = rc;
+			task->bytes_engine += rx->engine_bytes;
+			TL_STAT_ADD(&ctx->stats, bytes_placed_engine, rx->engine_bytes);
+			TL_STAT_ADD(&ctx->stats, bytes_placed_sw, rx->data_len - rx->engine_bytes);
+			TL_STAT_INC(&ctx->stats, data_in_placed);
+			pdu->flags |= TOELESS_PDU_F_PLACED;
+			if (rx->engine_bytes == rx->data_len)
+				pdu->flags |= TOELESS_PDU_F_ENGINE;
+		}
+		pdu->user_data = task->user_data;
+		if (pdu->data_digest > task->worst_digest)
+			task->worst_digest = pdu->data_digest;
+		if (err && task->status == 0)
+			task->status = err;
+		if (tl_bhs_flags(h) & ISCSI_DATAIN_STATUS) {
+			task->has_status = 1;
+			task->scsi_status = h[3];
+			task->residual = tl_bhs_residual(h);
+			if (tl_bhs_flags(h) & ISCSI_DATAIN_UNDERFLOW)
+				task->cflags |= TOELESS_CQE_F_UNDERFLOW;
+			if (tl_bhs_flags(h) & ISCSI_DATAIN_OVERFLOW)
+				task->cflags |= TOELESS_CQE_F_OVERFLOW;
+			tl_task_finish(ctx, task, task->status);
+			pdu->flags |= TOELESS_PDU_F_TASK_DONE;
+		}
+	} else if (task && op == ISCSI_OP_SCSI_RSP) {
+		task->has_status = 1;
+		task->response = h[2];
+		task->scsi_status = h[3];
+		task->residual = tl_bhs_residual(h);
+		if (tl_bhs_flags(h) & ISCSI_RSP_UNDERFLOW)
+			task->cflags |= TOELESS_CQE_F_UNDERFLOW;
+		if (tl_bhs_flags(h) & ISCSI_RSP_OVERFLOW)
+			task->cflags |= TOELESS_CQE_F_OVERFLOW;
+		if (pdu->data_digest > task->worst_digest)
+			task->worst_digest = pdu->data_digest;
+		pdu->user_data = task->user_data;
+		int32_t st = err ? err : (task->response ? -EIO : 0);
+		tl_task_finish(ctx, task, st);
+		pdu->flags |= TOELESS_PDU_F_TASK_DONE;
+	}
+	if (!(pdu->flags & TOELESS_PDU_F_PLACED) && rx->data_len && !discard) {
+		pdu->data = rx->buf;
+		TL_STAT_ADD(&ctx->stats, bytes_slow_path, rx->data_len);
+	}
+	return err;
+}
+
+/* Reset for the next PDU; lookahead bytes already in rx->hdr are kept. */
+static void next_pdu(toeless_ctx *ctx)
+{
+	struct tl_rx_state *rx = &ctx->rx;
+	rx->phase = TL_RX_BHS;
+	rx->pdu_pos += rx->hdr_len + rx->seg_len + rx->trailer_len;
+	rx->hdr_len = 0;
+	rx->task = NULL;
+	TL_STAT_INC(&ctx->stats, pdus_rx);
+}
+
+int toeless_pdu_recv(toeless_ctx *ctx, struct toeless_pdu *pdu)
+{
+	if (!ctx || !pdu)
+		return -EINVAL;
+	if (ctx->failed)
+		return -ENOTCONN;
+	tl_ctx_progress(ctx);
+
+	struct tl_rx_state *rx = &ctx->rx;
+	int rc;
+	if (rx->phase != TL_RX_DATA) {
+		rc = read_header(ctx);
+		if (rc < 0)
+			goto read_error;
+		rc = start_pdu(ctx);
+		if (rc < 0) {
+			/* deliver the header so the caller sees what was wrong */
+			fill_pdu_header(ctx, pdu);
+			pdu->status = rc;
+			rx_fail(ctx, rc);
+			return rc;
+		}
+		if (rc == 0) {
+			rc = finish_pdu(ctx, pdu);
+			next_pdu(ctx);
+			pdu->status = rc;
+			return rc;
+		}
+	}
+	rc = read_data(ctx);
+	if (rc < 0)
+		goto read_error;
+	rc = finish_pdu(ctx, pdu);
+	next_pdu(ctx);
+	pdu->status = rc;
+	return rc;
+
+read_error:
+	if (rc != -EAGAIN)
+		rx_fail(ctx, rc);
+	return rc;
+}
