@@ -19,6 +19,7 @@
 extern "C" {
 #endif
 
+/** Marks a function exported from the shared library. */
 #if defined(__GNUC__) && __GNUC__ >= 4
 #define TOELESS_API __attribute__((visibility("default")))
 #else
@@ -137,6 +138,7 @@ TOELESS_API int toeless_device_open(const char *spec, const struct toeless_devic
 /**
  * Close a device.
  *
+ * @param dev the device.
  * @return 0; -EINVAL on NULL; -EBUSY while contexts, completion queues or
  *         memory registrations of this device still exist (nothing is
  *         closed then).
@@ -175,6 +177,7 @@ struct toeless_caps {
 /**
  * Query capabilities and limits.
  *
+ * @param dev the device.
  * @param caps filled up to caps->size bytes.
  * @return 0; -EINVAL on NULL or a size smaller than the first field.
  */
@@ -189,7 +192,9 @@ TOELESS_API int toeless_device_query(toeless_device *dev, struct toeless_caps *c
  * that lie inside a registration, and software places the rest.
  * Unregistered memory is always accepted in an SGL post.
  *
- * @param addr start of the region; @param len its length, > 0.
+ * @param dev the device.
+ * @param addr start of the region.
+ * @param len its length, > 0.
  * @param[out] out the registration.
  * @return 0; -EINVAL on NULL/zero length; -ENOMEM; backend errors.
  */
@@ -197,6 +202,7 @@ TOELESS_API int toeless_mr_reg(toeless_device *dev, void *addr, size_t len, toel
 
 /**
  * Deregister memory.
+ * @param mr the registration.
  * @return 0; -EINVAL on NULL; -EBUSY while an SGL post uses the region.
  */
 TOELESS_API int toeless_mr_dereg(toeless_mr *mr);
@@ -246,10 +252,10 @@ struct toeless_completion {
 	uint8_t scsi_status;    /**< SGL: SCSI status byte */
 	uint8_t response;       /**< SGL: iSCSI response code (0 when from a Data-In) */
 	uint8_t data_digest;    /**< SGL: worst ::toeless_digest_result over the task's PDUs */
-	uint8_t reserved0;
+	uint8_t reserved0;      /**< zero; room for a future field */
 	uint32_t crc;           /**< CRC: the digest value */
-	uint32_t reserved1;
-	uint64_t reserved[3];
+	uint32_t reserved1;     /**< zero; room for a future field */
+	uint64_t reserved[3];   /**< zero; room for future fields */
 };
 
 /** Options for toeless_cq_create(). */
@@ -260,6 +266,9 @@ struct toeless_cq_attr {
 
 /**
  * Create a completion queue.
+ * @param dev the device.
+ * @param attr options, or NULL for defaults.
+ * @param[out] out the new queue.
  * @return 0; -EINVAL; -ENOMEM; -EMFILE when no descriptor is left.
  */
 TOELESS_API int toeless_cq_create(toeless_device *dev, const struct toeless_cq_attr *attr,
@@ -267,6 +276,7 @@ TOELESS_API int toeless_cq_create(toeless_device *dev, const struct toeless_cq_a
 
 /**
  * Destroy a completion queue.
+ * @param cq the queue.
  * @return 0; -EINVAL; -EBUSY while a context delivers to it or CRC requests
  *         on it are outstanding.  Unpolled completions are discarded.
  */
@@ -275,6 +285,8 @@ TOELESS_API int toeless_cq_destroy(toeless_cq *cq);
 /**
  * The queue's file descriptor: readable (EPOLLIN) whenever completions wait.
  * Hand it to epoll or uv_poll; do not read or close it yourself.
+ * @param cq the queue.
+ * @return the descriptor, or -EINVAL on NULL.
  */
 TOELESS_API int toeless_cq_fd(toeless_cq *cq);
 
@@ -284,6 +296,9 @@ TOELESS_API int toeless_cq_fd(toeless_cq *cq);
  * own completions), so poll even when the descriptor is quiet if you do not
  * use it.
  *
+ * @param cq the queue.
+ * @param[out] out room for @p max completions.
+ * @param max the most to take.
  * @return the number taken (0 when none wait); -EINVAL on NULL or max <= 0.
  */
 TOELESS_API int toeless_cq_poll(toeless_cq *cq, struct toeless_completion *out, int max);
@@ -326,6 +341,9 @@ struct toeless_ctx_attr {
  * non-blocking to use toeless_pdu_recv() and toeless_pdu_send() from an event
  * loop; with a blocking socket they block.
  *
+ * @param dev the device.
+ * @param attr the socket, queue and negotiated parameters.
+ * @param[out] out the new context.
  * @return 0; -EINVAL (NULL, bad fd, bad params, NULL cq); -ENOSPC when the
  *         device has caps.max_contexts open; -ENOMEM.
  */
@@ -336,6 +354,7 @@ TOELESS_API int toeless_ctx_create(toeless_device *dev, const struct toeless_ctx
  * Destroy a context.  Every outstanding SGL post completes as -ECANCELED on
  * the queue (the engine releases its buffers first); a PDU half sent stays
  * half sent.  The socket is not closed.
+ * @param ctx the context.
  * @return 0; -EINVAL on NULL.
  */
 TOELESS_API int toeless_ctx_destroy(toeless_ctx *ctx);
@@ -344,12 +363,17 @@ TOELESS_API int toeless_ctx_destroy(toeless_ctx *ctx);
  * Switch to the parameters negotiated at login (digests, data segment
  * lengths).  Call it between PDUs: after the final Login Response was
  * received and before the first full-feature PDU is sent.
+ * @param ctx the context.
+ * @param params the new parameters (params->size must be set).
  * @return 0; -EINVAL on bad params; -EBUSY while a PDU is half received or
  *         half sent.
  */
 TOELESS_API int toeless_ctx_set_params(toeless_ctx *ctx, const struct toeless_ctx_params *params);
 
-/** @return the user_data given at creation. */
+/**
+ * @param ctx the context.
+ * @return the user_data given at creation (0 for NULL).
+ */
 TOELESS_API uint64_t toeless_ctx_user_data(const toeless_ctx *ctx);
 /** @} */
 
@@ -363,6 +387,8 @@ TOELESS_API uint64_t toeless_ctx_user_data(const toeless_ctx *ctx);
  * the final Data-In, a SCSI Response for the ITT, a cancel, or destroy).
  * The iovec array itself is copied; it need not outlive the call.
  *
+ * @param ctx the context.
+ * @param iov the buffers, in Buffer Offset order.
  * @param itt Initiator Task Tag; 0xffffffff is reserved by iSCSI.
  * @param iovcnt 1 .. caps.max_sge; every iov_len > 0.
  * @param user_data returned in the completion.
@@ -378,6 +404,8 @@ TOELESS_API int toeless_sgl_post(toeless_ctx *ctx, uint32_t itt, const struct io
  * Cancel a post.  Its completion (-ECANCELED) arrives on the queue once the
  * engine has released the buffers; the ITT can be posted again only after
  * that completion.
+ * @param ctx the context.
+ * @param itt the task's ITT.
  * @return 0; -EINVAL on NULL; -ENOENT when the ITT is not posted (or is
  *         already finishing).
  */
@@ -420,12 +448,12 @@ struct toeless_pdu {
 	uint8_t opcode;         /**< bhs[0] & 0x3f */
 	uint8_t hdr_digest;     /**< ::toeless_digest_result */
 	uint8_t data_digest;    /**< ::toeless_digest_result */
-	uint8_t reserved0;
+	uint8_t reserved0;      /**< zero; room for a future field */
 	uint32_t itt;           /**< Initiator Task Tag from the header */
 	int32_t status;         /**< equal to the return value of toeless_pdu_recv() */
 	uint64_t stream_pos;    /**< receive-stream byte position of this PDU's header */
 	uint64_t user_data;     /**< the SGL's cookie when TOELESS_PDU_F_PLACED */
-	uint64_t reserved[2];
+	uint64_t reserved[2];   /**< zero; room for future fields */
 };
 
 /**
@@ -436,6 +464,10 @@ struct toeless_pdu {
  * Data-In for an ITT with no post) comes with its data segment in
  * pdu->data.  A SCSI Response, or a Data-In with the S bit, for a posted ITT
  * also completes that post on the queue.
+ *
+ * @param ctx the context.
+ * @param[out] pdu filled when a PDU is delivered.
+ * @return see below.
  *
  * Return value, also stored in pdu->status when a PDU is delivered:
  * - 0: a PDU is delivered and all is well with it.
@@ -468,8 +500,12 @@ TOELESS_API int toeless_pdu_recv(toeless_ctx *ctx, struct toeless_pdu *pdu);
  * toeless_ctx_flush(); until then the data buffers must not change (the data
  * digest was computed over them) and no other PDU can be sent.
  *
- * @param bhs 48 bytes; @param ahs NULL or ahs_len bytes (a multiple of 4,
- *        at most 1020); @param data NULL or iovcnt iovecs (any lengths).
+ * @param ctx the context.
+ * @param bhs 48 bytes.
+ * @param ahs NULL, or @p ahs_len bytes of Additional Header Segments.
+ * @param ahs_len a multiple of 4, at most 1020.
+ * @param data NULL, or @p iovcnt iovecs (any lengths, zero allowed).
+ * @param iovcnt number of entries in @p data.
  * @return 0 when fully sent; -EINPROGRESS when partly sent (wait for the
  *         socket to be writable, then toeless_ctx_flush()); -EBUSY when a
  *         previous PDU is still partly sent; -EMSGSIZE when the data is longer
@@ -481,6 +517,7 @@ TOELESS_API int toeless_pdu_send(toeless_ctx *ctx, const uint8_t bhs[TOELESS_BHS
 
 /**
  * Continue sending a partly sent PDU.
+ * @param ctx the context.
  * @return 0 when nothing is left to send; -EAGAIN when the socket is still
  *         full; socket errors as toeless_pdu_send().
  */
@@ -495,10 +532,20 @@ TOELESS_API int toeless_ctx_flush(toeless_ctx *ctx);
  * holds: crc(A||B) == toeless_crc32c(toeless_crc32c(0, A), B).  The value
  * goes on the wire least significant byte first.  Runs on the host
  * (isa-l) for any device: small work is cheapest synchronous.
+ * @param crc the digest so far (0 to start).
+ * @param buf the bytes.
+ * @param len their number.
+ * @return the digest over everything so far.
  */
 TOELESS_API uint32_t toeless_crc32c(uint32_t crc, const void *buf, size_t len);
 
-/** toeless_crc32c() over an iovec list, chained the same way. */
+/**
+ * toeless_crc32c() over an iovec list, chained the same way.
+ * @param crc the digest so far (0 to start).
+ * @param iov the buffers.
+ * @param iovcnt their number.
+ * @return the digest over everything so far.
+ */
 TOELESS_API uint32_t toeless_crc32c_iov(uint32_t crc, const struct iovec *iov, int iovcnt);
 
 /** One asynchronous CRC request. */
@@ -512,6 +559,10 @@ struct toeless_crc_req {
 /**
  * Submit CRC requests; each completes on @p cq as TOELESS_CQE_CRC with the
  * digest in crc.  The engine may run them in batches.
+ * @param dev the device.
+ * @param cq where the completions go.
+ * @param reqs the requests.
+ * @param n their number.
  * @return the number accepted (from 1 to n, in order; resubmit the rest
  *         later); -EINVAL on bad arguments; -EAGAIN when none could be
  *         accepted now.
@@ -558,9 +609,19 @@ struct toeless_stats {
 	uint64_t send_syscalls;      /**< writev calls */
 };
 
-/** Counters of one context. @return 0; -EINVAL. */
+/**
+ * Counters of one context.
+ * @param ctx the context.
+ * @param stats filled up to stats->size bytes.
+ * @return 0; -EINVAL.
+ */
 TOELESS_API int toeless_ctx_stats(toeless_ctx *ctx, struct toeless_stats *stats);
-/** Counters of a device: its closed contexts plus its open ones. @return 0; -EINVAL. */
+/**
+ * Counters of a device: its closed contexts plus its open ones.
+ * @param dev the device.
+ * @param stats filled up to stats->size bytes.
+ * @return 0; -EINVAL.
+ */
 TOELESS_API int toeless_device_stats(toeless_device *dev, struct toeless_stats *stats);
 /** @} */
 

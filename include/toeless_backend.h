@@ -31,17 +31,17 @@ extern "C" {
 
 /** What a context is bound to, given to ctx_create. */
 struct toeless_backend_ctx_info {
-	size_t size;
-	int fd;                    /**< the connected socket (the backend must not read it) */
-	struct toeless_ctx_params params;
-	uint32_t max_tasks;
+	size_t size;               /**< sizeof(struct toeless_backend_ctx_info) */
+	int fd;                    /**< the connected socket: the backend must not consume from it (MSG_PEEK is allowed) */
+	struct toeless_ctx_params params; /**< negotiated parameters */
+	uint32_t max_tasks;        /**< SGL posts at once the core allows */
 	uint64_t stream_pos;       /**< stream position of the next PDU header */
 };
 
 /** One SGE of an SGL post, with its registration if it lies inside one. */
 struct toeless_backend_sge {
-	void *addr;
-	size_t len;
+	void *addr;         /**< host address */
+	size_t len;         /**< bytes */
 	void *mr_priv;      /**< the backend's handle from mr_reg, or NULL if unregistered */
 	size_t mr_offset;   /**< offset of addr inside that registration */
 };
@@ -52,7 +52,7 @@ struct toeless_rx_query {
 	uint64_t payload_pos;     /**< position of the first data-segment byte */
 	const uint8_t *bhs;       /**< the 48-byte BHS */
 	uint32_t data_len;        /**< DataSegmentLength */
-	uint32_t itt;
+	uint32_t itt;             /**< Initiator Task Tag from the header */
 	uint32_t buffer_offset;   /**< Data-In Buffer Offset */
 	uint32_t sgl_posted_to_engine; /**< 1 when the engine accepted this ITT's SGL */
 };
@@ -62,37 +62,42 @@ struct toeless_rx_record {
 	uint32_t bytes_placed;    /**< payload bytes from the segment start already placed (0..data_len) */
 	uint8_t hdr_digest;       /**< ::toeless_digest_result of the engine's header check */
 	uint8_t data_digest;      /**< ::toeless_digest_result; OK/BAD only when bytes_placed == data_len */
-	uint8_t reserved[2];
+	uint8_t reserved[2];      /**< zero */
 };
 
 /** One asynchronous CRC request as the backend sees it. */
 struct toeless_backend_crc {
 	uint64_t id;               /**< report it back in toeless_backend_crc_done() */
-	const struct iovec *iov;
-	int iovcnt;
-	uint32_t seed;
+	const struct iovec *iov;   /**< the bytes */
+	int iovcnt;                /**< entries in iov */
+	uint32_t seed;             /**< digest to extend, or 0 */
 };
 
 /** The ops table.  @c size and @c abi_version let the core refuse a mismatch. */
 struct toeless_backend_ops {
 	size_t size;               /**< sizeof(struct toeless_backend_ops) */
 	uint32_t abi_version;      /**< TOELESS_BACKEND_ABI */
-	const char *name;
-	const char *version;
+	const char *name;          /**< the name a spec selects it by */
+	const char *version;       /**< the backend's own version */
 
 	/** Open the engine; @p args is the text after "name:" or "". */
 	int (*open)(toeless_device *dev, const char *args, void **dev_priv);
+	/** Close the engine; every context, queue and registration is gone. */
 	void (*close)(void *dev_priv);
 	/** Fill caps (all fields after size; the core has zeroed it and set size). */
 	int (*query)(void *dev_priv, struct toeless_caps *caps);
 
+	/** Register memory for engine placement; NULL: accepted, not reachable. */
 	int (*mr_reg)(void *dev_priv, void *addr, size_t len, void **mr_priv);
+	/** Forget a registration no SGL uses any more. */
 	void (*mr_dereg)(void *dev_priv, void *mr_priv);
 
+	/** Take a connection; an error means "not offloaded": software serves it. */
 	int (*ctx_create)(void *dev_priv, toeless_ctx *ctx, const struct toeless_backend_ctx_info *info,
 			  void **ctx_priv);
 	/** Called after every SGL was released; the engine holds nothing after it. */
 	void (*ctx_destroy)(void *ctx_priv);
+	/** New negotiated parameters from stream_pos on; an error drops the engine for this context. */
 	int (*ctx_set_params)(void *ctx_priv, const struct toeless_ctx_params *params, uint64_t stream_pos);
 	/** Let the engine make progress on this context (release SGLs, ask for resync). */
 	void (*ctx_progress)(void *ctx_priv);

@@ -369,7 +369,7 @@ static void offer_to_engine(toeless_ctx *ctx, struct tl_task *task)
 	if (!task->mrs)
 		goto out;
 	for (int i = 0; i < n; i++) {
-		toeless_mr *mr = dev->n_mr ? tl_mr_get(dev, task->iov[i].iov_base, task->iov[i].iov_len) : NULL;
+		toeless_mr *mr = tl_mr_get(dev, task->iov[i].iov_base, task->iov[i].iov_len);
 		task->mrs[i] = mr;
 		sges[i].addr = task->iov[i].iov_base;
 		sges[i].len = task->iov[i].iov_len;
@@ -418,7 +418,7 @@ int toeless_sgl_post(toeless_ctx *ctx, uint32_t itt, const struct iovec *iov, in
 		return rc;
 	}
 	task->user_data = user_data;
-	if (engine_usable(ctx) && ctx->dev->ops->sgl_post)
+	if (engine_usable(ctx) && ctx->dev->ops->sgl_post && (ctx->dev->caps.flags & TOELESS_CAP_DDP))
 		offer_to_engine(ctx, task);
 	TL_STAT_INC(&ctx->stats, sgl_posted);
 	return 0;
