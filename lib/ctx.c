@@ -322,7 +322,7 @@ int toeless_ctx_set_params(toeless_ctx *ctx, const struct toeless_ctx_params *pa
 		return rc;
 	if (ctx->failed)
 		return -ENOTCONN;
-	if (!tl_rx_idle(ctx) || ctx->tx.pending)
+	if (!tl_rx_can_switch(ctx, p.flags) || ctx->tx.pending)
 		return -EBUSY;
 	struct toeless_ctx_params old = ctx->params;
 	ctx->params = p;

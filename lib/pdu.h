@@ -126,10 +126,12 @@ static inline uint32_t tl_pad_len(uint32_t len)
 	return (4 - (len & 3)) & 3;
 }
 
-/* Check the AHS chain of a header: each AHS is AHSLength (2 bytes,
- * big-endian, excluding the 3-byte AHS header... RFC 7143 11.2.2: it counts
- * the AHS-specific bytes after type and the reserved byte), padded to 4.
- * Returns 0 when the chain exactly fills ahs_len, -EPROTO otherwise. */
+/* Check the AHS chain of a header (RFC 7143 11.2.1): each AHS is
+ * AHSLength (2 bytes, big-endian), AHSType (1 byte) and AHSLength bytes of
+ * AHS-specific data, padded to a multiple of 4; AHSLength counts only the
+ * AHS-specific bytes (not itself, AHSType or the padding).
+ * Returns 0 when ahs_len is a multiple of 4 and the chain exactly fills it
+ * (ahs_len 0: no AHS), -EPROTO otherwise. */
 int tl_ahs_validate(const uint8_t *ahs, uint32_t ahs_len);
 
 #endif /* TOELESS_PDU_H */

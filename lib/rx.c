@@ -82,6 +82,15 @@ bool tl_rx_idle(const toeless_ctx *ctx)
 	return ctx->rx.phase == TL_RX_BHS && ctx->rx.hdr_have == 0;
 }
 
+bool tl_rx_can_switch(const toeless_ctx *ctx, uint32_t new_flags)
+{
+	/* Raw lookahead bytes of the next header may already be in: they stay
+	 * valid under new parameters as long as they do not reach past the
+	 * shortest header the new parameters allow. */
+	uint32_t min_hdr = TOELESS_BHS_LEN + ((new_flags & TOELESS_CTX_HEADER_DIGEST) ? 4 : 0);
+	return ctx->rx.phase == TL_RX_BHS && ctx->rx.hdr_have <= min_hdr;
+}
+
 void tl_rx_detach_task(toeless_ctx *ctx, struct tl_task *task)
 {
 	struct tl_rx_state *rx = &ctx->rx;
@@ -351,7 +360,7 @@ static inline bool rx_placing(const struct tl_rx_state *rx)
 static void crc_advance(toeless_ctx *ctx, uint32_t upto)
 {
 	struct tl_rx_state *rx = &ctx->rx;
-	if (!dd_len(ctx) || rx->engine_checked || rx->discard || upto <= rx->crc_done)
+	if (!dd_len(ctx) || rx->engine_checked || upto <= rx->crc_done)
 		return;
 	if (!rx_placing(rx)) {
 		rx->crc = toeless_crc32c(rx->crc, rx->buf + rx->crc_done, upto - rx->crc_done);
@@ -405,12 +414,10 @@ static int read_data(toeless_ctx *ctx)
 						  RX_IOV_MAX, &covered);
 				to_end = covered == left;
 			} else {
-				/* slow path or discard: the context's buffer */
-				uint32_t at = rx->discard ? 0 : rx->data_have;
-				uint32_t room = rx->buf_cap - at;
-				iov[0].iov_base = rx->buf + at;
-				iov[0].iov_len = left < room ? left : room;
-				to_end = iov[0].iov_len == left;
+				/* slow path, or a discarded payload (kept whole in
+				 * the context's buffer so its digest is still checked) */
+				iov[0].iov_base = rx->buf + rx->data_have;
+				iov[0].iov_len = left;
 				n = 1;
 			}
 		}
@@ -465,14 +472,12 @@ static int finish_pdu(toeless_ctx *ctx, struct toeless_pdu *pdu)
 			pdu->data_digest = rx->engine_data_digest;
 			TL_STAT_INC(&ctx->stats, data_digests_engine);
 			TL_STAT_INC(&ctx->stats, data_digests_checked);
-		} else if (!discard) {
-			/* the digest covers data and pad; both sit in rx->trailer */
+		} else {
+			/* the digest covers data and pad; the pad sits in rx->trailer */
 			uint32_t crc = toeless_crc32c(rx->crc, rx->trailer, pad);
 			pdu->data_digest = crc == tl_get_le32(rx->trailer + pad) ? TOELESS_DIGEST_OK
 										  : TOELESS_DIGEST_BAD;
 			TL_STAT_INC(&ctx->stats, data_digests_checked);
-		} else {
-			pdu->data_digest = TOELESS_DIGEST_UNCHECKED; /* payload was discarded */
 		}
 		if (pdu->data_digest == TOELESS_DIGEST_BAD) {
 			TL_STAT_INC(&ctx->stats, data_digest_errors);

@@ -1,0 +1,413 @@
+/*
+ * Completion queues: a ring of completions plus an eventfd that is readable
+ * while the ring holds entries, and the bookkeeping of asynchronous CRC
+ * requests delivered to the queue.
+ *
+ * Producers (contexts on any thread, backends through
+ * toeless_backend_crc_done()) reserve room before they start work that will
+ * complete, so a push never fails: a completion is never dropped because
+ * the queue was full.  The ring grows instead; its depth is only the initial
+ * size.  One mutex per queue; contexts on different queues share nothing.
+ *
+ * The eventfd is written once when the ring goes from empty to non-empty
+ * and read (cleared) when a poll empties it, so it is readable exactly while
+ * completions wait, for level-triggered epoll and uv_poll alike.
+ *
+ * SPDX-License-Identifier: MIT
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "toeless_int.h"
+
+#define TL_CQ_DEFAULT_DEPTH 1024
+#define TL_CRC_TABLE_MIN 64
+
+/* ---- ring ---- */
+
+/* Make room for at least need entries, keeping order.  Caller holds the
+ * lock.  On failure nothing changes. */
+static int cq_grow(toeless_cq *cq, uint64_t need)
+{
+	struct toeless_completion *ring;
+	uint64_t cap = cq->cap ? cq->cap : 1;
+	uint32_t first;
+
+	if (need <= cq->cap)
+		return 0;
+	while (cap < need)
+		cap *= 2;
+	if (cap > UINT32_MAX)
+		return -ENOMEM;
+	ring = malloc(cap * sizeof(*ring));
+	if (!ring)
+		return -ENOMEM;
+	/* Unwrap: the oldest entry goes to index 0. */
+	first = cq->cap - cq->head;
+	if (first > cq->count)
+		first = cq->count;
+	memcpy(ring, cq->ring + cq->head, first * sizeof(*ring));
+	memcpy(ring + first, cq->ring, (cq->count - first) * sizeof(*ring));
+	free(cq->ring);
+	cq->ring = ring;
+	cq->cap = (uint32_t)cap;
+	cq->head = 0;
+	return 0;
+}
+
+static int cq_reserve_locked(toeless_cq *cq, uint32_t n)
+{
+	int rc = cq_grow(cq, (uint64_t)cq->count + cq->reserved + n);
+
+	if (rc)
+		return rc;
+	cq->reserved += n;
+	return 0;
+}
+
+static void cq_signal(toeless_cq *cq)
+{
+	uint64_t one = 1;
+	ssize_t r;
+
+	if (cq->signalled)
+		return;
+	/* Cannot fail short of a closed descriptor: the counter is 0 or 1. */
+	r = write(cq->efd, &one, sizeof(one));
+	(void)r;
+	cq->signalled = true;
+}
+
+static void cq_push_locked(toeless_cq *cq, const struct toeless_completion *c)
+{
+	uint32_t tail;
+
+	if (TL_LIKELY(cq->reserved > 0)) {
+		cq->reserved--;
+	} else if (cq->count + cq->reserved >= cq->cap && cq_grow(cq, (uint64_t)cq->cap + 1) != 0) {
+		/* A push without a reservation is a core bug; never write
+		 * past the ring for it. */
+		return;
+	}
+	tail = cq->head + cq->count;
+	if (tail >= cq->cap)
+		tail -= cq->cap;
+	cq->ring[tail] = *c;
+	cq->count++;
+	cq_signal(cq);
+}
+
+int tl_cq_reserve(toeless_cq *cq, uint32_t n)
+{
+	int rc;
+
+	pthread_mutex_lock(&cq->lock);
+	rc = cq_reserve_locked(cq, n);
+	pthread_mutex_unlock(&cq->lock);
+	return rc;
+}
+
+void tl_cq_unreserve(toeless_cq *cq, uint32_t n)
+{
+	pthread_mutex_lock(&cq->lock);
+	cq->reserved -= n <= cq->reserved ? n : cq->reserved;
+	pthread_mutex_unlock(&cq->lock);
+}
+
+void tl_cq_push(toeless_cq *cq, const struct toeless_completion *c)
+{
+	pthread_mutex_lock(&cq->lock);
+	cq_push_locked(cq, c);
+	pthread_mutex_unlock(&cq->lock);
+}
+
+void tl_cq_bind(toeless_cq *cq)
+{
+	pthread_mutex_lock(&cq->lock);
+	cq->n_ctx++;
+	pthread_mutex_unlock(&cq->lock);
+}
+
+void tl_cq_unbind(toeless_cq *cq)
+{
+	pthread_mutex_lock(&cq->lock);
+	if (cq->n_ctx)
+		cq->n_ctx--;
+	pthread_mutex_unlock(&cq->lock);
+}
+
+/* ---- public ---- */
+
+int toeless_cq_create(toeless_device *dev, const struct toeless_cq_attr *attr, toeless_cq **out)
+{
+	struct toeless_cq_attr a;
+	toeless_cq *cq;
+	int rc;
+
+	if (!dev || !out)
+		return -EINVAL;
+	memset(&a, 0, sizeof(a));
+	if (attr) {
+		rc = tl_attr_copy(&a, sizeof(a), attr);
+		if (rc)
+			return rc;
+	}
+	if (!a.depth)
+		a.depth = TL_CQ_DEFAULT_DEPTH;
+	if (a.depth > dev->caps.max_cq_depth)
+		return -EINVAL;
+
+	cq = calloc(1, sizeof(*cq));
+	if (!cq)
+		return -ENOMEM;
+	cq->dev = dev;
+	cq->crc_next_id = 1;
+	cq->ring = malloc((size_t)a.depth * sizeof(*cq->ring));
+	if (!cq->ring) {
+		rc = -ENOMEM;
+		goto err_free;
+	}
+	cq->cap = a.depth;
+	cq->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (cq->efd < 0) {
+		rc = -errno;
+		goto err_free;
+	}
+	rc = -pthread_mutex_init(&cq->lock, NULL);
+	if (rc)
+		goto err_close;
+
+	pthread_mutex_lock(&dev->lock);
+	dev->n_cq++;
+	pthread_mutex_unlock(&dev->lock);
+	*out = cq;
+	return 0;
+
+err_close:
+	close(cq->efd);
+err_free:
+	free(cq->ring);
+	free(cq);
+	return rc;
+}
+
+int toeless_cq_destroy(toeless_cq *cq)
+{
+	toeless_device *dev;
+
+	if (!cq)
+		return -EINVAL;
+	pthread_mutex_lock(&cq->lock);
+	/* Outstanding CRC requests may still be completed by the engine:
+	 * their slots and ids must stay valid. */
+	if (cq->n_ctx || cq->crc_count) {
+		pthread_mutex_unlock(&cq->lock);
+		return -EBUSY;
+	}
+	pthread_mutex_unlock(&cq->lock);
+
+	dev = cq->dev;
+	pthread_mutex_lock(&dev->lock);
+	dev->n_cq--;
+	pthread_mutex_unlock(&dev->lock);
+	close(cq->efd);
+	pthread_mutex_destroy(&cq->lock);
+	free(cq->crc);
+	free(cq->ring);
+	free(cq);
+	return 0;
+}
+
+int toeless_cq_fd(toeless_cq *cq)
+{
+	if (!cq)
+		return -EINVAL;
+	return cq->efd;
+}
+
+int toeless_cq_poll(toeless_cq *cq, struct toeless_completion *out, int max)
+{
+	toeless_device *dev;
+	uint32_t n, first;
+
+	if (!cq || !out || max <= 0)
+		return -EINVAL;
+	dev = cq->dev;
+	/* Reap engine completions first (outside our lock: the backend
+	 * delivers them through toeless_backend_crc_done()). */
+	if (dev->ops->progress && !tl_device_failed(dev))
+		dev->ops->progress(dev->priv);
+
+	pthread_mutex_lock(&cq->lock);
+	n = cq->count < (uint32_t)max ? cq->count : (uint32_t)max;
+	first = cq->cap - cq->head;
+	if (first > n)
+		first = n;
+	memcpy(out, cq->ring + cq->head, first * sizeof(*out));
+	memcpy(out + first, cq->ring, (n - first) * sizeof(*out));
+	cq->head += n;
+	if (cq->head >= cq->cap)
+		cq->head -= cq->cap;
+	cq->count -= n;
+	if (cq->count == 0) {
+		cq->head = 0;
+		if (cq->signalled) {
+			uint64_t v;
+			ssize_t r = read(cq->efd, &v, sizeof(v));
+
+			(void)r;
+			cq->signalled = false;
+		}
+	}
+	pthread_mutex_unlock(&cq->lock);
+	return (int)n;
+}
+
+/* ---- asynchronous CRC bookkeeping ---- */
+
+/* Ids are handed out in sequence, so the low bits are already spread and
+ * consecutive requests land in consecutive slots. */
+static inline uint32_t crc_home(const toeless_cq *cq, uint64_t id)
+{
+	return (uint32_t)id & cq->crc_mask;
+}
+
+static void crc_insert(toeless_cq *cq, uint64_t id, uint64_t user_data)
+{
+	uint32_t i = crc_home(cq, id);
+
+	while (cq->crc[i].id)
+		i = (i + 1) & cq->crc_mask;
+	cq->crc[i].id = id;
+	cq->crc[i].user_data = user_data;
+}
+
+/* Keep the table at most half full for n more entries. */
+static int crc_table_reserve(toeless_cq *cq, uint32_t n)
+{
+	uint64_t need = ((uint64_t)cq->crc_count + n) * 2;
+	uint64_t size = cq->crc ? (uint64_t)cq->crc_mask + 1 : 0;
+	struct tl_crc_pending *old = cq->crc;
+	uint32_t old_size = (uint32_t)size;
+
+	if (need <= size)
+		return 0;
+	if (size < TL_CRC_TABLE_MIN)
+		size = TL_CRC_TABLE_MIN;
+	while (size < need)
+		size *= 2;
+	if (size > (1ull << 31))
+		return -ENOMEM;
+	cq->crc = calloc(size, sizeof(*cq->crc));
+	if (!cq->crc) {
+		cq->crc = old;
+		return -ENOMEM;
+	}
+	cq->crc_mask = (uint32_t)size - 1;
+	for (uint32_t i = 0; i < old_size; i++)
+		if (old[i].id)
+			crc_insert(cq, old[i].id, old[i].user_data);
+	free(old);
+	return 0;
+}
+
+/* Remove id; true and *user_data when it was outstanding. */
+static bool crc_remove(toeless_cq *cq, uint64_t id, uint64_t *user_data)
+{
+	uint32_t i, j;
+
+	if (!cq->crc || !id)
+		return false;
+	for (i = crc_home(cq, id); cq->crc[i].id != id; i = (i + 1) & cq->crc_mask)
+		if (!cq->crc[i].id)
+			return false;
+	if (user_data)
+		*user_data = cq->crc[i].user_data;
+	/* Backward-shift deletion: pull later entries of the probe run into
+	 * the hole unless they already sit at or after their home slot. */
+	for (j = (i + 1) & cq->crc_mask; cq->crc[j].id; j = (j + 1) & cq->crc_mask) {
+		uint32_t k = crc_home(cq, cq->crc[j].id);
+		bool stays = i <= j ? (i < k && k <= j) : (i < k || k <= j);
+
+		if (stays)
+			continue;
+		cq->crc[i] = cq->crc[j];
+		i = j;
+	}
+	cq->crc[i].id = 0;
+	cq->crc_count--;
+	return true;
+}
+
+int tl_cq_crc_begin(toeless_cq *cq, const struct toeless_crc_req *reqs, int n, uint64_t *first_id)
+{
+	int rc;
+
+	if (n <= 0)
+		return -EINVAL;
+	pthread_mutex_lock(&cq->lock);
+	rc = crc_table_reserve(cq, (uint32_t)n);
+	if (!rc)
+		rc = cq_reserve_locked(cq, (uint32_t)n);
+	if (!rc) {
+		*first_id = cq->crc_next_id;
+		for (int i = 0; i < n; i++)
+			crc_insert(cq, cq->crc_next_id++, reqs[i].user_data);
+		cq->crc_count += (uint32_t)n;
+	}
+	pthread_mutex_unlock(&cq->lock);
+	return rc;
+}
+
+void tl_cq_crc_abort(toeless_cq *cq, uint64_t first_id, int n)
+{
+	uint32_t found = 0;
+
+	pthread_mutex_lock(&cq->lock);
+	for (int i = 0; i < n; i++)
+		if (crc_remove(cq, first_id + (uint64_t)i, NULL))
+			found++;
+	cq->reserved -= found <= cq->reserved ? found : cq->reserved;
+	pthread_mutex_unlock(&cq->lock);
+}
+
+void toeless_backend_crc_done(toeless_cq *cq, uint64_t id, uint32_t crc, int status)
+{
+	toeless_device *dev;
+	uint64_t user_data = 0;
+	bool known;
+
+	if (!cq)
+		return;
+	dev = cq->dev;
+	pthread_mutex_lock(&cq->lock);
+	known = crc_remove(cq, id, &user_data);
+	if (known) {
+		struct toeless_completion c;
+
+		memset(&c, 0, sizeof(c));
+		c.type = TOELESS_CQE_CRC;
+		c.status = status > 0 ? -status : status;
+		c.user_data = user_data;
+		c.crc = crc;
+		cq_push_locked(cq, &c);
+	} else {
+		cq->crc_anomalies++;
+	}
+	pthread_mutex_unlock(&cq->lock);
+
+	/* Device counters after the queue lock: the two are never nested. */
+	pthread_mutex_lock(&dev->lock);
+	if (known)
+		TL_STAT_INC(&dev->retired, crc_requests);
+	else
+		TL_STAT_INC(&dev->retired, engine_anomalies);
+	pthread_mutex_unlock(&dev->lock);
+	if (!known)
+		tl_log(dev, TOELESS_LOG_WARN, "%s: CRC completion for unknown request %llu ignored",
+		       dev->caps.backend, (unsigned long long)id);
+}

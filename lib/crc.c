@@ -1,0 +1,133 @@
+/*
+ * CRC32C, the iSCSI digest (RFC 3720 B.4), on isa-l; and asynchronous CRC
+ * requests (toeless_crc_submit).
+ *
+ * Convention: isa-l's crc32_iscsi() works on the raw register (no initial
+ * or final inversion), so the digest of a buffer is
+ * ~crc32_iscsi(buf, len, ~0) and extending a digest d over more bytes is
+ * ~crc32_iscsi(buf, len, ~d).  With d = 0 that is the standard start, which
+ * is what makes toeless_crc32c(0, ...) the plain digest and chaining work.
+ *
+ * SPDX-License-Identifier: MIT
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+
+#include <isa-l/crc.h>
+
+#include "toeless_int.h"
+
+/* isa-l takes an int length: feed larger buffers in pieces. */
+#define TL_CRC_CHUNK (1u << 30)
+
+/* Requests converted for the backend on the stack up to this many. */
+#define TL_CRC_STACK_REQS 32
+
+uint32_t toeless_crc32c(uint32_t crc, const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+	uint32_t r = ~crc;
+
+	if (!p)
+		return crc;
+	while (len) {
+		size_t n = len < TL_CRC_CHUNK ? len : TL_CRC_CHUNK;
+
+		/* isa-l does not write the buffer; its prototype lacks const. */
+		r = crc32_iscsi((unsigned char *)(uintptr_t)p, (int)n, r);
+		p += n;
+		len -= n;
+	}
+	return ~r;
+}
+
+uint32_t toeless_crc32c_iov(uint32_t crc, const struct iovec *iov, int iovcnt)
+{
+	if (!iov)
+		return crc;
+	for (int i = 0; i < iovcnt; i++)
+		crc = toeless_crc32c(crc, iov[i].iov_base, iov[i].iov_len);
+	return crc;
+}
+
+static int crc_req_check(const struct toeless_crc_req *r)
+{
+	if (!r->iov || r->iovcnt < 1)
+		return -EINVAL;
+	for (int i = 0; i < r->iovcnt; i++)
+		if (!r->iov[i].iov_base && r->iov[i].iov_len)
+			return -EINVAL;
+	return 0;
+}
+
+/* Hand [0, n) to the engine; returns how many it took, or a negative
+ * errno when it took none. */
+static int crc_submit_engine(toeless_device *dev, toeless_cq *cq, const struct toeless_crc_req *reqs,
+			     int n, uint64_t first_id)
+{
+	struct toeless_backend_crc stack[TL_CRC_STACK_REQS], *b = stack;
+	int rc;
+
+	if (n <= 0)
+		return 0;
+	if (n > TL_CRC_STACK_REQS) {
+		b = malloc((size_t)n * sizeof(*b));
+		if (!b)
+			return -ENOMEM;
+	}
+	for (int i = 0; i < n; i++) {
+		b[i].id = first_id + (uint64_t)i;
+		b[i].iov = reqs[i].iov;
+		b[i].iovcnt = reqs[i].iovcnt;
+		b[i].seed = reqs[i].seed;
+	}
+	rc = dev->ops->crc_submit(dev->priv, cq, b, n);
+	if (b != stack)
+		free(b);
+	if (rc > n)
+		rc = n;
+	return rc;
+}
+
+int toeless_crc_submit(toeless_device *dev, toeless_cq *cq, const struct toeless_crc_req *reqs, int n)
+{
+	uint64_t first_id;
+	int rc, accepted;
+
+	if (!dev || !cq || !reqs || n <= 0 || cq->dev != dev)
+		return -EINVAL;
+	if ((uint32_t)n > dev->caps.max_crc_batch)
+		n = (int)dev->caps.max_crc_batch;
+	for (int i = 0; i < n; i++) {
+		rc = crc_req_check(&reqs[i]);
+		if (rc)
+			return rc;
+	}
+	/* Ids and completion slots first: an engine may complete a request
+	 * before its crc_submit returns. */
+	rc = tl_cq_crc_begin(cq, reqs, n, &first_id);
+	if (rc)
+		return rc;
+
+	if (dev->ops->crc_submit && !tl_device_failed(dev)) {
+		accepted = crc_submit_engine(dev, cq, reqs, n, first_id);
+		if (accepted < n)
+			tl_cq_crc_abort(cq, first_id + (uint64_t)(accepted > 0 ? accepted : 0),
+					n - (accepted > 0 ? accepted : 0));
+		if (accepted > 0)
+			return accepted;
+		if (accepted == 0 || accepted == -ENOSPC || accepted == -EAGAIN || accepted == -ENOMEM)
+			return -EAGAIN;
+		return accepted;
+	}
+
+	/* No engine (or a failed one): compute now, complete through the
+	 * same path an engine uses. */
+	for (int i = 0; i < n; i++)
+		toeless_backend_crc_done(cq, first_id + (uint64_t)i,
+					 toeless_crc32c_iov(reqs[i].seed, reqs[i].iov, reqs[i].iovcnt), 0);
+	return n;
+}
