@@ -242,7 +242,7 @@ enum toeless_cqe_flags {
 struct toeless_completion {
 	uint32_t type;          /**< ::toeless_cqe_type */
 	int32_t status;         /**< 0 or a negative errno, see above */
-	uint64_t user_data;     /**< the cookie given at post or submit */
+	uint64_t user_data;     /**< SGL, CRC: the cookie given at post or submit; ERROR: the context's user_data (match on it, not on ctx, which may be reused after destroy) */
 	toeless_ctx *ctx;       /**< the context (SGL and ERROR), or NULL */
 	uint32_t itt;           /**< the task's ITT (SGL) */
 	uint32_t flags;         /**< ::toeless_cqe_flags */

@@ -119,6 +119,9 @@ int toeless_crc_submit(toeless_device *dev, toeless_cq *cq, const struct toeless
 					n - (accepted > 0 ? accepted : 0));
 		if (accepted > 0)
 			return accepted;
+		/* the device died under this call: software takes the batch */
+		if (tl_device_failed(dev))
+			return toeless_crc_submit(dev, cq, reqs, n);
 		if (accepted == 0 || accepted == -ENOSPC || accepted == -EAGAIN || accepted == -ENOMEM)
 			return -EAGAIN;
 		return accepted;

@@ -1,0 +1,433 @@
+/*
+ * toeless-iscsi: a small userspace iSCSI initiator on libuv whose whole fast
+ * path runs through libtoeless.  This header is shared by its modules:
+ *
+ *   main.c     command line, the read/write/bench/info commands, exit codes
+ *   login.c    the login phase: security stage (AuthMethod=None) and the
+ *              operational text-key negotiation (RFC 7143 section 6, 13)
+ *   session.c  connections and the full-feature phase: CmdSN window, task
+ *              table, Data-In placement, R2T and Data-Out, NOP, Logout, and
+ *              recovery at ErrorRecoveryLevel 0 (drop, log in again, reissue)
+ *   scsi.c     CDBs, status and sense decoding
+ *
+ * Only include/toeless.h of the library is used.
+ *
+ * SPDX-License-Identifier: MIT
+ */
+#ifndef TOELESS_ISCSI_H
+#define TOELESS_ISCSI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <sys/socket.h>
+#include <uv.h>
+
+#include "toeless.h"
+
+/* ------------------------------------------------------------------------ */
+/* Exit status: a stable contract for scripts (doc/initiator.md).            */
+enum iscsi_exit {
+	EXIT_OK = 0,
+	EXIT_USAGE = 2,       /* bad command line */
+	EXIT_UNREACHABLE = 3, /* could not connect to the portal */
+	EXIT_LOGIN = 4,       /* login refused, or a negotiation result we did not accept */
+	EXIT_NOLUN = 5,       /* no such LUN, or not a block device */
+	EXIT_RANGE = 6,       /* offset/length not a multiple of the block size, or past the end */
+	EXIT_DIGEST = 7,      /* digest errors persisted through every retry */
+	EXIT_SCSI = 8,        /* a command failed with a SCSI status (sense printed) */
+	EXIT_CONN = 9,        /* connection lost or protocol error, retries exhausted */
+	EXIT_LOCAL = 10,      /* local file or library error */
+};
+
+/* ------------------------------------------------------------------------ */
+/* iSCSI wire format (RFC 7143 section 11).                                   */
+enum iscsi_opcode {
+	OP_NOP_OUT = 0x00,
+	OP_SCSI_CMD = 0x01,
+	OP_TMF_REQ = 0x02,
+	OP_LOGIN_REQ = 0x03,
+	OP_TEXT_REQ = 0x04,
+	OP_DATA_OUT = 0x05,
+	OP_LOGOUT_REQ = 0x06,
+	OP_NOP_IN = 0x20,
+	OP_SCSI_RSP = 0x21,
+	OP_TMF_RSP = 0x22,
+	OP_LOGIN_RSP = 0x23,
+	OP_TEXT_RSP = 0x24,
+	OP_DATA_IN = 0x25,
+	OP_LOGOUT_RSP = 0x26,
+	OP_R2T = 0x31,
+	OP_ASYNC = 0x32,
+	OP_REJECT = 0x3f,
+};
+
+#define BHS_IMMEDIATE 0x40 /* byte 0: immediate delivery */
+#define BHS_FINAL 0x80     /* byte 1: F bit */
+#define CMD_READ 0x40      /* SCSI Command byte 1: R */
+#define CMD_WRITE 0x20     /* SCSI Command byte 1: W */
+#define CMD_ATTR_SIMPLE 1  /* SCSI Command byte 1: task attribute */
+#define DATAIN_STATUS 0x01 /* Data-In byte 1: S */
+#define DATAIN_UNDERFLOW 0x02
+#define DATAIN_OVERFLOW 0x04
+#define RSP_UNDERFLOW 0x02 /* SCSI Response byte 1: U */
+#define RSP_OVERFLOW 0x04  /* SCSI Response byte 1: O */
+#define RESERVED_TAG 0xffffffffu
+
+static inline uint16_t get_be16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] << 8 | p[1]);
+}
+
+static inline uint32_t get_be24(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 16 | (uint32_t)p[1] << 8 | p[2];
+}
+
+static inline uint32_t get_be32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static inline uint64_t get_be64(const uint8_t *p)
+{
+	return (uint64_t)get_be32(p) << 32 | get_be32(p + 4);
+}
+
+static inline void put_be16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+}
+
+static inline void put_be32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+static inline void put_be64(uint8_t *p, uint64_t v)
+{
+	put_be32(p, (uint32_t)(v >> 32));
+	put_be32(p + 4, (uint32_t)v);
+}
+
+/* Serial number arithmetic (RFC 1982) for CmdSN, StatSN, DataSN. */
+static inline bool sn_lt(uint32_t a, uint32_t b)
+{
+	return (int32_t)(a - b) < 0;
+}
+
+static inline bool sn_le(uint32_t a, uint32_t b)
+{
+	return (int32_t)(a - b) <= 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Configuration from the command line.                                       */
+enum digest_want {
+	DIGEST_WANT_NONE,   /* offer None only */
+	DIGEST_WANT_CRC32C, /* offer CRC32C only: refuse a login that ends with None */
+	DIGEST_WANT_ANY,    /* offer CRC32C,None: take what the target prefers */
+};
+
+struct config {
+	const char *host;
+	const char *port;
+	const char *target;
+	const char *initiator;
+	uint64_t lun;
+	enum digest_want header_digest, data_digest;
+	const char *backend;
+	unsigned queue_depth;
+	uint32_t block_size;
+	uint64_t offset, length;
+	bool have_length;
+	unsigned seconds;
+	bool stats, bench_write, verbose, unchecked;
+	/* what we offer at login */
+	uint32_t max_recv_dsl, max_burst, first_burst, max_outstanding_r2t;
+	bool immediate_data, initial_r2t;
+	/* recovery and liveness */
+	unsigned retries;      /* consecutive connection failures before giving up */
+	unsigned nop_interval; /* seconds of silence before we ping the target (0: never) */
+	unsigned timeout;      /* seconds without an answer before the connection is dropped */
+};
+
+/* ------------------------------------------------------------------------ */
+/* Login (login.c).                                                            */
+
+/* Operational parameters in force on a connection (RFC 7143 section 13). */
+struct iscsi_params {
+	bool header_digest, data_digest;
+	uint32_t max_recv_dsl; /* ours, declared: the most the target sends in one PDU */
+	uint32_t max_send_dsl; /* the target's MaxRecvDataSegmentLength: the most we send */
+	uint32_t max_burst, first_burst, max_outstanding_r2t;
+	bool immediate_data, initial_r2t;
+	uint32_t error_recovery_level;
+};
+
+struct login_key;
+
+struct login {
+	int stage;           /* current stage (CSG): 0 security, 1 operational */
+	bool op_keys_sent;   /* our operational proposals are out */
+	char *rx_text;       /* text of a response that spans PDUs (C bit) */
+	size_t rx_len, rx_cap;
+	char tx_text[4096];  /* keys for the next request */
+	size_t tx_len;
+	uint16_t tsih;
+	unsigned exchanges;
+	struct iscsi_params result;
+	uint32_t key_state[32]; /* per known key: sent / answered flags */
+	char target_alias[256];
+};
+
+struct conn;
+/* Start the login on a freshly connected conn: sends the first request. */
+int login_start(struct conn *c);
+/*
+ * Handle one Login Response.  Returns 1 when the login finished (the result
+ * is in c->login.result), 0 when another request was sent, or an enum
+ * iscsi_exit value > 1 with c->session's error message set.
+ */
+int login_rx(struct conn *c, const struct toeless_pdu *pdu);
+void login_free(struct login *l);
+/* Name of a Login Response status class/detail (RFC 7143 11.13.5). */
+const char *login_status_str(uint8_t cls, uint8_t detail);
+
+/* ------------------------------------------------------------------------ */
+/* SCSI (scsi.c).                                                              */
+enum scsi_status {
+	SCSI_GOOD = 0x00,
+	SCSI_CHECK_CONDITION = 0x02,
+	SCSI_BUSY = 0x08,
+	SCSI_RESERVATION_CONFLICT = 0x18,
+	SCSI_TASK_SET_FULL = 0x28,
+	SCSI_ACA_ACTIVE = 0x30,
+	SCSI_TASK_ABORTED = 0x40,
+};
+
+enum sense_key {
+	SENSE_NO_SENSE = 0x0,
+	SENSE_NOT_READY = 0x2,
+	SENSE_MEDIUM_ERROR = 0x3,
+	SENSE_ILLEGAL_REQUEST = 0x5,
+	SENSE_UNIT_ATTENTION = 0x6,
+	SENSE_ABORTED_COMMAND = 0xb,
+};
+
+struct sense {
+	bool valid;
+	uint8_t key, asc, ascq;
+};
+
+void cdb_test_unit_ready(uint8_t cdb[16]);
+void cdb_inquiry(uint8_t cdb[16], uint16_t alloc_len);
+void cdb_read_capacity16(uint8_t cdb[16], uint32_t alloc_len);
+void cdb_read16(uint8_t cdb[16], uint64_t lba, uint32_t blocks);
+void cdb_write16(uint8_t cdb[16], uint64_t lba, uint32_t blocks);
+/* Encode a LUN number into the 8-byte iSCSI LUN field (SAM-5 4.7). */
+void lun_encode(uint8_t out[8], uint64_t lun);
+/* Decode fixed or descriptor format sense data. */
+struct sense sense_parse(const uint8_t *buf, size_t len);
+const char *scsi_status_str(uint8_t status);
+const char *sense_key_str(uint8_t key);
+const char *asc_str(uint8_t asc, uint8_t ascq);
+/* "CHECK CONDITION, sense key 0x5 ILLEGAL REQUEST, ASC/ASCQ 0x21/0x00 (...)" */
+void scsi_describe(char *out, size_t outlen, uint8_t status, const struct sense *sense);
+const char *device_type_str(uint8_t type);
+
+/* ------------------------------------------------------------------------ */
+/* Tasks and the session (session.c).                                         */
+enum task_dir { DIR_NONE, DIR_READ, DIR_WRITE };
+
+enum task_state {
+	TASK_FREE,    /* in the table, unused */
+	TASK_IDLE,    /* the caller's: taken with task_get() or finished */
+	TASK_PENDING, /* waiting to be sent (or sent again after a reconnect) */
+	TASK_ACTIVE,  /* the command is on the wire */
+};
+
+struct session;
+struct task;
+typedef void (*task_done_fn)(struct session *s, struct task *t);
+
+struct task {
+	/* set by the submitter */
+	uint8_t cdb[16];
+	enum task_dir dir;
+	uint8_t *buf;          /* the caller's buffer: Data-In lands here, Data-Out comes from here */
+	uint32_t len;          /* Expected Data Transfer Length */
+	task_done_fn done;
+	void *arg;
+	uint64_t app_tag;
+
+	/* results, valid in done() */
+	uint8_t scsi_status;
+	struct sense sense;
+	uint32_t residual;
+	bool underflow, overflow;
+	uint32_t bytes_in;     /* Data-In bytes received (placed or copied) */
+
+	/* session bookkeeping */
+	unsigned idx;          /* slot in the task table */
+	enum task_state state;
+	uint64_t seq;          /* submission order: reissue keeps it */
+	uint32_t itt, cmdsn;
+	uint32_t conn_gen;     /* connection the command was sent on */
+	struct task *next;     /* pending queue */
+	unsigned attempts;     /* times sent */
+	unsigned retries;      /* UNIT ATTENTION / BUSY retries */
+	/* read side */
+	bool sgl_posted;       /* an SGL is posted on conn_gen */
+	bool sgl_held;         /* the library still owns buf (no completion yet) */
+	uint32_t sgl_gen;
+	bool sgl_done;         /* SGL completion seen for this attempt */
+	bool status_seen;      /* status arrived (final Data-In or SCSI Response) */
+	uint32_t exp_datasn;   /* next Data-In DataSN */
+	uint64_t bytes_placed; /* from the SGL completion */
+	/* write side */
+	uint32_t exp_r2tsn;
+	unsigned dataout_jobs; /* queued Data-Out sequences */
+};
+
+/* Counters kept by the initiator itself (the library keeps its own). */
+struct session_stats {
+	uint64_t connections, reconnects, logins;
+	uint64_t commands, commands_reissued, bytes_read, bytes_written;
+	uint64_t data_in_pdus, data_in_placed, data_in_copied;
+	uint64_t r2t_received, data_out_pdus, immediate_bytes, unsolicited_bytes, solicited_bytes;
+	uint64_t nop_out_pings, nop_in_replies, target_pings_answered;
+	uint64_t header_digest_errors, data_digest_errors;
+	uint64_t statsn_gaps, cmd_window_stalls, unit_attentions, busy_retries;
+	uint64_t async_events, rejects;
+};
+
+struct session {
+	const struct config *cfg;
+	uv_loop_t *loop;
+	toeless_device *dev;
+	toeless_cq *cq;
+	uv_poll_t cq_poll;
+	uv_timer_t tick;
+	uv_timer_t retry_timer;
+	struct toeless_caps caps;
+	struct sockaddr_storage addr; /* the portal, resolved once */
+	socklen_t addrlen;
+	char portal[300];             /* "host:port" for messages */
+
+	struct conn *conn;      /* current connection, or NULL */
+	uint32_t conn_gen;
+	uint8_t isid[6];
+	bool logged_in;         /* the current connection is in full-feature phase */
+	struct iscsi_params params; /* negotiated at the last login */
+	bool ever_logged_in;
+	bool closing;           /* logout requested: do not reconnect */
+	bool logout_done;
+
+	/* sequence numbers (session-wide; a new session starts them again) */
+	uint32_t cmdsn, exp_cmdsn, max_cmdsn;
+	uint32_t exp_statsn;
+	uint32_t itt_seq;
+
+	/* tasks */
+	struct task *tasks;
+	unsigned ntasks;
+	struct task *pend_head, *pend_tail;
+	unsigned active;        /* tasks not FREE */
+	uint64_t task_seq;
+
+	/* recovery */
+	unsigned failures;      /* consecutive, reset by a completed task */
+	unsigned digest_failures;
+	int fail_class;         /* exit code if the retries run out */
+	char last_failure[400];
+
+	/* fatal error: the loop stops and main() exits with this */
+	int fatal;
+	char errmsg[512];
+
+	struct session_stats st;
+	struct toeless_stats last_ctx_stats;
+	bool have_ctx_stats;
+};
+
+/* Connection, one per TCP connection; freed after its socket is closed. */
+enum conn_state {
+	CONN_CONNECTING,
+	CONN_LOGIN,
+	CONN_FFP,
+	CONN_LOGOUT,
+	CONN_DEAD,
+};
+
+struct tx_item;
+struct dataout_job;
+
+struct conn {
+	struct session *s;
+	uint32_t gen;
+	int fd;
+	toeless_ctx *ctx;
+	uv_poll_t poll;
+	int poll_events;
+	enum conn_state state;
+	struct login login;
+	struct iscsi_params params;
+	uint64_t started_ms, last_rx_ms;
+	/* transmit */
+	bool tx_busy;                 /* a PDU is partly sent: wait for writable */
+	struct tx_item *tx_head, *tx_tail;   /* control PDUs */
+	struct dataout_job *do_head, *do_tail; /* Data-Out sequences */
+	struct tx_item *tx_inflight;  /* freed when fully sent */
+	/* NOP-Out ping */
+	bool ping_outstanding;
+	uint32_t ping_itt;
+	uint64_t ping_sent_ms;
+	uint32_t login_itt, logout_itt;
+};
+
+/*
+ * Initiator Task Tags: the low 16 bits name the slot (a task's index, or one
+ * of the control slots below), the high bits count uses so that a tag is not
+ * reused soon.  Bit 31 stays clear, so 0xffffffff never appears.
+ */
+#define ITT_SLOT_LOGIN 0xff01u
+#define ITT_SLOT_PING 0xff02u
+#define ITT_SLOT_LOGOUT 0xff03u
+#define ITT_MAX_TASKS 0xff00u
+uint32_t make_itt(struct session *s, unsigned slot);
+
+int session_init(struct session *s, const struct config *cfg, uv_loop_t *loop);
+void session_destroy(struct session *s);
+/* Connect and log in; runs the loop until the full-feature phase or a fatal error. */
+int session_login(struct session *s);
+/* Take a free task slot (NULL when all are busy). */
+struct task *task_get(struct session *s);
+/* Queue a task; done() runs when it has a SCSI status (the session retries
+ * transport failures itself and stops the loop with s->fatal when it gives up). */
+void task_submit(struct session *s, struct task *t);
+void task_put(struct session *s, struct task *t);
+/* Run one command to completion (for the small probing commands). */
+int session_exec(struct session *s, struct task *t);
+/* Log out (after every task is done) and close the connection. */
+int session_logout(struct session *s);
+/* Record a fatal error: the loop stops, main() prints msg and exits with code. */
+void session_fatal(struct session *s, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void session_print_stats(struct session *s);
+uint64_t now_ms(void);
+
+/* Internal to login.c/session.c: queue a control PDU on a connection.
+ * The data is copied. */
+int conn_send_control(struct conn *c, const uint8_t bhs[48], const void *data, uint32_t len);
+void conn_fail(struct conn *c, int exit_class, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void session_update_window(struct session *s, const uint8_t *bhs);
+
+extern int verbose;
+void vlog(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#endif /* TOELESS_ISCSI_H */
