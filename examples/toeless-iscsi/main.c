@@ -418,6 +418,23 @@ static int cmd_write(struct session *s, const struct config *cfg, const struct l
 	return rc;
 }
 
+/* Engines that place only into registered memory (TOELESS_CAP_DDP_NEEDS_REG)
+ * must be told about the read buffers up front.  A refusal is not fatal:
+ * software places whatever the engine cannot reach. */
+static toeless_mr *register_buffer(struct session *s, void *p, size_t len)
+{
+	toeless_mr *mr = NULL;
+	if (!(s->caps.flags & TOELESS_CAP_DDP_NEEDS_REG) || toeless_mr_reg(s->dev, p, len, &mr) != 0)
+		return NULL;
+	return mr;
+}
+
+static void deregister_buffer(toeless_mr *mr)
+{
+	if (mr)
+		toeless_mr_dereg(mr);
+}
+
 static int cmd_read(struct session *s, const struct config *cfg, const struct lun_info *li, const char *path)
 {
 	uint64_t length = cfg->length;
@@ -450,8 +467,10 @@ static int cmd_read(struct session *s, const struct config *cfg, const struct lu
 	}
 	struct io_run io = {.s = s, .dir = DIR_READ, .base = data, .lun_offset = cfg->offset, .length = length,
 			    .block_len = li->block_len, .chunk = cfg->block_size};
+	toeless_mr *mr = length ? register_buffer(s, data, length) : NULL;
 	uint64_t t0 = now_ms();
 	rc = io_go(&io);
+	deregister_buffer(mr);
 	if (length)
 		munmap(data, length);
 	if (rc) {
@@ -484,8 +503,12 @@ static int cmd_bench(struct session *s, const struct config *cfg, const struct l
 			    .length = length - length % cfg->block_size, .block_len = li->block_len,
 			    .chunk = cfg->block_size, .bench = true};
 	io.slot_buf = calloc(n, sizeof(*io.slot_buf));
-	if (!io.slot_buf)
+	toeless_mr **mrs = calloc(n, sizeof(*mrs));
+	if (!io.slot_buf || !mrs) {
+		free(io.slot_buf);
+		free(mrs);
 		return fail(EXIT_LOCAL, "out of memory");
+	}
 	for (unsigned i = 0; i < n; i++) {
 		if (posix_memalign((void **)&io.slot_buf[i], 4096, cfg->block_size)) {
 			rc = fail(EXIT_LOCAL, "out of memory for %u buffers of %u bytes", n, cfg->block_size);
@@ -493,6 +516,7 @@ static int cmd_bench(struct session *s, const struct config *cfg, const struct l
 		}
 		for (uint32_t b = 0; b < cfg->block_size; b++)
 			io.slot_buf[i][b] = (uint8_t)(b * 7 + i);
+		mrs[i] = register_buffer(s, io.slot_buf[i], cfg->block_size);
 	}
 	uint64_t t0 = now_ms();
 	io.deadline_ms = t0 + (uint64_t)cfg->seconds * 1000;
@@ -506,9 +530,12 @@ static int cmd_bench(struct session *s, const struct config *cfg, const struct l
 		       s->params.header_digest ? "CRC32C" : "None", s->params.data_digest ? "CRC32C" : "None");
 	}
 out:
-	for (unsigned i = 0; i < n; i++)
+	for (unsigned i = 0; i < n; i++) {
+		deregister_buffer(mrs[i]);
 		free(io.slot_buf[i]);
+	}
 	free(io.slot_buf);
+	free(mrs);
 	return rc;
 }
 
