@@ -344,7 +344,10 @@ struct toeless_ctx_attr {
  * @param dev the device.
  * @param attr the socket, queue and negotiated parameters.
  * @param[out] out the new context.
- * @return 0; -EINVAL (NULL, bad fd, bad params, NULL cq); -ENOSPC when the
+ * @return 0; -EINVAL (NULL, fd not a stream socket, NULL cq or one of another
+ *         device, params: unknown flag bits, max_recv_dsl outside 512 ..
+ *         min(2^24-1, caps.max_recv_dsl), max_send_dsl above 2^24-1;
+ *         max_tasks above caps.max_tasks); -ENOSPC when the
  *         device has caps.max_contexts open; -ENOMEM.
  */
 TOELESS_API int toeless_ctx_create(toeless_device *dev, const struct toeless_ctx_attr *attr,

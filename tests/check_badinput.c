@@ -562,7 +562,7 @@ START_TEST(test_dsl_too_big)
 	uint8_t *b = th_canary_alloc(1024);
 	struct iovec iov = { b, 1024 };
 	ck_assert_int_eq(toeless_sgl_post(c.ctx, 0x40, &iov, 1, 0x40), 0);
-	uint8_t d[1024];
+	uint8_t d[1100];
 	th_fill_pattern(d, sizeof(d), 4);
 	struct th_buf w;
 	th_buf_init(&w);
@@ -649,18 +649,24 @@ START_TEST(test_ahs_past_pdu)
 }
 END_TEST
 
-/* The peer closes.  One Data-In PDU (header digest, 10 bytes, pad 2, data
- * digest: 68 bytes) is cut after every byte count 0..68: 0 and 68 are PDU
- * boundaries (-EPIPE, after delivering the PDU for 68), the rest are
- * mid-PDU (-ECONNRESET, context failed).  _i: 0 unix, 1 tcp. */
+/* The peer closes.  A NOP-In (header digest, 5 bytes, pad 3, data digest:
+ * 64 bytes) then a Data-In for a posted ITT (10 bytes, pad 2: 68 bytes),
+ * cut after every byte count 0..132: 0, 64 and 132 are PDU boundaries
+ * (-EPIPE after the whole PDUs), the rest are mid-PDU (-ECONNRESET after the
+ * whole PDUs, context failed) -- including cuts inside the second header,
+ * which the library may already have read ahead.  _i: 0 unix, 1 tcp. */
 START_TEST(test_peer_close)
 {
-	uint8_t d[10];
+	uint8_t d[10], bhs[48];
 	th_fill_pattern(d, sizeof(d), 6);
 	struct th_buf w;
 	th_buf_init(&w);
+	th_bhs_nop_in(bhs, 0x61, 0xffffffff);
+	th_append_bhs(&w, DG_BOTH, bhs, "hello", 5);
+	size_t end1 = w.len;
 	th_append_data_in(&w, DG_BOTH, 0x60, 0, 0, d, 10, ISCSI_FLAG_FINAL | ISCSI_DATAIN_STATUS, 0, 0);
-	ck_assert_uint_eq(w.len, 68);
+	ck_assert_uint_eq(end1, 64);
+	ck_assert_uint_eq(w.len, 132);
 	for (size_t cut = 0; cut <= w.len; cut++) {
 		struct th_conn c;
 		th_conn_open(&c, (enum th_sock)_i, DG_BOTH, 0);
@@ -671,13 +677,16 @@ START_TEST(test_peer_close)
 			th_feed(c.peer, c.fd, w.p, cut);
 		ck_assert_int_eq(shutdown(c.peer, SHUT_WR), 0);
 		struct toeless_pdu pdu;
-		int rc = th_recv(c.ctx, c.fd, &pdu, TH_TIMEOUT_MS);
-		if (cut == w.len) {
-			ck_assert_int_eq(rc, 0);
-			ck_assert_mem_eq(b, d, 10);
-			rc = th_recv(c.ctx, c.fd, &pdu, TH_TIMEOUT_MS);
+		int whole = cut >= w.len ? 2 : cut >= end1 ? 1 : 0;
+		for (int k = 0; k < whole; k++) {
+			int rc = th_recv(c.ctx, c.fd, &pdu, TH_TIMEOUT_MS);
+			ck_assert_msg(rc == 0, "closed after %zu bytes: PDU %d returned %d", cut, k, rc);
+			ck_assert_uint_eq(pdu.itt, k ? 0x60 : 0x61);
 		}
-		if (cut == 0 || cut == w.len) {
+		if (whole == 2)
+			ck_assert_mem_eq(b, d, 10);
+		int rc = th_recv(c.ctx, c.fd, &pdu, TH_TIMEOUT_MS);
+		if (cut == 0 || cut == end1 || cut == w.len) {
 			ck_assert_msg(rc == -EPIPE, "closed after %zu bytes: %d, expected -EPIPE", cut, rc);
 		} else {
 			ck_assert_msg(rc == -ECONNRESET, "closed after %zu bytes: %d, expected -ECONNRESET", cut, rc);
@@ -928,6 +937,60 @@ START_TEST(test_send_bad)
 }
 END_TEST
 
+/* A TCP reset from the peer (at a PDU boundary): -ECONNRESET, context failed. */
+START_TEST(test_peer_reset)
+{
+	struct th_conn c;
+	th_conn_open(&c, TH_SOCK_TCP, 0, 0);
+	uint8_t bhs[48];
+	th_bhs_nop_in(bhs, 0xc0, 0xffffffff);
+	struct th_buf w;
+	th_buf_init(&w);
+	th_append_bhs(&w, 0, bhs, "abc", 3);
+	th_feed(c.peer, c.fd, w.p, w.len);
+	struct toeless_pdu pdu;
+	ck_assert_int_eq(th_recv(c.ctx, c.fd, &pdu, TH_TIMEOUT_MS), 0);
+	/* unread data in the peer's receive queue makes close() send a RST */
+	uint8_t out[48];
+	th_bhs_init(out, ISCSI_OP_NOP_OUT, 0x80, 1);
+	ck_assert_int_eq(toeless_pdu_send(c.ctx, out, NULL, 0, NULL, 0), 0);
+	ck_assert_int_eq(th_read_full(c.peer, out, 1, TH_TIMEOUT_MS), 0); /* 47 bytes stay unread */
+	close(c.peer);
+	c.peer = -1;
+	int rc = th_recv(c.ctx, c.fd, &pdu, TH_TIMEOUT_MS);
+	ck_assert_int_eq(rc, -ECONNRESET);
+	assert_failed(&c, -ECONNRESET);
+	th_buf_free(&w);
+	th_conn_close(&c);
+}
+END_TEST
+
+/* Data longer than a DataSegmentLength can say (2^24 - 1) is refused even
+ * when no max_send_dsl is set: the 24-bit field must never wrap. */
+START_TEST(test_send_dsl_overflow)
+{
+	struct th_conn c;
+	th_conn_open(&c, TH_SOCK_UNIX, 0, 0);
+	enum { CHUNK = 1 << 20 };
+	uint8_t *big = calloc(1, CHUNK);
+	struct iovec iov[17];
+	for (int i = 0; i < 17; i++)
+		iov[i] = (struct iovec){ big, CHUNK };
+	iov[16].iov_len = 0; /* 16 MiB exactly: one byte too many */
+	uint8_t bhs[48];
+	th_bhs_init(bhs, ISCSI_OP_DATA_OUT, 0x80, 1);
+	ck_assert_int_eq(toeless_pdu_send(c.ctx, bhs, NULL, 0, iov, 17), -EMSGSIZE);
+	iov[16].iov_len = CHUNK;
+	ck_assert_int_eq(toeless_pdu_send(c.ctx, bhs, NULL, 0, iov, 17), -EMSGSIZE);
+	ck_assert_int_eq(th_inq(c.peer), 0);
+	struct toeless_stats st;
+	th_ctx_stats(c.ctx, &st);
+	ck_assert_uint_eq(st.bytes_tx, 0);
+	free(big);
+	th_conn_close(&c);
+}
+END_TEST
+
 static Suite *badinput_suite(void)
 {
 	Suite *s = suite_create("badinput");
@@ -949,6 +1012,8 @@ static Suite *badinput_suite(void)
 	TH_LOOP_TEST(s, test_data_digest_bad_placed, 0, 8);
 	TH_LOOP_TEST(s, test_data_digest_bad_slow, 0, 3);
 	TH_TEST(s, test_send_bad);
+	TH_TEST(s, test_peer_reset);
+	TH_TEST(s, test_send_dsl_overflow);
 	return s;
 }
 

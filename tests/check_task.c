@@ -33,9 +33,8 @@ static struct tl_task *add_ok(struct tl_task_table *t, uint32_t itt, void *base,
 	struct iovec iov = { base, len };
 	struct tl_task *task = NULL;
 	int rc = tl_task_add(t, itt, &iov, 1, &task);
-	ck_assert_msg(rc == 0, "tl_task_add(0x%08x): %d", itt, rc);
-	ck_assert_ptr_nonnull(task);
-	ck_assert_uint_eq(task->itt, itt);
+	TH_CHECK(rc == 0, "tl_task_add(0x%08x): %d", itt, rc);
+	TH_CHECK(task && task->itt == itt, "tl_task_add(0x%08x) gave a wrong task", itt);
 	return task;
 }
 
@@ -123,7 +122,8 @@ END_TEST
  * suite's timeout by orders of magnitude. */
 START_TEST(test_100k)
 {
-	const uint32_t n = 100000;
+	/* 100k normally; TOELESS_TEST_ITER scales it (valgrind runs a fifth) */
+	const uint32_t n = th_iter(100000);
 	struct tl_task_table t;
 	ck_assert_int_eq(tl_tasks_init(&t, 2 * n), 0);
 	struct tl_task **tasks = calloc(n, sizeof(*tasks));
@@ -132,25 +132,23 @@ START_TEST(test_100k)
 		tasks[i] = add_ok(&t, mix32(i ^ salt), arena + (i & 0xfff), 1 + (i & 7));
 	ck_assert_uint_eq(t.count, n);
 	for (uint32_t i = 0; i < n; i++)
-		ck_assert_ptr_eq(tl_task_find(&t, mix32(i ^ salt)), tasks[i]);
+		TH_CHECK(tl_task_find(&t, mix32(i ^ salt)) == tasks[i], "ITT %u not found", i);
 	for (uint32_t i = n; i < 2 * n; i++)
-		ck_assert_ptr_null(tl_task_find(&t, mix32(i ^ salt)));
+		TH_CHECK(tl_task_find(&t, mix32(i ^ salt)) == NULL, "absent ITT %u found", i);
 	for (uint32_t i = 0; i < n; i += 2)
 		tl_task_remove(&t, tasks[i]);
 	ck_assert_uint_eq(t.count, n / 2);
 	for (uint32_t i = 0; i < n; i++) {
 		struct tl_task *f = tl_task_find(&t, mix32(i ^ salt));
-		if (i & 1) {
-			ck_assert_ptr_eq(f, tasks[i]);
-			ck_assert_uint_eq(f->total, 1 + (i & 7));
-		} else {
-			ck_assert_ptr_null(f);
-		}
+		if (i & 1)
+			TH_CHECK(f == tasks[i] && f->total == 1 + (i & 7), "kept ITT %u lost", i);
+		else
+			TH_CHECK(f == NULL, "removed ITT %u still found", i);
 	}
 	for (uint32_t i = 0; i < n; i += 2)
 		tasks[i] = add_ok(&t, mix32(i ^ salt), arena, 3);
 	for (uint32_t i = 0; i < n; i++)
-		ck_assert_ptr_eq(tl_task_find(&t, mix32(i ^ salt)), tasks[i]);
+		TH_CHECK(tl_task_find(&t, mix32(i ^ salt)) == tasks[i], "re-added ITT %u not found", i);
 	free(tasks);
 	tl_tasks_fini(&t);
 }
@@ -159,7 +157,7 @@ END_TEST
 /* ITT patterns initiators use, and ones built to collide in low or high bits. */
 START_TEST(test_patterns)
 {
-	const uint32_t n = 20000;
+	const uint32_t n = th_iter(20000);
 	static const uint32_t shifts[] = { 0, 8, 12, 16, 20 };
 	for (size_t s = 0; s < sizeof(shifts) / sizeof(shifts[0]); s++) {
 		struct tl_task_table t;
@@ -170,18 +168,14 @@ START_TEST(test_patterns)
 			add_ok(&t, i << shifts[s], arena, 1);
 		for (uint32_t i = 0; i < cnt; i++) {
 			struct tl_task *f = tl_task_find(&t, i << shifts[s]);
-			ck_assert_ptr_nonnull(f);
-			ck_assert_uint_eq(f->itt, i << shifts[s]);
+			TH_CHECK(f && f->itt == i << shifts[s], "ITT 0x%x not found", i << shifts[s]);
 		}
 		/* remove in an order that exercises the deletion shifts */
 		for (uint32_t i = 0; i < cnt; i += 3)
 			tl_task_remove(&t, tl_task_find(&t, i << shifts[s]));
 		for (uint32_t i = 0; i < cnt; i++) {
 			struct tl_task *f = tl_task_find(&t, i << shifts[s]);
-			if (i % 3 == 0)
-				ck_assert_ptr_null(f);
-			else
-				ck_assert_ptr_nonnull(f);
+			TH_CHECK((f == NULL) == (i % 3 == 0), "ITT 0x%x: wrong after removals", i << shifts[s]);
 		}
 		tl_tasks_fini(&t);
 	}
@@ -210,9 +204,9 @@ START_TEST(test_random_ops)
 			struct tl_task *task = NULL;
 			int rc = tl_task_add(&t, itt, &iov, 1, &task);
 			if (ref[k]) {
-				ck_assert_int_eq(rc, -EEXIST);
+				TH_CHECK(rc == -EEXIST, "duplicate add: %d", rc);
 			} else {
-				ck_assert_int_eq(rc, 0);
+				TH_CHECK(rc == 0, "add: %d", rc);
 				ref[k] = task;
 				count++;
 			}
@@ -221,9 +215,9 @@ START_TEST(test_random_ops)
 			ref[k] = NULL;
 			count--;
 		}
-		ck_assert_uint_eq(t.count, count);
+		TH_CHECK(t.count == count, "op %u: count %u, expected %u", op, t.count, count);
 		uint32_t q = (uint32_t)(th_rand(&rs) % KEYS);
-		ck_assert_ptr_eq(tl_task_find(&t, mix32(q) ^ salt), ref[q]);
+		TH_CHECK(tl_task_find(&t, mix32(q) ^ salt) == ref[q], "op %u: key %u found wrong", op, q);
 	}
 	for (uint32_t k = 0; k < KEYS; k++) {
 		struct tl_task *f = tl_task_find(&t, mix32(k) ^ salt);
@@ -314,13 +308,16 @@ START_TEST(test_range_random)
 					if (map[b])
 						exp = -EEXIST;
 			}
-			ck_assert_int_eq(tl_task_check_range(task, lo, hi), exp);
-			ck_assert_int_eq(tl_task_mark_range(task, lo, hi), exp);
+			int rc1 = tl_task_check_range(task, lo, hi);
+			int rc2 = tl_task_mark_range(task, lo, hi);
+			TH_CHECK(rc1 == exp && rc2 == exp, "[%llu, %llu) of %u: check %d mark %d, expected %d",
+				 (unsigned long long)lo, (unsigned long long)hi, total, rc1, rc2, exp);
 			if (!exp) {
 				memset(map + lo, 1, hi - lo);
 				placed += hi - lo;
 			}
-			ck_assert_uint_eq(task->bytes_placed, placed);
+			TH_CHECK(task->bytes_placed == placed, "bytes_placed %llu, expected %llu",
+				 (unsigned long long)task->bytes_placed, (unsigned long long)placed);
 		}
 		/* the range list is the runs of the bitmap */
 		uint32_t k = 0;
@@ -395,13 +392,15 @@ static void compare_slice(struct tl_task *task, const struct iovec *sgl, int cnt
 	uint64_t gcov = 12345, ecov;
 	int en = naive_slice(sgl, cnt, off, len, exp, max, &ecov);
 	int gn = tl_task_slice(task, off, len, got, max, &gcov);
-	ck_assert_msg(gn == en, "slice(off %llu, len %llu, max %d): %d entries, expected %d",
-		      (unsigned long long)off, (unsigned long long)len, max, gn, en);
-	ck_assert_uint_eq(gcov, ecov);
-	for (int i = 0; i < en; i++) {
-		ck_assert_ptr_eq(got[i].iov_base, exp[i].iov_base);
-		ck_assert_uint_eq(got[i].iov_len, exp[i].iov_len);
-	}
+	TH_CHECK(gn == en, "slice(off %llu, len %llu, max %d): %d entries, expected %d", (unsigned long long)off,
+		 (unsigned long long)len, max, gn, en);
+	TH_CHECK(gcov == ecov, "slice(off %llu, len %llu, max %d): covers %llu, expected %llu",
+		 (unsigned long long)off, (unsigned long long)len, max, (unsigned long long)gcov,
+		 (unsigned long long)ecov);
+	for (int i = 0; i < en; i++)
+		TH_CHECK(got[i].iov_base == exp[i].iov_base && got[i].iov_len == exp[i].iov_len,
+			 "slice(off %llu, len %llu, max %d): entry %d differs", (unsigned long long)off,
+			 (unsigned long long)len, max, i);
 }
 
 START_TEST(test_slice_random)

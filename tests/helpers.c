@@ -664,7 +664,7 @@ void th_ctx_stats(toeless_ctx *ctx, struct toeless_stats *st)
 	ck_assert_int_eq(toeless_ctx_stats(ctx, st), 0);
 }
 
-void th_conn_open_attr(struct th_conn *c, enum th_sock kind, const struct toeless_ctx_attr *tmpl)
+void th_conn_open_spec(struct th_conn *c, enum th_sock kind, const char *spec, const struct toeless_ctx_attr *tmpl)
 {
 	int sv[2];
 	memset(c, 0, sizeof(*c));
@@ -672,7 +672,7 @@ void th_conn_open_attr(struct th_conn *c, enum th_sock kind, const struct toeles
 	c->fd = sv[0];
 	c->peer = sv[1];
 	th_set_nonblock(c->fd, true);
-	c->dev = th_dev_open("sw");
+	c->dev = th_dev_open(spec);
 	c->cq = th_cq_create(c->dev, 0);
 	struct toeless_ctx_attr a = *tmpl;
 	a.size = sizeof(a);
@@ -682,6 +682,11 @@ void th_conn_open_attr(struct th_conn *c, enum th_sock kind, const struct toeles
 		a.params.size = sizeof(a.params);
 	int rc = toeless_ctx_create(c->dev, &a, &c->ctx);
 	ck_assert_msg(rc == 0, "toeless_ctx_create: %d %s", rc, toeless_strerror(rc));
+}
+
+void th_conn_open_attr(struct th_conn *c, enum th_sock kind, const struct toeless_ctx_attr *tmpl)
+{
+	th_conn_open_spec(c, kind, "sw", tmpl);
 }
 
 void th_conn_open(struct th_conn *c, enum th_sock kind, unsigned flags, uint32_t max_recv_dsl)

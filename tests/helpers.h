@@ -178,6 +178,8 @@ struct th_conn {
 void th_conn_open(struct th_conn *c, enum th_sock kind, unsigned flags, uint32_t max_recv_dsl);
 /* Like th_conn_open but from a template attr (fd and cq are filled in). */
 void th_conn_open_attr(struct th_conn *c, enum th_sock kind, const struct toeless_ctx_attr *tmpl);
+/* The same on the device opened with spec (e.g. "mock:max_contexts=4"). */
+void th_conn_open_spec(struct th_conn *c, enum th_sock kind, const char *spec, const struct toeless_ctx_attr *tmpl);
 /* Destroy the context (if any), the CQ, the device; close the sockets. */
 void th_conn_close(struct th_conn *c);
 
@@ -199,6 +201,16 @@ void th_canary_free(uint8_t *p);
 /* len bytes that end exactly at an inaccessible page, after another one. */
 uint8_t *th_guard_alloc(size_t len);
 void th_guard_free(uint8_t *p, size_t len);
+
+/* ---- cheap checks for hot loops ---- */
+/* Check's ck_assert*() records a mark point on every assertion that holds
+ * (a system call per assertion in fork mode): in loops over many bytes or
+ * many thousands of items use TH_CHECK, which costs nothing when it holds. */
+#define TH_CHECK(cond, ...)                  \
+	do {                                 \
+		if (!(cond))                 \
+			ck_abort_msg(__VA_ARGS__); \
+	} while (0)
 
 /* ---- running a suite ---- */
 /* Add a test with a generous timeout (the suites stay far below it). */
