@@ -1,25 +1,138 @@
 /*
- * libtoeless backend interface: the ops table every engine implements.
- *
- * The built-in backends (sw, mock) use exactly this table.  The core owns
- * the receive engine: it reads every PDU header from the socket itself and,
- * for each PDU, asks the backend one question through rx_pdu(): "did the
- * engine already place this payload and check its digests?"  Every op except
- * open/close/query may be left NULL; the core then does the work in software.
- *
- * Threading: the core calls context ops (ctx_*, sgl_*, rx_*) from the thread
- * that is using that context, one call at a time per context; device ops
- * (query, mr_*, crc_submit, progress) may be called from several threads at
- * once.  A backend calls the toeless_backend_*() services below only from
- * inside an op call on the same object (a context service from a context op,
- * a device service from a device op), never from a thread of its own.
+ * libtoeless backend interface: the ops table every engine implements, and
+ * the stable, installed ABI for vendor plugins.
  *
  * SPDX-License-Identifier: MIT
+ */
+/**
+ * @file toeless_backend.h
+ * @brief The backend (engine) ABI: built-in backends and vendor plugins.
+ *
+ * An initiator never includes this header; a backend does.  The built-in
+ * backends (sw, mock, hw) are compiled against exactly this table, and an
+ * out-of-tree backend is a shared object built from the installed headers
+ * with nothing but `pkg-config --cflags --libs libtoeless` (see
+ * examples/backend-skeleton/ and doc/conformance.md).
+ *
+ * ## Loading
+ *
+ * toeless_device_open() resolves a spec "NAME[:ARGS]" to a built-in first,
+ * then to the plugin file NAME.so in each directory of the environment
+ * variable TOELESS_BACKEND_PATH (colon-separated), then in the library's
+ * backend directory, `$(pkglibdir)/backends` (TOELESS_BACKEND_DIR, printed by
+ * `toeless-info`).  A spec whose name part contains a '/' is a plugin path,
+ * loaded as given.  NAME may hold only letters, digits, '-' and '_'.
+ *
+ * The plugin is loaded with dlopen(RTLD_NOW | RTLD_LOCAL) and must export
+ * toeless_backend_entry() (declare it with TOELESS_BACKEND_DEFINE()).  The
+ * core calls it with the ABI version it speaks and checks the table it
+ * returns: @c abi_version must equal #TOELESS_BACKEND_ABI and @c size must be
+ * at least #TOELESS_BACKEND_OPS_SIZE_1.  Anything else is refused with
+ * -EPROTO and a log message (through the device's log callback) that names
+ * the file and what was wrong; a missing file is -ENOENT.  Every device
+ * opened on a plugin holds it loaded; the core dlclose()s it after the
+ * backend's close() returns, so close() must leave nothing of the plugin
+ * running (threads, timers, atexit or signal handlers).  The plugin calls the
+ * services at the end of this header, which libtoeless.so exports; link it
+ * with `-ltoeless`.
+ *
+ * ## Versions
+ *
+ * #TOELESS_BACKEND_ABI changes when the meaning, order or size of anything
+ * in this header changes incompatibly; a backend built for another ABI is
+ * refused.  Compatible growth only appends: new ops at the end of struct
+ * toeless_backend_ops, new fields at the end of the size-prefixed structs.
+ * A table shorter than the core's (a plugin built against an older header of
+ * the same ABI) has NULL for the ops it lacks; a longer one (a newer plugin)
+ * has its extra ops ignored by an older core.  Every op appended after ABI 1
+ * is therefore optional on both sides.  A backend reading a field of
+ * struct toeless_backend_ctx_info appended later checks @c info->size first.
+ *
+ * ## Optional ops
+ *
+ * @c name, @c open, @c close and @c query are required.  Every other op may
+ * be NULL, and the core then does this:
+ *
+ * | op               | when NULL                                                        |
+ * |------------------|------------------------------------------------------------------|
+ * | mr_reg, mr_dereg | registrations still succeed; SGEs carry @c mr_priv NULL          |
+ * | ctx_create       | every context is served in software; no other ctx_ op is called  |
+ * | ctx_destroy      | nothing is called at destroy                                      |
+ * | ctx_set_params   | the context keeps its engine, which is not told (only right for an engine that does not depend on digests or lengths) |
+ * | ctx_progress     | never called; sgl_release must then never answer 1               |
+ * | sgl_post         | no SGL is offered; software places every payload                 |
+ * | sgl_release      | an accepted SGL counts as released at once                        |
+ * | rx_pdu           | no engine records: software places and checks every PDU           |
+ * | rx_resync_reply  | the answer is not delivered                                       |
+ * | crc_submit       | toeless_crc_submit() computes on the host and completes at once   |
+ * | progress         | never called                                                      |
+ *
+ * SGLs are offered (sgl_post) only when query() set #TOELESS_CAP_DDP, and
+ * when it also set #TOELESS_CAP_DDP_NEEDS_REG, only SGLs that lie wholly in
+ * registered memory.  An error from any optional op is never an I/O error:
+ * "not offloaded" is a normal outcome and the software path takes the work.
+ *
+ * ## Threading
+ *
+ * The core calls context ops (ctx_*, sgl_*, rx_*) from the thread that is
+ * using that context, one call at a time per context; ops of different
+ * contexts may run at the same time on different threads.  Device ops
+ * (query, mr_reg, mr_dereg, crc_submit, progress) may be called from several
+ * threads at once, and concurrently with context ops.  open() and close()
+ * run alone.  A backend calls the toeless_backend_*() services below only
+ * from inside an op call on the same object (a context service from a
+ * context op of that context, a device service from any op of that device),
+ * never from a thread of its own; toeless_backend_log() and
+ * toeless_backend_device_error() may be called from any op.
+ *
+ * ## Buffers
+ *
+ * - The SGE array given to sgl_post() is valid only during the call: copy
+ *   it.  The memory it describes is lent to the engine from a successful
+ *   sgl_post() until the SGL is released (below).  The engine writes there
+ *   only Data-In payload bytes of that ITT, at their Buffer Offset, never
+ *   outside the SGEs, never pad or digest bytes, and nothing at all once the
+ *   SGL is released: the buffers are the caller's again.
+ * - The connection socket (@c info->fd) stays the core's: the engine may
+ *   read it only with MSG_PEEK, and must not change its flags or close it.
+ *   When rx_pdu() is called, the socket's read position is the PDU's first
+ *   payload byte (@c q->payload_pos).
+ * - toeless_rx_query.bhs is valid only during the rx_pdu() call.
+ * - The iovecs of an accepted CRC request stay valid and unchanged until the
+ *   engine completes it with toeless_backend_crc_done().
+ * - Memory given to mr_reg() stays mapped until mr_dereg(); the core never
+ *   deregisters memory that an SGL held by the engine uses.
+ *
+ * ## Completions
+ *
+ * - Every SGL the engine accepted (sgl_post() returned 0) is released
+ *   exactly once: sgl_release() returns 0 (released now), or returns 1 and
+ *   the engine later calls toeless_backend_sgl_released() exactly once for
+ *   it, from ctx_progress().  The core calls sgl_release() for every
+ *   accepted SGL before ctx_destroy(); at destroy it calls ctx_progress()
+ *   for up to 5 s and then declares the device failed.
+ * - A release for an ITT the core did not release (twice, or unasked) is
+ *   ignored, counted in toeless_stats.engine_anomalies and logged; so is a
+ *   CRC completion for an unknown request.
+ * - crc_submit() accepts a prefix of the requests and returns its length;
+ *   each accepted request gets exactly one toeless_backend_crc_done(), from
+ *   crc_submit() itself or from a later progress() (which toeless_cq_poll()
+ *   calls).
+ * - An rx_pdu() record reports what is already in memory when it returns:
+ *   @c bytes_placed payload bytes from the segment start, and a data digest
+ *   verdict of OK or BAD only when all of the payload was placed; a digest
+ *   the engine did not check is UNCHECKED and the core checks it.  A digest
+ *   error is never reported as good.
+ *
+ * `toeless-conform` (doc/conformance.md) checks these rules against any
+ * backend.
  */
 #ifndef TOELESS_BACKEND_H
 #define TOELESS_BACKEND_H
 
 #include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
 #include "toeless.h"
 
 #ifdef __cplusplus
@@ -138,6 +251,49 @@ TOELESS_API void toeless_backend_device_error(toeless_device *dev, int err);
 /** Log through the device's log callback. */
 TOELESS_API void toeless_backend_log(toeless_device *dev, int level, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+
+/* ---- plugins ---- */
+
+/** Size of the ABI-1 ops table: the smallest table the core accepts. */
+#define TOELESS_BACKEND_OPS_SIZE_1 (offsetof(struct toeless_backend_ops, progress) + sizeof(void (*)(void *)))
+
+/** Environment variable: colon-separated directories searched for NAME.so
+ *  before the library's own backend directory. */
+#define TOELESS_BACKEND_PATH_ENV "TOELESS_BACKEND_PATH"
+
+/** Name of the symbol a plugin exports: see toeless_backend_entry(). */
+#define TOELESS_BACKEND_ENTRY_SYMBOL "toeless_backend_entry"
+
+/** Type of toeless_backend_entry(), for dlsym(). */
+typedef const struct toeless_backend_ops *(*toeless_backend_entry_fn)(uint32_t core_abi);
+
+/** Marks the plugin's entry point exported (plugins build with -fvisibility=hidden too). */
+#if defined(__GNUC__) && __GNUC__ >= 4
+#define TOELESS_BACKEND_EXPORT __attribute__((visibility("default")))
+#else
+#define TOELESS_BACKEND_EXPORT
+#endif
+
+/**
+ * The entry point of a plugin backend, defined by the plugin (never by
+ * libtoeless).  Called once for every device opened on the plugin.
+ *
+ * @param core_abi the #TOELESS_BACKEND_ABI of the loading library.
+ * @return the plugin's ops table, valid until the plugin is unloaded; or
+ *         NULL when it cannot serve that ABI (the open fails with -EPROTO).
+ */
+TOELESS_BACKEND_EXPORT const struct toeless_backend_ops *toeless_backend_entry(uint32_t core_abi);
+
+/**
+ * Define toeless_backend_entry() returning @p ops (a
+ * <tt>const struct toeless_backend_ops</tt> of the plugin) for the ABI this
+ * header describes, and NULL for any other.
+ */
+#define TOELESS_BACKEND_DEFINE(ops)                                                               \
+	TOELESS_BACKEND_EXPORT const struct toeless_backend_ops *toeless_backend_entry(uint32_t core_abi) \
+	{                                                                                         \
+		return core_abi == TOELESS_BACKEND_ABI ? &(ops) : NULL;                           \
+	}
 
 #ifdef __cplusplus
 }

@@ -3,8 +3,10 @@
  * registration, logging and device-wide counters.
  *
  * A device is one opened backend.  The registry maps a spec ("sw",
- * "mock:seed=7", later "hw" and plugin paths) to an ops table; everything
- * the core asks of the engine goes through that table.
+ * "mock:seed=7", "hw", a plugin name or path) to an ops table; everything
+ * the core asks of the engine goes through that table.  Plugins are
+ * dlopen()ed per device and dlclose()d at device close (see "Loading" in
+ * include/toeless_backend.h).
  *
  * Locking: dev->lock protects the context list, the registration list, the
  * object counts and dev->retired.  It is taken at object create/destroy and
@@ -21,6 +23,8 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <dlfcn.h>
+#include <unistd.h>
 
 #include "toeless_int.h"
 #include "backends.h"
@@ -323,16 +327,166 @@ err_free:
 	return rc;
 }
 
-/* Where plugin loading goes: a spec naming a file (it contains '/') will be
- * dlopen()ed and its ops table checked like a built-in's.  Not yet. */
+/* ---- plugins (include/toeless_backend.h, "Loading") ---- */
+
+#ifndef TOELESS_BACKEND_DIR
+#define TOELESS_BACKEND_DIR "/usr/local/lib/libtoeless/backends"
+#endif
+
+/* One loaded plugin, per device: the handle and a full-size copy of its ops
+ * table (dev->ops points at the copy; a shorter table of the same ABI reads
+ * as NULL ops).  The list maps a device's ops back to its handle at close. */
+struct tl_plugin {
+	struct toeless_backend_ops ops;
+	void *dl;
+	struct tl_plugin *next;
+};
+
+static pthread_mutex_t tl_plugins_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct tl_plugin *tl_plugins;
+
+/* Log before a device exists, through the caller's callback. */
+static void tl_attr_log(const struct toeless_device_attr *attr, int level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void tl_attr_log(const struct toeless_device_attr *attr, int level, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	int max = attr->log_level ? attr->log_level : TOELESS_LOG_WARN;
+
+	if (!attr->log_fn || level > max)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	attr->log_fn(level, msg, attr->log_arg);
+}
+
+/* Load the plugin at path and find its ops table.  -ENOENT when there is
+ * no such file; -EPROTO (logged) when it is not a usable plugin. */
+static int tl_plugin_load(const char *path, const struct toeless_device_attr *attr, struct tl_plugin **out)
+{
+	toeless_backend_entry_fn entry;
+	const struct toeless_backend_ops *ops;
+	struct tl_plugin *p;
+	void *dl;
+
+	if (access(path, F_OK) != 0)
+		return errno == ENOENT || errno == ENOTDIR ? -ENOENT : -errno;
+	dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	if (!dl) {
+		const char *why = dlerror();
+
+		tl_attr_log(attr, TOELESS_LOG_ERR, "backend plugin %s: cannot load: %s", path, why ? why : "?");
+		return -EPROTO;
+	}
+	*(void **)&entry = dlsym(dl, TOELESS_BACKEND_ENTRY_SYMBOL);
+	if (!entry) {
+		tl_attr_log(attr, TOELESS_LOG_ERR, "backend plugin %s: no %s() entry point: not a libtoeless backend",
+			    path, TOELESS_BACKEND_ENTRY_SYMBOL);
+		dlclose(dl);
+		return -EPROTO;
+	}
+	ops = entry(TOELESS_BACKEND_ABI);
+	if (!ops) {
+		tl_attr_log(attr, TOELESS_LOG_ERR, "backend plugin %s: it does not support backend ABI %u", path,
+			    TOELESS_BACKEND_ABI);
+		dlclose(dl);
+		return -EPROTO;
+	}
+	if (ops->abi_version != TOELESS_BACKEND_ABI) {
+		tl_attr_log(attr, TOELESS_LOG_ERR,
+			    "backend plugin %s: built for backend ABI %u, this library speaks ABI %u: rebuild it "
+			    "against this libtoeless", path, ops->abi_version, TOELESS_BACKEND_ABI);
+		dlclose(dl);
+		return -EPROTO;
+	}
+	if (ops->size < TOELESS_BACKEND_OPS_SIZE_1 || ops->size > ((size_t)1 << 16)) {
+		tl_attr_log(attr, TOELESS_LOG_ERR,
+			    "backend plugin %s: ops table of %zu bytes; ABI %u needs at least %zu: rebuild it", path,
+			    ops->size, TOELESS_BACKEND_ABI, (size_t)TOELESS_BACKEND_OPS_SIZE_1);
+		dlclose(dl);
+		return -EPROTO;
+	}
+	p = calloc(1, sizeof(*p));
+	if (!p) {
+		dlclose(dl);
+		return -ENOMEM;
+	}
+	/* The core reads the table it knows: the plugin's, zero-extended or cut. */
+	memcpy(&p->ops, ops, ops->size < sizeof(p->ops) ? ops->size : sizeof(p->ops));
+	p->ops.size = sizeof(p->ops);
+	p->dl = dl;
+	*out = p;
+	return 0;
+}
+
+/* Unload the plugin behind a device's ops, if it is one. */
+static void tl_plugin_release(const struct toeless_backend_ops *ops)
+{
+	struct tl_plugin **pp, *p = NULL;
+
+	pthread_mutex_lock(&tl_plugins_lock);
+	for (pp = &tl_plugins; *pp; pp = &(*pp)->next)
+		if (&(*pp)->ops == ops) {
+			p = *pp;
+			*pp = p->next;
+			break;
+		}
+	pthread_mutex_unlock(&tl_plugins_lock);
+	if (!p)
+		return;
+	dlclose(p->dl);
+	free(p);
+}
+
+/* Open a device on the plugin at path. */
 static int tl_plugin_open(const char *path, const char *args, const struct toeless_device_attr *attr,
 			  toeless_device **out)
 {
-	(void)path;
-	(void)args;
-	(void)attr;
-	(void)out;
-	return -ENOENT;
+	struct tl_plugin *p;
+	int rc = tl_plugin_load(path, attr, &p);
+
+	if (rc)
+		return rc;
+	pthread_mutex_lock(&tl_plugins_lock);
+	p->next = tl_plugins;
+	tl_plugins = p;
+	pthread_mutex_unlock(&tl_plugins_lock);
+	rc = tl_device_open_ops(&p->ops, args, attr, out);
+	if (rc)
+		tl_plugin_release(&p->ops);
+	else
+		tl_log(*out, TOELESS_LOG_INFO, "backend %s loaded from %s", (*out)->caps.backend, path);
+	return rc;
+}
+
+/* A plugin by name: NAME.so in $TOELESS_BACKEND_PATH, then TOELESS_BACKEND_DIR. */
+static int tl_plugin_open_name(const char *name, const char *args, const struct toeless_device_attr *attr,
+			       toeless_device **out)
+{
+	const char *env = getenv(TOELESS_BACKEND_PATH_ENV);
+	char path[PATH_MAX];
+
+	for (const char *c = name; *c; c++)
+		if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+		      *c == '-' || *c == '_'))
+			return -ENOENT;
+	while (env && *env) {
+		const char *end = strchr(env, ':');
+		size_t len = end ? (size_t)(end - env) : strlen(env);
+
+		if (len && snprintf(path, sizeof(path), "%.*s/%s.so", (int)len, env, name) < (int)sizeof(path)) {
+			int rc = tl_plugin_open(path, args, attr, out);
+
+			if (rc != -ENOENT)
+				return rc;
+		}
+		env = end ? end + 1 : NULL;
+	}
+	if (snprintf(path, sizeof(path), "%s/%s.so", TOELESS_BACKEND_DIR, name) >= (int)sizeof(path))
+		return -ENOENT;
+	return tl_plugin_open(path, args, attr, out);
 }
 
 static const struct toeless_backend_ops *tl_builtin_find(const char *name)
@@ -370,7 +524,7 @@ static int tl_open_spec(const char *spec, const struct toeless_device_attr *attr
 	name[name_len] = '\0';
 	ops = tl_builtin_find(name);
 	if (!ops)
-		return -ENOENT;
+		return tl_plugin_open_name(name, args, attr, out);
 	return tl_device_open_ops(ops, args, attr, out);
 }
 
@@ -429,6 +583,8 @@ int toeless_device_close(toeless_device *dev)
 	pthread_mutex_unlock(&dev->lock);
 	tl_log(dev, TOELESS_LOG_INFO, "closing backend %s", dev->caps.backend);
 	dev->ops->close(dev->priv);
+	/* a plugin is unloaded only after its close() returned */
+	tl_plugin_release(dev->ops);
 	pthread_mutex_destroy(&dev->lock);
 	free(dev);
 	return 0;

@@ -1022,6 +1022,7 @@ bool cf_post_submit(struct cf_t *t, struct cf_conn *c, struct cf_post *p)
 	}
 	p->posted = true;
 	p->completions = 0;
+	p->conn = c;
 	return true;
 }
 
@@ -1105,7 +1106,17 @@ static bool wait_posts(struct cf_t *t, struct cf_conn *c, struct cf_posts *ps, s
 					return false;
 				}
 		}
+		/* let every context with an outstanding post progress: an
+		 * engine reports late releases from there */
+		struct cf_conn *last = c;
 		cf_progress(c);
+		for (int i = 0; i < ps->n; i++) {
+			struct cf_post *q = &ps->p[i];
+			if (q->posted && !q->completions && q->conn && q->conn != last) {
+				last = q->conn;
+				cf_progress(last);
+			}
+		}
 		struct pollfd p = { .fd = toeless_cq_fd(c->cq), .events = POLLIN };
 		poll(&p, 1, 2);
 	}

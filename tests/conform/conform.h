@@ -70,6 +70,7 @@ struct cf_post {
 	toeless_mr **mrs;    /* registrations made for it */
 	int nmrs;
 	bool posted;
+	struct cf_conn *conn; /* where it was posted (progress while waiting) */
 };
 
 struct cf_posts {
