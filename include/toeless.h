@@ -124,13 +124,17 @@ struct toeless_device_attr {
  *
  * @param spec which backend: "auto" (or NULL: the backend named by the
  *        TOELESS_BACKEND environment variable if set, else the best one
- *        present, else "sw"), "sw", "mock", or "NAME:ARGS" to pass
+ *        present — "hw" when a device answers — else "sw"), "sw", "mock",
+ *        "hw" or "hw:PATH", the name of an installed plugin, or a path to
+ *        a plugin (anything with a '/'); "NAME:ARGS" passes
  *        backend-specific arguments (for example "mock:seed=7").
  * @param attr options, or NULL for defaults.
  * @param[out] out the new device.
  * @return 0; -EINVAL on a NULL @p out or a malformed attr; -ENOENT when no
  *         backend has that name; -ENODEV when the backend is known but its
- *         device is absent; other negative errno from the backend.
+ *         device is absent; -EPROTO when a plugin cannot be used (no
+ *         entry point, another ABI version); other negative errno from the
+ *         backend.
  */
 TOELESS_API int toeless_device_open(const char *spec, const struct toeless_device_attr *attr,
 				    toeless_device **out);
@@ -203,7 +207,10 @@ TOELESS_API int toeless_mr_reg(toeless_device *dev, void *addr, size_t len, toel
 /**
  * Deregister memory.
  * @param mr the registration.
- * @return 0; -EINVAL on NULL; -EBUSY while an SGL post uses the region.
+ * @return 0; -EINVAL on NULL; -EBUSY while the engine holds an SGL post
+ *         that lies in the region.  Posts placed by software do not count:
+ *         software needs no registration, so their buffers are the
+ *         caller's to manage.
  */
 TOELESS_API int toeless_mr_dereg(toeless_mr *mr);
 /** @} */
@@ -377,6 +384,21 @@ TOELESS_API int toeless_ctx_set_params(toeless_ctx *ctx, const struct toeless_ct
  * @param ctx the context.
  * @return the user_data given at creation (0 for NULL).
  */
+
+/**
+ * Let the engine finish what it owes this context without receiving.
+ * Engines may release SGLs (after a cancel, or a task the target finished)
+ * some time after they were asked; what they release is completed on the
+ * queue during the context's own calls: toeless_pdu_recv(),
+ * toeless_sgl_post(), toeless_sgl_cancel() and this one.  An initiator
+ * waiting for a cancel on an otherwise idle connection calls it, for
+ * example from a timer, until it returns 0.
+ *
+ * @param ctx the context.
+ * @return the number of finished posts the engine still holds (0: every
+ *         finished post has completed on the queue); -EINVAL on NULL.
+ */
+TOELESS_API int toeless_ctx_progress(toeless_ctx *ctx);
 TOELESS_API uint64_t toeless_ctx_user_data(const toeless_ctx *ctx);
 /** @} */
 
@@ -406,7 +428,10 @@ TOELESS_API int toeless_sgl_post(toeless_ctx *ctx, uint32_t itt, const struct io
 /**
  * Cancel a post.  Its completion (-ECANCELED) arrives on the queue once the
  * engine has released the buffers; the ITT can be posted again only after
- * that completion.
+ * that completion.  With software, and with an engine that lets go at once,
+ * the completion is queued before this call returns; an engine that lets go
+ * later hands the buffers back during a later call on this context (see
+ * toeless_ctx_progress()).
  * @param ctx the context.
  * @param itt the task's ITT.
  * @return 0; -EINVAL on NULL; -ENOENT when the ITT is not posted (or is

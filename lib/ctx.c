@@ -330,16 +330,34 @@ int toeless_ctx_set_params(toeless_ctx *ctx, const struct toeless_ctx_params *pa
 		ctx->params = old;
 		return rc;
 	}
-	if (engine_usable(ctx) && ctx->dev->ops->ctx_set_params &&
-	    ctx->dev->ops->ctx_set_params(ctx->priv, &p, ctx->rx.pos) != 0) {
-		/* the engine cannot follow: this connection continues in software */
-		tl_log(ctx->dev, TOELESS_LOG_INFO, "engine declined new parameters: software path");
-		ctx->engine = false;
-		if (ctx->dev->ops->ctx_destroy)
-			ctx->dev->ops->ctx_destroy(ctx->priv);
-		ctx->priv = NULL;
+	if (engine_usable(ctx)) {
+		const struct toeless_backend_ops *ops = ctx->dev->ops;
+		/* an engine that is not told about new digests would check the
+		 * wrong ones: without the op it cannot follow either */
+		int brc = ops->ctx_set_params ? ops->ctx_set_params(ctx->priv, &p, ctx->rx.pdu_pos) : -EOPNOTSUPP;
+		if (brc != 0) {
+			if (ctx->tasks.count) {
+				/* it may still hold SGLs: it cannot be dropped now */
+				ctx->params = old;
+				return -EBUSY;
+			}
+			tl_log(ctx->dev, TOELESS_LOG_INFO, "engine cannot follow new parameters (%s): software path",
+			       toeless_strerror(brc));
+			ctx->engine = false;
+			if (ops->ctx_destroy)
+				ops->ctx_destroy(ctx->priv);
+			ctx->priv = NULL;
+		}
 	}
 	return 0;
+}
+
+int toeless_ctx_progress(toeless_ctx *ctx)
+{
+	if (!ctx)
+		return -EINVAL;
+	tl_ctx_progress(ctx);
+	return (int)ctx->releasing;
 }
 
 uint64_t toeless_ctx_user_data(const toeless_ctx *ctx)

@@ -333,6 +333,43 @@ START_TEST(test_itt_reuse_delayed_release)
 }
 END_TEST
 
+/* toeless_ctx_progress() alone (no socket activity) delivers a release the
+ * engine made late, and reports how many finished posts it still holds. */
+START_TEST(test_ctx_progress_delivers_release)
+{
+	struct toeless_ctx_attr a;
+	th_ctx_attr_init(&a, -1, NULL, 0, 0);
+	struct th_conn c;
+	th_conn_open_spec(&c, TH_SOCK_UNIX, "mock", &a);
+	struct toeless_mock_fault f = { .size = sizeof(f), .kind = TOELESS_MOCK_FAULT_DELAY_RELEASE,
+					.count = 2, .value = 2 };
+	ck_assert_int_gt(toeless_mock_fault_add(c.dev, &f), 0);
+	uint8_t b1[32], b2[32];
+	struct iovec i1 = { b1, 32 }, i2 = { b2, 32 };
+	ck_assert_int_eq(toeless_sgl_post(c.ctx, 1, &i1, 1, 11), 0);
+	ck_assert_int_eq(toeless_sgl_post(c.ctx, 2, &i2, 1, 12), 0);
+	ck_assert_int_eq(toeless_ctx_progress(NULL), -EINVAL);
+	ck_assert_int_eq(toeless_ctx_progress(c.ctx), 0); /* nothing finished yet */
+	ck_assert_int_eq(toeless_sgl_cancel(c.ctx, 1), 0);
+	ck_assert_int_eq(toeless_sgl_cancel(c.ctx, 2), 0);
+	struct toeless_completion q[3];
+	ck_assert_int_eq(toeless_cq_poll(c.cq, q, 3), 0);
+	int held = 2, got = 0, calls = 0;
+	while (held > 0 && calls < 10) {
+		held = toeless_ctx_progress(c.ctx);
+		ck_assert_int_ge(held, 0);
+		calls++;
+		got += toeless_cq_poll(c.cq, q + got, 3 - got);
+	}
+	ck_assert_int_eq(held, 0);
+	ck_assert_int_eq(got, 2);
+	ck_assert_int_eq(q[0].status, -ECANCELED);
+	ck_assert_int_eq(q[1].status, -ECANCELED);
+	ck_assert_uint_eq(q[0].user_data + q[1].user_data, 23);
+	th_conn_close(&c);
+}
+END_TEST
+
 /* Teardown order: a device with a context, a CQ or a registration is
  * -EBUSY; a CQ with a context delivering to it is -EBUSY. */
 START_TEST(test_close_order)
@@ -650,6 +687,7 @@ static Suite *lifecycle_suite(void)
 	TH_TEST(s, test_set_params_busy);
 	TH_TEST(s, test_device_stats_retained);
 	TH_TEST(s, test_shared_cq);
+	TH_TEST(s, test_ctx_progress_delivers_release);
 	return s;
 }
 
