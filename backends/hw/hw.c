@@ -210,24 +210,35 @@ static int hw_crc_submit(void *dev_priv, toeless_cq *cq, const struct toeless_ba
 
 	for (int i = 0; i < n; i++) {
 		const struct toeless_backend_crc *q = &reqs[i];
-		bool engine = (d->features & HWIF_F_CRC_REQ) && hw_dev_ok(d) && q->iovcnt <= 64 &&
-			      (uint32_t)q->iovcnt <= d->info.max_crc_sge;
+		bool engine = (d->features & HWIF_F_CRC_REQ) && hw_dev_ok(d);
+		uint32_t nsge = 0;
 		pthread_mutex_lock(&d->lock);
+		/* Only bytes go to the device: a zero-length entry names no
+		 * memory (its base may be anything, even NULL), so it gets no
+		 * SGE; the device refuses an SGE outside every region. */
 		for (int k = 0; engine && k < q->iovcnt; k++) {
-			struct hw_region *r = q->iov[k].iov_len ? region_of(d, q->iov[k].iov_base, q->iov[k].iov_len)
-								  : NULL;
-			if (!r && q->iov[k].iov_len) {
-				engine = false;
+			size_t len = q->iov[k].iov_len;
+			if (!len)
+				continue;
+			struct hw_region *r = len <= UINT32_MAX ? region_of(d, q->iov[k].iov_base, len) : NULL;
+			if (!r || nsge == sizeof(sges) / sizeof(sges[0]) || nsge == d->info.max_crc_sge) {
+				engine = false; /* unreachable memory, or more SGEs than a request holds */
 				break;
 			}
-			sges[k].region = r ? r->id : 0;
-			sges[k].offset = r ? (uint64_t)((uint8_t *)q->iov[k].iov_base - r->addr) : 0;
-			sges[k].len = (uint32_t)q->iov[k].iov_len;
-			if (q->iov[k].iov_len > UINT32_MAX)
-				engine = false;
+			sges[nsge].region = r->id;
+			sges[nsge].offset = (uint64_t)((uint8_t *)q->iov[k].iov_base - r->addr);
+			sges[nsge].len = (uint32_t)len;
+			nsge++;
+		}
+		if (engine && nsge == 0) {
+			/* no bytes at all: the digest is the seed, nothing to offload */
+			pthread_mutex_unlock(&d->lock);
+			toeless_backend_crc_done(cq, q->id, q->seed, 0);
+			accepted++;
+			continue;
 		}
 		if (engine) {
-			uint32_t need = hw_sqe_count((uint32_t)q->iovcnt);
+			uint32_t need = hw_sqe_count(nsge);
 			uint32_t head = HWIF_LOAD(&d->hdr->admin_sq_head);
 			pthread_mutex_lock(&d->crc_lock);
 			bool full = (d->crc_count + 1) * 2 > d->crc_mask && crc_table_grow(d);
@@ -260,7 +271,7 @@ static int hw_crc_submit(void *dev_priv, toeless_cq *cq, const struct toeless_ba
 			d->crcs[j].id = q->id;
 			d->crc_count++;
 			pthread_mutex_unlock(&d->crc_lock);
-			hw_sq_put_sges(d->asq, HW_ADMIN_SQ, d->asq_tail, &first, sges, (uint32_t)q->iovcnt);
+			hw_sq_put_sges(d->asq, HW_ADMIN_SQ, d->asq_tail, &first, sges, nsge);
 			d->asq_tail += need;
 			HWIF_STORE(&d->hdr->admin_sq_tail, d->asq_tail);
 			rang = true;

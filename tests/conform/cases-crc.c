@@ -208,8 +208,8 @@ static bool crc_collect(struct cf_t *t, toeless_cq *cq, struct crc_job *jobs, in
 		j->done = 1;
 		(*left)--;
 		if (c[i].status) {
-			cf_fail(t, "request %" PRIu64 " (%s, %zu bytes, %d SGEs) completed with %d (%s)", k,
-				j->what ? j->what : "random", j->len, j->iovcnt, c[i].status, toeless_strerror(c[i].status));
+			cf_fail(t, "CRC request %" PRIu64 " (%s, %zu bytes, %d SGEs) completed with %d (%s)", k,
+				j->what ? j->what : "random bytes", j->len, j->iovcnt, c[i].status, strerror(-c[i].status));
 			return false;
 		}
 		if (c[i].crc != j->want) {
@@ -436,8 +436,8 @@ void case_crc_async_queue_full(struct cf_t *t)
 	int n = (int)(4 * t->caps.max_crc_batch);
 	if (n > 4096)
 		n = 4096;
-	if (n < 64)
-		n = 64;
+	if (n < 1024)
+		n = 1024;
 	size_t cap = 256 * 1024;
 	uint8_t *buf = cf_alloc(t, cap, 64);
 	struct crc_job *jobs = calloc((size_t)n, sizeof(*jobs));

@@ -46,9 +46,10 @@ static bool send_recv(struct cf_t *t, struct cf_conn *c, struct cf_stream *s, en
 	struct cf_writer *w = cf_writer_start(t, c->peer, s->wire.p, s->wire.len, split, chunk, seed);
 	if (!w)
 		return false;
-	bool ok = cf_stream_recv(t, c, s, 0, -1, engine);
-	if (!ok)
-		return false; /* the framework stops the writer */
+	if (!cf_stream_recv(t, c, s, 0, -1, engine)) {
+		cf_writer_stop(w); /* before the caller frees the stream */
+		return false;
+	}
 	if (!cf_writer_join(w)) {
 		cf_fail(t, "the target could not write the whole stream");
 		return false;
@@ -145,7 +146,7 @@ void case_place_basic(struct cf_t *t)
 		cf_posts_init(&ps, 0x100 + (uint64_t)r);
 		struct cf_post *p = cf_post_new(t, &ps, 0x10 + (uint32_t)r, size, 1, false);
 		struct cf_stream s;
-		memset(&s, 0, sizeof(s));
+		cf_stream_init(t, &s);
 		int engine = 0;
 		bool ok = p && cf_post_submit(t, &c, p);
 		if (ok) {
@@ -193,7 +194,7 @@ static bool random_round(struct cf_t *t, int round, uint64_t *rng, int *engine_t
 	int npc[4] = { 0 }, next[4] = { 0 }, datasn[4] = { 0 };
 	bool use_s[4] = { false }, rsp_sent[4] = { false };
 	struct cf_stream s;
-	memset(&s, 0, sizeof(s));
+	cf_stream_init(t, &s);
 	bool ok = true;
 	uint64_t bytes = 0;
 
@@ -306,7 +307,7 @@ void case_place_engine(struct cf_t *t)
 		struct cf_posts ps;
 		cf_posts_init(&ps, 0x300 + (uint64_t)round);
 		struct cf_stream s;
-		memset(&s, 0, sizeof(s));
+		cf_stream_init(t, &s);
 		bool ok = true;
 		for (int i = 0; i < 2 && ok; i++) {
 			struct cf_post *p = cf_post_new(t, &ps, 0x3000 + (uint32_t)(round * 2 + i), 16384,
@@ -354,7 +355,7 @@ void case_place_digest_error(struct cf_t *t)
 		struct cf_posts ps;
 		cf_posts_init(&ps, 0x400 + (uint64_t)round);
 		struct cf_stream s;
-		memset(&s, 0, sizeof(s));
+		cf_stream_init(t, &s);
 		struct cf_post *a = cf_post_new(t, &ps, 0x40, 12288, 3, false);
 		struct cf_post *b = a ? cf_post_new(t, &ps, 0x41, 6000, 2, false) : NULL;
 		struct cf_post *d = b ? cf_post_new(t, &ps, 0x42, 5000, 1, false) : NULL;
@@ -397,7 +398,7 @@ void case_place_digest_error(struct cf_t *t)
 	cf_posts_init(&ps, 0x410);
 	struct cf_post *p = cf_post_new(t, &ps, 0x50, 4096, 1, false);
 	struct cf_stream s;
-	memset(&s, 0, sizeof(s));
+	cf_stream_init(t, &s);
 	bool ok = p && cf_post_submit(t, &c, p);
 	if (ok) {
 		struct cf_exp *e = cf_stream_data_in(&s, p, 0, 0, 0, 4096, CF_FLAG_FINAL | CF_DATAIN_STATUS, CF_DIGESTS,
@@ -460,7 +461,7 @@ void case_place_bad_offset(struct cf_t *t)
 		struct cf_posts ps;
 		cf_posts_init(&ps, 0x500 + (uint64_t)round);
 		struct cf_stream s;
-		memset(&s, 0, sizeof(s));
+		cf_stream_init(t, &s);
 		struct cf_post *a = cf_post_new(t, &ps, 0x60, 8192, 2, false);
 		struct cf_post *b = a ? cf_post_new(t, &ps, 0x61, 8192, 3, false) : NULL;
 		uint8_t *snap = malloc(8192);
@@ -489,8 +490,9 @@ void case_place_bad_offset(struct cf_t *t)
 				uint8_t *now = malloc(8192);
 				cf_post_snapshot(a, now);
 				if (memcmp(now, snap, 8192)) {
-					cf_fail(t, "a Data-In past the end of the SGL (refused with -ERANGE) changed the "
-						   "buffers of that SGL");
+					cf_fail(t, "ITT 0x%x: its buffers changed, by a Data-In refused with -ERANGE (past "
+						   "the end of the SGL) or by one for its ITT after the post completed",
+						a->itt);
 					ok = false;
 				}
 				free(now);
@@ -523,8 +525,8 @@ void case_place_params(struct cf_t *t)
 		struct cf_posts ps;
 		cf_posts_init(&ps, 0x600 + (uint64_t)round);
 		struct cf_stream s1, s2;
-		memset(&s1, 0, sizeof(s1));
-		memset(&s2, 0, sizeof(s2));
+		cf_stream_init(t, &s1);
+		cf_stream_init(t, &s2);
 		struct cf_post *p = cf_post_new(t, &ps, 0x70, 3 * 8192 + 32768, 4, false);
 		bool ok = p && cf_post_submit(t, &c, p);
 		if (ok) {

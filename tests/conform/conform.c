@@ -116,7 +116,7 @@ static socklen_t cf_connect_len;
 static pthread_mutex_t cf_conn_lock = PTHREAD_MUTEX_INITIALIZER;
 static pid_t devsim_pid;
 static char devsim_dir[PATH_MAX];
-static char devsim_spec[PATH_MAX + 8];
+static char devsim_spec[PATH_MAX + 64];
 
 /* ---- small helpers ---- */
 
@@ -231,8 +231,8 @@ static void cf_log_cb(int level, const char *msg, void *arg)
 	if (!t)
 		return;
 	pthread_mutex_lock(&t->lock);
-	if (level <= TOELESS_LOG_ERR)
-		t->log_errors++;
+	if (level <= TOELESS_LOG_ERR && !t->log_errors++)
+		snprintf(t->first_error, sizeof(t->first_error), "%s", msg);
 	if (t->log_len > 16 * 1024) {
 		/* keep the newest half */
 		char *cut = strchr(t->log + t->log_len / 2, '\n');
@@ -394,6 +394,70 @@ bool cf_canaries_ok(struct cf_t *t)
 	return ok;
 }
 
+/* ---- case memory ---- */
+
+struct cf_mem {
+	struct cf_mem *prev, *next;
+	size_t size;
+	max_align_t data[];
+};
+
+#define MEM_OF(p) ((struct cf_mem *)((char *)(p) - offsetof(struct cf_mem, data)))
+
+void *cf_tmalloc(struct cf_t *t, size_t n)
+{
+	struct cf_mem *m = malloc(sizeof(*m) + (n ? n : 1));
+	if (!m) {
+		fprintf(stderr, "toeless-conform: out of memory\n");
+		exit(99);
+	}
+	m->size = n;
+	m->prev = NULL;
+	pthread_mutex_lock(&t->lock);
+	m->next = t->mem;
+	if (t->mem)
+		t->mem->prev = m;
+	t->mem = m;
+	pthread_mutex_unlock(&t->lock);
+	return m->data;
+}
+
+void cf_tfree(struct cf_t *t, void *p)
+{
+	if (!p)
+		return;
+	struct cf_mem *m = MEM_OF(p);
+	pthread_mutex_lock(&t->lock);
+	if (m->prev)
+		m->prev->next = m->next;
+	else
+		t->mem = m->next;
+	if (m->next)
+		m->next->prev = m->prev;
+	pthread_mutex_unlock(&t->lock);
+	free(m);
+}
+
+void *cf_trealloc(struct cf_t *t, void *p, size_t n)
+{
+	void *q = cf_tmalloc(t, n);
+	if (p) {
+		size_t old = MEM_OF(p)->size;
+		memcpy(q, p, old < n ? old : n);
+		cf_tfree(t, p);
+	}
+	return q;
+}
+
+static void mem_release_all(struct cf_t *t)
+{
+	while (t->mem) {
+		struct cf_mem *m = t->mem;
+		t->mem = m->next;
+		free(m);
+	}
+}
+
 /* ---- byte buffers ---- */
 
 void cf_buf_put(struct cf_buf *b, const void *data, size_t len)
@@ -402,7 +466,7 @@ void cf_buf_put(struct cf_buf *b, const void *data, size_t len)
 		size_t cap = b->cap ? b->cap : 1024;
 		while (cap < b->len + len)
 			cap *= 2;
-		b->p = xrealloc(b->p, cap);
+		b->p = b->t ? cf_trealloc(b->t, b->p, cap) : xrealloc(b->p, cap);
 		b->cap = cap;
 	}
 	if (len)
@@ -412,8 +476,13 @@ void cf_buf_put(struct cf_buf *b, const void *data, size_t len)
 
 void cf_buf_free(struct cf_buf *b)
 {
-	free(b->p);
+	struct cf_t *t = b->t;
+	if (t)
+		cf_tfree(t, b->p);
+	else
+		free(b->p);
 	memset(b, 0, sizeof(*b));
+	b->t = t;
 }
 
 /* ---- PDUs ---- */
@@ -868,6 +937,14 @@ bool cf_writer_join(struct cf_writer *w)
 	return ok;
 }
 
+void cf_writer_stop(struct cf_writer *w)
+{
+	if (!w)
+		return;
+	shutdown(w->peer, SHUT_RDWR);
+	cf_writer_join(w);
+}
+
 int cf_recv(struct cf_t *t, struct cf_conn *c, struct toeless_pdu *pdu)
 {
 	double end = now_s() + t->timeout_ms / 1000.0;
@@ -916,12 +993,15 @@ void cf_posts_init(struct cf_posts *ps, uint64_t tag)
 
 void cf_posts_free(struct cf_posts *ps)
 {
-	for (int i = 0; i < ps->n; i++) {
-		free(ps->p[i].iov);
-		free(ps->p[i].expect);
-		free(ps->p[i].mrs);
+	struct cf_t *t = ps->t;
+	if (t) {
+		for (int i = 0; i < ps->n; i++) {
+			cf_tfree(t, ps->p[i].iov);
+			cf_tfree(t, ps->p[i].expect);
+			cf_tfree(t, ps->p[i].mrs);
+		}
+		cf_tfree(t, ps->p);
 	}
-	free(ps->p);
 	memset(ps, 0, sizeof(*ps));
 }
 
@@ -931,9 +1011,10 @@ struct cf_post *cf_post_new(struct cf_t *t, struct cf_posts *ps, uint32_t itt, u
 		nsge = 1;
 	if ((uint64_t)nsge > total)
 		nsge = (int)total;
+	ps->t = t;
 	if (ps->n == ps->cap) {
 		ps->cap = ps->cap ? ps->cap * 2 : 16;
-		ps->p = xrealloc(ps->p, (size_t)ps->cap * sizeof(*ps->p));
+		ps->p = cf_trealloc(t, ps->p, (size_t)ps->cap * sizeof(*ps->p));
 	}
 	struct cf_post *p = &ps->p[ps->n];
 	memset(p, 0, sizeof(*p));
@@ -941,12 +1022,8 @@ struct cf_post *cf_post_new(struct cf_t *t, struct cf_posts *ps, uint32_t itt, u
 	p->user_data = ps->tag | (uint64_t)ps->n;
 	p->total = total;
 	p->iovcnt = nsge;
-	p->iov = calloc((size_t)nsge, sizeof(*p->iov));
-	p->expect = malloc(total);
-	if (!p->iov || !p->expect) {
-		cf_fail(t, "out of memory");
-		return NULL;
-	}
+	p->iov = cf_tmalloc(t, (size_t)nsge * sizeof(*p->iov));
+	p->expect = cf_tmalloc(t, total);
 	ps->n++;
 	uint64_t rng = cf_trand(t);
 	cf_fill(p->expect, total, &rng);
@@ -967,11 +1044,8 @@ struct cf_post *cf_post_new(struct cf_t *t, struct cf_posts *ps, uint32_t itt, u
 		left -= len;
 	}
 	if (reg || (t->caps.flags & TOELESS_CAP_DDP_NEEDS_REG)) {
-		p->mrs = calloc((size_t)nsge, sizeof(*p->mrs));
-		if (!p->mrs) {
-			cf_fail(t, "out of memory");
-			return NULL;
-		}
+		p->mrs = cf_tmalloc(t, (size_t)nsge * sizeof(*p->mrs));
+		memset(p->mrs, 0, (size_t)nsge * sizeof(*p->mrs));
 		for (int i = 0; i < nsge; i++) {
 			if (!cf_mr(t, p->iov[i].iov_base, p->iov[i].iov_len, &p->mrs[i]))
 				return NULL;
@@ -983,29 +1057,21 @@ struct cf_post *cf_post_new(struct cf_t *t, struct cf_posts *ps, uint32_t itt, u
 
 struct cf_post *cf_post_new_iov(struct cf_t *t, struct cf_posts *ps, uint32_t itt, const struct iovec *iov, int n)
 {
+	ps->t = t;
 	if (ps->n == ps->cap) {
 		ps->cap = ps->cap ? ps->cap * 2 : 16;
-		ps->p = xrealloc(ps->p, (size_t)ps->cap * sizeof(*ps->p));
+		ps->p = cf_trealloc(t, ps->p, (size_t)ps->cap * sizeof(*ps->p));
 	}
 	struct cf_post *p = &ps->p[ps->n];
 	memset(p, 0, sizeof(*p));
 	p->itt = itt;
 	p->user_data = ps->tag | (uint64_t)ps->n;
 	p->iovcnt = n;
-	p->iov = malloc((size_t)(n ? n : 1) * sizeof(*p->iov));
-	if (!p->iov) {
-		cf_fail(t, "out of memory");
-		return NULL;
-	}
+	p->iov = cf_tmalloc(t, (size_t)(n ? n : 1) * sizeof(*p->iov));
 	memcpy(p->iov, iov, (size_t)n * sizeof(*iov));
 	for (int i = 0; i < n; i++)
 		p->total += iov[i].iov_len;
-	p->expect = malloc(p->total ? p->total : 1);
-	if (!p->expect) {
-		free(p->iov);
-		cf_fail(t, "out of memory");
-		return NULL;
-	}
+	p->expect = cf_tmalloc(t, p->total ? p->total : 1);
 	uint64_t rng = cf_trand(t);
 	cf_fill(p->expect, p->total, &rng);
 	ps->n++;
@@ -1166,13 +1232,28 @@ bool cf_post_verify(struct cf_t *t, struct cf_post *p, uint64_t n)
 					if (((uint8_t *)p->iov[s].iov_base)[j - o] != p->expect[j])
 						bad++;
 				}
-				bool shifted = off > 0 && b[k] == p->expect[off - 1];
+				/* data one byte late or early shows as a run of matches
+				 * against the neighbouring expected byte */
+				int late = 0, early = 0;
+				uint8_t got[16];
+				uint64_t m = 0;
+				for (int s2 = 0, o2 = 0; s2 < p->iovcnt && m < 16; s2++)
+					for (size_t k2 = 0; k2 < p->iov[s2].iov_len && m < 16; k2++, o2++)
+						if ((uint64_t)o2 >= off)
+							got[m++] = ((const uint8_t *)p->iov[s2].iov_base)[k2];
+				for (uint64_t j = 1; j < m && off + j < n; j++) {
+					late += got[j] == p->expect[off + j - 1];
+					early += off + j + 1 < n && got[j] == p->expect[off + j + 1];
+				}
+				bool shifted = m > 4 && (late >= (int)m - 2 || early >= (int)m - 3);
 				cf_fail(t,
 					"ITT 0x%x: byte %" PRIu64 " of %" PRIu64 " (SGE %d of %d, offset %zu) is 0x%02x, "
 					"expected 0x%02x; %" PRIu64 " of the next %d bytes wrong%s",
 					p->itt, off, p->total, i + 1, p->iovcnt, k, b[k], p->expect[off], bad,
 					(int)(n - off < 4096 ? n - off : 4096),
-					shifted ? " (the data looks shifted by one byte)" : "");
+					shifted ? (late > early ? " (the data sits one byte after where it belongs)"
+								: " (the data sits one byte before where it belongs)")
+						: "");
 				return false;
 			}
 	}
@@ -1189,18 +1270,30 @@ uint64_t cf_trand(struct cf_t *t)
 	return v;
 }
 
+void cf_stream_init(struct cf_t *t, struct cf_stream *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->t = t;
+	s->wire.t = t;
+}
+
 void cf_stream_free(struct cf_stream *s)
 {
+	struct cf_t *t = s->t;
 	cf_buf_free(&s->wire);
-	free(s->exp);
-	memset(s, 0, sizeof(*s));
+	if (t)
+		cf_tfree(t, s->exp);
+	else
+		free(s->exp);
+	cf_stream_init(t, s);
 }
 
 struct cf_exp *cf_stream_exp(struct cf_stream *s)
 {
 	if (s->n == s->cap) {
 		s->cap = s->cap ? 2 * s->cap : 64;
-		s->exp = xrealloc(s->exp, (size_t)s->cap * sizeof(*s->exp));
+		s->exp = s->t ? cf_trealloc(s->t, s->exp, (size_t)s->cap * sizeof(*s->exp))
+			      : xrealloc(s->exp, (size_t)s->cap * sizeof(*s->exp));
 	}
 	struct cf_exp *e = &s->exp[s->n++];
 	memset(e, 0, sizeof(*e));
@@ -1557,8 +1650,9 @@ static void teardown(struct cf_t *t)
 		free(a->base);
 		free(a);
 	}
+	mem_release_all(t);
 	if (t->log_errors && !t->allow_log_errors && !t->skipped)
-		cf_fail(t, "the library logged %d error(s): see the log", t->log_errors);
+		cf_fail(t, "the library logged %d error(s), the first: \"%s\"", t->log_errors, t->first_error);
 }
 
 static void run_case(const struct cf_case *cs, int index, struct cf_result *res)
@@ -1715,7 +1809,7 @@ static int devsim_start(void)
 		devsim_dir[0] = '\0';
 		return -errno;
 	}
-	char ctl[PATH_MAX + 8], portfile[PATH_MAX + 8], target[64];
+	char ctl[PATH_MAX + 16], portfile[PATH_MAX + 16], target[64];
 	snprintf(ctl, sizeof(ctl), "%s/ctl", devsim_dir);
 	snprintf(portfile, sizeof(portfile), "%s/port", devsim_dir);
 	snprintf(target, sizeof(target), "127.0.0.1:%d", listener_port(cf_listener));
@@ -1925,6 +2019,8 @@ int main(int argc, char **argv)
 	if (rc == -ENODEV) {
 		printf("1..0 # SKIP backend %s: %s\n", opt.spec, toeless_strerror(rc));
 		print_lines(stdout, "# ", probe.log);
+		free(probe.log);
+		close(cf_listener);
 		devsim_stop();
 		return 77;
 	}
@@ -1938,6 +2034,8 @@ int main(int argc, char **argv)
 			snprintf(m, sizeof(m), "toeless_device_open(\"%s\"): %s", opt.spec, toeless_strerror(rc));
 			write_junit(opt.junit, opt.spec, &r, 1, 0);
 		}
+		free(probe.log);
+		close(cf_listener);
 		devsim_stop();
 		return 1;
 	}

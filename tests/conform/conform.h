@@ -77,11 +77,13 @@ struct cf_posts {
 	struct cf_post *p;
 	int n, cap;
 	uint64_t tag;        /* user_data = tag | index */
+	struct cf_t *t;      /* whose memory (freed at the latest with the case) */
 };
 
 /* ---- the state of one running case ---- */
 struct cf_res;
 struct cf_alloc;
+struct cf_mem;
 
 struct cf_t {
 	const char *name;
@@ -97,9 +99,11 @@ struct cf_t {
 	char *log;                /* what the library logged, '\n'-separated (last 16 KiB) */
 	size_t log_len;
 	int log_errors;           /* TOELESS_LOG_ERR messages */
+	char first_error[512];    /* the first of them */
 	bool allow_log_errors;    /* the case provokes errors the library logs */
 	struct cf_res *res;
 	struct cf_alloc *allocs;
+	struct cf_mem *mem;       /* case memory: freed at teardown, whatever path the case took */
 	double scale;             /* iteration multiplier */
 	int timeout_ms;           /* completion and receive timeout */
 };
@@ -148,10 +152,17 @@ uint8_t *cf_alloc(struct cf_t *t, size_t len, size_t align);
 /* false (and the case failed) when a canary zone was written */
 bool cf_canaries_ok(struct cf_t *t);
 
-/* ---- growable byte buffer ---- */
+/* ---- case memory: released by cf_tfree() or, at the latest, when the
+ * case ends (so an early return on a failure leaks nothing) ---- */
+void *cf_tmalloc(struct cf_t *t, size_t n);
+void *cf_trealloc(struct cf_t *t, void *p, size_t n);
+void cf_tfree(struct cf_t *t, void *p);
+
+/* ---- growable byte buffer (case memory when t is set) ---- */
 struct cf_buf {
 	uint8_t *p;
 	size_t len, cap;
+	struct cf_t *t;
 };
 void cf_buf_put(struct cf_buf *b, const void *data, size_t len);
 void cf_buf_free(struct cf_buf *b);
@@ -208,6 +219,9 @@ struct cf_writer *cf_writer_start(struct cf_t *t, int peer, const void *buf, siz
 				  size_t max_chunk, uint64_t seed);
 /* true when everything was written */
 bool cf_writer_join(struct cf_writer *w);
+/* Give up (the case failed): shut the connection down, join the writer, so
+ * that its buffer may be freed. */
+void cf_writer_stop(struct cf_writer *w);
 
 /* toeless_pdu_recv() until it returns anything but -EAGAIN; fails the case
  * (and returns -ETIMEDOUT) after the case timeout. */
@@ -262,7 +276,9 @@ struct cf_stream {
 	struct cf_exp *exp;
 	int n, cap;
 	int data_in;              /* Data-In PDUs expected placed */
+	struct cf_t *t;
 };
+void cf_stream_init(struct cf_t *t, struct cf_stream *s);
 void cf_stream_free(struct cf_stream *s);
 /* A Data-In carrying [off, off+len) of p->expect; S bit with CF_DATAIN_STATUS
  * in flags.  status: what the receiver must get (0, -EBADMSG, -ERANGE,

@@ -509,7 +509,12 @@ static size_t sync_input(struct dv_conn *c, const uint8_t *data, size_t len)
 {
 	struct dv_ctx *x = c->ctx;
 	size_t used = 0;
-	while (used < len && c->ctx && c->mode == DV_SYNC) {
+	/* Each step may find that the bytes it wants are already held (a
+	 * header without AHS and HeaderDigest is complete with the BHS; a PDU
+	 * without data with its header): the loop runs until a step is short
+	 * of bytes, not until the input is used up, or a PDU whose last byte
+	 * ended the input would wait for bytes that never come. */
+	while (c->ctx && c->mode == DV_SYNC && (used < len || c->pdu_have)) {
 		uint32_t want = !c->bhs_ok ? 48 : !c->hdr_len ? 48 + (uint32_t)c->pdu[4] * 4 + hd_len(x) : c->pdu_len;
 		if (!held_grow(c, want)) {
 			dv_track_lose_sync(c, 0, "out of memory");

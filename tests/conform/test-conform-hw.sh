@@ -1,0 +1,26 @@
+#!/bin/sh
+# toeless-conform against the hw backend, through a private toeless-devsim
+# (the reference device model): connections go host -> devsim -> the suite's
+# target side.  Skips (77) when the model is not built (no libuv) or cannot
+# reach this process's memory (ptrace restrictions).
+#
+# The hook for the hw engineers: a case the hw backend cannot pass yet goes,
+# with the reason, into tests/conform/exclude/hw.exclude (read when present);
+# it is then reported as skipped, never as passed.
+# SPDX-License-Identifier: MIT
+. "${top_srcdir:-.}/tests/conform/conform-lib.sh"
+DEVSIM=${TOELESS_DEVSIM:-$top_builddir/backends/hw/devsim/toeless-devsim}
+if [ ! -x "$DEVSIM" ]; then
+	echo "SKIP: toeless-devsim not built (needs libuv1-dev)"
+	exit 77
+fi
+# the model writes this process's memory as DMA would (process_vm_writev):
+# Yama lets a process do that only to its descendants
+if [ -r /proc/sys/kernel/yama/ptrace_scope ] && [ "$(cat /proc/sys/kernel/yama/ptrace_scope)" != 0 ]; then
+	echo "SKIP: kernel.yama.ptrace_scope is not 0: the device model cannot reach our memory"
+	exit 77
+fi
+EXCL=
+[ -f "$top_srcdir/tests/conform/exclude/hw.exclude" ] && EXCL="--exclude $top_srcdir/tests/conform/exclude/hw.exclude"
+# shellcheck disable=SC2086
+expect_pass --backend hw --devsim "$DEVSIM" $EXCL
