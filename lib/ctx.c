@@ -220,7 +220,7 @@ static void complete_orphaned_releases(toeless_ctx *ctx)
 {
 	struct tl_task_table *t = &ctx->tasks;
 	for (uint32_t i = 0; i <= t->mask && ctx->releasing; i++) {
-		struct tl_task *task = t->slots[i];
+		struct tl_task *task = t->slots[i].task;
 		if (task && task->state == TL_TASK_RELEASING) {
 			ctx->releasing--;
 			task_complete(ctx, task);
@@ -275,7 +275,7 @@ int toeless_ctx_destroy(toeless_ctx *ctx)
 	toeless_device *dev = ctx->dev;
 	struct tl_task_table *t = &ctx->tasks;
 	for (uint32_t i = 0; i <= t->mask; i++) {
-		struct tl_task *task = t->slots[i];
+		struct tl_task *task = t->slots[i].task;
 		if (task && task->state == TL_TASK_POSTED) {
 			uint32_t before = t->count;
 			tl_task_finish(ctx, task, -ECANCELED);

@@ -444,7 +444,7 @@ static void tl_plugin_release(const struct toeless_backend_ops *ops)
 static int tl_plugin_open(const char *path, const char *args, const struct toeless_device_attr *attr,
 			  toeless_device **out)
 {
-	struct tl_plugin *p;
+	struct tl_plugin *p = NULL;
 	int rc = tl_plugin_load(path, attr, &p);
 
 	if (rc)

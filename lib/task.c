@@ -51,9 +51,9 @@ static void task_free_storage(struct tl_task *task)
 void tl_tasks_fini(struct tl_task_table *t)
 {
 	for (uint32_t i = 0; t->slots && i <= t->mask; i++) {
-		if (t->slots[i]) {
-			task_free_storage(t->slots[i]);
-			free(t->slots[i]);
+		if (t->slots[i].task) {
+			task_free_storage(t->slots[i].task);
+			free(t->slots[i].task);
 		}
 	}
 	free(t->slots);
@@ -69,32 +69,33 @@ struct tl_task *tl_task_find(const struct tl_task_table *t, uint32_t itt)
 {
 	uint32_t i = itt_hash(itt) & t->mask;
 	for (;;) {
-		struct tl_task *task = t->slots[i];
-		if (!task)
+		const struct tl_slot *s = &t->slots[i];
+		if (!s->task)
 			return NULL;
-		if (task->itt == itt)
-			return task;
+		if (s->itt == itt)
+			return s->task;
 		i = (i + 1) & t->mask;
 	}
 }
 
-static void table_insert(struct tl_task **slots, uint32_t mask, struct tl_task *task)
+static void table_insert(struct tl_slot *slots, uint32_t mask, uint32_t itt, struct tl_task *task)
 {
-	uint32_t i = itt_hash(task->itt) & mask;
-	while (slots[i])
+	uint32_t i = itt_hash(itt) & mask;
+	while (slots[i].task)
 		i = (i + 1) & mask;
-	slots[i] = task;
+	slots[i].itt = itt;
+	slots[i].task = task;
 }
 
 static int table_grow(struct tl_task_table *t)
 {
 	uint32_t nmask = t->mask * 2 + 1;
-	struct tl_task **ns = calloc((size_t)nmask + 1, sizeof(*ns));
+	struct tl_slot *ns = calloc((size_t)nmask + 1, sizeof(*ns));
 	if (!ns)
 		return -ENOMEM;
 	for (uint32_t i = 0; i <= t->mask; i++)
-		if (t->slots[i])
-			table_insert(ns, nmask, t->slots[i]);
+		if (t->slots[i].task)
+			table_insert(ns, nmask, t->slots[i].itt, t->slots[i].task);
 	free(t->slots);
 	t->slots = ns;
 	t->mask = nmask;
@@ -146,7 +147,7 @@ int tl_task_add(struct tl_task_table *t, uint32_t itt, const struct iovec *iov, 
 	task->total = total;
 	task->state = TL_TASK_POSTED;
 	task->worst_digest = TOELESS_DIGEST_NONE;
-	table_insert(t->slots, t->mask, task);
+	table_insert(t->slots, t->mask, itt, task);
 	t->count++;
 	*out = task;
 	return 0;
@@ -155,17 +156,17 @@ int tl_task_add(struct tl_task_table *t, uint32_t itt, const struct iovec *iov, 
 void tl_task_remove(struct tl_task_table *t, struct tl_task *task)
 {
 	uint32_t i = itt_hash(task->itt) & t->mask;
-	while (t->slots[i] != task)
+	while (t->slots[i].task != task)
 		i = (i + 1) & t->mask;
 	/* backward-shift deletion: no tombstones, so lookups stay O(1) */
 	uint32_t j = i;
 	for (;;) {
-		t->slots[i] = NULL;
+		t->slots[i].task = NULL;
 		for (;;) {
 			j = (j + 1) & t->mask;
-			if (!t->slots[j])
+			if (!t->slots[j].task)
 				goto done;
-			uint32_t home = itt_hash(t->slots[j]->itt) & t->mask;
+			uint32_t home = itt_hash(t->slots[j].itt) & t->mask;
 			/* move slots[j] back to i unless its home lies in (i, j] */
 			if (i <= j ? (i < home && home <= j) : (i < home || home <= j))
 				continue;

@@ -163,8 +163,15 @@ struct tl_task {
 	struct tl_range range_inline[1];
 };
 
+/* A slot keeps the ITT next to the pointer: probes and the backward shift
+ * of a deletion compare keys without touching the tasks (cache misses). */
+struct tl_slot {
+	uint32_t itt;
+	struct tl_task *task;     /* NULL = empty */
+};
+
 struct tl_task_table {
-	struct tl_task **slots;   /* open addressing, linear probing, NULL = empty */
+	struct tl_slot *slots;    /* open addressing, linear probing */
 	uint32_t mask;
 	uint32_t count;
 	uint32_t max;             /* limit on count */

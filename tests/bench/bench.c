@@ -289,18 +289,27 @@ size_t bench_pdu_write(uint8_t *out, const uint8_t *bhs, const void *data, uint3
 	return n;
 }
 
-void bench_tcp_pair(int *a, int *b)
+static int tcp_pair(int *a, int *b, int buf)
 {
+	int forced = 0;
 	int l = socket(AF_INET, SOCK_STREAM, 0);
 	if (l < 0)
 		bench_die("socket: %s", strerror(errno));
+	/* the receive buffer is set on the listener (the accepted socket
+	 * inherits it) before the handshake, so the window scale fits it */
+	if (buf && setsockopt(l, SOL_SOCKET, SO_RCVBUFFORCE, &buf, sizeof(buf)))
+		forced = -1;
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	socklen_t sl = sizeof(sa);
 	if (bind(l, (struct sockaddr *)&sa, sizeof(sa)) || listen(l, 1) ||
 	    getsockname(l, (struct sockaddr *)&sa, &sl))
 		bench_die("listen on loopback: %s", strerror(errno));
 	int c = socket(AF_INET, SOCK_STREAM, 0);
-	if (c < 0 || connect(c, (struct sockaddr *)&sa, sizeof(sa)))
+	if (c < 0)
+		bench_die("socket: %s", strerror(errno));
+	if (buf && setsockopt(c, SOL_SOCKET, SO_SNDBUFFORCE, &buf, sizeof(buf)))
+		forced = -1;
+	if (connect(c, (struct sockaddr *)&sa, sizeof(sa)))
 		bench_die("connect on loopback: %s", strerror(errno));
 	int s = accept(l, NULL, NULL);
 	if (s < 0)
@@ -308,6 +317,17 @@ void bench_tcp_pair(int *a, int *b)
 	close(l);
 	*a = c;
 	*b = s;
+	return forced;
+}
+
+void bench_tcp_pair(int *a, int *b)
+{
+	tcp_pair(a, b, 0);
+}
+
+int bench_tcp_pair_buf(int *a, int *b, int buf)
+{
+	return tcp_pair(a, b, buf);
 }
 
 void bench_write_all(int fd, const void *buf, size_t len)

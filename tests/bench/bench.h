@@ -81,6 +81,10 @@ static inline uint32_t bench_pad(uint32_t len)
 /* ---- sockets ---- */
 /* A connected loopback TCP pair (TCP_NODELAY off, blocking). */
 void bench_tcp_pair(int *a, int *b);
+/* The same with buffers of buf bytes forced on both sides (a sends, b
+ * receives; SO_SNDBUFFORCE/SO_RCVBUFFORCE, root only).  Returns 0, or -1 when
+ * the kernel refused (then the pair uses the default buffers). */
+int bench_tcp_pair_buf(int *a, int *b, int buf);
 /* write()/read() everything or die; read returns 0 on EOF before any byte. */
 void bench_write_all(int fd, const void *buf, size_t len);
 /* Raise RLIMIT_NOFILE to the hard limit; returns the new soft limit. */
