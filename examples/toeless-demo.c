@@ -430,17 +430,14 @@ int main(int argc, char **argv)
 	nsge = DEMO_SGES;
 	if ((uint32_t)nsge > caps.max_sge)
 		nsge = (int)caps.max_sge;
-	if ((uint32_t)nsge > len)
-		nsge = (int)len;
+	if ((uint32_t)nsge > len / 16)
+		nsge = len / 16 ? (int)(len / 16) : 1;
 	for (i = 0; i < nsge; i++) {
-		uint64_t lo = (uint64_t)len * (uint64_t)i / (uint64_t)nsge;
-		uint64_t hi = (uint64_t)len * (uint64_t)(i + 1) / (uint64_t)nsge;
+		/* piece i is [start(i), start(i + 1)): equal shares, with the inner
+		 * boundaries moved 3 bytes off any power of two */
+		uint64_t lo = i == 0 ? 0 : (uint64_t)len * (uint64_t)i / (uint64_t)nsge + 3;
+		uint64_t hi = i + 1 == nsge ? len : (uint64_t)len * (uint64_t)(i + 1) / (uint64_t)nsge + 3;
 
-		/* move inner boundaries off any power of two */
-		if (i > 0 && lo + 3 < hi)
-			lo += 3;
-		if (i + 1 < nsge && hi + 3 < (uint64_t)len * (uint64_t)(i + 2) / (uint64_t)nsge)
-			hi += 3;
 		sgl[i].iov_len = (size_t)(hi - lo);
 		sgl[i].iov_base = malloc(sgl[i].iov_len);
 		if (!sgl[i].iov_base) {

@@ -375,8 +375,9 @@ TOELESS_API int toeless_ctx_destroy(toeless_ctx *ctx);
  * received and before the first full-feature PDU is sent.
  * @param ctx the context.
  * @param params the new parameters (params->size must be set).
- * @return 0; -EINVAL on bad params; -EBUSY while a PDU is half received or
- *         half sent.
+ * @return 0; -EINVAL on bad params; -ENOTCONN when the context failed;
+ *         -EBUSY while a PDU is half received or half sent, or when an engine
+ *         that cannot follow the new parameters still holds SGL posts.
  */
 TOELESS_API int toeless_ctx_set_params(toeless_ctx *ctx, const struct toeless_ctx_params *params);
 
@@ -384,6 +385,7 @@ TOELESS_API int toeless_ctx_set_params(toeless_ctx *ctx, const struct toeless_ct
  * @param ctx the context.
  * @return the user_data given at creation (0 for NULL).
  */
+TOELESS_API uint64_t toeless_ctx_user_data(const toeless_ctx *ctx);
 
 /**
  * Let the engine finish what it owes this context without receiving.
@@ -399,7 +401,6 @@ TOELESS_API int toeless_ctx_set_params(toeless_ctx *ctx, const struct toeless_ct
  *         finished post has completed on the queue); -EINVAL on NULL.
  */
 TOELESS_API int toeless_ctx_progress(toeless_ctx *ctx);
-TOELESS_API uint64_t toeless_ctx_user_data(const toeless_ctx *ctx);
 /** @} */
 
 /** @defgroup sgl Direct data placement

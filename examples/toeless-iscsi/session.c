@@ -565,6 +565,9 @@ static void requeue_active(struct session *s)
 	for (unsigned i = n; i-- > 0;) {
 		v[i]->state = TASK_PENDING;
 		v[i]->sgl_posted = false;
+		/* the UNIT ATTENTION / BUSY budget is per connection: a reinstated
+		 * session gives its first command a UNIT ATTENTION every time */
+		v[i]->retries = 0;
 		v[i]->next = list;
 		list = v[i];
 	}
