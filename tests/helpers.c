@@ -24,53 +24,7 @@
 #include "helpers.h"
 #include "pdu.h"
 
-/* ---- CRC32C ---- */
-
-uint32_t th_crc32c(uint32_t crc, const void *buf, size_t len)
-{
-	const uint8_t *p = buf;
-	crc = ~crc;
-	for (size_t i = 0; i < len; i++) {
-		crc ^= p[i];
-		for (int k = 0; k < 8; k++)
-			crc = (crc >> 1) ^ (0x82F63B78u & (0u - (crc & 1u)));
-	}
-	return ~crc;
-}
-
-uint32_t th_crc32c_iov(uint32_t crc, const struct iovec *iov, int iovcnt)
-{
-	for (int i = 0; i < iovcnt; i++)
-		crc = th_crc32c(crc, iov[i].iov_base, iov[i].iov_len);
-	return crc;
-}
-
 /* ---- randomness ---- */
-
-uint64_t th_rand(uint64_t *state)
-{
-	uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
-	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-	z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-	return z ^ (z >> 31);
-}
-
-uint32_t th_rand_range(uint64_t *state, uint32_t lo, uint32_t hi)
-{
-	if (hi <= lo)
-		return lo;
-	return lo + (uint32_t)(th_rand(state) % ((uint64_t)hi - lo + 1));
-}
-
-void th_shuffle_u32(uint32_t *a, size_t n, uint64_t *state)
-{
-	for (size_t i = n; i > 1; i--) {
-		size_t j = th_rand(state) % i;
-		uint32_t t = a[i - 1];
-		a[i - 1] = a[j];
-		a[j] = t;
-	}
-}
 
 void th_fill_pattern(void *buf, size_t len, uint32_t seed)
 {
@@ -137,14 +91,6 @@ void th_buf_put(struct th_buf *b, const void *data, size_t len)
 
 /* ---- BHS builders ---- */
 
-static void put_be32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
-
 static uint32_t get_le32(const uint8_t *p)
 {
 	return (uint32_t)p[3] << 24 | (uint32_t)p[2] << 16 | (uint32_t)p[1] << 8 | p[0];
@@ -155,23 +101,7 @@ void th_bhs_init(uint8_t bhs[48], uint8_t opcode, uint8_t flags, uint32_t itt)
 	memset(bhs, 0, 48);
 	bhs[0] = opcode;
 	bhs[1] = flags;
-	put_be32(bhs + 16, itt);
-}
-
-void th_bhs_data_in(uint8_t bhs[48], uint32_t itt, uint32_t datasn, uint32_t offset, uint8_t flags,
-		    uint8_t status, uint32_t residual)
-{
-	th_bhs_init(bhs, ISCSI_OP_DATA_IN, flags, itt);
-	if (flags & ISCSI_DATAIN_STATUS)
-		bhs[3] = status;
-	put_be32(bhs + 8, 0x00010000);   /* LUN 1 */
-	put_be32(bhs + 20, 0xffffffff);  /* TTT */
-	put_be32(bhs + 24, 0x100 + datasn); /* StatSN (only meaningful with S) */
-	put_be32(bhs + 28, 7);           /* ExpCmdSN */
-	put_be32(bhs + 32, 70);          /* MaxCmdSN */
-	put_be32(bhs + 36, datasn);
-	put_be32(bhs + 40, offset);
-	put_be32(bhs + 44, residual);
+	ref_put_be32(bhs + 16, itt);
 }
 
 void th_bhs_scsi_rsp(uint8_t bhs[48], uint32_t itt, uint8_t response, uint8_t status, uint8_t flags,
@@ -180,44 +110,44 @@ void th_bhs_scsi_rsp(uint8_t bhs[48], uint32_t itt, uint8_t response, uint8_t st
 	th_bhs_init(bhs, ISCSI_OP_SCSI_RSP, (uint8_t)(ISCSI_FLAG_FINAL | flags), itt);
 	bhs[2] = response;
 	bhs[3] = status;
-	put_be32(bhs + 24, 0x200);
-	put_be32(bhs + 28, 8);
-	put_be32(bhs + 32, 71);
-	put_be32(bhs + 36, 3);   /* ExpDataSN */
-	put_be32(bhs + 44, residual);
+	ref_put_be32(bhs + 24, 0x200);
+	ref_put_be32(bhs + 28, 8);
+	ref_put_be32(bhs + 32, 71);
+	ref_put_be32(bhs + 36, 3);   /* ExpDataSN */
+	ref_put_be32(bhs + 44, residual);
 }
 
 void th_bhs_nop_in(uint8_t bhs[48], uint32_t itt, uint32_t ttt)
 {
 	th_bhs_init(bhs, ISCSI_OP_NOP_IN, ISCSI_FLAG_FINAL, itt);
-	put_be32(bhs + 20, ttt);
-	put_be32(bhs + 24, 0x300);
+	ref_put_be32(bhs + 20, ttt);
+	ref_put_be32(bhs + 24, 0x300);
 }
 
 void th_bhs_r2t(uint8_t bhs[48], uint32_t itt, uint32_t ttt, uint32_t r2tsn, uint32_t offset,
 		uint32_t desired_len)
 {
 	th_bhs_init(bhs, ISCSI_OP_R2T, ISCSI_FLAG_FINAL, itt);
-	put_be32(bhs + 8, 0x00010000);
-	put_be32(bhs + 20, ttt);
-	put_be32(bhs + 24, 0x400);
-	put_be32(bhs + 36, r2tsn);
-	put_be32(bhs + 40, offset);
-	put_be32(bhs + 44, desired_len);
+	ref_put_be32(bhs + 8, 0x00010000);
+	ref_put_be32(bhs + 20, ttt);
+	ref_put_be32(bhs + 24, 0x400);
+	ref_put_be32(bhs + 36, r2tsn);
+	ref_put_be32(bhs + 40, offset);
+	ref_put_be32(bhs + 44, desired_len);
 }
 
 void th_bhs_reject(uint8_t bhs[48], uint8_t reason)
 {
 	th_bhs_init(bhs, ISCSI_OP_REJECT, ISCSI_FLAG_FINAL, ISCSI_RESERVED_TAG);
 	bhs[2] = reason;
-	put_be32(bhs + 24, 0x500);
+	ref_put_be32(bhs + 24, 0x500);
 }
 
 void th_bhs_async(uint8_t bhs[48], uint8_t event, uint8_t vcode)
 {
 	th_bhs_init(bhs, ISCSI_OP_ASYNC_MSG, ISCSI_FLAG_FINAL, ISCSI_RESERVED_TAG);
-	put_be32(bhs + 8, 0x00010000);
-	put_be32(bhs + 24, 0x600);
+	ref_put_be32(bhs + 8, 0x00010000);
+	ref_put_be32(bhs + 24, 0x600);
 	bhs[36] = event;
 	bhs[37] = vcode;
 }
@@ -234,60 +164,26 @@ size_t th_sense_segment(uint8_t *out, const uint8_t *sense, uint16_t len)
 
 size_t th_pdu_wire_len(const struct th_pdu *p)
 {
-	size_t n = 48 + p->ahs_len;
-	if (p->digests & TOELESS_CTX_HEADER_DIGEST)
-		n += 4;
-	if (p->data_len) {
-		n += p->data_len + ((4 - (p->data_len & 3)) & 3);
-		if (p->digests & TOELESS_CTX_DATA_DIGEST)
-			n += 4;
-	}
-	return n;
+	return ref_pdu_wire_len(p->ahs_len, p->data_len, p->digests);
 }
 
 size_t th_pdu_append(struct th_buf *out, const struct th_pdu *p)
 {
-	size_t start = out->len;
-	uint8_t bhs[48];
-	memcpy(bhs, p->bhs, 48);
-	if (!p->keep_lengths) {
-		bhs[4] = (uint8_t)(p->ahs_len / 4);
-		bhs[5] = (uint8_t)(p->data_len >> 16);
-		bhs[6] = (uint8_t)(p->data_len >> 8);
-		bhs[7] = (uint8_t)p->data_len;
-	}
-	th_buf_put(out, bhs, 48);
-	if (p->ahs_len)
-		th_buf_put(out, p->ahs, p->ahs_len);
-	size_t hd_off = 0, dd_off = 0;
-	if (p->digests & TOELESS_CTX_HEADER_DIGEST) {
-		uint32_t crc = th_crc32c(0, out->p + start, 48 + p->ahs_len);
-		uint8_t d[4] = { (uint8_t)crc, (uint8_t)(crc >> 8), (uint8_t)(crc >> 16), (uint8_t)(crc >> 24) };
-		hd_off = out->len;
-		th_buf_put(out, d, 4);
-	}
-	if (p->data_len) {
-		static const uint8_t zero[4];
-		uint32_t pad = (4 - (p->data_len & 3)) & 3;
-		size_t seg = out->len;
-		th_buf_put(out, p->data, p->data_len);
-		th_buf_put(out, zero, pad);
-		if (p->digests & TOELESS_CTX_DATA_DIGEST) {
-			uint32_t crc = th_crc32c(0, out->p + seg, p->data_len + pad);
-			uint8_t d[4] = { (uint8_t)crc, (uint8_t)(crc >> 8), (uint8_t)(crc >> 16),
-					 (uint8_t)(crc >> 24) };
-			dd_off = out->len;
-			th_buf_put(out, d, 4);
-		}
-	}
+	size_t start = out->len, len = th_pdu_wire_len(p);
+	uint8_t *w = malloc(len);
+	ck_assert_ptr_nonnull(w);
+	struct ref_pdu_layout at;
+	ref_pdu_write(w, p->bhs, p->keep_lengths, p->ahs, p->ahs_len, p->data, p->data_len, p->digests, &at);
+	th_buf_put(out, w, len);
+	free(w);
 	switch (p->corrupt) {
 	case TH_CORRUPT_HDR_DIGEST:
-		ck_assert_msg(hd_off, "no header digest to corrupt");
-		out->p[hd_off + 1] ^= 0x10;
+		ck_assert_msg(at.hdr_digest, "no header digest to corrupt");
+		out->p[start + at.hdr_digest + 1] ^= 0x10;
 		break;
 	case TH_CORRUPT_DATA_DIGEST:
-		ck_assert_msg(dd_off, "no data digest to corrupt");
-		out->p[dd_off + 2] ^= 0x01;
+		ck_assert_msg(at.data_digest, "no data digest to corrupt");
+		out->p[start + at.data_digest + 2] ^= 0x01;
 		break;
 	case TH_CORRUPT_BYTE:
 		ck_assert_uint_lt(start + p->corrupt_off, out->len);

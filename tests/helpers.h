@@ -4,7 +4,8 @@
  * completion loops that never hang, canary and guard-page buffers.
  *
  * Nothing here uses the library to compute a value the library is being
- * tested for: digests come from th_crc32c(), a plain bitwise CRC32C.
+ * tested for: digests come from th_crc32c(), a plain bitwise CRC32C
+ * (tests/common/ref.h, shared with toeless-conform).
  *
  * Environment:
  *   TOELESS_TEST_ITER  multiplies random iteration counts (th_iter());
@@ -25,17 +26,15 @@
 
 #include "toeless.h"
 
-/* ---- CRC32C reference (bitwise, reflected 0x82F63B78, init ~0, final ~) ---- */
+#include "common/ref.h"
 
-/* Same convention as toeless_crc32c(): start with 0, chain by passing the
- * previous result.  th_crc32c(0, "123456789", 9) == 0xE3069283. */
-uint32_t th_crc32c(uint32_t crc, const void *buf, size_t len);
-uint32_t th_crc32c_iov(uint32_t crc, const struct iovec *iov, int iovcnt);
-
-/* ---- randomness (deterministic) ---- */
-uint64_t th_rand(uint64_t *state);                           /* splitmix64 */
-uint32_t th_rand_range(uint64_t *state, uint32_t lo, uint32_t hi); /* lo..hi inclusive */
-void th_shuffle_u32(uint32_t *a, size_t n, uint64_t *state);
+/* ---- CRC32C reference and randomness (deterministic): the references of
+ * tests/common/ref.h, which toeless-conform uses too ---- */
+#define th_crc32c ref_crc32c         /* th_crc32c(0, "123456789", 9) == 0xE3069283 */
+#define th_crc32c_iov ref_crc32c_iov
+#define th_rand ref_rand             /* splitmix64 */
+#define th_rand_range ref_rand_range /* lo..hi inclusive */
+#define th_shuffle_u32 ref_shuffle_u32
 /* Fill buf with a pattern that depends on seed and the byte's index. */
 void th_fill_pattern(void *buf, size_t len, uint32_t seed);
 /* def scaled by TOELESS_TEST_ITER (at least 1). */
@@ -55,8 +54,7 @@ void th_buf_put(struct th_buf *b, const void *data, size_t len);
 /* ---- BHS builders (all set byte 0 opcode; lengths are set by the PDU builder) ---- */
 void th_bhs_init(uint8_t bhs[48], uint8_t opcode, uint8_t flags, uint32_t itt);
 /* Data-In.  flags: ISCSI_FLAG_FINAL, ISCSI_DATAIN_STATUS/UNDERFLOW/OVERFLOW/ACK. */
-void th_bhs_data_in(uint8_t bhs[48], uint32_t itt, uint32_t datasn, uint32_t offset, uint8_t flags,
-		    uint8_t status, uint32_t residual);
+#define th_bhs_data_in ref_bhs_data_in
 /* SCSI Response.  flags: ISCSI_RSP_UNDERFLOW/OVERFLOW (the F bit is always set). */
 void th_bhs_scsi_rsp(uint8_t bhs[48], uint32_t itt, uint8_t response, uint8_t status, uint8_t flags,
 		     uint32_t residual);

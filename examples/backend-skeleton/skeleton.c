@@ -32,21 +32,56 @@
 #include <toeless.h>
 #include <toeless_backend.h>
 
-#define SK_VERSION "1.0"
 #define SK_MAX_SGE 16
 #define SK_MAX_TASKS 256
 #define SK_BUCKETS 64
 #define ISCSI_OP_DATA_IN 0x25
+
+/*
+ * Defect hooks for the conformance suite's negative tests: tests/conform/
+ * broken.c defines some of them and includes this file, to build plugins
+ * that are this engine with one deliberate defect each (doc/conformance.md,
+ * "The broken backends").  Each defaults to the correct behaviour; a backend
+ * copied from here can drop them.
+ */
+#ifndef SK_NAME
+#define SK_NAME "skeleton"
+#define SK_VERSION "1.0"
+#endif
+#ifndef SK_DEFECT_SGL_STATE /* more members of struct sk_sgl (it is zeroed) */
+#define SK_DEFECT_SGL_STATE
+#endif
+#ifndef SK_DEFECT_CRC /* the digest a CRC request completes with */
+#define SK_DEFECT_CRC(req, crc) (crc)
+#endif
+#ifndef SK_DEFECT_POST /* sgl_post(), before it looks for the ITT */
+#define SK_DEFECT_POST(c, itt) ((void)0)
+#endif
+#ifndef SK_DEFECT_RELEASE /* sgl_release(): -1 to release *pp now, else its answer */
+#define SK_DEFECT_RELEASE(c, pp) (-1)
+#endif
+#ifndef SK_DEFECT_ACCEPTS /* rx_pdu(): does SGL s (NULL: none held) take the payload? */
+#define SK_DEFECT_ACCEPTS(q, s) ((q)->sgl_posted_to_engine && (s))
+#endif
+#ifndef SK_DEFECT_SLICE /* rx_pdu(): the iovecs the payload lands in, SK_SLICE_MAX at most */
+#define SK_DEFECT_SLICE(s, off, len, iov) sk_slice((s)->sges, (s)->n, off, len, iov)
+#define SK_SLICE_MAX SK_MAX_SGE
+#endif
+#ifndef SK_DEFECT_PROGRESS /* the ctx_progress op */
+#define SK_DEFECT_PROGRESS NULL
+#endif
 
 struct sk_sgl {
 	struct sk_sgl *next;
 	uint32_t itt;
 	int n;
 	uint64_t total;
+	SK_DEFECT_SGL_STATE
 	struct toeless_backend_sge sges[];
 };
 
 struct sk_ctx {
+	toeless_ctx *ctx;      /* for toeless_backend_sgl_released(), were a release to finish later */
 	int fd;
 	uint32_t flags;        /* negotiated digests */
 	uint32_t nsgl;
@@ -73,7 +108,7 @@ static void sk_close(void *dev_priv)
 static int sk_query(void *dev_priv, struct toeless_caps *caps)
 {
 	(void)dev_priv;
-	snprintf(caps->backend, sizeof(caps->backend), "skeleton");
+	snprintf(caps->backend, sizeof(caps->backend), "%s", SK_NAME);
 	snprintf(caps->backend_version, sizeof(caps->backend_version), "%s", SK_VERSION);
 	caps->flags = TOELESS_CAP_DDP | TOELESS_CAP_CRC_RX | TOELESS_CAP_CRC_ASYNC;
 	caps->max_contexts = 64;
@@ -89,9 +124,10 @@ static int sk_query(void *dev_priv, struct toeless_caps *caps)
 static int sk_crc_submit(void *dev_priv, toeless_cq *cq, const struct toeless_backend_crc *reqs, int n)
 {
 	(void)dev_priv;
-	for (int i = 0; i < n; i++)
-		toeless_backend_crc_done(cq, reqs[i].id, toeless_crc32c_iov(reqs[i].seed, reqs[i].iov, reqs[i].iovcnt),
-					 0);
+	for (int i = 0; i < n; i++) {
+		uint32_t crc = toeless_crc32c_iov(reqs[i].seed, reqs[i].iov, reqs[i].iovcnt);
+		toeless_backend_crc_done(cq, reqs[i].id, SK_DEFECT_CRC(&reqs[i], crc), 0);
+	}
 	return n;
 }
 
@@ -101,10 +137,10 @@ static int sk_ctx_create(void *dev_priv, toeless_ctx *ctx, const struct toeless_
 			 void **ctx_priv)
 {
 	(void)dev_priv;
-	(void)ctx;
 	struct sk_ctx *c = calloc(1, sizeof(*c));
 	if (!c)
 		return -ENOMEM; /* the core serves this connection in software */
+	c->ctx = ctx;
 	c->fd = info->fd;
 	c->flags = info->params.flags;
 	*ctx_priv = c;
@@ -149,14 +185,14 @@ static int sk_sgl_post(void *ctx_priv, uint32_t itt, const struct toeless_backen
 		return -E2BIG;
 	if (c->nsgl >= SK_MAX_TASKS)
 		return -ENOSPC; /* software places this one, and counts it */
+	SK_DEFECT_POST(c, itt);
 	if (*sk_find(c, itt))
 		return -EEXIST;
-	struct sk_sgl *s = malloc(sizeof(*s) + (size_t)n * sizeof(s->sges[0]));
+	struct sk_sgl *s = calloc(1, sizeof(*s) + (size_t)n * sizeof(s->sges[0]));
 	if (!s)
 		return -ENOMEM;
 	s->itt = itt;
 	s->n = n;
-	s->total = 0;
 	/* the array is the core's: keep a copy; the memory is ours until release */
 	memcpy(s->sges, sges, (size_t)n * sizeof(s->sges[0]));
 	for (int i = 0; i < n; i++)
@@ -171,6 +207,9 @@ static int sk_sgl_release(void *ctx_priv, uint32_t itt)
 {
 	struct sk_ctx *c = ctx_priv;
 	struct sk_sgl **pp = sk_find(c, itt);
+	int defect = SK_DEFECT_RELEASE(c, pp);
+	if (defect >= 0)
+		return defect;
 	if (*pp) {
 		struct sk_sgl *s = *pp;
 		*pp = s->next;
@@ -182,19 +221,19 @@ static int sk_sgl_release(void *ctx_priv, uint32_t itt)
 
 /* ---- receive ---- */
 
-/* iovecs covering bytes [off, off+len) of the SGL; returns how many. */
-static int sk_slice(const struct sk_sgl *s, uint64_t off, uint64_t len, struct iovec *iov)
+/* iovecs covering bytes [off, off+len) of an SGL; returns how many. */
+static int sk_slice(const struct toeless_backend_sge *sges, int nsge, uint64_t off, uint64_t len, struct iovec *iov)
 {
 	int n = 0;
-	for (int i = 0; i < s->n && len; i++) {
-		if (off >= s->sges[i].len) {
-			off -= s->sges[i].len;
+	for (int i = 0; i < nsge && len; i++) {
+		if (off >= sges[i].len) {
+			off -= sges[i].len;
 			continue;
 		}
-		size_t take = s->sges[i].len - off;
+		size_t take = sges[i].len - off;
 		if (take > len)
 			take = len;
-		iov[n].iov_base = (uint8_t *)s->sges[i].addr + off;
+		iov[n].iov_base = (uint8_t *)sges[i].addr + off;
 		iov[n].iov_len = take;
 		n++;
 		len -= take;
@@ -211,10 +250,8 @@ static int sk_rx_pdu(void *ctx_priv, const struct toeless_rx_query *q, struct to
 	uint32_t trailer = pad + (dd ? 4 : 0);
 
 	/* only Data-In payload for an SGL we hold */
-	if (!q->sgl_posted_to_engine || (q->bhs[0] & 0x3f) != ISCSI_OP_DATA_IN || q->data_len == 0)
-		return -ENOENT;
 	struct sk_sgl *s = *sk_find(c, q->itt);
-	if (!s)
+	if (!SK_DEFECT_ACCEPTS(q, s) || (q->bhs[0] & 0x3f) != ISCSI_OP_DATA_IN || q->data_len == 0)
 		return -ENOENT;
 	/* never write outside the SGL: the core reports such a PDU */
 	uint64_t lo = q->buffer_offset;
@@ -225,9 +262,9 @@ static int sk_rx_pdu(void *ctx_priv, const struct toeless_rx_query *q, struct to
 	if (ioctl(c->fd, FIONREAD, &avail) != 0 || avail < 0 || (uint64_t)avail < (uint64_t)q->data_len + trailer)
 		return -ENOENT;
 
-	struct iovec iov[SK_MAX_SGE + 1];
+	struct iovec iov[SK_SLICE_MAX + 1]; /* the payload's, then the trailer's */
 	uint8_t tbuf[8];
-	int n = sk_slice(s, lo, q->data_len, iov);
+	int n = SK_DEFECT_SLICE(s, lo, q->data_len, iov);
 	if (trailer) {
 		iov[n].iov_base = tbuf;
 		iov[n].iov_len = trailer;
@@ -259,7 +296,7 @@ static int sk_rx_pdu(void *ctx_priv, const struct toeless_rx_query *q, struct to
 static const struct toeless_backend_ops sk_ops = {
 	.size = sizeof(struct toeless_backend_ops),
 	.abi_version = TOELESS_BACKEND_ABI,
-	.name = "skeleton",
+	.name = SK_NAME,
 	.version = SK_VERSION,
 	.open = sk_open,
 	.close = sk_close,
@@ -267,6 +304,7 @@ static const struct toeless_backend_ops sk_ops = {
 	.ctx_create = sk_ctx_create,
 	.ctx_destroy = sk_ctx_destroy,
 	.ctx_set_params = sk_ctx_set_params,
+	.ctx_progress = SK_DEFECT_PROGRESS,
 	.sgl_post = sk_sgl_post,
 	.sgl_release = sk_sgl_release,
 	.rx_pdu = sk_rx_pdu,

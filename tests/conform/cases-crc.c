@@ -285,6 +285,31 @@ static bool crc_run(struct cf_t *t, toeless_cq *cq, struct crc_job *jobs, int n,
 	return ok;
 }
 
+/* A canary buffer of cap random bytes, n zeroed jobs and n * iov_per_job
+ * iovecs; false (and the case failed) when out of memory.  The caller frees
+ * *jobs and *iov, which may be set on failure too. */
+static bool crc_alloc(struct cf_t *t, size_t cap, int n, int iov_per_job, uint8_t **buf, struct crc_job **jobs,
+		      struct iovec **iov)
+{
+	*buf = cf_alloc(t, cap, 64);
+	*jobs = calloc((size_t)n, sizeof(**jobs));
+	*iov = calloc((size_t)n * (size_t)iov_per_job, sizeof(**iov));
+	if (!*buf || !*jobs || !*iov) {
+		cf_fail(t, "out of memory");
+		return false;
+	}
+	cf_fill(*buf, cap, &t->rng);
+	return true;
+}
+
+/* Whether pass reg of a two-pass case runs: on memory the engine may not
+ * reach, then registered.  Not once the case failed. */
+static bool crc_pass(struct cf_t *t, uint8_t *buf, size_t cap, int reg)
+{
+	toeless_mr *mr;
+	return !cf_failed(t) && (!reg || cf_mr(t, buf, cap, &mr));
+}
+
 void case_crc_async_vectors(struct cf_t *t)
 {
 	toeless_cq *cq = cf_cq(t, 0);
@@ -326,21 +351,13 @@ void case_crc_async_sizes(struct cf_t *t)
 	const int nsmall = 2113, nbig = (int)(sizeof(big) / sizeof(big[0]));
 	int n = nsmall + nbig;
 	size_t cap = 1048577 + 64;
-	uint8_t *buf = cf_alloc(t, cap, 64);
-	struct crc_job *jobs = calloc((size_t)n, sizeof(*jobs));
-	struct iovec *iov = calloc((size_t)n, sizeof(*iov));
-	if (!buf || !jobs || !iov) {
-		free(jobs);
-		free(iov);
-		cf_fail(t, "out of memory");
-		return;
-	}
-	cf_fill(buf, cap, &t->rng);
+	uint8_t *buf;
+	struct crc_job *jobs;
+	struct iovec *iov;
+	if (!crc_alloc(t, cap, n, 1, &buf, &jobs, &iov))
+		goto out;
 	/* both passes: memory the engine may not reach, then registered */
-	for (int reg = 0; reg < 2 && !cf_failed(t); reg++) {
-		toeless_mr *mr;
-		if (reg && !cf_mr(t, buf, cap, &mr))
-			break;
+	for (int reg = 0; reg < 2 && crc_pass(t, buf, cap, reg); reg++) {
 		for (int i = 0; i < n; i++) {
 			size_t len = i < nsmall ? (size_t)i : big[i - nsmall];
 			size_t off = cf_range(&t->rng, 0, (uint32_t)(cap - len < 63 ? cap - len : 63));
@@ -356,6 +373,7 @@ void case_crc_async_sizes(struct cf_t *t)
 		if (!crc_run(t, cq, jobs, n, (int)t->caps.max_crc_batch, NULL))
 			break;
 	}
+out:
 	free(jobs);
 	free(iov);
 }
@@ -366,23 +384,13 @@ void case_crc_async_iov(struct cf_t *t)
 	if (!cq)
 		return;
 	const size_t cap = 65536;
-	uint8_t *buf = cf_alloc(t, cap, 64);
-	if (!buf)
-		return;
-	cf_fill(buf, cap, &t->rng);
 	int n = (int)cf_iter(t, 400);
-	struct crc_job *jobs = calloc((size_t)n, sizeof(*jobs));
-	struct iovec *iov = calloc((size_t)n * 16, sizeof(*iov));
-	if (!jobs || !iov) {
-		free(jobs);
-		free(iov);
-		cf_fail(t, "out of memory");
-		return;
-	}
-	for (int reg = 0; reg < 2 && !cf_failed(t); reg++) {
-		toeless_mr *mr;
-		if (reg && !cf_mr(t, buf, cap, &mr))
-			break;
+	uint8_t *buf;
+	struct crc_job *jobs;
+	struct iovec *iov;
+	if (!crc_alloc(t, cap, n, 16, &buf, &jobs, &iov))
+		goto out;
+	for (int reg = 0; reg < 2 && crc_pass(t, buf, cap, reg); reg++) {
 		for (int i = 0; i < n; i++) {
 			struct iovec *v = &iov[i * 16];
 			int cnt = (int)cf_range(&t->rng, 1, 16);
@@ -411,6 +419,7 @@ void case_crc_async_iov(struct cf_t *t)
 		if (!crc_run(t, cq, jobs, n, (int)cf_range(&t->rng, 1, t->caps.max_crc_batch), NULL))
 			break;
 	}
+out:
 	free(jobs);
 	free(iov);
 }
@@ -439,18 +448,12 @@ void case_crc_async_queue_full(struct cf_t *t)
 	if (n < 1024)
 		n = 1024;
 	size_t cap = 256 * 1024;
-	uint8_t *buf = cf_alloc(t, cap, 64);
-	struct crc_job *jobs = calloc((size_t)n, sizeof(*jobs));
-	struct iovec *iov = calloc((size_t)n, sizeof(*iov));
-	if (!buf || !jobs || !iov) {
-		free(jobs);
-		free(iov);
-		cf_fail(t, "out of memory");
-		return;
-	}
-	cf_fill(buf, cap, &t->rng);
+	uint8_t *buf;
+	struct crc_job *jobs;
+	struct iovec *iov;
 	toeless_mr *mr;
-	if ((t->caps.flags & TOELESS_CAP_CRC_ASYNC) && !cf_mr(t, buf, cap, &mr))
+	if (!crc_alloc(t, cap, n, 1, &buf, &jobs, &iov) ||
+	    ((t->caps.flags & TOELESS_CAP_CRC_ASYNC) && !cf_mr(t, buf, cap, &mr)))
 		goto out;
 	for (int i = 0; i < n; i++) {
 		size_t len = cf_range(&t->rng, 1, 2048);

@@ -28,24 +28,7 @@ static void sleep_ms(int ms)
 /* Send s and receive it: whole (engine) when small, else through a writer. */
 static bool send_stream(struct cf_t *t, struct cf_conn *c, struct cf_stream *s, bool segmented, uint64_t seed)
 {
-	if (!segmented && s->wire.len <= 65536) {
-		if (!cf_feed(t, c, s->wire.p, s->wire.len))
-			return false;
-		return cf_stream_recv(t, c, s, 0, -1, NULL);
-	}
-	struct cf_writer *w = cf_writer_start(t, c->peer, s->wire.p, s->wire.len,
-					      segmented ? CF_SPLIT_RANDOM : CF_SPLIT_WHOLE, 1 + seed % 8192, seed);
-	if (!w)
-		return false;
-	if (!cf_stream_recv(t, c, s, 0, -1, NULL)) {
-		cf_writer_stop(w); /* before the caller frees the stream */
-		return false;
-	}
-	if (!cf_writer_join(w)) {
-		cf_fail(t, "the target could not write the whole stream");
-		return false;
-	}
-	return true;
+	return cf_stream_send(t, c, s, segmented ? CF_SPLIT_RANDOM : CF_SPLIT_WHOLE, 1 + seed % 8192, seed, NULL);
 }
 
 static bool expect_status(struct cf_t *t, struct cf_post *p, int status)

@@ -29,11 +29,6 @@ static const char *const send_name[] = { "arrived whole", "random TCP segments",
 static bool send_recv(struct cf_t *t, struct cf_conn *c, struct cf_stream *s, enum send_mode m, uint64_t seed,
 		      int *engine)
 {
-	if (m == SEND_WHOLE && s->wire.len <= 65536) {
-		if (!cf_feed(t, c, s->wire.p, s->wire.len))
-			return false;
-		return cf_stream_recv(t, c, s, 0, -1, engine);
-	}
 	enum cf_split split = CF_SPLIT_WHOLE;
 	size_t chunk = 0;
 	if (m == SEND_RANDOM) {
@@ -43,18 +38,7 @@ static bool send_recv(struct cf_t *t, struct cf_conn *c, struct cf_stream *s, en
 		split = s->wire.len <= 8192 ? CF_SPLIT_BYTES : CF_SPLIT_RANDOM;
 		chunk = 64;
 	}
-	struct cf_writer *w = cf_writer_start(t, c->peer, s->wire.p, s->wire.len, split, chunk, seed);
-	if (!w)
-		return false;
-	if (!cf_stream_recv(t, c, s, 0, -1, engine)) {
-		cf_writer_stop(w); /* before the caller frees the stream */
-		return false;
-	}
-	if (!cf_writer_join(w)) {
-		cf_fail(t, "the target could not write the whole stream");
-		return false;
-	}
-	return true;
+	return cf_stream_send(t, c, s, split, chunk, seed, engine);
 }
 
 /* Check a finished post's completion: status, bytes, status fields. */

@@ -158,23 +158,30 @@ static void append(char **buf, size_t *len, size_t *cap, const char *s)
 
 /* ---- reporting ---- */
 
-void cf_fail(struct cf_t *t, const char *fmt, ...)
+/* The first failure is the case's message; later ones, and diagnostics,
+ * are lines after it. */
+static __attribute__((format(printf, 3, 0))) void report(struct cf_t *t, bool failure, const char *fmt, va_list ap)
 {
 	char m[1024];
-	va_list ap;
-	va_start(ap, fmt);
 	vsnprintf(m, sizeof(m), fmt, ap);
-	va_end(ap);
 	pthread_mutex_lock(&t->lock);
-	if (!t->failed) {
+	if (failure && !t->failed) {
 		t->failed = true;
 		snprintf(t->msg, sizeof(t->msg), "%s", m);
 	} else if (t->diag_len < 64 * 1024) {
 		char line[1100];
-		snprintf(line, sizeof(line), "also: %s", m);
+		snprintf(line, sizeof(line), "%s%s", failure ? "also: " : "", m);
 		append(&t->diag, &t->diag_len, &t->diag_cap, line);
 	}
 	pthread_mutex_unlock(&t->lock);
+}
+
+void cf_fail(struct cf_t *t, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	report(t, true, fmt, ap);
+	va_end(ap);
 }
 
 void cf_skip(struct cf_t *t, const char *fmt, ...)
@@ -192,15 +199,10 @@ void cf_skip(struct cf_t *t, const char *fmt, ...)
 
 void cf_diag(struct cf_t *t, const char *fmt, ...)
 {
-	char m[1024];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(m, sizeof(m), fmt, ap);
+	report(t, false, fmt, ap);
 	va_end(ap);
-	pthread_mutex_lock(&t->lock);
-	if (t->diag_len < 64 * 1024)
-		append(&t->diag, &t->diag_len, &t->diag_cap, m);
-	pthread_mutex_unlock(&t->lock);
 }
 
 bool cf_failed(struct cf_t *t)
@@ -251,43 +253,7 @@ static void cf_log_cb(int level, const char *msg, void *arg)
 	pthread_mutex_unlock(&t->lock);
 }
 
-/* ---- CRC32C, bitwise: shares nothing with the library ---- */
-
-uint32_t cf_crc32c(uint32_t crc, const void *buf, size_t len)
-{
-	const uint8_t *p = buf;
-	crc = ~crc;
-	for (size_t i = 0; i < len; i++) {
-		crc ^= p[i];
-		for (int k = 0; k < 8; k++)
-			crc = (crc >> 1) ^ (0x82F63B78u & (0u - (crc & 1u)));
-	}
-	return ~crc;
-}
-
-uint32_t cf_crc32c_iov(uint32_t crc, const struct iovec *iov, int iovcnt)
-{
-	for (int i = 0; i < iovcnt; i++)
-		crc = cf_crc32c(crc, iov[i].iov_base, iov[i].iov_len);
-	return crc;
-}
-
 /* ---- randomness ---- */
-
-uint64_t cf_rand(uint64_t *s)
-{
-	uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-	z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-	return z ^ (z >> 31);
-}
-
-uint32_t cf_range(uint64_t *s, uint32_t lo, uint32_t hi)
-{
-	if (hi <= lo)
-		return lo;
-	return lo + (uint32_t)(cf_rand(s) % ((uint64_t)hi - lo + 1));
-}
 
 void cf_fill(void *buf, size_t len, uint64_t *s)
 {
@@ -300,16 +266,6 @@ void cf_fill(void *buf, size_t len, uint64_t *s)
 	if (i < len) {
 		uint64_t v = cf_rand(s);
 		memcpy(p + i, &v, len - i);
-	}
-}
-
-void cf_shuffle(uint32_t *a, size_t n, uint64_t *s)
-{
-	for (size_t i = n; i > 1; i--) {
-		size_t j = cf_rand(s) % i;
-		uint32_t x = a[i - 1];
-		a[i - 1] = a[j];
-		a[j] = x;
 	}
 }
 
@@ -487,41 +443,6 @@ void cf_buf_free(struct cf_buf *b)
 
 /* ---- PDUs ---- */
 
-static void put_be32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
-
-static void put_le32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-	p[2] = (uint8_t)(v >> 16);
-	p[3] = (uint8_t)(v >> 24);
-}
-
-void cf_bhs_data_in(uint8_t bhs[48], uint32_t itt, uint32_t datasn, uint32_t offset, uint8_t flags,
-		    uint8_t status, uint32_t residual)
-{
-	memset(bhs, 0, 48);
-	bhs[0] = CF_OP_DATA_IN;
-	bhs[1] = flags;
-	if (flags & CF_DATAIN_STATUS)
-		bhs[3] = status;
-	put_be32(bhs + 8, 0x00010000);
-	put_be32(bhs + 16, itt);
-	put_be32(bhs + 20, 0xffffffff);
-	put_be32(bhs + 24, 0x100 + datasn);
-	put_be32(bhs + 28, 7);
-	put_be32(bhs + 32, 70);
-	put_be32(bhs + 36, datasn);
-	put_be32(bhs + 40, offset);
-	put_be32(bhs + 44, residual);
-}
-
 void cf_bhs_scsi_rsp(uint8_t bhs[48], uint32_t itt, uint8_t response, uint8_t status, uint8_t flags,
 		     uint32_t residual)
 {
@@ -530,11 +451,11 @@ void cf_bhs_scsi_rsp(uint8_t bhs[48], uint32_t itt, uint8_t response, uint8_t st
 	bhs[1] = (uint8_t)(CF_FLAG_FINAL | flags);
 	bhs[2] = response;
 	bhs[3] = status;
-	put_be32(bhs + 16, itt);
-	put_be32(bhs + 24, 0x200);
-	put_be32(bhs + 28, 8);
-	put_be32(bhs + 32, 71);
-	put_be32(bhs + 44, residual);
+	ref_put_be32(bhs + 16, itt);
+	ref_put_be32(bhs + 24, 0x200);
+	ref_put_be32(bhs + 28, 8);
+	ref_put_be32(bhs + 32, 71);
+	ref_put_be32(bhs + 44, residual);
 }
 
 void cf_bhs_nop_in(uint8_t bhs[48], uint32_t itt)
@@ -542,57 +463,27 @@ void cf_bhs_nop_in(uint8_t bhs[48], uint32_t itt)
 	memset(bhs, 0, 48);
 	bhs[0] = CF_OP_NOP_IN;
 	bhs[1] = CF_FLAG_FINAL;
-	put_be32(bhs + 16, itt);
-	put_be32(bhs + 20, 0xffffffff);
-	put_be32(bhs + 24, 0x300);
+	ref_put_be32(bhs + 16, itt);
+	ref_put_be32(bhs + 20, 0xffffffff);
+	ref_put_be32(bhs + 24, 0x300);
 }
 
-size_t cf_pdu_wire_len(uint32_t data_len, unsigned digests)
-{
-	size_t n = 48;
-	if (digests & TOELESS_CTX_HEADER_DIGEST)
-		n += 4;
-	if (data_len) {
-		n += data_len + ((4 - (data_len & 3)) & 3);
-		if (digests & TOELESS_CTX_DATA_DIGEST)
-			n += 4;
-	}
-	return n;
-}
-
-size_t cf_pdu_append(struct cf_buf *out, const uint8_t bhs_in[48], const void *data, uint32_t len, unsigned digests,
+size_t cf_pdu_append(struct cf_buf *out, const uint8_t bhs[48], const void *data, uint32_t len, unsigned digests,
 		     enum cf_corrupt corrupt)
 {
-	static const uint8_t zero[4];
-	size_t start = out->len;
-	uint8_t bhs[48], d[4];
-	memcpy(bhs, bhs_in, 48);
-	bhs[4] = 0;
-	bhs[5] = (uint8_t)(len >> 16);
-	bhs[6] = (uint8_t)(len >> 8);
-	bhs[7] = (uint8_t)len;
-	cf_buf_put(out, bhs, 48);
-	if (digests & TOELESS_CTX_HEADER_DIGEST) {
-		put_le32(d, cf_crc32c(0, bhs, 48));
-		if (corrupt == CF_CORRUPT_HDR_DIGEST)
-			d[1] ^= 0x10;
-		cf_buf_put(out, d, 4);
-	}
-	if (len) {
-		uint32_t pad = (4 - (len & 3)) & 3;
-		size_t seg = out->len;
-		cf_buf_put(out, data, len);
-		cf_buf_put(out, zero, pad);
-		if (digests & TOELESS_CTX_DATA_DIGEST) {
-			put_le32(d, cf_crc32c(0, out->p + seg, len + pad));
-			if (corrupt == CF_CORRUPT_DATA_DIGEST)
-				d[2] ^= 0x01;
-			cf_buf_put(out, d, 4);
-		}
-		if (corrupt == CF_CORRUPT_PAYLOAD)
-			out->p[seg + len / 2] ^= 0x40;
-	}
-	return out->len - start;
+	size_t n = ref_pdu_wire_len(0, len, digests);
+	uint8_t *w = xrealloc(NULL, n);
+	struct ref_pdu_layout at;
+	ref_pdu_write(w, bhs, false, NULL, 0, data, len, digests, &at);
+	if (corrupt == CF_CORRUPT_HDR_DIGEST && at.hdr_digest)
+		w[at.hdr_digest + 1] ^= 0x10;
+	if (corrupt == CF_CORRUPT_DATA_DIGEST && at.data_digest)
+		w[at.data_digest + 2] ^= 0x01;
+	if (corrupt == CF_CORRUPT_PAYLOAD && len)
+		w[at.data + len / 2] ^= 0x40;
+	cf_buf_put(out, w, n);
+	free(w);
+	return n;
 }
 
 /* ---- resources ---- */
@@ -1005,12 +896,9 @@ void cf_posts_free(struct cf_posts *ps)
 	memset(ps, 0, sizeof(*ps));
 }
 
-struct cf_post *cf_post_new(struct cf_t *t, struct cf_posts *ps, uint32_t itt, uint64_t total, int nsge, bool reg)
+/* A new post at the end of ps, with room for iovcnt SGEs. */
+static struct cf_post *post_add(struct cf_t *t, struct cf_posts *ps, uint32_t itt, int iovcnt)
 {
-	if (nsge < 1)
-		nsge = 1;
-	if ((uint64_t)nsge > total)
-		nsge = (int)total;
 	ps->t = t;
 	if (ps->n == ps->cap) {
 		ps->cap = ps->cap ? ps->cap * 2 : 16;
@@ -1020,13 +908,30 @@ struct cf_post *cf_post_new(struct cf_t *t, struct cf_posts *ps, uint32_t itt, u
 	memset(p, 0, sizeof(*p));
 	p->itt = itt;
 	p->user_data = ps->tag | (uint64_t)ps->n;
-	p->total = total;
-	p->iovcnt = nsge;
-	p->iov = cf_tmalloc(t, (size_t)nsge * sizeof(*p->iov));
-	p->expect = cf_tmalloc(t, total);
+	p->iovcnt = iovcnt;
+	p->iov = cf_tmalloc(t, (size_t)iovcnt * sizeof(*p->iov));
 	ps->n++;
+	return p;
+}
+
+/* p->expect: p->total random bytes.  Returns the generator, for more. */
+static uint64_t post_expect(struct cf_t *t, struct cf_post *p)
+{
+	p->expect = cf_tmalloc(t, p->total);
 	uint64_t rng = cf_trand(t);
-	cf_fill(p->expect, total, &rng);
+	cf_fill(p->expect, p->total, &rng);
+	return rng;
+}
+
+struct cf_post *cf_post_new(struct cf_t *t, struct cf_posts *ps, uint32_t itt, uint64_t total, int nsge, bool reg)
+{
+	if (nsge < 1)
+		nsge = 1;
+	if ((uint64_t)nsge > total)
+		nsge = (int)total;
+	struct cf_post *p = post_add(t, ps, itt, nsge);
+	p->total = total;
+	uint64_t rng = post_expect(t, p);
 	/* split total into nsge random non-empty parts */
 	uint64_t left = total;
 	for (int i = 0; i < nsge; i++) {
@@ -1057,24 +962,11 @@ struct cf_post *cf_post_new(struct cf_t *t, struct cf_posts *ps, uint32_t itt, u
 
 struct cf_post *cf_post_new_iov(struct cf_t *t, struct cf_posts *ps, uint32_t itt, const struct iovec *iov, int n)
 {
-	ps->t = t;
-	if (ps->n == ps->cap) {
-		ps->cap = ps->cap ? ps->cap * 2 : 16;
-		ps->p = cf_trealloc(t, ps->p, (size_t)ps->cap * sizeof(*ps->p));
-	}
-	struct cf_post *p = &ps->p[ps->n];
-	memset(p, 0, sizeof(*p));
-	p->itt = itt;
-	p->user_data = ps->tag | (uint64_t)ps->n;
-	p->iovcnt = n;
-	p->iov = cf_tmalloc(t, (size_t)(n ? n : 1) * sizeof(*p->iov));
+	struct cf_post *p = post_add(t, ps, itt, n);
 	memcpy(p->iov, iov, (size_t)n * sizeof(*iov));
 	for (int i = 0; i < n; i++)
 		p->total += iov[i].iov_len;
-	p->expect = cf_tmalloc(t, p->total ? p->total : 1);
-	uint64_t rng = cf_trand(t);
-	cf_fill(p->expect, p->total, &rng);
-	ps->n++;
+	post_expect(t, p);
 	return p;
 }
 
@@ -1310,6 +1202,22 @@ static int digest_result(unsigned digests, uint32_t len, enum cf_corrupt corrupt
 										 : TOELESS_DIGEST_OK;
 }
 
+/* Append a PDU to s's wire, and an expectation for it: opcode, ITT,
+ * length, the data digest's verdict, where its data segment lies. */
+static struct cf_exp *stream_pdu(struct cf_stream *s, const uint8_t bhs[48], uint32_t itt, const void *data,
+				 uint32_t len, unsigned digests, enum cf_corrupt corrupt)
+{
+	size_t at = s->wire.len + 48 + ((digests & TOELESS_CTX_HEADER_DIGEST) ? 4 : 0);
+	cf_pdu_append(&s->wire, bhs, data, len, digests, corrupt);
+	struct cf_exp *e = cf_stream_exp(s);
+	e->opcode = bhs[0];
+	e->itt = itt;
+	e->data_len = len;
+	e->data_digest = digest_result(digests, len, corrupt);
+	e->data_off = at;
+	return e;
+}
+
 struct cf_exp *cf_stream_data_in(struct cf_stream *s, struct cf_post *p, uint32_t itt, uint32_t datasn,
 				 uint64_t off, uint32_t len, uint8_t flags, unsigned digests, enum cf_corrupt corrupt,
 				 int status)
@@ -1336,20 +1244,15 @@ struct cf_exp *cf_stream_data_in(struct cf_stream *s, struct cf_post *p, uint32_
 		data = tmp;
 	}
 	cf_bhs_data_in(bhs, itt, datasn, (uint32_t)off, flags, 0, 0);
-	size_t at = s->wire.len + 48 + ((digests & TOELESS_CTX_HEADER_DIGEST) ? 4 : 0);
-	cf_pdu_append(&s->wire, bhs, data, len, digests, corrupt);
+	struct cf_exp *e = stream_pdu(s, bhs, itt, data, len, digests, corrupt);
 	free(tmp);
-	struct cf_exp *e = cf_stream_exp(s);
-	e->opcode = CF_OP_DATA_IN;
-	e->itt = itt;
-	e->data_len = len;
 	e->status = status;
 	e->placed = p && len && (status == 0 || status == -EBADMSG);
 	e->user_data = p ? p->user_data : 0;
 	e->task_done = p ? ((flags & CF_DATAIN_STATUS) ? 1 : 0) : 0;
-	e->data_digest = status == -ERANGE || status == -EEXIST ? -1 : digest_result(digests, len, corrupt);
+	if (status == -ERANGE || status == -EEXIST)
+		e->data_digest = -1;
 	e->check_data = !p && len && corrupt == CF_CORRUPT_NONE;
-	e->data_off = at;
 	if (e->placed)
 		s->data_in++;
 	return e;
@@ -1375,17 +1278,10 @@ struct cf_exp *cf_stream_scsi_rsp(struct cf_t *t, struct cf_stream *s, struct cf
 		seg[2] = 0x70;
 		len = 2 + sense_len;
 	}
-	size_t at = s->wire.len + 48 + ((digests & TOELESS_CTX_HEADER_DIGEST) ? 4 : 0);
-	cf_pdu_append(&s->wire, bhs, seg, len, digests, CF_CORRUPT_NONE);
-	struct cf_exp *e = cf_stream_exp(s);
-	e->opcode = CF_OP_SCSI_RSP;
-	e->itt = itt;
-	e->data_len = len;
+	struct cf_exp *e = stream_pdu(s, bhs, itt, seg, len, digests, CF_CORRUPT_NONE);
 	e->status = 0;
 	e->task_done = p ? 1 : 0;
-	e->data_digest = digest_result(digests, len, CF_CORRUPT_NONE);
 	e->check_data = len > 0;
-	e->data_off = at;
 	e->user_data = p ? p->user_data : 0;
 	return e;
 }
@@ -1399,18 +1295,11 @@ struct cf_exp *cf_stream_nop(struct cf_t *t, struct cf_stream *s, uint32_t len, 
 	cf_fill(d, len, &r);
 	uint32_t itt = 0x10000 + (uint32_t)s->n;
 	cf_bhs_nop_in(bhs, itt);
-	size_t at = s->wire.len + 48 + ((digests & TOELESS_CTX_HEADER_DIGEST) ? 4 : 0);
-	cf_pdu_append(&s->wire, bhs, d, len, digests, corrupt);
+	struct cf_exp *e = stream_pdu(s, bhs, itt, d, len, digests, corrupt);
 	free(d);
-	struct cf_exp *e = cf_stream_exp(s);
-	e->opcode = CF_OP_NOP_IN;
-	e->itt = itt;
-	e->data_len = len;
 	e->task_done = 0;
-	e->data_digest = digest_result(digests, len, corrupt);
 	e->status = e->data_digest == TOELESS_DIGEST_BAD ? -EBADMSG : 0;
 	e->check_data = len > 0 && e->status == 0;
-	e->data_off = at;
 	return e;
 }
 
@@ -1502,6 +1391,28 @@ bool cf_stream_recv(struct cf_t *t, struct cf_conn *c, struct cf_stream *s, int 
 			return false;
 		if (engine && (pdu.flags & TOELESS_PDU_F_ENGINE))
 			(*engine)++;
+	}
+	return true;
+}
+
+bool cf_stream_send(struct cf_t *t, struct cf_conn *c, struct cf_stream *s, enum cf_split split, size_t max_chunk,
+		    uint64_t seed, int *engine)
+{
+	if (split == CF_SPLIT_WHOLE && s->wire.len <= 65536) {
+		if (!cf_feed(t, c, s->wire.p, s->wire.len))
+			return false;
+		return cf_stream_recv(t, c, s, 0, -1, engine);
+	}
+	struct cf_writer *w = cf_writer_start(t, c->peer, s->wire.p, s->wire.len, split, max_chunk, seed);
+	if (!w)
+		return false;
+	if (!cf_stream_recv(t, c, s, 0, -1, engine)) {
+		cf_writer_stop(w); /* before the caller frees the stream */
+		return false;
+	}
+	if (!cf_writer_join(w)) {
+		cf_fail(t, "the target could not write the whole stream");
+		return false;
 	}
 	return true;
 }

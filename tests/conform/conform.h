@@ -23,6 +23,8 @@
 
 #include <toeless.h>
 
+#include "../common/ref.h"
+
 /* ---- iSCSI bits the cases need ---- */
 #define CF_OP_NOP_IN 0x20
 #define CF_OP_SCSI_RSP 0x21
@@ -135,15 +137,14 @@ bool cf_failed(struct cf_t *t);
 		}                                                                                          \
 	} while (0)
 
-/* ---- independent CRC32C (bitwise; toeless_crc32c's convention) ---- */
-uint32_t cf_crc32c(uint32_t crc, const void *buf, size_t len);
-uint32_t cf_crc32c_iov(uint32_t crc, const struct iovec *iov, int iovcnt);
-
-/* ---- randomness ---- */
-uint64_t cf_rand(uint64_t *s);
-uint32_t cf_range(uint64_t *s, uint32_t lo, uint32_t hi); /* inclusive */
+/* ---- independent CRC32C (bitwise; toeless_crc32c's convention) and
+ * randomness: the references of tests/common/ref.h, shared with the Check
+ * suites ---- */
+#define cf_crc32c ref_crc32c
+#define cf_rand ref_rand
+#define cf_range ref_rand_range /* inclusive */
+#define cf_shuffle ref_shuffle_u32
 void cf_fill(void *buf, size_t len, uint64_t *s);
-void cf_shuffle(uint32_t *a, size_t n, uint64_t *s);
 unsigned cf_iter(struct cf_t *t, unsigned def);          /* def * scale, at least 1 */
 
 /* ---- buffers with canary zones: every byte outside them is checked at the
@@ -174,15 +175,13 @@ enum cf_corrupt {
 	CF_CORRUPT_DATA_DIGEST,
 	CF_CORRUPT_PAYLOAD,   /* flip a payload byte after the digest was computed */
 };
-void cf_bhs_data_in(uint8_t bhs[48], uint32_t itt, uint32_t datasn, uint32_t offset, uint8_t flags,
-		    uint8_t status, uint32_t residual);
+#define cf_bhs_data_in ref_bhs_data_in
 void cf_bhs_scsi_rsp(uint8_t bhs[48], uint32_t itt, uint8_t response, uint8_t status, uint8_t flags,
 		     uint32_t residual);
 void cf_bhs_nop_in(uint8_t bhs[48], uint32_t itt);
 /* Append one PDU (lengths set from data_len); returns its wire length. */
 size_t cf_pdu_append(struct cf_buf *out, const uint8_t bhs[48], const void *data, uint32_t len, unsigned digests,
 		     enum cf_corrupt corrupt);
-size_t cf_pdu_wire_len(uint32_t data_len, unsigned digests);
 
 /* ---- connections ---- */
 /* A connected pair: *fd for the library (non-blocking), *peer for us. */
@@ -298,6 +297,12 @@ struct cf_exp *cf_stream_exp(struct cf_stream *s);
 /* Receive exactly the PDUs of s, in order, checking each; *engine (may be
  * NULL) counts those the engine placed.  Starts at expectation first. */
 bool cf_stream_recv(struct cf_t *t, struct cf_conn *c, struct cf_stream *s, int first, int count, int *engine);
+/* Send all of s to c and receive it (cf_stream_recv): in one piece before
+ * the first receive when split is CF_SPLIT_WHOLE and it fits in the socket
+ * (the engine sees whole PDUs), else through a writer (cf_writer_start) while
+ * the library reads. */
+bool cf_stream_send(struct cf_t *t, struct cf_conn *c, struct cf_stream *s, enum cf_split split, size_t max_chunk,
+		    uint64_t seed, int *engine);
 /* One PDU against one expectation (idx for the message). */
 bool cf_recv_expect(struct cf_t *t, struct cf_conn *c, const struct cf_stream *s, int idx,
 		    struct toeless_pdu *out);
