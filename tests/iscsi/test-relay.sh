@@ -47,7 +47,10 @@ corrupted_read() {
 	shift
 	start_relay "${rargs[@]}"
 	rm -f "$WORK/back"
-	tr_ --header-digest "$hd" --data-digest "$dd" --max-recv-dsl 16384 --length $LEN --stats "$@" \
+	# The relay corrupts at most a handful of PDUs; allow more reconnections
+	# than that, so a run where several land before any command completes
+	# (timing on a loaded machine) still recovers instead of giving up.
+	tr_ --header-digest "$hd" --data-digest "$dd" --max-recv-dsl 16384 --length $LEN --stats --retries 20 "$@" \
 		read "$WORK/back" >"$WORK/stats" 2>"$WORK/err"
 	local rc=$?
 	stop_relay
