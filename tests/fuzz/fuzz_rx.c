@@ -39,7 +39,10 @@
  *   per post: 1 byte (bits 0-1: SGEs - 1; bits 4-6: ITT choice), then per
  *            SGE 2 bytes (length 1 + v % 4096)
  *   1 byte   number of actions (mod 16); per action 2 bytes of chunk length
- *            (mod 2049) and 1 byte of action
+ *            (mod 2049) and 1 byte of action: bits 0-2 what (1 switch
+ *            parameters to bits 3-4 digests and bits 5-6 length; 3 cancel;
+ *            4 post again; 5 poll; 6 cancel an ITT never posted; 7 feed the
+ *            chunk one byte per write), bits 3-7 which post
  *   the rest: the stream
  *
  * SPDX-License-Identifier: MIT
@@ -628,6 +631,48 @@ static void do_cancel(struct run *r, uint32_t itt)
 	}
 }
 
+/* Switch parameters between PDUs, as after the final Login Response.  The
+ * library takes it only at rest between PDUs: no header byte of the next
+ * PDU read beyond the first 47 (raw lookahead).  The new digests and length
+ * apply from the next PDU on; an engine is told that PDU's position. */
+static void do_set_params(struct run *r, uint8_t op)
+{
+	struct toeless_ctx_params np = {
+		.size = sizeof(np),
+		.flags = (op >> 3) & 3,
+		.max_recv_dsl = dsl_choice[(op >> 5) & 3],
+	};
+	if (r->mock)
+		FZ_CHECK(toeless_mock_log_clear(r->dev) == 0, "mock log");
+	int rc = toeless_ctx_set_params(r->ctx, &np);
+	int want = r->fatal ? -ENOTCONN : r->fed - r->next < 48 ? 0 : -EBUSY;
+	TRACE("set_params flags %u dsl %u at %zu (fed %zu): %d\n", np.flags, np.max_recv_dsl, r->next, r->fed, rc);
+	/* what the engine was told, if it was asked */
+	struct toeless_mock_call told = { .op = 0 };
+	if (r->mock) {
+		struct toeless_mock_call calls[8];
+		int n = toeless_mock_log(r->dev, calls, 8);
+		FZ_CHECK(n >= 0, "mock log");
+		for (int i = 0; i < n; i++)
+			if (calls[i].op == TOELESS_MOCK_OP_CTX_SET_PARAMS)
+				told = calls[i];
+	}
+	/* an engine that cannot follow while it may hold SGLs keeps the old
+	 * parameters: -EBUSY, try again when the posts are done */
+	if (rc == -EBUSY && want == 0 && told.op && told.ret != 0)
+		want = -EBUSY;
+	FZ_CHECK(rc == want, "set_params returned %d, expected %d (next PDU at %zu, %zu bytes fed)", rc, want, r->next,
+		 r->fed);
+	if (rc)
+		return;
+	r->digests = np.flags;
+	r->max_dsl = np.max_recv_dsl;
+	if (told.op && told.ret == 0)
+		FZ_CHECK(told.pos == r->next,
+			 "the engine was told the new parameters apply from stream byte %llu; the next PDU header is at %zu",
+			 (unsigned long long)told.pos, r->next);
+}
+
 static void arm_mock(struct run *r, uint8_t groups, uint8_t b2, uint8_t b3)
 {
 	struct toeless_mock_fault f;
@@ -684,7 +729,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	r.ntasks = (b1 & 7) % (MAX_TASKS + 1);
 
 	char spec[64];
-	snprintf(spec, sizeof(spec), r.mock ? "mock:seed=%u,log=0" : "sw", (unsigned)b2 + 1);
+	snprintf(spec, sizeof(spec), r.mock ? "mock:seed=%u,log=8" : "sw", (unsigned)b2 + 1);
 	FZ_CHECK(toeless_device_open(spec, NULL, &r.dev) == 0, "open %s", spec);
 	if (r.mock)
 		arm_mock(&r, b1 >> 3, b2, b3);
@@ -751,6 +796,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		feed(&r, act[i].chunk, (op & 7) == 7);
 		int k = r.ntasks ? (op >> 3) % r.ntasks : 0;
 		switch (op & 7) {
+		case 1:
+			do_set_params(&r, op);
+			break;
 		case 3:
 			if (r.ntasks)
 				do_cancel(&r, r.t[k].itt);

@@ -289,6 +289,26 @@ static void rx_seeds(const char *dir)
 	d = data_in(1, 5, 1024, 512, 0x01);
 	put_pdu(&b, DD, &d);
 	write_seed(dir, "seed-datasn-s-without-f", &b);
+
+	/* 12: the switch after login: the final Login Response (no digests),
+	 * 20 bytes of the next header already read ahead, then both digests
+	 * and a longer MaxRecvDataSegmentLength; on the mock engine and in
+	 * software */
+	for (int mock = 0; mock < 2; mock++) {
+		static const uint8_t keys[] = "HeaderDigest=CRC32C\0DataDigest=CRC32C";
+		rx_head(&b, mock ? 0x04 : 0x00, 1, 0, 0);
+		rx_post(&b, 0, 2, (uint16_t[]){ 3000, 3000 });
+		put8(&b, 2);
+		size_t login_len = 48 + sizeof(keys) + ((4 - (sizeof(keys) & 3)) & 3);
+		put16(&b, (uint16_t)(login_len + 20)), put8(&b, 0);
+		put16(&b, 0), put8(&b, 1 | (3 << 3) | (2 << 5)); /* HD|DD, 8192 */
+		put_pdu(&b, 0, &(struct pdu){ .op = 0x23, .flags = 0x87, .itt = 9, .data = keys, .dsl = sizeof(keys) });
+		d = data_in(1, 0, 0, 4000, 0);
+		put_pdu(&b, HD | DD, &d);
+		d = data_in(1, 1, 4000, 2000, 0x81);
+		put_pdu(&b, HD | DD, &d);
+		write_seed(dir, mock ? "seed-set-params-mock" : "seed-set-params", &b);
+	}
 }
 
 /* ---- fuzz_pdu seeds: config byte, then the stream ---- */

@@ -74,6 +74,8 @@ enum scen {
 	S_STALL,            /* never answer the READ */
 	S_LOGIN_GARBAGE,    /* 300 random bytes instead of the first Login Response */
 	S_LOGIN_REJECT,     /* Login Response "target not found" */
+	S_UA_STORM,         /* UNIT ATTENTION for the first command of each connection (as
+			       after a session reinstatement), a bad data digest after one good READ */
 	S_COUNT
 };
 
@@ -107,6 +109,7 @@ static const char *const scen_name[S_COUNT] = {
 	[S_STALL] = "stall",
 	[S_LOGIN_GARBAGE] = "login-garbage",
 	[S_LOGIN_REJECT] = "login-reject",
+	[S_UA_STORM] = "ua-storm",
 };
 
 static enum scen scen = S_NONE;
@@ -115,6 +118,8 @@ static uint64_t blocks = 2048;
 static unsigned flood_n = 20000;
 static const char *report_path;
 static unsigned long n_conns, n_fired, n_malformed, n_nop_out;
+
+static double now_s(void);
 
 /* ---- the LUN ---- */
 
@@ -141,6 +146,9 @@ struct conn {
 	bool close_after_flush;
 	bool bytewise;
 	uint32_t flood_ttt;
+	unsigned cmds, good_reads;  /* ua-storm: commands and good READs on this connection */
+	double poison_at;           /* ua-storm: when to send the bad PDU (0: none due) */
+	uint32_t poison_itt;
 };
 
 static void out_put(struct conn *c, const void *p, size_t n)
@@ -303,7 +311,7 @@ static void handle_login(struct conn *c, const uint8_t *req, const uint8_t *data
 		memcpy(val, eq + 1, n - (size_t)(eq - kv) - 1);
 		val[n - (size_t)(eq - kv) - 1] = 0;
 		const char *answer = NULL;
-		char first[64];
+		char first[512];
 		if (!strcmp(key, "InitiatorName") || !strcmp(key, "SessionType") || !strcmp(key, "TargetName"))
 			continue;
 		if (!strcmp(key, "AuthMethod")) {
@@ -424,6 +432,8 @@ static bool misbehave(struct conn *c, const uint8_t *cmd, const uint8_t *buf, ui
 	case S_COUNT:
 	case S_LOGIN_GARBAGE:
 	case S_LOGIN_REJECT:
+	case S_UA_STORM:
+		n_malformed--;
 		return false;
 	case S_UNKNOWN_OPCODE:
 		bhs_init(b, 0x1c, 0x80, itt);
@@ -573,6 +583,21 @@ static void handle_command(struct conn *c, const uint8_t *cmd)
 
 	if (!(cmd[0] & 0x40) && (int32_t)(cmdsn + 1 - c->exp_cmdsn) > 0)
 		c->exp_cmdsn = cmdsn + 1;
+	if (c->fire && scen == S_UA_STORM) {
+		static const uint8_t ua[18] = { 0x70, 0, 0x06, 0, 0, 0, 0, 10, 0, 0, 0, 0, 0x29, 0 };
+		if (c->cmds++ == 0) {
+			scsi_response(c, itt, 0x02, ua, sizeof(ua), sizeof(ua));
+			return;
+		}
+		if (cdb[0] == 0x88 && c->good_reads++ >= 1 && c->dd) {
+			/* later, so that the initiator sees its progress first */
+			if (!c->poison_at) {
+				c->poison_at = now_s() + 0.05;
+				c->poison_itt = itt;
+			}
+			return; /* the commands after the good one are never answered */
+		}
+	}
 	switch (cdb[0]) {
 	case 0x12: { /* INQUIRY */
 		uint8_t d[96] = { 0 };
@@ -700,8 +725,18 @@ static void serve(int fd)
 	}
 
 	for (;;) {
+		if (c.poison_at && now_s() >= c.poison_at) {
+			/* ua-storm: a Data-In with a bad data digest ends the connection */
+			uint8_t b[48], junk[16] = { 0 };
+			c.poison_at = 0;
+			malformed(&c);
+			bhs_init(b, 0x25, 0, c.poison_itt);
+			fz_put_be32(b + 20, 0xffffffffu);
+			put_sn(&c, b, false);
+			send_pdu_x(&c, b, NULL, 0, junk, 16, 16, BAD_DD);
+		}
 		struct pollfd p = { .fd = fd, .events = POLLIN | (c.out_off < c.out_len ? POLLOUT : 0) };
-		int n = poll(&p, 1, 1000);
+		int n = poll(&p, 1, c.poison_at ? 10 : 1000);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)

@@ -7,7 +7,9 @@
 # finished ITT, repeated or skipped DataSN, S without F, a truncated PDU then
 # close, one byte per write, a NOP-In flood, a Reject, Async Messages, bad
 # digests, an R2T for a READ, sense data overrunning its segment, silence;
-# and at login, garbage or a refusal).
+# at login, garbage or a refusal; and a "UNIT ATTENTION storm": each new
+# connection's first command gets the UNIT ATTENTION of a reinstated session
+# and the connection breaks after one good READ).
 #
 # Each case runs twice, under a timeout (a hang fails the test):
 #  - once: only the first connection misbehaves.  toeless-iscsi must
@@ -60,10 +62,17 @@ LIMIT=120            # seconds a case may take before it counts as a hang
 "$HOSTILE" --dump "$WORK/lun" --blocks $BLOCKS || exit 99
 head -c $LEN "$WORK/lun" >"$WORK/want"
 
+# more initiator options for a case
+case_args() {
+	case $1 in
+	ua-storm) echo "--block-size 4096" ;; # 64 commands: 64 connections, one READ each
+	esac
+}
+
 # expected exit status with --always; "ok" = reads the right bytes anyway
 always_exit() {
 	case $1 in
-	none|s-without-f|bytewise|nop-flood|sense-overrun) echo ok ;;
+	none|s-without-f|bytewise|nop-flood|sense-overrun|ua-storm) echo ok ;;
 	hdr-digest|data-digest) echo 7 ;;
 	login-reject) echo 4 ;;
 	*) echo 9 ;;
@@ -88,7 +97,8 @@ run_case() {
 	t0=$(date +%s)
 	timeout -k 10 $LIMIT "${ICMD[@]}" --portal "127.0.0.1:$(cat "$WORK/port")" \
 		--target iqn.2024-01.org.toeless:hostile --lun 0 --header-digest crc32c --data-digest crc32c \
-		--timeout $TIMEOUT --retries $RETRIES --length $LEN read "$WORK/out" >"$WORK/stdout" 2>"$WORK/stderr"
+		--timeout $TIMEOUT --retries $RETRIES --length $LEN $(case_args "$name") read "$WORK/out" \
+		>"$WORK/stdout" 2>"$WORK/stderr"
 	rc=$?
 	secs=$(($(date +%s) - t0))
 	kill "$HPID" 2>/dev/null
