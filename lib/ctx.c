@@ -336,8 +336,9 @@ int toeless_ctx_set_params(toeless_ctx *ctx, const struct toeless_ctx_params *pa
 		 * wrong ones: without the op it cannot follow either */
 		int brc = ops->ctx_set_params ? ops->ctx_set_params(ctx->priv, &p, ctx->rx.pdu_pos) : -EOPNOTSUPP;
 		if (brc != 0) {
-			if (ctx->tasks.count) {
-				/* it may still hold SGLs: it cannot be dropped now */
+			if (ctx->tasks.count && !tl_device_failed(ctx->dev)) {
+				/* it may still hold SGLs: it cannot be dropped now
+				 * (a failed device holds nothing) */
 				ctx->params = old;
 				return -EBUSY;
 			}

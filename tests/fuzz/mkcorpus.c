@@ -7,7 +7,9 @@
  *
  *     mkcorpus tests/fuzz/corpus
  *
- * and crash reproducers are added next to the seeds by hand (crash-*).
+ * and inputs worth keeping are added next to the seeds by hand (regress-*:
+ * regress-set-params-engine-busy, an engine that fails while it holds SGLs
+ * when the parameters switch: -EBUSY).
  *
  * SPDX-License-Identifier: MIT
  */

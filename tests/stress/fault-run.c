@@ -6,7 +6,9 @@
  *     exactly the LUN's bytes;
  *   - zero missed corruptions: a read whose PDUs were corrupted on the wire
  *     (a bit flipped under a negotiated digest) never completes with status
- *     0 (it fails with -EBADMSG, or its connection fails on a header digest);
+ *     0 (it fails with -EBADMSG, or its connection fails on a header digest;
+ *     a flipped TotalAHSLength in the last PDU sent leaves the receiver
+ *     waiting for AHS bytes, and the batch's timeout ends the connection);
  *   - every read succeeds in the end (failed ones are retried, as an
  *     ErrorRecoveryLevel 0 initiator does, on a new connection);
  *   - nothing leaks: every post completes exactly once, the engine holds no
@@ -47,6 +49,7 @@
 #include "pdu.h"
 #include "toeless.h"
 #include "toeless_mock.h"
+#include "toeless_int.h" /* the receive state, printed when a batch stalls */
 
 #define BLOCK 512
 #define LUN_BLOCKS 8192  /* 4 MiB */
@@ -71,7 +74,7 @@ static double now_s(void)
 struct figures {
 	uint64_t reads_ok, bytes_ok, attempts, retries;
 	uint64_t epochs, sw_epochs, connections, conn_failures;
-	uint64_t corrupt_injected, corrupt_detected, corrupt_missed;
+	uint64_t corrupt_injected, corrupt_detected, corrupt_missed, corrupt_by_timeout;
 	uint64_t silent_corruptions;
 	uint64_t engine_faults[TOELESS_MOCK_FAULT_DEVICE_FAILURE + 1];
 	uint64_t engine_faults_total, device_failures;
@@ -359,6 +362,7 @@ static bool batch(struct epoch *e, struct conn *c, struct todo *todo, struct fig
 	}
 	/* serialise; maybe flip one bit under a digest */
 	int corrupt_at = -1;
+	bool hdr_corrupt = false;
 	if (th_rand(&rng) % 6 == 0 && (c->digests & (TOELESS_CTX_HEADER_DIGEST | TOELESS_CTX_DATA_DIGEST)))
 		corrupt_at = (int)(th_rand(&rng) % nplan);
 	for (unsigned k = 0; k < nplan; k++) {
@@ -385,9 +389,10 @@ static bool batch(struct epoch *e, struct conn *c, struct todo *todo, struct fig
 		if (!hdr_ok && !data_ok)
 			continue;
 		size_t at;
-		if (hdr_ok && (!data_ok || th_rand(&rng) % 3 == 0))
+		if (hdr_ok && (!data_ok || th_rand(&rng) % 3 == 0)) {
 			at = start + th_rand(&rng) % hlen; /* the connection must fail there */
-		else
+			hdr_corrupt = true;
+		} else
 			at = start + hlen + th_rand(&rng) % dlen; /* the read must fail */
 		sl->corrupted = true;
 		b.p[at] ^= (uint8_t)(1u << (th_rand(&rng) % 8));
@@ -398,20 +403,33 @@ static bool batch(struct epoch *e, struct conn *c, struct todo *todo, struct fig
 	/* write in pieces while receiving */
 	size_t woff = 0;
 	unsigned done = 0;
-	double deadline = now_s() + WAIT_MS / 1000.0;
+	double deadline = now_s() + WAIT_MS / 1000.0, progress = now_s();
 	while (!c->failed && (woff < b.len || done < n)) {
 		if (woff < b.len) {
 			size_t piece = th_rand_range(&rng, 1, 30000);
 			if (piece > b.len - woff)
 				piece = b.len - woff;
 			ssize_t w = write(c->peer, b.p + woff, piece);
-			if (w > 0)
+			if (w > 0) {
 				woff += (size_t)w;
-			else
+				progress = now_s();
+			} else {
 				ck_assert_msg(errno == EAGAIN, "write: %s", strerror(errno));
+			}
 		}
 		struct toeless_pdu pdu;
 		int rc = toeless_pdu_recv(c->ctx, &pdu);
+		if (rc == -EAGAIN && woff == b.len && hdr_corrupt && now_s() - progress > 0.2) {
+			/* A flipped TotalAHSLength makes any receiver wait for AHS
+			 * bytes that never come: the header digest, after the AHS,
+			 * cannot be checked before they arrive.  An initiator's
+			 * timeout ends the connection (toeless-iscsi: --timeout). */
+			c->failed = true;
+			f->corrupt_by_timeout++;
+			break;
+		}
+		if (rc != -EAGAIN)
+			progress = now_s();
 		if (rc == -EAGAIN) {
 			if (now_s() >= deadline) {
 				struct toeless_stats st = { .size = sizeof(st) };
@@ -425,6 +443,14 @@ static bool batch(struct epoch *e, struct conn *c, struct todo *todo, struct fig
 					(unsigned long long)st.bytes_rx, (unsigned long long)st.pdus_rx, done, n,
 					(unsigned long long)st.resyncs, (unsigned long long)st.sw_fallback_pdus,
 					(unsigned long long)st.bytes_placed_engine);
+				const struct tl_rx_state *rx = &c->ctx->rx;
+				fprintf(stderr,
+					"  rx: phase %d pos %llu pdu_pos %llu hdr_have %u hdr_len %u data_len %u seg_len %u "
+					"trailer %u data_have %u skip %u engine_bytes %u engine_checked %d discard %d task %p "
+					"opcode 0x%02x\n",
+					(int)rx->phase, (unsigned long long)rx->pos, (unsigned long long)rx->pdu_pos, rx->hdr_have,
+					rx->hdr_len, rx->data_len, rx->seg_len, rx->trailer_len, rx->data_have, rx->skip,
+					rx->engine_bytes, rx->engine_checked, rx->discard, (void *)rx->task, rx->bhs[0] & 0x3f);
 				if (e->mock) {
 					struct toeless_mock_call calls[32];
 					int k = toeless_mock_log(e->dev, calls, 32);
@@ -554,8 +580,8 @@ START_TEST(fault_run)
 	printf("fault-run: %.0f s, seed 0x%llx: %llu reads (%llu MiB) verified, %llu attempts (%llu retried); "
 	       "%llu device lifetimes (%llu sw), %llu connections (%llu failed); engine faults fired %llu "
 	       "(data_digest %llu, hdr_digest %llu, lose_sync %llu, partial %llu, delay_release %llu, reorder %llu, "
-	       "duplicate %llu, exhaustion %llu, device_failure %llu); wire corruptions injected %llu, detected %llu, "
-	       "missed %llu; silent corruptions %llu; bytes placed by engine %llu MiB, by software %llu MiB\n",
+	       "duplicate %llu, exhaustion %llu, device_failure %llu); wire corruptions injected %llu, detected %llu "
+	       "(%llu by the initiator's timeout), missed %llu; silent corruptions %llu; bytes placed by engine %llu MiB, by software %llu MiB\n",
 	       now_s() - t0, (unsigned long long)seed0, (unsigned long long)f.reads_ok,
 	       (unsigned long long)(f.bytes_ok >> 20), (unsigned long long)f.attempts, (unsigned long long)f.retries,
 	       (unsigned long long)f.epochs, (unsigned long long)f.sw_epochs, (unsigned long long)f.connections,
@@ -570,7 +596,7 @@ START_TEST(fault_run)
 	       (unsigned long long)f.engine_faults[TOELESS_MOCK_FAULT_EXHAUSTION],
 	       (unsigned long long)f.engine_faults[TOELESS_MOCK_FAULT_DEVICE_FAILURE],
 	       (unsigned long long)f.corrupt_injected, (unsigned long long)f.corrupt_detected,
-	       (unsigned long long)f.corrupt_missed, (unsigned long long)f.silent_corruptions,
+	       (unsigned long long)f.corrupt_by_timeout, (unsigned long long)f.corrupt_missed, (unsigned long long)f.silent_corruptions,
 	       (unsigned long long)(f.engine_bytes >> 20), (unsigned long long)(f.sw_bytes >> 20));
 	fflush(stdout);
 	ck_assert_uint_eq(f.silent_corruptions, 0);
