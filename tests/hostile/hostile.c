@@ -11,14 +11,15 @@
  * is answered with the initiator's own value, digest lists with their first
  * entry), serves one disk LUN of N 512-byte blocks (default 2048) whose
  * bytes are a fixed pattern (--dump writes them), answers INQUIRY, TEST UNIT
- * READY, READ CAPACITY(16), READ(16), NOP-Out and Logout, and misbehaves on
+ * READY, READ CAPACITY(16), READ(16), NOP-Out, Logout (and, for stall-abortable,
+ * Task Management requests: "function complete"), and misbehaves on
  * the first READ(16) of the first connection as the scenario says (every
  * connection with --always).  The initiator must then fail with a clear
  * error or recover (log in again and read right), never crash, hang or
  * corrupt memory.
  *
  * --report FILE is rewritten after every connection:
- *   connections N / fired N / malformed N / nop_out N
+ *   connections N / fired N / malformed N / nop_out N / tmf N / pings_answered N
  * (fired: connections on which the scenario fired; malformed: PDUs or byte
  * sequences sent that a correct initiator must reject).
  *
