@@ -188,7 +188,7 @@ struct conn {
 	char *keys_in;
 	size_t keys_in_len;
 	char initiator[256];
-	bool target_ok, auth_ok;
+	bool target_ok, auth_ok, digest_refused;
 	/* sequence numbers */
 	uint32_t statsn, exp_cmdsn;
 	/* output */
@@ -202,7 +202,7 @@ struct conn {
 	struct ddc *ddc;
 	/* counters */
 	uint64_t n_reads, n_writes, n_other, pdus_in, pdus_out, bytes_read, bytes_written, hd_err, dd_err,
-		write_mismatch, dd_miss;
+		write_mismatch, dd_miss, n_r2t;
 };
 
 static void say(struct conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -487,6 +487,7 @@ static int send_r2t(struct conn *c, struct wtask *t)
 	put_be32(h + 44, len);
 	t->burst_len = len;
 	t->burst_got = 0;
+	c->n_r2t++;
 	t->r2t_next += len;
 	return send_pdu(c, h, NULL, 0);
 }
@@ -752,10 +753,16 @@ static int negotiate(struct conn *c, const char *k, const char *v)
 				c->auth_ok = true;
 		return keys_add(c, k, c->auth_ok ? "None" : "Reject");
 	}
-	if (!strcmp(k, "HeaderDigest"))
-		return keys_add(c, k, pick_digest(v, cfg.hd, &c->hd));
-	if (!strcmp(k, "DataDigest"))
-		return keys_add(c, k, pick_digest(v, cfg.dd, &c->dd));
+	if (!strcmp(k, "HeaderDigest") || !strcmp(k, "DataDigest")) {
+		bool hdr = k[0] == 'H';
+		const char *r = pick_digest(v, hdr ? cfg.hd : cfg.dd, hdr ? &c->hd : &c->dd);
+
+		/* "Reject" would leave the key at its default (None): a
+		 * digest this target requires ends the login instead */
+		if (!strcmp(r, "Reject"))
+			c->digest_refused = true;
+		return keys_add(c, k, r);
+	}
 	if (!strcmp(k, "MaxRecvDataSegmentLength")) {
 		c->send_dsl = u32v(v);
 		if (c->send_dsl < 512)
@@ -860,6 +867,12 @@ static int do_login(struct conn *c, const uint8_t *h, const uint8_t *data, uint3
 		}
 		if (!c->discovery && keys_add(c, "TargetPortalGroupTag", "1"))
 			return -ENOSPC;
+	}
+	if (c->digest_refused) {
+		say(c, "login refused: no digest this target accepts was offered");
+		login_reply(c, h, 0, 0x02, 0x00, 0); /* initiator error */
+		flush(c);
+		return -EPROTO;
 	}
 	if (csg == 0 && transit && !c->auth_ok) {
 		say(c, "no AuthMethod=None offered");
@@ -1054,12 +1067,12 @@ static void *conn_main(void *arg)
 			break;
 	}
 	say(c, "closed (%s): %llu READ, %llu WRITE, %llu other commands; %llu PDUs in, %llu out; "
-	       "%llu bytes read, %llu written; digest errors %llu header, %llu data; data digests computed %llu; "
+	       "%llu bytes read, %llu written; %llu R2T; digest errors %llu header, %llu data; data digests computed %llu; "
 	       "write mismatches %llu",
 	    rc == 1 ? "logout" : rc == 0 ? "EOF" : strerror(-rc), (unsigned long long)c->n_reads,
 	    (unsigned long long)c->n_writes, (unsigned long long)c->n_other, (unsigned long long)c->pdus_in,
 	    (unsigned long long)c->pdus_out, (unsigned long long)c->bytes_read, (unsigned long long)c->bytes_written,
-	    (unsigned long long)c->hd_err, (unsigned long long)c->dd_err, (unsigned long long)c->dd_miss,
+	    (unsigned long long)c->n_r2t, (unsigned long long)c->hd_err, (unsigned long long)c->dd_err, (unsigned long long)c->dd_miss,
 	    (unsigned long long)c->write_mismatch);
 	close(c->fd);
 	free(c->rx);
