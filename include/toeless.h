@@ -238,13 +238,37 @@ enum toeless_cqe_flags {
  * of the reserved words.
  *
  * For TOELESS_CQE_SGL, @c status is 0 when every byte the target sent was
- * placed and every checked digest was good; -ECANCELED after
- * toeless_sgl_cancel() or toeless_ctx_destroy(); -EBADMSG when a data
- * digest failed (the bytes in the buffers must not be used); -ERANGE when the
- * target sent data outside the SGL; -EEXIST when it sent the same bytes
- * twice; -EIO when the SCSI Response carried an iSCSI response code other
- * than "command completed".  The SCSI status itself (GOOD, CHECK CONDITION)
- * is in @c scsi_status, not in @c status.
+ * placed, every checked digest was good and the bytes placed are exactly
+ * the ones the target's status promises (below); -ECANCELED after
+ * toeless_sgl_cancel() or toeless_ctx_destroy() (see there for a post that
+ * had failed before); -EBADMSG when a data digest failed (the bytes in the
+ * buffers must not be used); -ERANGE when the target sent data outside the
+ * SGL; -EEXIST when it sent the same bytes twice; -EIO when the SCSI
+ * Response carried an iSCSI response code other than "command completed";
+ * -ENODATA when the target reported a good status but the placed bytes are
+ * not what it promised.  The SCSI status itself (GOOD, CHECK CONDITION) is
+ * in @c scsi_status, not in @c status.
+ *
+ * The SGL is taken to be the expected transfer: post exactly the Expected
+ * Data Transfer Length of the command.  When the task ends with SCSI status
+ * GOOD (from a SCSI Response with response code 0), or with a status carried
+ * by a final Data-In (S bit), and no other error was found, the placed
+ * ranges must be exactly [0, E), where E is the SGL length minus the residual
+ * when TOELESS_CQE_F_UNDERFLOW is set (0 when the residual exceeds the SGL
+ * length), and the SGL length otherwise (overflow, O bit, included: the
+ * target sent all we asked for).  Anything else — a hole, bytes at or past
+ * E, a missing tail, no Data-In at all without underflow, or an SGL longer
+ * than the transfer without an underflow residual that covers the
+ * difference — completes with -ENODATA.  A task with residual equal to the
+ * SGL length and no Data-In placed [0, 0) exactly: it completes with status
+ * 0 and bytes_valid 0 ("the target had no data"), which the caller sees in
+ * bytes_valid.  Other SCSI statuses (CHECK CONDITION, BUSY...) are not
+ * judged: status stays 0 and the data must not be used anyway.
+ *
+ * @c bytes_valid is always the length n of the leading range [0, n) that was
+ * placed with no hole (0 when byte 0 was not placed).  With status 0 or
+ * -ENODATA those n bytes arrived with good (or not negotiated) digests and
+ * may be used; with any other error they must not.
  */
 struct toeless_completion {
 	uint32_t type;          /**< ::toeless_cqe_type */
@@ -262,7 +286,8 @@ struct toeless_completion {
 	uint8_t reserved0;      /**< zero; room for a future field */
 	uint32_t crc;           /**< CRC: the digest value */
 	uint32_t reserved1;     /**< zero; room for a future field */
-	uint64_t reserved[3];   /**< zero; room for future fields */
+	uint64_t bytes_valid;   /**< SGL: length of the leading range [0, n) of the SGL that was placed with no hole (see above) */
+	uint64_t reserved[2];   /**< zero; room for future fields */
 };
 
 /** Options for toeless_cq_create(). */

@@ -147,6 +147,34 @@ static bool engine_usable(const toeless_ctx *ctx)
 	return ctx->engine && !tl_device_failed(ctx->dev);
 }
 
+/* Length of the leading range [0, n) placed with no hole. */
+static uint64_t task_valid_prefix(const struct tl_task *task)
+{
+	return task->nranges && task->ranges[0].lo == 0 ? task->ranges[0].hi : 0;
+}
+
+/*
+ * A good status is a promise about the data: exactly the first E bytes of
+ * the transfer, E = SGL length - residual under underflow, else the SGL
+ * length.  The library knows which ranges were placed, so it holds the
+ * target to it here, for every initiator: a hole, extra bytes past E or a
+ * missing tail must not look like success (toeless.h, struct
+ * toeless_completion).  Only statuses that promise data are judged.
+ */
+static int32_t task_judge_data(const struct tl_task *task)
+{
+	if (task->status || !task->has_status || task->response)
+		return task->status;
+	if (task->scsi_status != ISCSI_SCSI_GOOD && !task->status_datain)
+		return 0;
+	uint64_t want = task->total;
+	if (task->cflags & TOELESS_CQE_F_UNDERFLOW)
+		want = task->residual >= task->total ? 0 : task->total - task->residual;
+	bool exact = want == 0 ? task->nranges == 0
+			       : task->nranges == 1 && task->ranges[0].lo == 0 && task->ranges[0].hi == want;
+	return exact ? 0 : -ENODATA;
+}
+
 static void task_complete(toeless_ctx *ctx, struct tl_task *task)
 {
 	struct toeless_completion c = {
@@ -162,7 +190,14 @@ static void task_complete(toeless_ctx *ctx, struct tl_task *task)
 		.scsi_status = task->scsi_status,
 		.response = task->response,
 		.data_digest = task->worst_digest,
+		.bytes_valid = task_valid_prefix(task),
 	};
+	if (c.status == 0 && (c.status = task_judge_data(task)) != 0)
+		tl_log(ctx->dev, TOELESS_LOG_WARN,
+		       "ITT 0x%08x: good status but placed bytes are not [0, SGL length%s): %llu of %llu leading bytes valid, %llu placed in %u ranges",
+		       task->itt, (task->cflags & TOELESS_CQE_F_UNDERFLOW) ? " - residual" : "",
+		       (unsigned long long)c.bytes_valid, (unsigned long long)task->total,
+		       (unsigned long long)task->bytes_placed, task->nranges);
 	if (task->has_status)
 		c.flags |= TOELESS_CQE_F_SCSI_STATUS;
 	if (task->bytes_engine)

@@ -46,6 +46,7 @@
 #define ISCSI_RSP_UNDERFLOW 0x02
 
 #define ISCSI_RESERVED_TAG 0xffffffffu
+#define ISCSI_SCSI_GOOD 0x00 /* SCSI status byte */
 #define ISCSI_MAX_DSL 0xffffffu
 
 static inline uint32_t tl_get_be32(const uint8_t *p)

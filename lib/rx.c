@@ -531,6 +531,7 @@ static int finish_pdu(toeless_ctx *ctx, struct toeless_pdu *pdu)
 			task->status = err;
 		if (tl_bhs_flags(h) & ISCSI_DATAIN_STATUS) {
 			task->has_status = 1;
+			task->status_datain = 1;
 			task->scsi_status = h[3];
 			task->residual = tl_bhs_residual(h);
 			if (tl_bhs_flags(h) & ISCSI_DATAIN_UNDERFLOW)

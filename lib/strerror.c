@@ -78,6 +78,8 @@ const char *toeless_strerror(int err)
 		return "out of memory";
 	case ETIMEDOUT:
 		return "timed out: the engine did not release its buffers in time";
+	case ENODATA:
+		return "target reported good status but the placed bytes are not the ones it promised (hole, missing or extra data)";
 	case EMFILE:
 		return "no file descriptor left";
 	default:

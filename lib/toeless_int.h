@@ -141,6 +141,7 @@ struct tl_task {
 	uint8_t scsi_status;
 	uint8_t response;
 	uint8_t has_status;
+	uint8_t status_datain;    /* the status came with a final Data-In (S bit) */
 	uint16_t cflags;          /* toeless_cqe_flags gathered */
 	int32_t status;           /* 0 or first error */
 	uint32_t residual;

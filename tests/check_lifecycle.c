@@ -281,7 +281,8 @@ START_TEST(test_itt_reuse)
 	ck_assert_int_eq(toeless_sgl_cancel(c.ctx, 77), 0);
 	ck_assert_int_eq(toeless_sgl_post(c.ctx, 77, &iov, 1, 4), 0);
 	uint8_t bhs[48];
-	th_bhs_scsi_rsp(bhs, 77, 0, 0, 0, 0);
+	/* no data: GOOD with an underflow residual of the whole transfer */
+	th_bhs_scsi_rsp(bhs, 77, 0, 0, ISCSI_RSP_UNDERFLOW, 32);
 	w.len = 0;
 	th_append_bhs(&w, 0, bhs, NULL, 0);
 	th_feed(c.peer, c.fd, w.p, w.len);

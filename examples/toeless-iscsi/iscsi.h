@@ -8,6 +8,8 @@
  *   session.c  connections and the full-feature phase: CmdSN window, task
  *              table, Data-In placement, R2T and Data-Out, NOP, Logout, and
  *              recovery at ErrorRecoveryLevel 0 (drop, log in again, reissue)
+ *   escalate.c what happens to a command that gets no answer in time: ABORT
+ *              TASK, LOGICAL UNIT RESET, a new connection, then giving up
  *   scsi.c     CDBs, status and sense decoding
  *
  * Only include/toeless.h of the library is used.
@@ -39,6 +41,7 @@ enum iscsi_exit {
 	EXIT_SCSI = 8,        /* a command failed with a SCSI status (sense printed) */
 	EXIT_CONN = 9,        /* connection lost or protocol error, retries exhausted */
 	EXIT_LOCAL = 10,      /* local file or library error */
+	EXIT_TIMEOUT = 11,    /* a command got no answer through the whole escalation */
 };
 
 /* ------------------------------------------------------------------------ */
@@ -51,6 +54,7 @@ enum iscsi_opcode {
 	OP_TEXT_REQ = 0x04,
 	OP_DATA_OUT = 0x05,
 	OP_LOGOUT_REQ = 0x06,
+	OP_SNACK_REQ = 0x10,
 	OP_NOP_IN = 0x20,
 	OP_SCSI_RSP = 0x21,
 	OP_TMF_RSP = 0x22,
@@ -74,6 +78,16 @@ enum iscsi_opcode {
 #define RSP_UNDERFLOW 0x02 /* SCSI Response byte 1: U */
 #define RSP_OVERFLOW 0x04  /* SCSI Response byte 1: O */
 #define RESERVED_TAG 0xffffffffu
+
+/* Task Management Function Request byte 1 (RFC 7143 11.5.1) */
+#define TMF_ABORT_TASK 1
+#define TMF_LUN_RESET 5
+/* Task Management Function Response byte 2 (RFC 7143 11.6.1) */
+#define TMF_RSP_COMPLETE 0
+#define TMF_RSP_NO_TASK 1
+
+/* Name of any opcode of RFC 7143 section 11 ("reserved" for the rest). */
+const char *iscsi_opcode_str(uint8_t op);
 
 static inline uint16_t get_be16(const uint8_t *p)
 {
@@ -155,6 +169,7 @@ struct config {
 	unsigned retries;      /* consecutive connection failures before giving up */
 	unsigned nop_interval; /* seconds of silence before we ping the target (0: never) */
 	unsigned timeout;      /* seconds without an answer before the connection is dropped */
+	unsigned cmd_timeout;  /* seconds a command may go unanswered before escalation */
 };
 
 /* ------------------------------------------------------------------------ */
@@ -272,6 +287,7 @@ struct task {
 	uint32_t residual;
 	bool underflow, overflow;
 	uint32_t bytes_in;     /* Data-In bytes received (placed or copied) */
+	uint64_t bytes_valid;  /* leading bytes that arrived with no hole */
 
 	/* session bookkeeping */
 	unsigned idx;          /* slot in the task table */
@@ -290,6 +306,10 @@ struct task {
 	bool status_seen;      /* status arrived (final Data-In or SCSI Response) */
 	uint32_t exp_datasn;   /* next Data-In DataSN */
 	uint64_t bytes_placed; /* from the SGL completion */
+	uint32_t in_order;     /* bytes [0, in_order) arrived contiguously (copied path) */
+	/* deadline and escalation (escalate.c) */
+	uint64_t sent_ms;      /* when this attempt went on the wire */
+	unsigned esc_level;    /* steps taken for it: 1 ABORT TASK, 2 LUN RESET, 3 new connection */
 	/* write side */
 	uint32_t exp_r2tsn;
 	unsigned dataout_jobs; /* queued Data-Out sequences */
@@ -305,6 +325,13 @@ struct session_stats {
 	uint64_t header_digest_errors, data_digest_errors;
 	uint64_t statsn_gaps, cmd_window_stalls, unit_attentions, busy_retries;
 	uint64_t async_events, rejects;
+	/* escalation of commands with no answer (escalate.c) */
+	uint64_t cmd_timeouts, window_stalls, abort_task_sent, abort_task_done, lun_reset_sent,
+		lun_reset_done, tmf_unanswered, tmf_refused, timeout_reconnects;
+	/* receive paused while replies to the target's pings cannot be sent */
+	uint64_t rx_pauses, ping_replies_peak, ping_reply_bytes_peak;
+	/* READs the target ended GOOD with fewer bytes than asked */
+	uint64_t short_reads;
 };
 
 struct session {
@@ -389,7 +416,28 @@ struct conn {
 	uint32_t ping_itt;
 	uint64_t ping_sent_ms;
 	uint32_t login_itt, logout_itt;
+	/* the CmdSN window: closed since (0: open, or nothing waits) */
+	uint64_t window_closed_ms;
+	/* at most one Task Management request outstanding (escalate.c) */
+	bool tmf_outstanding;
+	uint8_t tmf_function;
+	uint32_t tmf_itt, tmf_ref_itt;
+	unsigned tmf_task;            /* slot of the task it is for */
+	uint64_t tmf_sent_ms;
+	/* replies to the target's NOP-In pings queued and not yet sent (bounded) */
+	unsigned ping_replies;
+	size_t ping_reply_bytes;
+	bool rx_paused;               /* not reading: those replies cannot drain */
 };
+
+/*
+ * Memory held for the target's requests: replies to its NOP-In pings wait
+ * in the transmit queue while the socket cannot take them.  Past either
+ * limit the connection stops reading (TCP flow control holds the target
+ * back) until half of them are sent (doc/initiator.md, "Bounds").
+ */
+#define PING_REPLIES_MAX 64u
+#define PING_REPLY_BYTES_MAX (1024u * 1024u)
 
 /*
  * Initiator Task Tags: the low 16 bits name the slot (a task's index, or one
@@ -399,6 +447,7 @@ struct conn {
 #define ITT_SLOT_LOGIN 0xff01u
 #define ITT_SLOT_PING 0xff02u
 #define ITT_SLOT_LOGOUT 0xff03u
+#define ITT_SLOT_TMF 0xff04u
 #define ITT_MAX_TASKS 0xff00u
 uint32_t make_itt(struct session *s, unsigned slot);
 
@@ -426,6 +475,23 @@ uint64_t now_ms(void);
 int conn_send_control(struct conn *c, const uint8_t bhs[48], const void *data, uint32_t len);
 void conn_fail(struct conn *c, int exit_class, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void session_update_window(struct session *s, const uint8_t *bhs);
+/* A Login Response starts a session's window afresh (no "only forward"). */
+void session_login_window(struct session *s, const uint8_t *bhs);
+/* Take an active task back from the target (after an ABORT TASK or LUN
+ * RESET it answered): its post is cancelled and it is sent again, in its
+ * original order, once the library has handed its buffer back. */
+void task_recall(struct conn *c, struct task *t);
+/* CmdSN <= MaxCmdSN: a new command may be sent. */
+bool window_open(struct session *s);
+
+/* ------------------------------------------------------------------------ */
+/* Escalation of commands with no answer (escalate.c).                        */
+/* Every tick in the full-feature phase: deadlines, TMF answers overdue. */
+void esc_tick(struct conn *c, uint64_t now);
+/* A Task Management Function Response arrived. */
+void esc_tmf_response(struct conn *c, const struct toeless_pdu *pdu);
+/* The documented worst case from a command's sending to the run's end, ms. */
+uint64_t esc_bound_ms(const struct config *cfg);
 
 extern int verbose;
 void vlog(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -498,7 +498,7 @@ int login_rx(struct conn *c, const struct toeless_pdu *pdu)
 		return refuse(c, EXIT_LOGIN, "%s (status 0x%02x%02x)", login_status_str(cls, detail), cls, detail);
 	}
 	s->exp_statsn = get_be32(bhs + 24) + 1;
-	session_update_window(s, bhs);
+	session_login_window(s, bhs);
 	l->tsih = get_be16(bhs + 14);
 
 	/* collect the text; a response with the C bit continues in the next one */
@@ -515,10 +515,11 @@ int login_rx(struct conn *c, const struct toeless_pdu *pdu)
 		l->rx_len += pdu->data_len;
 		l->rx_text[l->rx_len] = 0;
 	}
-	if (l->exchanges > LOGIN_MAX_EXCHANGES)
-		return refuse(c, EXIT_LOGIN, "negotiation did not finish after %u exchanges", l->exchanges);
-	if (cont) /* an empty request: send the rest */
+	if (cont) { /* an empty request: send the rest */
+		if (l->exchanges >= LOGIN_MAX_EXCHANGES)
+			goto too_many;
 		return send_request(c, false, 0) < 0 ? EXIT_CONN : 0;
+	}
 	int rc = parse_keys(c, l->rx_text ? l->rx_text : (char *)"", l->rx_len);
 	l->rx_len = 0;
 	if (rc)
@@ -533,11 +534,16 @@ int login_rx(struct conn *c, const struct toeless_pdu *pdu)
 	else if (transit)
 		return refuse(c, EXIT_LOGIN, "target moved from stage %d to stage %d", csg, nsg);
 
+	/* another request is needed: the limit counts requests sent */
+	if (l->exchanges >= LOGIN_MAX_EXCHANGES)
+		goto too_many;
 	if (l->stage == STAGE_OPERATIONAL)
 		rc = send_operational(c);
 	else /* still in the security stage: answer and ask again to move on */
 		rc = send_request(c, true, STAGE_OPERATIONAL);
 	return rc < 0 ? EXIT_CONN : 0;
+too_many:
+	return refuse(c, EXIT_LOGIN, "negotiation did not finish within %u exchanges (the limit)", l->exchanges);
 }
 
 const char *login_status_str(uint8_t cls, uint8_t detail)

@@ -60,7 +60,10 @@ static void usage(FILE *f)
 		"  --initiator-name IQN          InitiatorName\n"
 		"recovery:\n"
 		"  --retries N                   failed connections in a row before giving up (default 5)\n"
-		"  --timeout SECONDS             no answer for this long drops the connection (default 15)\n"
+		"  --timeout SECONDS             no answer for this long drops the connection; also the wait\n"
+		"                                for a task management answer (default 15)\n"
+		"  --command-timeout SECONDS     a command unanswered this long is aborted, then the LUN reset,\n"
+		"                                then the connection recovered, then the run fails (default 30)\n"
 		"  --nop-interval SECONDS        ping an idle target this often (default 10, 0: never)\n"
 		"  --unchecked                   do not check --offset/--length against the capacity\n"
 		"  -v, --verbose                 say what happens\n"
@@ -335,6 +338,18 @@ static void io_done(struct session *s, struct task *t)
 		task_put(s, t);
 		return;
 	}
+	if (t->dir == DIR_READ && t->bytes_valid != t->len) {
+		/* GOOD with a residual underflow: the bytes the target did send are
+		 * right, but the range asked for was not read, so neither is FILE */
+		s->st.short_reads++;
+		session_fatal(s, EXIT_SCSI,
+			      "READ(16) of %u bytes at LUN byte %llu: the target reported GOOD but sent only %llu bytes "
+			      "(residual underflow %u); the read is incomplete",
+			      t->len, (unsigned long long)(io->lun_offset + t->app_tag),
+			      (unsigned long long)t->bytes_valid, t->residual);
+		task_put(s, t);
+		return;
+	}
 	io->done_bytes += t->len;
 	io->done_cmds++;
 	if (s->fatal || !io_next(io, t))
@@ -435,11 +450,40 @@ static void deregister_buffer(toeless_mr *mr)
 		toeless_mr_dereg(mr);
 }
 
+/*
+ * The read goes to a temporary file in FILE's directory, ".NAME.toeless-XXXXXX",
+ * renamed to FILE only when every byte arrived and was checked.  A failed
+ * read unlinks it; a killed one leaves only that name, never FILE looking
+ * complete.  An existing FILE stays as it was until the rename replaces it.
+ */
+static int temp_create(const char *path, char *tmp, size_t tmplen)
+{
+	const char *slash = strrchr(path, '/');
+	int dirlen = slash ? (int)(slash - path + 1) : 0;
+	mode_t mask;
+	int fd;
+
+	if ((size_t)snprintf(tmp, tmplen, "%.*s.%s.toeless-XXXXXX", dirlen, path, slash ? slash + 1 : path) >= tmplen) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	fd = mkstemp(tmp);
+	if (fd < 0)
+		return -1;
+	fcntl(fd, F_SETFD, FD_CLOEXEC);
+	/* mkstemp makes it 0600: give FILE the mode a plain create would */
+	mask = umask(0);
+	umask(mask);
+	fchmod(fd, 0644 & ~mask);
+	return fd;
+}
+
 static int cmd_read(struct session *s, const struct config *cfg, const struct lun_info *li, const char *path)
 {
 	uint64_t length = cfg->length;
 	uint8_t *data = NULL;
 	struct stat st;
+	char tmp[4096 + 32];
 	int fd, rc;
 
 	if (!cfg->have_length)
@@ -449,20 +493,24 @@ static int cmd_read(struct session *s, const struct config *cfg, const struct lu
 		return rc;
 	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
 		return fail(EXIT_LOCAL, "%s is not a regular file", path);
-	fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	fd = temp_create(path, tmp, sizeof(tmp));
 	if (fd < 0)
-		return fail(EXIT_LOCAL, "cannot create %s: %s", path, strerror(errno));
+		return fail(EXIT_LOCAL, "cannot create a temporary file next to %s: %s", path, strerror(errno));
+	vlog("reading into %s, renamed to %s when complete", tmp, path);
 	if (length && ftruncate(fd, (off_t)length) < 0) {
+		rc = fail(EXIT_LOCAL, "cannot size %s: %s", tmp, strerror(errno));
 		close(fd);
-		return fail(EXIT_LOCAL, "cannot size %s: %s", path, strerror(errno));
+		unlink(tmp);
+		return rc;
 	}
 	if (length) {
 		/* Data-In lands straight in the file's pages: no copy after the socket */
 		data = mmap(NULL, length, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 		if (data == MAP_FAILED) {
+			rc = fail(EXIT_LOCAL, "cannot map %s: %s", tmp, strerror(errno));
 			close(fd);
-			unlink(path);
-			return fail(EXIT_LOCAL, "cannot map %s: %s", path, strerror(errno));
+			unlink(tmp);
+			return rc;
 		}
 	}
 	struct io_run io = {.s = s, .dir = DIR_READ, .base = data, .lun_offset = cfg->offset, .length = length,
@@ -475,13 +523,15 @@ static int cmd_read(struct session *s, const struct config *cfg, const struct lu
 		munmap(data, length);
 	if (rc) {
 		/* never leave data behind that was not read whole and checked */
-		if (ftruncate(fd, 0) == 0)
-			unlink(path);
 		close(fd);
+		unlink(tmp);
 		return rc;
 	}
-	if (close(fd) < 0)
-		return fail(EXIT_LOCAL, "cannot write %s: %s", path, strerror(errno));
+	if (close(fd) < 0 || rename(tmp, path) < 0) {
+		rc = fail(EXIT_LOCAL, "cannot write %s: %s", path, strerror(errno));
+		unlink(tmp);
+		return rc;
+	}
 	print_rate("read", io.done_bytes, cfg->offset, secs_since(t0));
 	return 0;
 }
@@ -564,6 +614,7 @@ enum {
 	OPT_PORTAL = 256, OPT_TARGET, OPT_LUN, OPT_HD, OPT_DD, OPT_BACKEND, OPT_QD, OPT_BS, OPT_OFFSET,
 	OPT_LENGTH, OPT_SECONDS, OPT_STATS, OPT_WRITE, OPT_MRDSL, OPT_MAXBURST, OPT_FIRSTBURST, OPT_IMMEDIATE,
 	OPT_INITIALR2T, OPT_MAXR2T, OPT_INITIATOR, OPT_RETRIES, OPT_TIMEOUT, OPT_NOP, OPT_UNCHECKED,
+	OPT_CMD_TIMEOUT,
 };
 
 static const struct option long_opts[] = {
@@ -589,6 +640,7 @@ static const struct option long_opts[] = {
 	{"initiator-name", required_argument, NULL, OPT_INITIATOR},
 	{"retries", required_argument, NULL, OPT_RETRIES},
 	{"timeout", required_argument, NULL, OPT_TIMEOUT},
+	{"command-timeout", required_argument, NULL, OPT_CMD_TIMEOUT},
 	{"nop-interval", required_argument, NULL, OPT_NOP},
 	{"unchecked", no_argument, NULL, OPT_UNCHECKED},
 	{"verbose", no_argument, NULL, 'v'},
@@ -620,6 +672,7 @@ static int parse_args(int argc, char **argv, struct config *cfg)
 		.retries = 5,
 		.nop_interval = 10,
 		.timeout = 15,
+		.cmd_timeout = 30,
 	};
 	while ((c = getopt_long(argc, argv, "vh", long_opts, &idx)) != -1) {
 		switch (c) {
@@ -702,6 +755,11 @@ static int parse_args(int argc, char **argv, struct config *cfg)
 				return BAD_ARG("timeout");
 			cfg->timeout = u;
 			break;
+		case OPT_CMD_TIMEOUT:
+			if (!parse_u32_opt(optarg, 1, 3600, &u))
+				return BAD_ARG("command-timeout");
+			cfg->cmd_timeout = u;
+			break;
 		case OPT_NOP:
 			if (!parse_u32_opt(optarg, 0, 3600, &u))
 				return BAD_ARG("nop-interval");
@@ -761,6 +819,9 @@ int main(int argc, char **argv)
 	}
 	if (!rc && s.ntasks < cfg.queue_depth)
 		vlog("queue depth %u lowered to the engine's limit %u", cfg.queue_depth, s.ntasks);
+	if (!rc)
+		vlog("a command unanswered for %u s is escalated; the run ends at most %llu s after it was sent",
+		     cfg.cmd_timeout, (unsigned long long)(esc_bound_ms(&cfg) / 1000));
 	if (!rc)
 		rc = session_login(&s);
 	if (!rc)

@@ -44,6 +44,15 @@
 
 #define TICK_MS 250
 
+/*
+ * 1 once libtoeless fills struct toeless_completion's bytes_valid and fails a
+ * post with holes with -ENODATA (branch h10lib); until then the initiator
+ * takes the Data-In headers it saw.
+ */
+#ifndef HAVE_CQE_BYTES_VALID
+#define HAVE_CQE_BYTES_VALID 0
+#endif
+
 int verbose;
 
 void vlog(const char *fmt, ...)
@@ -91,9 +100,10 @@ void session_fatal(struct session *s, int code, const char *fmt, ...)
 /* ------------------------------------------------------------------------ */
 /* Transmit queue.                                                             */
 
-/* A control PDU (login, NOP-Out, logout) with a copy of its data. */
+/* A control PDU (login, NOP-Out, logout, TMF) with a copy of its data. */
 struct tx_item {
 	struct tx_item *next;
+	bool ping_reply;  /* answers a NOP-In of the target: counted against the bound */
 	uint8_t bhs[48];
 	uint32_t len;
 	uint8_t data[];
@@ -114,6 +124,7 @@ static void session_drain_cq(struct session *s);
 static void task_finish(struct session *s, struct task *t);
 static void conn_connect(struct session *s);
 static void on_socket(uv_poll_t *h, int status, int events);
+static void conn_resume(struct conn *c);
 
 static void poll_update(struct conn *c)
 {
@@ -124,14 +135,26 @@ static void poll_update(struct conn *c)
 	if (c->state == CONN_CONNECTING)
 		ev = UV_WRITABLE;
 	else
-		ev = UV_READABLE | UV_DISCONNECT | (c->tx_busy ? UV_WRITABLE : 0);
+		ev = (c->rx_paused ? 0 : UV_READABLE | UV_DISCONNECT) | (c->tx_busy ? UV_WRITABLE : 0);
 	if (ev != c->poll_events) {
-		uv_poll_start(&c->poll, ev, on_socket);
+		if (ev)
+			uv_poll_start(&c->poll, ev, on_socket);
+		else
+			uv_poll_stop(&c->poll);
 		c->poll_events = ev;
 	}
 }
 
-int conn_send_control(struct conn *c, const uint8_t bhs[48], const void *data, uint32_t len)
+static void tx_free(struct conn *c, struct tx_item *it)
+{
+	if (it && it->ping_reply) {
+		c->ping_replies--;
+		c->ping_reply_bytes -= it->len;
+	}
+	free(it);
+}
+
+static int conn_queue(struct conn *c, const uint8_t bhs[48], const void *data, uint32_t len, bool ping_reply)
 {
 	struct tx_item *it;
 
@@ -143,6 +166,11 @@ int conn_send_control(struct conn *c, const uint8_t bhs[48], const void *data, u
 		return -ENOMEM;
 	}
 	it->next = NULL;
+	it->ping_reply = ping_reply;
+	if (ping_reply) {
+		c->ping_replies++;
+		c->ping_reply_bytes += len;
+	}
 	memcpy(it->bhs, bhs, 48);
 	it->len = len;
 	if (len)
@@ -154,6 +182,11 @@ int conn_send_control(struct conn *c, const uint8_t bhs[48], const void *data, u
 	c->tx_tail = it;
 	conn_pump(c);
 	return c->state == CONN_DEAD ? -ENOTCONN : 0;
+}
+
+int conn_send_control(struct conn *c, const uint8_t bhs[48], const void *data, uint32_t len)
+{
+	return conn_queue(c, bhs, data, len, false);
 }
 
 static void job_append(struct conn *c, struct dataout_job *j)
@@ -202,6 +235,18 @@ void session_update_window(struct session *s, const uint8_t *bhs)
 	window_update_values(s, get_be32(bhs + 28), get_be32(bhs + 32));
 }
 
+void session_login_window(struct session *s, const uint8_t *bhs)
+{
+	uint32_t exp = get_be32(bhs + 28), max = get_be32(bhs + 32);
+
+	/* a new session: the target's values stand as they are, a closed
+	 * window (MaxCmdSN = ExpCmdSN - 1) included */
+	if (sn_lt(max, exp - 1))
+		return;
+	s->exp_cmdsn = exp;
+	s->max_cmdsn = max;
+}
+
 /* A PDU that carries and advances StatSN. */
 static void statsn_update(struct session *s, const uint8_t *bhs)
 {
@@ -233,6 +278,9 @@ static void build_command(struct conn *c, struct task *t, uint8_t *bhs, struct i
 	t->exp_datasn = t->exp_r2tsn = 0;
 	t->bytes_in = 0;
 	t->bytes_placed = 0;
+	t->bytes_valid = 0;
+	t->in_order = 0;
+	t->sent_ms = now_ms();
 	t->scsi_status = 0;
 	t->residual = 0;
 	t->underflow = t->overflow = false;
@@ -338,7 +386,7 @@ static void build_dataout(struct conn *c, uint8_t *bhs, struct iovec *iov)
 	}
 }
 
-static bool window_open(struct session *s)
+bool window_open(struct session *s)
 {
 	return sn_le(s->cmdsn, s->max_cmdsn);
 }
@@ -376,9 +424,14 @@ static void conn_pump(struct conn *c)
 			iovcnt = iov[0].iov_len ? 1 : 0;
 		} else if (s->pend_head && !s->pend_head->sgl_held) {
 			if (!window_open(s)) {
-				s->st.cmd_window_stalls++;
+				/* the deadline of escalate.c runs from here */
+				if (!c->window_closed_ms) {
+					c->window_closed_ms = now_ms();
+					s->st.cmd_window_stalls++;
+				}
 				break;
 			}
+			c->window_closed_ms = 0;
 			struct task *t = s->pend_head;
 			s->pend_head = t->next;
 			if (!s->pend_head)
@@ -393,13 +446,13 @@ static void conn_pump(struct conn *c)
 		put_be32(bhs + 28, s->exp_statsn); /* ExpStatSN as of now, in every PDU */
 		rc = toeless_pdu_send(c->ctx, bhs, NULL, 0, iovcnt ? iov : NULL, iovcnt);
 		if (rc == 0) {
-			free(it);
+			tx_free(c, it);
 		} else if (rc == -EINPROGRESS) {
 			c->tx_busy = true;
 			c->tx_inflight = it; /* its data must stay until the PDU is out */
 			poll_update(c);
 		} else {
-			free(it);
+			tx_free(c, it);
 			conn_fail(c, EXIT_CONN, "sending a PDU failed: %s", toeless_strerror(rc));
 		}
 	}
@@ -482,6 +535,50 @@ void task_submit(struct session *s, struct task *t)
 		conn_pump(s->conn);
 }
 
+/* Put a task back in the pending queue at its place in submission order. */
+static void pending_insert(struct session *s, struct task *t)
+{
+	struct task **pp = &s->pend_head, *prev = NULL;
+
+	while (*pp && (*pp)->seq < t->seq) {
+		prev = *pp;
+		pp = &(*pp)->next;
+	}
+	t->state = TASK_PENDING;
+	t->next = *pp;
+	*pp = t;
+	if (!t->next)
+		s->pend_tail = t;
+	(void)prev;
+}
+
+void task_recall(struct conn *c, struct task *t)
+{
+	struct session *s = c->s;
+
+	if (t->state != TASK_ACTIVE || t->conn_gen != c->gen)
+		return;
+	/* pending first: the cancel's completion only hands the buffer back */
+	pending_insert(s, t);
+	if (t->sgl_posted && !t->sgl_done && c->ctx && toeless_sgl_cancel(c->ctx, t->itt) != 0)
+		vlog("ITT 0x%08x: its post was already finishing", t->itt);
+	t->sgl_posted = false;
+	if (t->dataout_jobs)
+		jobs_drop(c, t);
+	s->st.commands_reissued++;
+}
+
+/*
+ * How many leading bytes of a READ's buffer arrived with no hole.  Placed
+ * by the library: what it says in the completion (it knows every range it
+ * placed); copied by us: the bytes that arrived in order from offset 0
+ * (DataPDUInOrder=Yes: a Data-In starts where the previous one ended).
+ */
+static uint64_t read_bytes_valid(const struct task *t)
+{
+	return t->sgl_posted ? t->bytes_valid : t->in_order;
+}
+
 /* Called when the task has its status and (for a READ) its buffer back. */
 static void task_maybe_done(struct conn *c, struct task *t)
 {
@@ -490,13 +587,20 @@ static void task_maybe_done(struct conn *c, struct task *t)
 	if (!t->status_seen || (t->sgl_posted && !t->sgl_done) || t->dataout_jobs)
 		return;
 	if (t->dir == DIR_READ && t->scsi_status == SCSI_GOOD) {
+		/* the target says how many bytes it sent: exactly those, from 0, with no hole */
+		uint64_t valid = read_bytes_valid(t);
 		uint64_t got = t->sgl_posted ? t->bytes_placed : t->bytes_in;
-		uint64_t want = t->len - (t->underflow ? t->residual : 0);
-		if (t->overflow || got != want) {
-			conn_fail(c, EXIT_CONN, "READ ITT 0x%08x: %llu bytes arrived, %llu expected", t->itt,
-				  (unsigned long long)got, (unsigned long long)want);
+		uint64_t want = t->len - (t->underflow && t->residual <= t->len ? t->residual : 0);
+		if (t->overflow || (t->underflow && t->residual > t->len) || valid != want || got != want) {
+			conn_fail(c, EXIT_CONN,
+				  "READ ITT 0x%08x: the target reported %llu bytes (residual %u%s), but %llu arrived, "
+				  "the first %llu of them with no hole",
+				  t->itt, (unsigned long long)want, t->residual,
+				  t->overflow ? ", overflow" : t->underflow ? ", underflow" : "", (unsigned long long)got,
+				  (unsigned long long)valid);
 			return;
 		}
+		t->bytes_valid = valid;
 	}
 	/* The command finished with every digest good: the connection works. */
 	s->failures = 0;
@@ -581,20 +685,31 @@ static void requeue_active(struct session *s)
 /* ------------------------------------------------------------------------ */
 /* Incoming PDUs.                                                              */
 
-static const char *opcode_str(uint8_t op)
+/* Every opcode of RFC 7143 section 11.1.1; the rest are reserved. */
+const char *iscsi_opcode_str(uint8_t op)
 {
-	switch (op) {
+	switch (op & 0x3f) {
+	case OP_NOP_OUT: return "NOP-Out";
+	case OP_SCSI_CMD: return "SCSI Command";
+	case OP_TMF_REQ: return "Task Management Function Request";
+	case OP_LOGIN_REQ: return "Login Request";
+	case OP_TEXT_REQ: return "Text Request";
+	case OP_DATA_OUT: return "SCSI Data-Out";
+	case OP_LOGOUT_REQ: return "Logout Request";
+	case OP_SNACK_REQ: return "SNACK Request";
+	case 0x1c: case 0x1d: case 0x1e: return "vendor-specific initiator";
 	case OP_NOP_IN: return "NOP-In";
 	case OP_SCSI_RSP: return "SCSI Response";
-	case OP_TMF_RSP: return "Task Management Response";
+	case OP_TMF_RSP: return "Task Management Function Response";
 	case OP_LOGIN_RSP: return "Login Response";
 	case OP_TEXT_RSP: return "Text Response";
-	case OP_DATA_IN: return "Data-In";
+	case OP_DATA_IN: return "SCSI Data-In";
 	case OP_LOGOUT_RSP: return "Logout Response";
-	case OP_R2T: return "R2T";
-	case OP_ASYNC: return "Async Message";
+	case OP_R2T: return "Ready To Transfer (R2T)";
+	case OP_ASYNC: return "Asynchronous Message";
+	case 0x3c: case 0x3d: case 0x3e: return "vendor-specific target";
 	case OP_REJECT: return "Reject";
-	default: return "unknown";
+	default: return "reserved";
 	}
 }
 
@@ -617,6 +732,8 @@ static void rx_data_in(struct conn *c, const struct toeless_pdu *pdu)
 	t->exp_datasn++;
 	session_update_window(s, bhs);
 	s->st.data_in_pdus++;
+	if (get_be32(bhs + 40) == t->in_order)
+		t->in_order += pdu->data_len; /* a gap is never filled later: DataPDUInOrder=Yes */
 	if (pdu->flags & TOELESS_PDU_F_PLACED) {
 		s->st.data_in_placed++;
 		t->bytes_in += pdu->data_len;
@@ -744,7 +861,26 @@ static void rx_nop_in(struct conn *c, const struct toeless_pdu *pdu)
 		put_be32(out + 20, ttt);
 		put_be32(out + 24, s->cmdsn);
 		s->st.target_pings_answered++;
-		conn_send_control(c, out, pdu->data, pdu->data ? pdu->data_len : 0);
+		conn_queue(c, out, pdu->data, pdu->data ? pdu->data_len : 0, true);
+		if (c->state == CONN_DEAD)
+			return;
+		if (c->ping_replies > s->st.ping_replies_peak)
+			s->st.ping_replies_peak = c->ping_replies;
+		if (c->ping_reply_bytes > s->st.ping_reply_bytes_peak)
+			s->st.ping_reply_bytes_peak = c->ping_reply_bytes;
+		/*
+		 * Every ping must be answered (RFC 7143 11.19), so none is dropped;
+		 * while the answers cannot be sent we stop reading instead, and TCP
+		 * holds the target's further pings back.  conn_resume() reads again.
+		 */
+		if (!c->rx_paused &&
+		    (c->ping_replies >= PING_REPLIES_MAX || c->ping_reply_bytes >= PING_REPLY_BYTES_MAX)) {
+			c->rx_paused = true;
+			s->st.rx_pauses++;
+			vlog("%u answers to the target's pings (%zu bytes) wait to be sent: not reading until "
+			     "half are out", c->ping_replies, c->ping_reply_bytes);
+			poll_update(c);
+		}
 	} else if (pdu->itt != RESERVED_TAG) {
 		/* the answer to our ping: it advances StatSN */
 		statsn_update(s, bhs);
@@ -871,8 +1007,13 @@ static void rx_dispatch(struct conn *c, const struct toeless_pdu *pdu)
 	case OP_LOGOUT_RSP: rx_logout_response(c, pdu); break;
 	case OP_REJECT: rx_reject(c, pdu); break;
 	case OP_ASYNC: rx_async(c, pdu); break;
+	case OP_TMF_RSP:
+		statsn_update(c->s, pdu->bhs);
+		session_update_window(c->s, pdu->bhs);
+		esc_tmf_response(c, pdu);
+		break;
 	default:
-		conn_fail(c, EXIT_CONN, "unexpected %s PDU (opcode 0x%02x)", opcode_str(pdu->opcode), pdu->opcode);
+		conn_fail(c, EXIT_CONN, "unexpected %s PDU (opcode 0x%02x)", iscsi_opcode_str(pdu->opcode), pdu->opcode);
 	}
 }
 
@@ -881,7 +1022,7 @@ static void conn_read(struct conn *c)
 {
 	struct session *s = c->s;
 
-	while (c->state != CONN_DEAD) {
+	while (c->state != CONN_DEAD && !c->rx_paused) {
 		struct toeless_pdu pdu;
 		int rc = toeless_pdu_recv(c->ctx, &pdu);
 
@@ -900,7 +1041,7 @@ static void conn_read(struct conn *c)
 			} else {
 				s->st.data_digest_errors++;
 				conn_fail(c, EXIT_DIGEST, "data digest error in a %s PDU (ITT 0x%08x, %u bytes)",
-					  opcode_str(pdu.opcode), pdu.itt, pdu.data_len);
+					  iscsi_opcode_str(pdu.opcode), pdu.itt, pdu.data_len);
 			}
 			return;
 		case -ERANGE:
@@ -981,7 +1122,7 @@ static void on_socket(uv_poll_t *h, int status, int events)
 		int rc = toeless_ctx_flush(c->ctx);
 		if (rc == 0) {
 			c->tx_busy = false;
-			free(c->tx_inflight);
+			tx_free(c, c->tx_inflight);
 			c->tx_inflight = NULL;
 			poll_update(c);
 		} else if (rc != -EAGAIN) {
@@ -994,6 +1135,22 @@ static void on_socket(uv_poll_t *h, int status, int events)
 	session_drain_cq(s);
 	if (c->state != CONN_DEAD)
 		conn_pump(c);
+	conn_resume(c);
+}
+
+/* Read again once half of the queued ping answers are out (see rx_nop_in). */
+static void conn_resume(struct conn *c)
+{
+	while (c->state != CONN_DEAD && c->rx_paused && c->ping_replies <= PING_REPLIES_MAX / 2 &&
+	       c->ping_reply_bytes <= PING_REPLY_BYTES_MAX / 2) {
+		c->rx_paused = false;
+		poll_update(c);
+		/* the library may hold PDUs read ahead: no readable event would come for them */
+		conn_read(c);
+		session_drain_cq(c->s);
+		if (c->state != CONN_DEAD)
+			conn_pump(c);
+	}
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1016,6 +1173,20 @@ static void handle_sgl_completion(struct session *s, const struct toeless_comple
 		return; /* a post of a failed connection, cancelled by its destroy */
 	t->sgl_done = true;
 	t->bytes_placed = e->bytes_placed;
+#if HAVE_CQE_BYTES_VALID
+	t->bytes_valid = e->bytes_valid;
+	if (e->status == -ENODATA) {
+		/* the placed ranges are not exactly the first (expected - residual) bytes */
+		conn_fail(c, EXIT_CONN, "READ ITT 0x%08x: the target reported %llu bytes (residual %u), but only the "
+			  "first %llu arrived with no hole", t->itt,
+			  (unsigned long long)(t->len - ((e->flags & TOELESS_CQE_F_UNDERFLOW) ? e->residual : 0)),
+			  e->residual, (unsigned long long)e->bytes_valid);
+		return;
+	}
+#else
+	/* until libtoeless reports bytes_valid: the placed Data-In headers, in order from 0 */
+	t->bytes_valid = t->in_order;
+#endif
 	if (e->status == -EBADMSG) {
 		s->st.data_digest_errors++;
 		conn_fail(c, EXIT_DIGEST, "data digest error in READ ITT 0x%08x", t->itt);
@@ -1100,12 +1271,12 @@ static void conn_teardown(struct conn *c)
 		toeless_ctx_destroy(c->ctx);
 		c->ctx = NULL;
 	}
-	free(c->tx_inflight);
+	tx_free(c, c->tx_inflight);
 	c->tx_inflight = NULL;
 	while (c->tx_head) {
 		struct tx_item *it = c->tx_head;
 		c->tx_head = it->next;
-		free(it);
+		tx_free(c, it);
 	}
 	c->tx_tail = NULL;
 	while (c->do_head) {
@@ -1244,6 +1415,14 @@ static void on_tick(uv_timer_t *h)
 		else if (s->cfg->nop_interval && !c->ping_outstanding &&
 			 now - c->last_rx_ms > (uint64_t)s->cfg->nop_interval * 1000)
 			send_ping(c);
+		/* the per-command deadline: pings answered or not, it does not move */
+		if (c->state == CONN_FFP)
+			esc_tick(c, now);
+		/* an engine may hand a cancelled post back only when asked */
+		if (c->state == CONN_FFP && c->ctx && s->pend_head && s->pend_head->sgl_held) {
+			toeless_ctx_progress(c->ctx);
+			session_drain_cq(s);
+		}
 		break;
 	case CONN_LOGOUT:
 		if (now - c->started_ms > limit)
@@ -1468,7 +1647,10 @@ static const struct {
 	ISTAT(unsolicited_bytes), ISTAT(solicited_bytes), ISTAT(nop_out_pings), ISTAT(nop_in_replies),
 	ISTAT(target_pings_answered), ISTAT(header_digest_errors), ISTAT(data_digest_errors),
 	ISTAT(statsn_gaps), ISTAT(cmd_window_stalls), ISTAT(unit_attentions), ISTAT(busy_retries),
-	ISTAT(async_events), ISTAT(rejects),
+	ISTAT(async_events), ISTAT(rejects), ISTAT(cmd_timeouts), ISTAT(window_stalls), ISTAT(abort_task_sent),
+	ISTAT(abort_task_done), ISTAT(lun_reset_sent), ISTAT(lun_reset_done), ISTAT(tmf_unanswered),
+	ISTAT(tmf_refused), ISTAT(timeout_reconnects), ISTAT(rx_pauses), ISTAT(ping_replies_peak),
+	ISTAT(ping_reply_bytes_peak), ISTAT(short_reads),
 };
 #undef ISTAT
 

@@ -328,7 +328,7 @@ START_TEST(test_fastpath_mixed)
 	th_fill_pattern(want, sizeof(want), 3);
 	th_fill_pattern(ping, sizeof(ping), 4);
 	memset(sense, 0x70, sizeof(sense));
-	post(&s, 1, b.p, sizeof(want), 2);
+	post(&s, 1, b.p, 16384, 2); /* the SGL is the expected transfer */
 	post(&s, 2, b.p + 16384, 16384, 1); /* a task that ends with a SCSI Response */
 	struct th_buf out;
 	th_buf_init(&out);
