@@ -49,6 +49,7 @@
 #include <unistd.h>
 
 #include <toeless.h>
+#include <toeless_iscsi.h>
 
 #define DEFAULT_READ_LEN (4u << 20) /* a 4 MiB read ... */
 #define SEGMENT_LEN (64u << 10)     /* ... sent as 64 KiB Data-In PDUs */
@@ -56,30 +57,12 @@
 #define DEMO_ITT 0x00001234u        /* the read's Initiator Task Tag */
 #define DEMO_SGES 5                 /* the reader's buffer comes in 5 pieces */
 
-/* iSCSI opcodes and flags used here (RFC 7143 section 11). */
-#define OP_SCSI_CMD 0x01
-#define OP_DATA_IN 0x25
-#define FLAG_FINAL 0x80        /* byte 1: F */
+/* iSCSI opcodes and flags: <toeless_iscsi.h>; the one bit it lacks: */
 #define CMD_FLAG_READ 0x40     /* byte 1 of a SCSI Command: R */
-#define DATAIN_FLAG_STATUS 0x01 /* byte 1 of a Data-In: S (status follows) */
-#define SCSI_STATUS_GOOD 0x00
 
 /* ------------------------------------------------------------------ */
 /* small helpers                                                        */
 /* ------------------------------------------------------------------ */
-
-static void put_be32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
-
-static uint32_t get_be32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
 
 /* The byte the target sends at offset off of the read. */
 static uint8_t pattern_byte(uint64_t off)
@@ -149,20 +132,20 @@ static void build_data_in(uint8_t bhs[TOELESS_BHS_LEN], uint32_t itt, uint32_t d
 			  uint32_t offset, int last, uint32_t stat_sn)
 {
 	memset(bhs, 0, TOELESS_BHS_LEN);
-	bhs[0] = OP_DATA_IN;
+	bhs[0] = TOELESS_ISCSI_OP_DATA_IN;
 	if (last) {
-		bhs[1] = FLAG_FINAL | DATAIN_FLAG_STATUS; /* F and S: status is in this PDU */
-		bhs[3] = SCSI_STATUS_GOOD;
-		put_be32(bhs + 24, stat_sn);            /* StatSN, valid with S */
+		bhs[1] = TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS; /* F and S: status is in this PDU */
+		bhs[3] = TOELESS_ISCSI_SCSI_GOOD;
+		toeless_put_be32(bhs + 24, stat_sn);            /* StatSN, valid with S */
 	}
 	/* bytes 4..7: TotalAHSLength and DataSegmentLength, filled by toeless_pdu_send() */
 	/* bytes 8..15: LUN 0 */
-	put_be32(bhs + 16, itt);                        /* Initiator Task Tag */
-	put_be32(bhs + 20, 0xffffffffu);                /* Target Transfer Tag: none */
-	put_be32(bhs + 28, 1);                          /* ExpCmdSN */
-	put_be32(bhs + 32, 64);                         /* MaxCmdSN */
-	put_be32(bhs + 36, data_sn);                    /* DataSN */
-	put_be32(bhs + 40, offset);                     /* Buffer Offset */
+	toeless_put_be32(bhs + 16, itt);                        /* Initiator Task Tag */
+	toeless_put_be32(bhs + 20, 0xffffffffu);                /* Target Transfer Tag: none */
+	toeless_put_be32(bhs + 28, 1);                          /* ExpCmdSN */
+	toeless_put_be32(bhs + 32, 64);                         /* MaxCmdSN */
+	toeless_put_be32(bhs + 36, data_sn);                    /* DataSN */
+	toeless_put_be32(bhs + 40, offset);                     /* Buffer Offset */
 	/* bytes 44..47: Residual Count 0 */
 }
 
@@ -201,14 +184,14 @@ static void *target_main(void *arg)
 		fail("target: toeless_pdu_recv", rc);
 		goto out;
 	}
-	if (cmd.opcode != OP_SCSI_CMD || !(cmd.bhs[1] & CMD_FLAG_READ)) {
+	if (cmd.opcode != TOELESS_ISCSI_OP_SCSI_CMD || !(cmd.bhs[1] & CMD_FLAG_READ)) {
 		fprintf(stderr, "toeless-demo: target: expected a SCSI READ command, got opcode 0x%02x\n",
 			cmd.opcode);
 		rc = -EPROTO;
 		goto out;
 	}
 	itt = cmd.itt;
-	edtl = get_be32(cmd.bhs + 20); /* Expected Data Transfer Length */
+	edtl = toeless_get_be32(cmd.bhs + 20); /* Expected Data Transfer Length */
 	if (edtl > t->len)
 		edtl = t->len;
 
@@ -484,14 +467,14 @@ int main(int argc, char **argv)
 		/* SCSI Command: READ(16) of len bytes, F and R bits, ITT, EDTL. */
 		uint8_t bhs[TOELESS_BHS_LEN] = { 0 };
 
-		bhs[0] = OP_SCSI_CMD;
-		bhs[1] = FLAG_FINAL | CMD_FLAG_READ | 0x01; /* ATTR: simple */
-		put_be32(bhs + 16, DEMO_ITT);
-		put_be32(bhs + 20, len);                  /* Expected Data Transfer Length */
-		put_be32(bhs + 24, 1);                    /* CmdSN */
-		put_be32(bhs + 28, 1);                    /* ExpStatSN */
+		bhs[0] = TOELESS_ISCSI_OP_SCSI_CMD;
+		bhs[1] = TOELESS_ISCSI_FLAG_FINAL | CMD_FLAG_READ | 0x01; /* ATTR: simple */
+		toeless_put_be32(bhs + 16, DEMO_ITT);
+		toeless_put_be32(bhs + 20, len);                  /* Expected Data Transfer Length */
+		toeless_put_be32(bhs + 24, 1);                    /* CmdSN */
+		toeless_put_be32(bhs + 28, 1);                    /* ExpStatSN */
 		bhs[32] = 0x88;                           /* CDB: READ(16), LBA 0 */
-		put_be32(bhs + 32 + 10, (len + 511) / 512); /* transfer length in blocks */
+		toeless_put_be32(bhs + 32 + 10, (len + 511) / 512); /* transfer length in blocks */
 		rc = send_pdu(ctx, fd, bhs, NULL, 0);
 		if (rc < 0) {
 			fail("toeless_pdu_send", rc);
@@ -532,7 +515,7 @@ int main(int argc, char **argv)
 						"(header digest %s, data digest %s)\n",
 					(unsigned long long)pdu.stream_pos, toeless_strerror(rc),
 					digest_name(pdu.hdr_digest), digest_name(pdu.data_digest));
-			else if (pdu.opcode != OP_DATA_IN)
+			else if (pdu.opcode != TOELESS_ISCSI_OP_DATA_IN)
 				fprintf(stderr, "toeless-demo: unexpected PDU, opcode 0x%02x\n", pdu.opcode);
 		}
 		/* Reap completions; the SGL completion ends the read. */
@@ -569,7 +552,7 @@ int main(int argc, char **argv)
 	printf("completion : status %d (%s), SCSI status 0x%02x%s, %llu bytes placed (%llu by the engine), "
 	       "data digest %s, cookie %llu\n",
 	       done.status, toeless_strerror(done.status), done.scsi_status,
-	       done.scsi_status == SCSI_STATUS_GOOD ? " GOOD" : "",
+	       done.scsi_status == TOELESS_ISCSI_SCSI_GOOD ? " GOOD" : "",
 	       (unsigned long long)done.bytes_placed, (unsigned long long)done.bytes_engine,
 	       digest_name(done.data_digest), (unsigned long long)done.user_data);
 	printf("received   : %llu PDUs, %llu placed into the posted buffers, %llu with a bad digest\n",
@@ -586,7 +569,7 @@ int main(int argc, char **argv)
 	       (double)len / (1024.0 * 1024.0) / (t1 - t0), (t1 - t0) * 1e3, len);
 
 	ok = mismatches == 0 && done.status == 0 && (done.flags & TOELESS_CQE_F_SCSI_STATUS) &&
-	     done.scsi_status == SCSI_STATUS_GOOD && done.bytes_placed == len && bad_digests == 0;
+	     done.scsi_status == TOELESS_ISCSI_SCSI_GOOD && done.bytes_placed == len && bad_digests == 0;
 	if (mismatches)
 		printf("verified   : FAILED, %llu of %u bytes differ\n", (unsigned long long)mismatches, len);
 	else

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "toeless_int.h"
+#include "oahash.h"
 
 #define TL_CQ_DEFAULT_DEPTH 1024
 #define TL_CRC_TABLE_MIN 64
@@ -270,18 +271,21 @@ int toeless_cq_poll(toeless_cq *cq, struct toeless_completion *out, int max)
 /* ---- asynchronous CRC bookkeeping ---- */
 
 /* Ids are handed out in sequence, so the low bits are already spread and
- * consecutive requests land in consecutive slots. */
-static inline uint32_t crc_home(const toeless_cq *cq, uint64_t id)
+ * consecutive requests land in consecutive slots: the id is its own hash. */
+static bool crc_slot_empty(const void *slot)
 {
-	return (uint32_t)id & cq->crc_mask;
+	return !((const struct tl_crc_pending *)slot)->id;
+}
+
+static uint32_t crc_slot_hash(const void *slot)
+{
+	return (uint32_t)((const struct tl_crc_pending *)slot)->id;
 }
 
 static void crc_insert(toeless_cq *cq, uint64_t id, uint64_t user_data)
 {
-	uint32_t i = crc_home(cq, id);
+	uint32_t i = tl_oa_free_slot(cq->crc, sizeof(*cq->crc), cq->crc_mask, (uint32_t)id, crc_slot_empty);
 
-	while (cq->crc[i].id)
-		i = (i + 1) & cq->crc_mask;
 	cq->crc[i].id = id;
 	cq->crc[i].user_data = user_data;
 }
@@ -308,9 +312,7 @@ static int crc_table_reserve(toeless_cq *cq, uint32_t n)
 		return -ENOMEM;
 	}
 	cq->crc_mask = (uint32_t)size - 1;
-	for (uint32_t i = 0; i < old_size; i++)
-		if (old[i].id)
-			crc_insert(cq, old[i].id, old[i].user_data);
+	tl_oa_rehash(cq->crc, cq->crc_mask, old, old_size - 1, sizeof(*old), crc_slot_empty, crc_slot_hash);
 	free(old);
 	return 0;
 }
@@ -318,27 +320,16 @@ static int crc_table_reserve(toeless_cq *cq, uint32_t n)
 /* Remove id; true and *user_data when it was outstanding. */
 static bool crc_remove(toeless_cq *cq, uint64_t id, uint64_t *user_data)
 {
-	uint32_t i, j;
+	uint32_t i;
 
 	if (!cq->crc || !id)
 		return false;
-	for (i = crc_home(cq, id); cq->crc[i].id != id; i = (i + 1) & cq->crc_mask)
+	for (i = (uint32_t)id & cq->crc_mask; cq->crc[i].id != id; i = (i + 1) & cq->crc_mask)
 		if (!cq->crc[i].id)
 			return false;
 	if (user_data)
 		*user_data = cq->crc[i].user_data;
-	/* Backward-shift deletion: pull later entries of the probe run into
-	 * the hole unless they already sit at or after their home slot. */
-	for (j = (i + 1) & cq->crc_mask; cq->crc[j].id; j = (j + 1) & cq->crc_mask) {
-		uint32_t k = crc_home(cq, cq->crc[j].id);
-		bool stays = i <= j ? (i < k && k <= j) : (i < k || k <= j);
-
-		if (stays)
-			continue;
-		cq->crc[i] = cq->crc[j];
-		i = j;
-	}
-	cq->crc[i].id = 0;
+	tl_oa_remove(cq->crc, sizeof(*cq->crc), cq->crc_mask, i, crc_slot_empty, crc_slot_hash);
 	cq->crc_count--;
 	return true;
 }

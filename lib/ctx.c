@@ -37,10 +37,10 @@ static int params_check(const toeless_device *dev, const struct toeless_ctx_para
 	if (out->max_recv_dsl == 0)
 		out->max_recv_dsl = TL_DEFAULT_RECV_DSL;
 	/* RFC 7143: MaxRecvDataSegmentLength is 512 .. 2^24-1 */
-	if (out->max_recv_dsl < 512 || out->max_recv_dsl > ISCSI_MAX_DSL ||
+	if (out->max_recv_dsl < 512 || out->max_recv_dsl > TOELESS_ISCSI_MAX_DSL ||
 	    out->max_recv_dsl > dev->caps.max_recv_dsl)
 		return -EINVAL;
-	if (out->max_send_dsl > ISCSI_MAX_DSL)
+	if (out->max_send_dsl > TOELESS_ISCSI_MAX_DSL)
 		return -EINVAL;
 	out->size = sizeof(*out);
 	return 0;
@@ -165,7 +165,7 @@ static int32_t task_judge_data(const struct tl_task *task)
 {
 	if (task->status || !task->has_status || task->response)
 		return task->status;
-	if (task->scsi_status != ISCSI_SCSI_GOOD && !task->status_datain)
+	if (task->scsi_status != TOELESS_ISCSI_SCSI_GOOD && !task->status_datain)
 		return 0;
 	uint64_t want = task->total;
 	if (task->cflags & TOELESS_CQE_F_UNDERFLOW)
@@ -452,7 +452,7 @@ out:
 
 int toeless_sgl_post(toeless_ctx *ctx, uint32_t itt, const struct iovec *iov, int iovcnt, uint64_t user_data)
 {
-	if (!ctx || !iov || iovcnt <= 0 || itt == ISCSI_RESERVED_TAG)
+	if (!ctx || !iov || iovcnt <= 0 || itt == TOELESS_ISCSI_RESERVED_TAG)
 		return -EINVAL;
 	for (int i = 0; i < iovcnt; i++)
 		if (!iov[i].iov_base || iov[i].iov_len == 0)

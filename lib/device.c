@@ -257,8 +257,8 @@ static void tl_caps_fixup(toeless_device *dev, struct toeless_caps *caps)
 	if (!caps->max_sge || caps->max_sge > TL_CORE_MAX_SGE)
 		caps->max_sge = TL_CORE_MAX_SGE;
 	/* DataSegmentLength is a 24-bit field. */
-	if (!caps->max_recv_dsl || caps->max_recv_dsl > ISCSI_MAX_DSL)
-		caps->max_recv_dsl = ISCSI_MAX_DSL;
+	if (!caps->max_recv_dsl || caps->max_recv_dsl > TOELESS_ISCSI_MAX_DSL)
+		caps->max_recv_dsl = TOELESS_ISCSI_MAX_DSL;
 	if (!caps->max_contexts)
 		caps->max_contexts = UINT32_MAX;
 	if (!caps->max_tasks)

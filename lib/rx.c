@@ -183,11 +183,11 @@ static void fill_pdu_header(toeless_ctx *ctx, struct toeless_pdu *pdu)
 	pdu->data_len = rx->data_len;
 	pdu->data = NULL;
 	pdu->flags = 0;
-	pdu->opcode = tl_bhs_opcode(rx->bhs);
+	pdu->opcode = toeless_bhs_opcode(rx->bhs);
 	pdu->hdr_digest = rx->hdr_digest;
 	pdu->data_digest = TOELESS_DIGEST_NONE;
 	pdu->reserved0 = 0;
-	pdu->itt = tl_bhs_itt(rx->bhs);
+	pdu->itt = toeless_bhs_itt(rx->bhs);
 	pdu->status = 0;
 	pdu->stream_pos = rx->pdu_pos;
 	pdu->user_data = 0;
@@ -239,7 +239,7 @@ static int read_header(toeless_ctx *ctx)
 	for (;;) {
 		if (rx->hdr_have >= TOELESS_BHS_LEN && rx->phase == TL_RX_BHS) {
 			/* the BHS tells how long the rest of the header is */
-			rx->ahs_len = tl_bhs_ahs_len(rx->hdr);
+			rx->ahs_len = toeless_bhs_ahs_len(rx->hdr);
 			rx->hdr_len = TOELESS_BHS_LEN + rx->ahs_len + hd_len(ctx);
 			rx->phase = TL_RX_HDR_REST;
 		}
@@ -263,8 +263,8 @@ static int start_pdu(toeless_ctx *ctx)
 	const uint8_t *h = rx->hdr;
 
 	memcpy(rx->bhs, h, TOELESS_BHS_LEN);
-	rx->data_len = tl_bhs_dsl(h);
-	rx->seg_len = rx->data_len + tl_pad_len(rx->data_len);
+	rx->data_len = toeless_bhs_dsl(h);
+	rx->seg_len = rx->data_len + toeless_pad_len(rx->data_len);
 	rx->trailer_len = rx->data_len ? dd_len(ctx) : 0;
 	rx->data_have = 0;
 	rx->task = NULL;
@@ -283,7 +283,7 @@ static int start_pdu(toeless_ctx *ctx)
 
 	if (hd_len(ctx)) {
 		uint32_t covered = TOELESS_BHS_LEN + rx->ahs_len;
-		uint32_t want = tl_get_le32(h + covered);
+		uint32_t want = toeless_get_le32(h + covered);
 		TL_STAT_INC(&ctx->stats, hdr_digests_checked);
 		if (toeless_crc32c(0, h, covered) != want) {
 			rx->hdr_digest = TOELESS_DIGEST_BAD;
@@ -297,15 +297,15 @@ static int start_pdu(toeless_ctx *ctx)
 	if (rx->data_len > ctx->params.max_recv_dsl)
 		return -EMSGSIZE;
 
-	uint8_t op = tl_bhs_opcode(h);
-	uint32_t itt = tl_bhs_itt(h);
+	uint8_t op = toeless_bhs_opcode(h);
+	uint32_t itt = toeless_bhs_itt(h);
 	struct tl_task *task = NULL;
-	if (op == ISCSI_OP_DATA_IN || op == ISCSI_OP_SCSI_RSP) {
+	if (op == TOELESS_ISCSI_OP_DATA_IN || op == TOELESS_ISCSI_OP_SCSI_RSP) {
 		task = tl_task_find(&ctx->tasks, itt);
 		if (task && task->state != TL_TASK_POSTED)
 			task = NULL;
 	}
-	if (op == ISCSI_OP_DATA_IN && !task)
+	if (op == TOELESS_ISCSI_OP_DATA_IN && !task)
 		TL_STAT_INC(&ctx->stats, unknown_itt_pdus);
 	rx->task = task;
 
@@ -319,8 +319,8 @@ static int start_pdu(toeless_ctx *ctx)
 			.bhs = h,
 			.data_len = rx->data_len,
 			.itt = itt,
-			.buffer_offset = tl_bhs_buffer_offset(h),
-			.sgl_posted_to_engine = task && op == ISCSI_OP_DATA_IN && task->engine_owned,
+			.buffer_offset = toeless_bhs_buffer_offset(h),
+			.sgl_posted_to_engine = task && op == TOELESS_ISCSI_OP_DATA_IN && task->engine_owned,
 		};
 		have_rec = ctx->dev->ops->rx_pdu(ctx->priv, &q, &rec) == 0;
 		if (have_rec && rec.hdr_digest == TOELESS_DIGEST_BAD) {
@@ -331,8 +331,8 @@ static int start_pdu(toeless_ctx *ctx)
 		}
 	}
 
-	if (op == ISCSI_OP_DATA_IN && task && rx->data_len) {
-		uint64_t lo = tl_bhs_buffer_offset(h);
+	if (op == TOELESS_ISCSI_OP_DATA_IN && task && rx->data_len) {
+		uint64_t lo = toeless_bhs_buffer_offset(h);
 		rx->place_off = (uint32_t)lo;
 		int rc = tl_task_check_range(task, lo, lo + rx->data_len);
 		if (rc) {
@@ -351,8 +351,8 @@ static int start_pdu(toeless_ctx *ctx)
 		} else if (task->engine_owned) {
 			TL_STAT_INC(&ctx->stats, sw_fallback_pdus);
 		}
-	} else if (op == ISCSI_OP_DATA_IN && task) {
-		rx->place_off = tl_bhs_buffer_offset(h);
+	} else if (op == TOELESS_ISCSI_OP_DATA_IN && task) {
+		rx->place_off = toeless_bhs_buffer_offset(h);
 	}
 	rx->hdr_have = 0; /* header consumed: rx->hdr may take the lookahead */
 	if (rx->data_len == 0)
@@ -366,7 +366,7 @@ static int start_pdu(toeless_ctx *ctx)
 /* The current payload goes into a posted SGL (else into rx->buf). */
 static inline bool rx_placing(const struct tl_rx_state *rx)
 {
-	return rx->task && !rx->discard && tl_bhs_opcode(rx->bhs) == ISCSI_OP_DATA_IN;
+	return rx->task && !rx->discard && toeless_bhs_opcode(rx->bhs) == TOELESS_ISCSI_OP_DATA_IN;
 }
 
 /* The engine placed the first bytes of this payload but did not check the
@@ -481,7 +481,7 @@ static int finish_pdu(toeless_ctx *ctx, struct toeless_pdu *pdu)
 {
 	struct tl_rx_state *rx = &ctx->rx;
 	const uint8_t *h = rx->bhs;
-	uint8_t op = tl_bhs_opcode(h);
+	uint8_t op = toeless_bhs_opcode(h);
 	struct tl_task *task = rx->task;
 	int err = rx->pdu_err == -ECANCELED ? 0 : rx->pdu_err;
 	uint32_t pad = rx->seg_len - rx->data_len;
@@ -499,7 +499,7 @@ static int finish_pdu(toeless_ctx *ctx, struct toeless_pdu *pdu)
 		} else {
 			/* the digest covers data and pad; the pad sits in rx->trailer */
 			uint32_t crc = toeless_crc32c(rx->crc, rx->trailer, pad);
-			pdu->data_digest = crc == tl_get_le32(rx->trailer + pad) ? TOELESS_DIGEST_OK
+			pdu->data_digest = crc == toeless_get_le32(rx->trailer + pad) ? TOELESS_DIGEST_OK
 										  : TOELESS_DIGEST_BAD;
 			TL_STAT_INC(&ctx->stats, data_digests_checked);
 		}
@@ -510,7 +510,7 @@ static int finish_pdu(toeless_ctx *ctx, struct toeless_pdu *pdu)
 		}
 	}
 
-	if (task && op == ISCSI_OP_DATA_IN) {
+	if (task && op == TOELESS_ISCSI_OP_DATA_IN) {
 		if (!discard && rx->data_len) {
 			uint64_t lo = rx->place_off;
 			int rc = tl_task_mark_range(task, lo, lo + rx->data_len);
@@ -529,26 +529,26 @@ static int finish_pdu(toeless_ctx *ctx, struct toeless_pdu *pdu)
 			task->worst_digest = pdu->data_digest;
 		if (err && task->status == 0)
 			task->status = err;
-		if (tl_bhs_flags(h) & ISCSI_DATAIN_STATUS) {
+		if (toeless_bhs_flags(h) & TOELESS_ISCSI_DATAIN_STATUS) {
 			task->has_status = 1;
 			task->status_datain = 1;
 			task->scsi_status = h[3];
-			task->residual = tl_bhs_residual(h);
-			if (tl_bhs_flags(h) & ISCSI_DATAIN_UNDERFLOW)
+			task->residual = toeless_bhs_residual(h);
+			if (toeless_bhs_flags(h) & TOELESS_ISCSI_DATAIN_UNDERFLOW)
 				task->cflags |= TOELESS_CQE_F_UNDERFLOW;
-			if (tl_bhs_flags(h) & ISCSI_DATAIN_OVERFLOW)
+			if (toeless_bhs_flags(h) & TOELESS_ISCSI_DATAIN_OVERFLOW)
 				task->cflags |= TOELESS_CQE_F_OVERFLOW;
 			tl_task_finish(ctx, task, task->status);
 			pdu->flags |= TOELESS_PDU_F_TASK_DONE;
 		}
-	} else if (task && op == ISCSI_OP_SCSI_RSP) {
+	} else if (task && op == TOELESS_ISCSI_OP_SCSI_RSP) {
 		task->has_status = 1;
 		task->response = h[2];
 		task->scsi_status = h[3];
-		task->residual = tl_bhs_residual(h);
-		if (tl_bhs_flags(h) & ISCSI_RSP_UNDERFLOW)
+		task->residual = toeless_bhs_residual(h);
+		if (toeless_bhs_flags(h) & TOELESS_ISCSI_RSP_UNDERFLOW)
 			task->cflags |= TOELESS_CQE_F_UNDERFLOW;
-		if (tl_bhs_flags(h) & ISCSI_RSP_OVERFLOW)
+		if (toeless_bhs_flags(h) & TOELESS_ISCSI_RSP_OVERFLOW)
 			task->cflags |= TOELESS_CQE_F_OVERFLOW;
 		if (pdu->data_digest > task->worst_digest)
 			task->worst_digest = pdu->data_digest;

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 
 #include "toeless_int.h"
+#include "oahash.h"
 
 #define TL_TABLE_MIN 16
 
@@ -24,6 +25,16 @@ static inline uint32_t itt_hash(uint32_t itt)
 	/* Fibonacci hashing: initiators often use sequential ITTs, which this
 	 * spreads; the top bits are the best mixed. */
 	return (uint32_t)((itt * 0x9E3779B1u) ^ ((itt * 0x9E3779B1u) >> 16));
+}
+
+static bool slot_empty(const void *slot)
+{
+	return !((const struct tl_slot *)slot)->task;
+}
+
+static uint32_t slot_hash(const void *slot)
+{
+	return itt_hash(((const struct tl_slot *)slot)->itt);
 }
 
 int tl_tasks_init(struct tl_task_table *t, uint32_t max)
@@ -80,9 +91,8 @@ struct tl_task *tl_task_find(const struct tl_task_table *t, uint32_t itt)
 
 static void table_insert(struct tl_slot *slots, uint32_t mask, uint32_t itt, struct tl_task *task)
 {
-	uint32_t i = itt_hash(itt) & mask;
-	while (slots[i].task)
-		i = (i + 1) & mask;
+	uint32_t i = tl_oa_free_slot(slots, sizeof(*slots), mask, itt_hash(itt), slot_empty);
+
 	slots[i].itt = itt;
 	slots[i].task = task;
 }
@@ -93,9 +103,7 @@ static int table_grow(struct tl_task_table *t)
 	struct tl_slot *ns = calloc((size_t)nmask + 1, sizeof(*ns));
 	if (!ns)
 		return -ENOMEM;
-	for (uint32_t i = 0; i <= t->mask; i++)
-		if (t->slots[i].task)
-			table_insert(ns, nmask, t->slots[i].itt, t->slots[i].task);
+	tl_oa_rehash(ns, nmask, t->slots, t->mask, sizeof(*ns), slot_empty, slot_hash);
 	free(t->slots);
 	t->slots = ns;
 	t->mask = nmask;
@@ -159,23 +167,7 @@ void tl_task_remove(struct tl_task_table *t, struct tl_task *task)
 	while (t->slots[i].task != task)
 		i = (i + 1) & t->mask;
 	/* backward-shift deletion: no tombstones, so lookups stay O(1) */
-	uint32_t j = i;
-	for (;;) {
-		t->slots[i].task = NULL;
-		for (;;) {
-			j = (j + 1) & t->mask;
-			if (!t->slots[j].task)
-				goto done;
-			uint32_t home = itt_hash(t->slots[j].itt) & t->mask;
-			/* move slots[j] back to i unless its home lies in (i, j] */
-			if (i <= j ? (i < home && home <= j) : (i < home || home <= j))
-				continue;
-			break;
-		}
-		t->slots[i] = t->slots[j];
-		i = j;
-	}
-done:
+	tl_oa_remove(t->slots, sizeof(*t->slots), t->mask, i, slot_empty, slot_hash);
 	t->count--;
 	/* keep inline storage for reuse; free what was allocated for this post */
 	task_free_storage(task);

@@ -7,6 +7,7 @@
  *   cq.c       completion queues (ring + eventfd), CRC request bookkeeping
  *   crc.c      CRC32C on isa-l, toeless_crc_submit()
  *   task.c     ITT task table: O(1) lookup, placement ranges
+ *   oahash.h   open addressing helper (task and CRC request tables)
  *   ctx.c      context create/destroy/params, SGL post/cancel, release flow
  *   rx.c       the receive engine (toeless_pdu_recv)
  *   tx.c       the send helper (toeless_pdu_send / toeless_ctx_flush)

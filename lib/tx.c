@@ -84,7 +84,7 @@ int toeless_pdu_send(toeless_ctx *ctx, const uint8_t bhs[TOELESS_BHS_LEN], const
 		data_len += data[i].iov_len;
 		nonempty += data[i].iov_len != 0;
 	}
-	if (data_len > ISCSI_MAX_DSL || (ctx->params.max_send_dsl && data_len > ctx->params.max_send_dsl))
+	if (data_len > TOELESS_ISCSI_MAX_DSL || (ctx->params.max_send_dsl && data_len > ctx->params.max_send_dsl))
 		return -EMSGSIZE;
 
 	/* header, data entries, trailer */
@@ -104,11 +104,11 @@ int toeless_pdu_send(toeless_ctx *ctx, const uint8_t bhs[TOELESS_BHS_LEN], const
 	uint8_t *h = tx->hdr;
 	uint32_t hlen = TOELESS_BHS_LEN + ahs_len;
 	memcpy(h, bhs, TOELESS_BHS_LEN);
-	tl_bhs_set_lengths(h, ahs_len, (uint32_t)data_len);
+	toeless_bhs_set_lengths(h, ahs_len, (uint32_t)data_len);
 	if (ahs_len)
 		memcpy(h + TOELESS_BHS_LEN, ahs, ahs_len);
 	if (ctx->params.flags & TOELESS_CTX_HEADER_DIGEST) {
-		tl_put_le32(h + hlen, toeless_crc32c(0, h, hlen));
+		toeless_put_le32(h + hlen, toeless_crc32c(0, h, hlen));
 		hlen += 4;
 	}
 	int n = 0;
@@ -118,7 +118,7 @@ int toeless_pdu_send(toeless_ctx *ctx, const uint8_t bhs[TOELESS_BHS_LEN], const
 		if (data[i].iov_len)
 			iov[n++] = data[i];
 	if (data_len) {
-		uint32_t pad = tl_pad_len((uint32_t)data_len);
+		uint32_t pad = toeless_pad_len((uint32_t)data_len);
 		uint32_t tlen = pad;
 		memset(tx->trailer, 0, sizeof(tx->trailer));
 		if (ctx->params.flags & TOELESS_CTX_DATA_DIGEST) {
@@ -126,7 +126,7 @@ int toeless_pdu_send(toeless_ctx *ctx, const uint8_t bhs[TOELESS_BHS_LEN], const
 			 * unchanged until the bytes are sent (see toeless.h). */
 			uint32_t crc = toeless_crc32c_iov(0, data, iovcnt);
 			crc = toeless_crc32c(crc, tx->trailer, pad);
-			tl_put_le32(tx->trailer + pad, crc);
+			toeless_put_le32(tx->trailer + pad, crc);
 			tlen += 4;
 		}
 		if (tlen) {

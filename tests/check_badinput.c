@@ -49,7 +49,7 @@ static void assert_failed(struct th_conn *c, int err)
 	struct iovec iov = { b, sizeof(b) };
 	ck_assert_int_eq(toeless_sgl_post(c->ctx, 0x7777, &iov, 1, 0), -ENOTCONN);
 	uint8_t bhs[48];
-	th_bhs_init(bhs, ISCSI_OP_NOP_OUT, 0x80, 1);
+	th_bhs_init(bhs, TOELESS_ISCSI_OP_NOP_OUT, 0x80, 1);
 	ck_assert_int_eq(toeless_pdu_send(c->ctx, bhs, NULL, 0, NULL, 0), -ENOTCONN);
 	/* and no second ERROR completion */
 	ck_assert_int_eq(th_cq_drain(c->cq, NULL, 0), 0);
@@ -137,7 +137,7 @@ START_TEST(test_null_args)
 	ck_assert_int_eq(toeless_pdu_recv(c.ctx, NULL), -EINVAL);
 
 	uint8_t bhs[48];
-	th_bhs_init(bhs, ISCSI_OP_NOP_OUT, 0x80, 1);
+	th_bhs_init(bhs, TOELESS_ISCSI_OP_NOP_OUT, 0x80, 1);
 	uint8_t ahs[8] = { 0, 5, 2, 0, 0, 0, 0, 1 };
 	ck_assert_int_eq(toeless_pdu_send(NULL, bhs, NULL, 0, NULL, 0), -EINVAL);
 	ck_assert_int_eq(toeless_pdu_send(c.ctx, NULL, NULL, 0, NULL, 0), -EINVAL);
@@ -194,7 +194,7 @@ START_TEST(test_post_e2big)
 	th_fill_pattern(data, caps.max_sge, 5);
 	struct th_buf w;
 	th_buf_init(&w);
-	th_append_data_in(&w, 0, 1, 0, 0, data, caps.max_sge, ISCSI_FLAG_FINAL | ISCSI_DATAIN_STATUS, 0, 0);
+	th_append_data_in(&w, 0, 1, 0, 0, data, caps.max_sge, TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS, 0, 0);
 	th_feed(c.peer, c.fd, w.p, w.len);
 	struct toeless_pdu pdu;
 	ck_assert_int_eq(th_recv(c.ctx, c.fd, &pdu, TH_TIMEOUT_MS), 0);
@@ -225,7 +225,7 @@ START_TEST(test_post_twice)
 	th_fill_pattern(data, 64, 9);
 	struct th_buf w;
 	th_buf_init(&w);
-	th_append_data_in(&w, 0, 9, 0, 0, data, 64, ISCSI_FLAG_FINAL | ISCSI_DATAIN_STATUS, 0, 0);
+	th_append_data_in(&w, 0, 9, 0, 0, data, 64, TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS, 0, 0);
 	th_feed(c.peer, c.fd, w.p, w.len);
 	struct toeless_pdu pdu;
 	ck_assert_int_eq(th_recv(c.ctx, c.fd, &pdu, TH_TIMEOUT_MS), 0);
@@ -335,7 +335,7 @@ START_TEST(test_datain_past_end)
 		ck_assert_msg(rc == -ERANGE, "offset %u len %u: %d", offs[k], lens[k], rc);
 		ck_assert_int_eq(pdu.status, -ERANGE);
 		ck_assert_uint_eq(pdu.itt, 0x10);
-		ck_assert_uint_eq(pdu.opcode, ISCSI_OP_DATA_IN);
+		ck_assert_uint_eq(pdu.opcode, TOELESS_ISCSI_OP_DATA_IN);
 		ck_assert_uint_eq(pdu.data_len, lens[k]);
 		ck_assert_uint_eq(pdu.flags & TOELESS_PDU_F_PLACED, 0);
 		ck_assert_uint_eq(pdu.flags & TOELESS_PDU_F_TASK_DONE, 0);
@@ -347,7 +347,7 @@ START_TEST(test_datain_past_end)
 	ck_assert_int_eq(th_cq_drain(c.cq, NULL, 0), 0); /* not finished yet */
 	/* the connection goes on: the rest of the read arrives and ends the task */
 	size_t mark = w.len;
-	th_append_data_in(&w, dg, 0x10, 5, 0, data, 100, ISCSI_FLAG_FINAL | ISCSI_DATAIN_STATUS, 0, 0);
+	th_append_data_in(&w, dg, 0x10, 5, 0, data, 100, TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS, 0, 0);
 	th_feed(c.peer, c.fd, w.p + mark, w.len - mark);
 	ck_assert_int_eq(th_recv(c.ctx, c.fd, &pdu, TH_TIMEOUT_MS), 0);
 	ck_assert_uint_eq(pdu.flags, TOELESS_PDU_F_PLACED | TOELESS_PDU_F_TASK_DONE);
@@ -442,7 +442,7 @@ START_TEST(test_guard_pages)
 		/* too long by one byte, then the real thing in two PDUs */
 		th_append_data_in(&w, DG_BOTH, itt, 0, 0, data, len + 4, 0, 0, 0);
 		th_append_data_in(&w, DG_BOTH, itt, 1, 0, data, len, 0, 0, 0);
-		th_append_data_in(&w, DG_BOTH, itt, 2, len, data + len, 3, ISCSI_FLAG_FINAL | ISCSI_DATAIN_STATUS, 0,
+		th_append_data_in(&w, DG_BOTH, itt, 2, len, data + len, 3, TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS, 0,
 				  0);
 		th_feed(c.peer, c.fd, w.p, w.len);
 		ck_assert_int_eq(th_recv(c.ctx, c.fd, &pdu, TH_TIMEOUT_MS), -ERANGE);
@@ -480,7 +480,7 @@ START_TEST(test_datain_overlap)
 	th_append_data_in(&w, dg, 0x20, 0, 0, d1, 60, 0, 0, 0);
 	th_append_data_in(&w, dg, 0x20, 1, 40, d2 + 40, 60, 0, 0, 0);  /* overlaps [40, 60) */
 	th_append_data_in(&w, dg, 0x20, 2, 10, d2 + 10, 1, 0, 0, 0);   /* inside */
-	th_append_data_in(&w, dg, 0x20, 3, 60, d1 + 60, 40, ISCSI_FLAG_FINAL | ISCSI_DATAIN_STATUS, 0, 0);
+	th_append_data_in(&w, dg, 0x20, 3, 60, d1 + 60, 40, TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS, 0, 0);
 	th_feed(c.peer, c.fd, w.p, w.len);
 	struct toeless_pdu pdu;
 	ck_assert_int_eq(th_recv(c.ctx, c.fd, &pdu, TH_TIMEOUT_MS), 0);
@@ -523,7 +523,7 @@ START_TEST(test_datain_unposted)
 	th_fill_pattern(d, 50, 3);
 	struct th_buf w;
 	th_buf_init(&w);
-	th_append_data_in(&w, DG_BOTH, 0x31, 0, 0, d, 50, ISCSI_FLAG_FINAL | ISCSI_DATAIN_STATUS, 0, 0);
+	th_append_data_in(&w, DG_BOTH, 0x31, 0, 0, d, 50, TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS, 0, 0);
 	th_append_data_in(&w, DG_BOTH, 0x30 << 8, 0, 0, d, 7, 0, 0, 0);
 	th_feed(c.peer, c.fd, w.p, w.len);
 	struct toeless_pdu pdu;
@@ -664,7 +664,7 @@ START_TEST(test_peer_close)
 	th_bhs_nop_in(bhs, 0x61, 0xffffffff);
 	th_append_bhs(&w, DG_BOTH, bhs, "hello", 5);
 	size_t end1 = w.len;
-	th_append_data_in(&w, DG_BOTH, 0x60, 0, 0, d, 10, ISCSI_FLAG_FINAL | ISCSI_DATAIN_STATUS, 0, 0);
+	th_append_data_in(&w, DG_BOTH, 0x60, 0, 0, d, 10, TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS, 0, 0);
 	ck_assert_uint_eq(end1, 64);
 	ck_assert_uint_eq(w.len, 132);
 	for (size_t cut = 0; cut <= w.len; cut++) {
@@ -727,7 +727,7 @@ START_TEST(test_hdr_digest_bad)
 	size_t bad = w.len;
 	struct th_pdu p;
 	memset(&p, 0, sizeof(p));
-	th_bhs_data_in(p.bhs, 0x70, 1, 40, ISCSI_FLAG_FINAL | ISCSI_DATAIN_STATUS, 0, 0);
+	th_bhs_data_in(p.bhs, 0x70, 1, 40, TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS, 0, 0);
 	p.data = d + 40;
 	p.data_len = 60;
 	p.digests = DG_BOTH;
@@ -800,7 +800,7 @@ START_TEST(test_data_digest_bad_placed)
 		break;
 	}
 	size_t bad = th_pdu_append(&w, &p);
-	th_append_data_in(&w, DG_BOTH, 0x80, 2, 66, d + 66, 33, ISCSI_FLAG_FINAL | ISCSI_DATAIN_STATUS, 0, 0);
+	th_append_data_in(&w, DG_BOTH, 0x80, 2, 66, d + 66, 33, TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS, 0, 0);
 	uint8_t bhs[48];
 	th_bhs_nop_in(bhs, 0x81, 0xffffffff);
 	th_append_bhs(&w, DG_BOTH, bhs, "after", 5);
@@ -855,7 +855,7 @@ START_TEST(test_data_digest_bad_slow)
 	if (_i == 0)
 		th_bhs_nop_in(p.bhs, 0x90, 0xffffffff);
 	else if (_i == 1)
-		th_bhs_data_in(p.bhs, 0x91, 0, 0, ISCSI_FLAG_FINAL, 0, 0);
+		th_bhs_data_in(p.bhs, 0x91, 0, 0, TOELESS_ISCSI_FLAG_FINAL, 0, 0);
 	else
 		th_bhs_scsi_rsp(p.bhs, 0x92, 0, 0x02, 0, 0);
 	uint8_t d[22];
@@ -909,7 +909,7 @@ START_TEST(test_send_bad)
 	struct th_conn c;
 	th_conn_open_attr(&c, TH_SOCK_UNIX, &a);
 	uint8_t bhs[48], data[700], ahs[1024];
-	th_bhs_init(bhs, ISCSI_OP_SCSI_CMD, 0x80, 1);
+	th_bhs_init(bhs, TOELESS_ISCSI_OP_SCSI_CMD, 0x80, 1);
 	memset(data, 0x5a, sizeof(data));
 	memset(ahs, 0, sizeof(ahs));
 	struct iovec iov[2] = { { data, 300 }, { data + 300, 301 } };
@@ -952,7 +952,7 @@ START_TEST(test_peer_reset)
 	ck_assert_int_eq(th_recv(c.ctx, c.fd, &pdu, TH_TIMEOUT_MS), 0);
 	/* unread data in the peer's receive queue makes close() send a RST */
 	uint8_t out[48];
-	th_bhs_init(out, ISCSI_OP_NOP_OUT, 0x80, 1);
+	th_bhs_init(out, TOELESS_ISCSI_OP_NOP_OUT, 0x80, 1);
 	ck_assert_int_eq(toeless_pdu_send(c.ctx, out, NULL, 0, NULL, 0), 0);
 	ck_assert_int_eq(th_read_full(c.peer, out, 1, TH_TIMEOUT_MS), 0); /* 47 bytes stay unread */
 	close(c.peer);
@@ -978,7 +978,7 @@ START_TEST(test_send_dsl_overflow)
 		iov[i] = (struct iovec){ big, CHUNK };
 	iov[16].iov_len = 0; /* 16 MiB exactly: one byte too many */
 	uint8_t bhs[48];
-	th_bhs_init(bhs, ISCSI_OP_DATA_OUT, 0x80, 1);
+	th_bhs_init(bhs, TOELESS_ISCSI_OP_DATA_OUT, 0x80, 1);
 	ck_assert_int_eq(toeless_pdu_send(c.ctx, bhs, NULL, 0, iov, 17), -EMSGSIZE);
 	iov[16].iov_len = CHUNK;
 	ck_assert_int_eq(toeless_pdu_send(c.ctx, bhs, NULL, 0, iov, 17), -EMSGSIZE);

@@ -24,7 +24,7 @@
 #include "helpers.h"
 
 #define DD TOELESS_CTX_DATA_DIGEST
-#define FINAL_S (ISCSI_FLAG_FINAL | ISCSI_DATAIN_STATUS)
+#define FINAL_S (TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS)
 #define LEN 2048u
 
 struct cc {
@@ -98,7 +98,7 @@ START_TEST(test_hole_under_residual)
 	struct cc t;
 	cc_open(&t, _i);
 	cc_data(&t, 0, 0, 512, 0, 0, 0);
-	cc_data(&t, 1, 1024, LEN - 1024, FINAL_S | ISCSI_DATAIN_UNDERFLOW, 0, 512);
+	cc_data(&t, 1, 1024, LEN - 1024, FINAL_S | TOELESS_ISCSI_DATAIN_UNDERFLOW, 0, 512);
 	struct toeless_completion q = cc_run(&t, 2, _i);
 	ck_assert_int_eq(q.status, -ENODATA);
 	ck_assert_uint_eq(q.bytes_placed, LEN - 512);
@@ -119,7 +119,7 @@ START_TEST(test_data_past_residual)
 {
 	struct cc t;
 	cc_open(&t, _i);
-	cc_data(&t, 0, 0, LEN, FINAL_S | ISCSI_DATAIN_UNDERFLOW, 0, 512);
+	cc_data(&t, 0, 0, LEN, FINAL_S | TOELESS_ISCSI_DATAIN_UNDERFLOW, 0, 512);
 	struct toeless_completion q = cc_run(&t, 1, _i);
 	ck_assert_int_eq(q.status, -ENODATA);
 	ck_assert_uint_eq(q.bytes_valid, LEN);
@@ -134,7 +134,7 @@ START_TEST(test_missing_tail)
 	for (int by_rsp = 0; by_rsp < 2; by_rsp++) {
 		struct cc t;
 		cc_open(&t, _i);
-		cc_data(&t, 0, 0, 1000, by_rsp ? ISCSI_FLAG_FINAL : FINAL_S, 0, 0);
+		cc_data(&t, 0, 0, 1000, by_rsp ? TOELESS_ISCSI_FLAG_FINAL : FINAL_S, 0, 0);
 		if (by_rsp)
 			cc_rsp(&t, 0, 0, 0);
 		struct toeless_completion q = cc_run(&t, 1 + by_rsp, _i);
@@ -157,11 +157,11 @@ START_TEST(test_no_data)
 		uint32_t residual;
 		int status;
 	} k[] = {
-		{ ISCSI_RSP_UNDERFLOW, LEN, 0 },
-		{ ISCSI_RSP_UNDERFLOW, LEN + 100, 0 },
-		{ ISCSI_RSP_UNDERFLOW, LEN - 1, -ENODATA },
+		{ TOELESS_ISCSI_RSP_UNDERFLOW, LEN, 0 },
+		{ TOELESS_ISCSI_RSP_UNDERFLOW, LEN + 100, 0 },
+		{ TOELESS_ISCSI_RSP_UNDERFLOW, LEN - 1, -ENODATA },
 		{ 0, 0, -ENODATA },
-		{ ISCSI_RSP_OVERFLOW, 5, -ENODATA },
+		{ TOELESS_ISCSI_RSP_OVERFLOW, 5, -ENODATA },
 	};
 	for (size_t n = 0; n < sizeof(k) / sizeof(k[0]); n++) {
 		struct cc t;
@@ -187,12 +187,12 @@ START_TEST(test_exact_is_success)
 		if (k == 0) {
 			want = LEN - 512;
 			cc_data(&t, 0, 0, 1000, 0, 0, 0);
-			cc_data(&t, 1, 1000, want - 1000, FINAL_S | ISCSI_DATAIN_UNDERFLOW, 0, 512);
+			cc_data(&t, 1, 1000, want - 1000, FINAL_S | TOELESS_ISCSI_DATAIN_UNDERFLOW, 0, 512);
 		} else if (k == 1) {
-			cc_data(&t, 0, 0, LEN, FINAL_S | ISCSI_DATAIN_OVERFLOW, 0, 4096);
+			cc_data(&t, 0, 0, LEN, FINAL_S | TOELESS_ISCSI_DATAIN_OVERFLOW, 0, 4096);
 		} else {
 			cc_data(&t, 0, 1024, LEN - 1024, 0, 0, 0);
-			cc_data(&t, 1, 0, 1024, ISCSI_FLAG_FINAL, 0, 0);
+			cc_data(&t, 1, 0, 1024, TOELESS_ISCSI_FLAG_FINAL, 0, 0);
 			cc_rsp(&t, 0, 0, 0);
 		}
 		struct toeless_completion q = cc_run(&t, k == 2 ? 3 : k == 0 ? 2 : 1, _i);
@@ -212,7 +212,7 @@ START_TEST(test_check_condition_not_judged)
 	struct cc t;
 	cc_open(&t, _i);
 	cc_data(&t, 0, 0, 300, 0, 0, 0);
-	cc_data(&t, 1, 600, 100, ISCSI_FLAG_FINAL, 0, 0);
+	cc_data(&t, 1, 600, 100, TOELESS_ISCSI_FLAG_FINAL, 0, 0);
 	cc_rsp(&t, 0x02, 0, 0);
 	struct toeless_completion q = cc_run(&t, 3, _i);
 	ck_assert_int_eq(q.status, 0);

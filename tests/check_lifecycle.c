@@ -65,7 +65,7 @@ START_TEST(test_cancel_outstanding)
 	struct th_buf w;
 	th_buf_init(&w);
 	for (uint32_t i = 0; i < 3; i++)
-		th_append_data_in(&w, DG_BOTH, 0x100 + i, 0, 0, d, 128, ISCSI_FLAG_FINAL | ISCSI_DATAIN_STATUS, 0, 0);
+		th_append_data_in(&w, DG_BOTH, 0x100 + i, 0, 0, d, 128, TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS, 0, 0);
 	th_feed(c.peer, c.fd, w.p, w.len);
 	struct toeless_pdu pdu;
 	for (uint32_t i = 0; i < 3; i++) {
@@ -114,7 +114,7 @@ START_TEST(test_cancel_mid_pdu)
 	th_fill_pattern(d, sizeof(d), 2);
 	struct th_buf w;
 	th_buf_init(&w);
-	th_append_data_in(&w, DG_BOTH, 0x200, 0, 0, d, 1000, ISCSI_FLAG_FINAL | ISCSI_DATAIN_STATUS, 0, 0);
+	th_append_data_in(&w, DG_BOTH, 0x200, 0, 0, d, 1000, TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS, 0, 0);
 	uint8_t bhs[48];
 	th_bhs_nop_in(bhs, 0x201, 0xffffffff);
 	size_t nop = th_append_bhs(&w, DG_BOTH, bhs, "next", 4);
@@ -272,7 +272,7 @@ START_TEST(test_itt_reuse)
 	ck_assert_int_eq(toeless_sgl_post(c.ctx, 77, &iov, 1, 2), -EEXIST);
 	struct th_buf w;
 	th_buf_init(&w);
-	th_append_data_in(&w, 0, 77, 0, 0, d, 32, ISCSI_FLAG_FINAL | ISCSI_DATAIN_STATUS, 0, 0);
+	th_append_data_in(&w, 0, 77, 0, 0, d, 32, TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS, 0, 0);
 	th_feed(c.peer, c.fd, w.p, w.len);
 	struct toeless_pdu pdu;
 	ck_assert_int_eq(th_recv(c.ctx, c.fd, &pdu, TH_TIMEOUT_MS), 0);
@@ -282,7 +282,7 @@ START_TEST(test_itt_reuse)
 	ck_assert_int_eq(toeless_sgl_post(c.ctx, 77, &iov, 1, 4), 0);
 	uint8_t bhs[48];
 	/* no data: GOOD with an underflow residual of the whole transfer */
-	th_bhs_scsi_rsp(bhs, 77, 0, 0, ISCSI_RSP_UNDERFLOW, 32);
+	th_bhs_scsi_rsp(bhs, 77, 0, 0, TOELESS_ISCSI_RSP_UNDERFLOW, 32);
 	w.len = 0;
 	th_append_bhs(&w, 0, bhs, NULL, 0);
 	th_feed(c.peer, c.fd, w.p, w.len);
@@ -430,8 +430,8 @@ START_TEST(test_ctx_create_bad)
 		case 6: a.size = 0; break;
 		case 7: a.params.size = 0; break;
 		case 8: a.params.max_recv_dsl = caps.max_recv_dsl + 1; break;
-		case 9: a.params.max_recv_dsl = ISCSI_MAX_DSL + 1; break;
-		case 10: a.params.max_send_dsl = ISCSI_MAX_DSL + 1; break;
+		case 9: a.params.max_recv_dsl = TOELESS_ISCSI_MAX_DSL + 1; break;
+		case 10: a.params.max_send_dsl = TOELESS_ISCSI_MAX_DSL + 1; break;
 		case 11: a.max_tasks = caps.max_tasks + 1; break;
 		default: a.params.flags = 1u << 7; break;    /* an unknown flag */
 		}
@@ -522,7 +522,7 @@ START_TEST(test_set_params_busy)
 	bad.flags = 1u << 9;
 	ck_assert_int_eq(toeless_ctx_set_params(c.ctx, &bad), -EINVAL);
 	bad = p;
-	bad.max_recv_dsl = ISCSI_MAX_DSL + 1;
+	bad.max_recv_dsl = TOELESS_ISCSI_MAX_DSL + 1;
 	ck_assert_int_eq(toeless_ctx_set_params(c.ctx, &bad), -EINVAL);
 	w.len = 0;
 	th_append_bhs(&w, 0, bhs, d, 7);

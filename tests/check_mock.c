@@ -27,7 +27,7 @@
 #define DIG_HD TOELESS_CTX_HEADER_DIGEST
 #define DIG_DD TOELESS_CTX_DATA_DIGEST
 #define DIG_ALL (DIG_HD | DIG_DD)
-#define FINAL_S (ISCSI_FLAG_FINAL | ISCSI_DATAIN_STATUS)
+#define FINAL_S (TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS)
 
 /* ---- one connection to a mock device ---- */
 
@@ -346,13 +346,13 @@ START_TEST(test_engine_places)
 		ck_assert_int_eq(pdu.hdr_digest, (dig & DIG_HD) ? TOELESS_DIGEST_OK : TOELESS_DIGEST_NONE);
 		ck_assert_int_eq(pdu.data_digest, dd ? TOELESS_DIGEST_OK : TOELESS_DIGEST_NONE);
 		if (k == 2) {
-			ck_assert_int_eq(pdu.opcode, ISCSI_OP_NOP_IN);
+			ck_assert_int_eq(pdu.opcode, TOELESS_ISCSI_OP_NOP_IN);
 			ck_assert_uint_eq(pdu.flags & (TOELESS_PDU_F_PLACED | TOELESS_PDU_F_ENGINE), 0);
 			ck_assert_ptr_nonnull(pdu.data);
 			ck_assert_mem_eq(pdu.data, "hello", 5);
 			continue;
 		}
-		ck_assert_int_eq(pdu.opcode, ISCSI_OP_DATA_IN);
+		ck_assert_int_eq(pdu.opcode, TOELESS_ISCSI_OP_DATA_IN);
 		ck_assert_uint_eq(pdu.flags & (TOELESS_PDU_F_PLACED | TOELESS_PDU_F_ENGINE),
 				  TOELESS_PDU_F_PLACED | TOELESS_PDU_F_ENGINE);
 		ck_assert_ptr_null(pdu.data);

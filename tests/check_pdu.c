@@ -23,21 +23,21 @@ START_TEST(test_bhs_opcode_flags)
 	memset(bhs, 0, sizeof(bhs));
 	for (unsigned op = 0; op < 64; op++) {
 		bhs[0] = (uint8_t)op;
-		ck_assert_uint_eq(tl_bhs_opcode(bhs), op);
+		ck_assert_uint_eq(toeless_bhs_opcode(bhs), op);
 		/* the immediate bit and the reserved top bit are not part of it */
-		bhs[0] = (uint8_t)(op | ISCSI_FLAG_IMMEDIATE | 0x80);
-		ck_assert_uint_eq(tl_bhs_opcode(bhs), op);
+		bhs[0] = (uint8_t)(op | TOELESS_ISCSI_FLAG_IMMEDIATE | 0x80);
+		ck_assert_uint_eq(toeless_bhs_opcode(bhs), op);
 	}
 	for (unsigned f = 0; f < 256; f++) {
 		bhs[1] = (uint8_t)f;
-		ck_assert_uint_eq(tl_bhs_flags(bhs), f);
+		ck_assert_uint_eq(toeless_bhs_flags(bhs), f);
 	}
-	ck_assert_uint_eq(ISCSI_OP_DATA_IN, 0x25);
-	ck_assert_uint_eq(ISCSI_OP_SCSI_RSP, 0x21);
-	ck_assert_uint_eq(ISCSI_OP_NOP_IN, 0x20);
-	ck_assert_uint_eq(ISCSI_OP_R2T, 0x31);
-	ck_assert_uint_eq(ISCSI_OP_ASYNC_MSG, 0x32);
-	ck_assert_uint_eq(ISCSI_OP_REJECT, 0x3f);
+	ck_assert_uint_eq(TOELESS_ISCSI_OP_DATA_IN, 0x25);
+	ck_assert_uint_eq(TOELESS_ISCSI_OP_SCSI_RSP, 0x21);
+	ck_assert_uint_eq(TOELESS_ISCSI_OP_NOP_IN, 0x20);
+	ck_assert_uint_eq(TOELESS_ISCSI_OP_R2T, 0x31);
+	ck_assert_uint_eq(TOELESS_ISCSI_OP_ASYNC_MSG, 0x32);
+	ck_assert_uint_eq(TOELESS_ISCSI_OP_REJECT, 0x3f);
 }
 END_TEST
 
@@ -48,24 +48,24 @@ START_TEST(test_bhs_lengths)
 	memset(bhs, 0xee, sizeof(bhs));
 	for (unsigned words = 0; words < 256; words++) {
 		bhs[4] = (uint8_t)words;
-		ck_assert_uint_eq(tl_bhs_ahs_len(bhs), words * 4);
+		ck_assert_uint_eq(toeless_bhs_ahs_len(bhs), words * 4);
 	}
 	for (size_t i = 0; i < sizeof(dsls) / sizeof(dsls[0]); i++) {
 		bhs[5] = (uint8_t)(dsls[i] >> 16);
 		bhs[6] = (uint8_t)(dsls[i] >> 8);
 		bhs[7] = (uint8_t)dsls[i];
-		ck_assert_uint_eq(tl_bhs_dsl(bhs), dsls[i]);
+		ck_assert_uint_eq(toeless_bhs_dsl(bhs), dsls[i]);
 	}
 	/* set_lengths writes exactly bytes 4..7 */
 	memset(bhs, 0xee, sizeof(bhs));
-	tl_bhs_set_lengths(bhs, 1020, 0xffffff);
+	toeless_bhs_set_lengths(bhs, 1020, 0xffffff);
 	ck_assert_uint_eq(bhs[4], 255);
 	ck_assert_uint_eq(bhs[5], 0xff);
 	ck_assert_uint_eq(bhs[6], 0xff);
 	ck_assert_uint_eq(bhs[7], 0xff);
-	ck_assert_uint_eq(tl_bhs_dsl(bhs), ISCSI_MAX_DSL);
-	ck_assert_uint_eq(tl_bhs_ahs_len(bhs), 1020);
-	tl_bhs_set_lengths(bhs, 8, 0x010203);
+	ck_assert_uint_eq(toeless_bhs_dsl(bhs), TOELESS_ISCSI_MAX_DSL);
+	ck_assert_uint_eq(toeless_bhs_ahs_len(bhs), 1020);
+	toeless_bhs_set_lengths(bhs, 8, 0x010203);
 	ck_assert_uint_eq(bhs[4], 2);
 	ck_assert_uint_eq(bhs[5], 1);
 	ck_assert_uint_eq(bhs[6], 2);
@@ -73,56 +73,56 @@ START_TEST(test_bhs_lengths)
 	for (int i = 0; i < 48; i++)
 		if (i < 4 || i > 7)
 			ck_assert_uint_eq(bhs[i], 0xee);
-	tl_bhs_set_lengths(bhs, 0, 0);
-	ck_assert_uint_eq(tl_bhs_dsl(bhs), 0);
-	ck_assert_uint_eq(tl_bhs_ahs_len(bhs), 0);
+	toeless_bhs_set_lengths(bhs, 0, 0);
+	ck_assert_uint_eq(toeless_bhs_dsl(bhs), 0);
+	ck_assert_uint_eq(toeless_bhs_ahs_len(bhs), 0);
 }
 END_TEST
 
 START_TEST(test_bhs_fields)
 {
 	uint8_t bhs[48];
-	th_bhs_data_in(bhs, 0x01020304, 9, 0xa0b0c0d0, ISCSI_FLAG_FINAL | ISCSI_DATAIN_STATUS, 0x02, 0xdeadbeef);
-	ck_assert_uint_eq(tl_bhs_opcode(bhs), ISCSI_OP_DATA_IN);
-	ck_assert_uint_eq(tl_bhs_itt(bhs), 0x01020304);
-	ck_assert_uint_eq(tl_bhs_buffer_offset(bhs), 0xa0b0c0d0);
-	ck_assert_uint_eq(tl_bhs_residual(bhs), 0xdeadbeef);
-	ck_assert_uint_eq(tl_bhs_flags(bhs), ISCSI_FLAG_FINAL | ISCSI_DATAIN_STATUS);
+	th_bhs_data_in(bhs, 0x01020304, 9, 0xa0b0c0d0, TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS, 0x02, 0xdeadbeef);
+	ck_assert_uint_eq(toeless_bhs_opcode(bhs), TOELESS_ISCSI_OP_DATA_IN);
+	ck_assert_uint_eq(toeless_bhs_itt(bhs), 0x01020304);
+	ck_assert_uint_eq(toeless_bhs_buffer_offset(bhs), 0xa0b0c0d0);
+	ck_assert_uint_eq(toeless_bhs_residual(bhs), 0xdeadbeef);
+	ck_assert_uint_eq(toeless_bhs_flags(bhs), TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS);
 	/* big-endian on the wire */
 	ck_assert_uint_eq(bhs[16], 0x01);
 	ck_assert_uint_eq(bhs[19], 0x04);
 	ck_assert_uint_eq(bhs[40], 0xa0);
 	ck_assert_uint_eq(bhs[43], 0xd0);
-	th_bhs_init(bhs, ISCSI_OP_NOP_IN, 0x80, ISCSI_RESERVED_TAG);
-	ck_assert_uint_eq(tl_bhs_itt(bhs), 0xffffffffu);
-	ck_assert_uint_eq(tl_bhs_buffer_offset(bhs), 0);
+	th_bhs_init(bhs, TOELESS_ISCSI_OP_NOP_IN, 0x80, TOELESS_ISCSI_RESERVED_TAG);
+	ck_assert_uint_eq(toeless_bhs_itt(bhs), 0xffffffffu);
+	ck_assert_uint_eq(toeless_bhs_buffer_offset(bhs), 0);
 
 	uint8_t b[4];
-	tl_put_be32(b, 0x11223344);
+	toeless_put_be32(b, 0x11223344);
 	ck_assert_uint_eq(b[0], 0x11);
 	ck_assert_uint_eq(b[3], 0x44);
-	ck_assert_uint_eq(tl_get_be32(b), 0x11223344);
-	tl_put_le32(b, 0x11223344);
+	ck_assert_uint_eq(toeless_get_be32(b), 0x11223344);
+	toeless_put_le32(b, 0x11223344);
 	ck_assert_uint_eq(b[0], 0x44);
 	ck_assert_uint_eq(b[3], 0x11);
-	ck_assert_uint_eq(tl_get_le32(b), 0x11223344);
+	ck_assert_uint_eq(toeless_get_le32(b), 0x11223344);
 }
 END_TEST
 
 START_TEST(test_pad_len)
 {
 	for (uint32_t len = 0; len < 64; len++)
-		ck_assert_uint_eq((len + tl_pad_len(len)) % 4, 0);
-	ck_assert_uint_eq(tl_pad_len(0), 0);
-	ck_assert_uint_eq(tl_pad_len(1), 3);
-	ck_assert_uint_eq(tl_pad_len(2), 2);
-	ck_assert_uint_eq(tl_pad_len(3), 1);
-	ck_assert_uint_eq(tl_pad_len(4), 0);
-	ck_assert_uint_eq(tl_pad_len(5), 3);
-	ck_assert_uint_eq(tl_pad_len(0xffffff), 1);
-	ck_assert_uint_eq(tl_pad_len(0xfffffe), 2);
-	ck_assert_uint_eq(tl_pad_len(0xfffffd), 3);
-	ck_assert_uint_eq(tl_pad_len(0xfffffc), 0);
+		ck_assert_uint_eq((len + toeless_pad_len(len)) % 4, 0);
+	ck_assert_uint_eq(toeless_pad_len(0), 0);
+	ck_assert_uint_eq(toeless_pad_len(1), 3);
+	ck_assert_uint_eq(toeless_pad_len(2), 2);
+	ck_assert_uint_eq(toeless_pad_len(3), 1);
+	ck_assert_uint_eq(toeless_pad_len(4), 0);
+	ck_assert_uint_eq(toeless_pad_len(5), 3);
+	ck_assert_uint_eq(toeless_pad_len(0xffffff), 1);
+	ck_assert_uint_eq(toeless_pad_len(0xfffffe), 2);
+	ck_assert_uint_eq(toeless_pad_len(0xfffffd), 3);
+	ck_assert_uint_eq(toeless_pad_len(0xfffffc), 0);
 }
 END_TEST
 
@@ -275,7 +275,7 @@ START_TEST(test_send_roundtrip)
 	th_conn_open(&c, TH_SOCK_UNIX, digests, 0);
 
 	uint8_t bhs[48];
-	th_bhs_init(bhs, ISCSI_OP_SCSI_CMD | ISCSI_FLAG_IMMEDIATE, ISCSI_FLAG_FINAL | 0x40, 0x1234);
+	th_bhs_init(bhs, TOELESS_ISCSI_OP_SCSI_CMD | TOELESS_ISCSI_FLAG_IMMEDIATE, TOELESS_ISCSI_FLAG_FINAL | 0x40, 0x1234);
 	bhs[4] = 0x77; /* garbage the library must replace */
 	bhs[5] = 0x66;
 	bhs[6] = 0x55;
@@ -305,7 +305,7 @@ START_TEST(test_send_roundtrip)
 
 	struct th_pdu exp;
 	memset(&exp, 0, sizeof(exp));
-	size_t wire = 48 + ahs_len + (digests & 1 ? 4 : 0) + dlen + tl_pad_len(dlen) + (digests & 2 ? 4 : 0);
+	size_t wire = 48 + ahs_len + (digests & 1 ? 4 : 0) + dlen + toeless_pad_len(dlen) + (digests & 2 ? 4 : 0);
 	exp.ahs_len = ahs_len;
 	exp.data_len = dlen;
 	exp.digests = digests;
@@ -324,7 +324,7 @@ START_TEST(test_send_roundtrip)
 	if (ahs_len)
 		ck_assert_mem_eq(p.ahs, ahs, ahs_len);
 	ck_assert_mem_eq(p.data, data, dlen);
-	ck_assert_uint_eq(p.pad_len, tl_pad_len(dlen));
+	ck_assert_uint_eq(p.pad_len, toeless_pad_len(dlen));
 	ck_assert(p.pad_zero);
 	if (digests & TOELESS_CTX_HEADER_DIGEST)
 		ck_assert_uint_eq(p.hdr_digest, p.hdr_digest_calc);
@@ -338,7 +338,7 @@ START_TEST(test_send_roundtrip)
 	struct toeless_pdu pdu;
 	ck_assert_int_eq(th_recv(r.ctx, r.fd, &pdu, TH_TIMEOUT_MS), 0);
 	ck_assert_mem_eq(pdu.bhs, buf, 48);
-	ck_assert_uint_eq(pdu.opcode, ISCSI_OP_SCSI_CMD);
+	ck_assert_uint_eq(pdu.opcode, TOELESS_ISCSI_OP_SCSI_CMD);
 	ck_assert_uint_eq(pdu.itt, 0x1234);
 	ck_assert_uint_eq(pdu.data_len, dlen);
 	ck_assert_uint_eq(pdu.ahs_len, ahs_len);
@@ -369,7 +369,7 @@ START_TEST(test_send_no_data)
 	struct th_conn c;
 	th_conn_open(&c, TH_SOCK_TCP, digests, 0);
 	uint8_t bhs[48];
-	th_bhs_init(bhs, ISCSI_OP_NOP_OUT | ISCSI_FLAG_IMMEDIATE, ISCSI_FLAG_FINAL, 0x55);
+	th_bhs_init(bhs, TOELESS_ISCSI_OP_NOP_OUT | TOELESS_ISCSI_FLAG_IMMEDIATE, TOELESS_ISCSI_FLAG_FINAL, 0x55);
 	/* an empty iovec counts as no data */
 	struct iovec empty = { bhs, 0 };
 	ck_assert_int_eq(toeless_pdu_send(c.ctx, bhs, NULL, 0, &empty, 1), 0);
@@ -402,7 +402,7 @@ START_TEST(test_send_every_pad)
 	th_fill_pattern(data, sizeof(data), 3);
 	uint8_t bhs[48];
 	for (uint32_t len = 1; len <= 8; len++) {
-		th_bhs_init(bhs, ISCSI_OP_DATA_OUT, len == 8 ? ISCSI_FLAG_FINAL : 0, 0x99);
+		th_bhs_init(bhs, TOELESS_ISCSI_OP_DATA_OUT, len == 8 ? TOELESS_ISCSI_FLAG_FINAL : 0, 0x99);
 		bhs[40] = (uint8_t)len;
 		struct iovec iov = { data, len };
 		ck_assert_int_eq(toeless_pdu_send(c.ctx, bhs, NULL, 0, &iov, 1), 0);
@@ -411,7 +411,7 @@ START_TEST(test_send_every_pad)
 	size_t have = 0;
 	for (uint32_t len = 1; len <= 8; len++) {
 		struct th_parsed p;
-		size_t need = 48 + (digests & 1 ? 4 : 0) + len + tl_pad_len(len) + (digests & 2 ? 4 : 0);
+		size_t need = 48 + (digests & 1 ? 4 : 0) + len + toeless_pad_len(len) + (digests & 2 ? 4 : 0);
 		ck_assert_int_eq(th_read_full(c.peer, buf + have, need, TH_TIMEOUT_MS), 0);
 		ck_assert_uint_eq(th_pdu_parse(buf + have, need, digests, &p), need);
 		ck_assert_uint_eq(p.bhs[40], len);

@@ -31,7 +31,7 @@ struct rx_task {
 	struct iovec iov[MAX_SGE];
 	uint8_t *expect;          /* sgl_len bytes: the expected buffer content */
 	uint8_t status;
-	uint8_t uo;               /* ISCSI_DATAIN_UNDERFLOW / OVERFLOW */
+	uint8_t uo;               /* TOELESS_ISCSI_DATAIN_UNDERFLOW / OVERFLOW */
 	uint32_t residual;
 	bool by_rsp;              /* completed by a SCSI Response, not the S bit */
 	uint8_t response;         /* iSCSI response code in that SCSI Response */
@@ -146,17 +146,17 @@ static void scen_datain(struct scen *s, struct rx_task *t, uint32_t off, uint32_
 {
 	uint8_t flags = 0;
 	if (final) {
-		flags |= ISCSI_FLAG_FINAL;
+		flags |= TOELESS_ISCSI_FLAG_FINAL;
 		if (!t->by_rsp)
-			flags |= ISCSI_DATAIN_STATUS | t->uo;
+			flags |= TOELESS_ISCSI_DATAIN_STATUS | t->uo;
 	}
 	struct exp_pdu *e = scen_exp(s);
 	e->pos = s->base + th_append_data_in(&s->wire, s->digests, t->itt, datasn, off, t->expect + off, len, flags,
 					      t->status, t->residual);
-	e->opcode = ISCSI_OP_DATA_IN;
+	e->opcode = TOELESS_ISCSI_OP_DATA_IN;
 	e->itt = t->itt;
 	e->data_len = len;
-	e->flags = TOELESS_PDU_F_PLACED | (flags & ISCSI_DATAIN_STATUS ? TOELESS_PDU_F_TASK_DONE : 0);
+	e->flags = TOELESS_PDU_F_PLACED | (flags & TOELESS_ISCSI_DATAIN_STATUS ? TOELESS_PDU_F_TASK_DONE : 0);
 	e->user_data = t->cookie;
 	s->placed_bytes += len;
 	s->placed_pdus++;
@@ -172,12 +172,12 @@ static void scen_rsp(struct scen *s, struct rx_task *t)
 	sense[0] = 0x70;
 	size_t n = th_sense_segment(seg, sense, (uint16_t)(t->itt % 19));
 	uint8_t bhs[48];
-	uint8_t uo = (t->uo & ISCSI_DATAIN_UNDERFLOW ? ISCSI_RSP_UNDERFLOW : 0) |
-		     (t->uo & ISCSI_DATAIN_OVERFLOW ? ISCSI_RSP_OVERFLOW : 0);
+	uint8_t uo = (t->uo & TOELESS_ISCSI_DATAIN_UNDERFLOW ? TOELESS_ISCSI_RSP_UNDERFLOW : 0) |
+		     (t->uo & TOELESS_ISCSI_DATAIN_OVERFLOW ? TOELESS_ISCSI_RSP_OVERFLOW : 0);
 	th_bhs_scsi_rsp(bhs, t->itt, t->response, t->status, uo, t->residual);
 	struct exp_pdu *e = scen_exp(s);
 	e->pos = s->base + th_append_bhs(&s->wire, s->digests, bhs, seg, (uint32_t)n);
-	e->opcode = ISCSI_OP_SCSI_RSP;
+	e->opcode = TOELESS_ISCSI_OP_SCSI_RSP;
 	e->itt = t->itt;
 	e->data_len = (uint32_t)n;
 	e->flags = TOELESS_PDU_F_TASK_DONE;
@@ -208,7 +208,7 @@ static void scen_slow(struct scen *s, const uint8_t bhs[48], const void *ahs, ui
 	s->slow_bytes += len;
 	if (len && (s->digests & TOELESS_CTX_DATA_DIGEST))
 		s->dd_checked++;
-	if (e->opcode == ISCSI_OP_DATA_IN)
+	if (e->opcode == TOELESS_ISCSI_OP_DATA_IN)
 		s->unknown_itt++;
 }
 
@@ -224,7 +224,7 @@ static void scen_random_slow(struct scen *s, uint64_t *rs)
 		len = th_rand_range(rs, 0, 100);
 		break;
 	case 1:
-		th_bhs_data_in(bhs, 0x60000000u | (k & 0xffffff), 0, th_rand_range(rs, 0, 5000), ISCSI_FLAG_FINAL, 0,
+		th_bhs_data_in(bhs, 0x60000000u | (k & 0xffffff), 0, th_rand_range(rs, 0, 5000), TOELESS_ISCSI_FLAG_FINAL, 0,
 			       0);
 		len = th_rand_range(rs, 1, 200);
 		break;
@@ -237,14 +237,14 @@ static void scen_random_slow(struct scen *s, uint64_t *rs)
 		break;
 	case 4:
 		th_bhs_reject(bhs, 9);
-		th_bhs_init(data, ISCSI_OP_SCSI_CMD, 0x80, k);
+		th_bhs_init(data, TOELESS_ISCSI_OP_SCSI_CMD, 0x80, k);
 		len = 48;
 		break;
 	default:
 		th_bhs_scsi_rsp(bhs, 0x50000000u | (k & 0xffffff), 0, 0, 0, 0);
 		break;
 	}
-	if (len && !(bhs[0] == ISCSI_OP_REJECT))
+	if (len && !(bhs[0] == TOELESS_ISCSI_OP_REJECT))
 		th_fill_pattern(data, len, k);
 	scen_slow(s, bhs, NULL, 0, data, len);
 }
@@ -413,9 +413,9 @@ static void check_after(struct scen *s, struct th_conn *c)
 		ck_assert_uint_eq(q->bytes_placed, t->xfer);
 		ck_assert_uint_eq(q->bytes_engine, 0);
 		uint32_t fl = TOELESS_CQE_F_SCSI_STATUS;
-		if (t->uo & ISCSI_DATAIN_UNDERFLOW)
+		if (t->uo & TOELESS_ISCSI_DATAIN_UNDERFLOW)
 			fl |= TOELESS_CQE_F_UNDERFLOW;
-		if (t->uo & ISCSI_DATAIN_OVERFLOW)
+		if (t->uo & TOELESS_ISCSI_DATAIN_OVERFLOW)
 			fl |= TOELESS_CQE_F_OVERFLOW;
 		ck_assert_msg(q->flags == fl, "ITT 0x%x: flags 0x%x, expected 0x%x", t->itt, q->flags, fl);
 		ck_assert_uint_eq(q->scsi_status, t->status);
@@ -536,7 +536,7 @@ static void small_stream(struct scen *s, uint64_t *rs)
 	scen_datain(s, a, 5, 7, true, 1);
 	th_bhs_r2t(bhs, 0x50000001, 7, 0, 0, 512);
 	scen_slow(s, bhs, NULL, 0, NULL, 0);
-	th_bhs_data_in(bhs, 0x60000001, 0, 0, ISCSI_FLAG_FINAL, 0, 0);
+	th_bhs_data_in(bhs, 0x60000001, 0, 0, TOELESS_ISCSI_FLAG_FINAL, 0, 0);
 	memcpy(data, "abcd", 4);
 	scen_slow(s, bhs, NULL, 0, data, 4);
 	scen_datain(s, b, 0, 3, true, 0);
@@ -661,11 +661,11 @@ START_TEST(test_status_residual)
 	scen_init(&s, TOELESS_CTX_DATA_DIGEST, 0, 0);
 	struct rx_task *u = scen_task(&s, 0x401, 1000, 3, &rs);
 	u->xfer = 600; /* underflow: the target had only 600 bytes */
-	u->uo = ISCSI_DATAIN_UNDERFLOW;
+	u->uo = TOELESS_ISCSI_DATAIN_UNDERFLOW;
 	u->residual = 400;
 	u->status = 0;
 	struct rx_task *o = scen_task(&s, 0x402, 700, 2, &rs);
-	o->uo = ISCSI_DATAIN_OVERFLOW;
+	o->uo = TOELESS_ISCSI_DATAIN_OVERFLOW;
 	o->residual = 300;
 	o->status = 0;
 	struct rx_task *cc = scen_task(&s, 0x403, 100, 1, &rs);
@@ -673,7 +673,7 @@ START_TEST(test_status_residual)
 	cc->residual = 0;
 	struct rx_task *r = scen_task(&s, 0x404, 513, 4, &rs);
 	r->by_rsp = true;
-	r->uo = ISCSI_DATAIN_UNDERFLOW;
+	r->uo = TOELESS_ISCSI_DATAIN_UNDERFLOW;
 	r->xfer = 500;
 	r->residual = 13;
 	r->status = 0x02;
@@ -696,7 +696,7 @@ START_TEST(test_response_failure)
 	t->response = 0x01; /* target failure */
 	t->status = 0;
 	t->xfer = 32;
-	t->uo = ISCSI_DATAIN_UNDERFLOW;
+	t->uo = TOELESS_ISCSI_DATAIN_UNDERFLOW;
 	t->residual = 32;
 	struct gen_opts g = { .seg_max = 16 };
 	scen_gen(&s, &rs, &g);
@@ -717,7 +717,7 @@ START_TEST(test_slow_path)
 	uint8_t bhs[48], data[300];
 	th_fill_pattern(data, sizeof(data), 1);
 	/* an unposted ITT right next to a posted one */
-	th_bhs_data_in(bhs, 0x601, 0, 0, ISCSI_FLAG_FINAL | ISCSI_DATAIN_STATUS, 0, 0);
+	th_bhs_data_in(bhs, 0x601, 0, 0, TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS, 0, 0);
 	scen_slow(&s, bhs, NULL, 0, data, 300);
 	struct th_conn c;
 	open_conn(&s, &c, TH_SOCK_UNIX);
@@ -846,13 +846,13 @@ START_TEST(test_set_params_switch)
 	struct th_buf b;
 	th_buf_init(&b);
 	uint8_t bhs[48];
-	th_bhs_init(bhs, ISCSI_OP_LOGIN_RSP, 0x87, 0x1);
+	th_bhs_init(bhs, TOELESS_ISCSI_OP_LOGIN_RSP, 0x87, 0x1);
 	const char *kv = "HeaderDigest=CRC32C\0DataDigest=CRC32C";
 	th_append_bhs(&b, 0, bhs, kv, 38);
 	th_feed(c.peer, c.fd, b.p, b.len);
 	struct toeless_pdu pdu;
 	ck_assert_int_eq(th_recv(c.ctx, c.fd, &pdu, TH_TIMEOUT_MS), 0);
-	ck_assert_uint_eq(pdu.opcode, ISCSI_OP_LOGIN_RSP);
+	ck_assert_uint_eq(pdu.opcode, TOELESS_ISCSI_OP_LOGIN_RSP);
 	ck_assert_uint_eq(pdu.hdr_digest, TOELESS_DIGEST_NONE);
 	ck_assert_mem_eq(pdu.data, kv, 38);
 	size_t first = b.len;
@@ -868,7 +868,7 @@ START_TEST(test_set_params_switch)
 	uint8_t *data = malloc(20000);
 	th_fill_pattern(data, 20000, 2);
 	size_t pos2 = th_append_data_in(&b, p.flags, 0x2, 0, 0, data, 20000,
-					ISCSI_FLAG_FINAL | ISCSI_DATAIN_STATUS, 0, 0);
+					TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS, 0, 0);
 	th_bhs_nop_in(bhs, 0x3, 0x44);
 	size_t pos3 = th_append_bhs(&b, p.flags, bhs, "ping", 4);
 	th_feed(c.peer, c.fd, b.p + first, b.len - first);
@@ -910,7 +910,7 @@ START_TEST(test_set_params_readahead)
 	struct th_buf b;
 	th_buf_init(&b);
 	uint8_t bhs[48];
-	th_bhs_init(bhs, ISCSI_OP_LOGIN_RSP, 0x87, 0x1);
+	th_bhs_init(bhs, TOELESS_ISCSI_OP_LOGIN_RSP, 0x87, 0x1);
 	th_append_bhs(&b, 0, bhs, "HeaderDigest=CRC32C", 19);
 	th_bhs_nop_in(bhs, 0x3, 0x44);
 	unsigned dg = TOELESS_CTX_HEADER_DIGEST | TOELESS_CTX_DATA_DIGEST;
@@ -918,7 +918,7 @@ START_TEST(test_set_params_readahead)
 	th_feed(c.peer, c.fd, b.p, b.len);
 	struct toeless_pdu pdu;
 	ck_assert_int_eq(th_recv(c.ctx, c.fd, &pdu, TH_TIMEOUT_MS), 0);
-	ck_assert_uint_eq(pdu.opcode, ISCSI_OP_LOGIN_RSP);
+	ck_assert_uint_eq(pdu.opcode, TOELESS_ISCSI_OP_LOGIN_RSP);
 	struct toeless_ctx_params p = { .size = sizeof(p), .flags = dg };
 	ck_assert_int_eq(toeless_ctx_set_params(c.ctx, &p), 0);
 	ck_assert_int_eq(th_recv(c.ctx, c.fd, &pdu, TH_TIMEOUT_MS), 0);
@@ -946,9 +946,9 @@ START_TEST(test_itt_reuse_in_stream)
 	ck_assert_int_eq(toeless_sgl_post(c.ctx, 5, &iov, 1, 1), 0);
 	struct th_buf w;
 	th_buf_init(&w);
-	th_append_data_in(&w, TOELESS_CTX_DATA_DIGEST, 5, 0, 0, d1, 100, ISCSI_FLAG_FINAL | ISCSI_DATAIN_STATUS, 0, 0);
+	th_append_data_in(&w, TOELESS_CTX_DATA_DIGEST, 5, 0, 0, d1, 100, TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS, 0, 0);
 	size_t second = w.len;
-	th_append_data_in(&w, TOELESS_CTX_DATA_DIGEST, 5, 0, 0, d2, 100, ISCSI_FLAG_FINAL | ISCSI_DATAIN_STATUS, 0, 0);
+	th_append_data_in(&w, TOELESS_CTX_DATA_DIGEST, 5, 0, 0, d2, 100, TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS, 0, 0);
 	th_feed(c.peer, c.fd, w.p, second);
 	struct toeless_pdu pdu;
 	ck_assert_int_eq(th_recv(c.ctx, c.fd, &pdu, TH_TIMEOUT_MS), 0);
@@ -992,7 +992,7 @@ START_TEST(test_no_overread)
 	th_bhs_nop_in(bhs, 0xa1, 0xffffffff);
 	th_append_bhs(&w, dg, bhs, d, 10);
 	end[0] = w.len;
-	th_append_data_in(&w, dg, 0xa0, 0, 0, d, 100, ISCSI_FLAG_FINAL | ISCSI_DATAIN_STATUS, 0, 0);
+	th_append_data_in(&w, dg, 0xa0, 0, 0, d, 100, TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS, 0, 0);
 	end[1] = w.len;
 	th_bhs_r2t(bhs, 0xa2, 1, 0, 0, 100);
 	th_append_bhs(&w, dg, bhs, NULL, 0);
@@ -1030,8 +1030,8 @@ START_TEST(test_status_only_datain)
 	th_fill_pattern(d, sizeof(d), 11);
 	struct th_buf w;
 	th_buf_init(&w);
-	th_append_data_in(&w, TOELESS_CTX_DATA_DIGEST, 0xb0, 0, 0, d, 64, ISCSI_FLAG_FINAL, 0, 0);
-	th_append_data_in(&w, TOELESS_CTX_DATA_DIGEST, 0xb0, 1, 64, NULL, 0, ISCSI_FLAG_FINAL | ISCSI_DATAIN_STATUS,
+	th_append_data_in(&w, TOELESS_CTX_DATA_DIGEST, 0xb0, 0, 0, d, 64, TOELESS_ISCSI_FLAG_FINAL, 0, 0);
+	th_append_data_in(&w, TOELESS_CTX_DATA_DIGEST, 0xb0, 1, 64, NULL, 0, TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS,
 			  0x02, 0);
 	th_feed(c.peer, c.fd, w.p, w.len);
 	struct toeless_pdu pdu;

@@ -63,7 +63,7 @@ START_TEST(test_send_variants)
 	th_buf_init(&exp);
 	for (uint32_t words = 0; words < 4; words++) {
 		for (uint32_t len = 0; len < 10; len++) {
-			th_bhs_init(bhs, ISCSI_OP_TEXT_REQ, 0x80, (uint32_t)npdu);
+			th_bhs_init(bhs, TOELESS_ISCSI_OP_TEXT_REQ, 0x80, (uint32_t)npdu);
 			for (int i = 20; i < 48; i++)
 				bhs[i] = (uint8_t)th_rand(&rs);
 			/* AHS of this many words: one AHS with AHSLength 4*words-3 */
@@ -141,7 +141,7 @@ START_TEST(test_send_many_iovecs)
 	for (int i = 0; i < N; i++)
 		iov[i] = (struct iovec){ data + i, 1 };
 	uint8_t bhs[48], ahs[1020];
-	th_bhs_init(bhs, ISCSI_OP_SCSI_CMD, 0x80, 0xabcdef);
+	th_bhs_init(bhs, TOELESS_ISCSI_OP_SCSI_CMD, 0x80, 0xabcdef);
 	ahs[0] = (uint8_t)(1017 >> 8);
 	ahs[1] = (uint8_t)(1017 & 0xff);
 	ahs[2] = 1;
@@ -153,7 +153,7 @@ START_TEST(test_send_many_iovecs)
 		rc = toeless_ctx_flush(c.ctx);
 	}
 	ck_assert_int_eq(rc, 0);
-	size_t wl = 48 + 1020 + 4 + N + tl_pad_len(N) + 4;
+	size_t wl = 48 + 1020 + 4 + N + toeless_pad_len(N) + 4;
 	uint8_t *got = malloc(wl);
 	ck_assert_int_eq(th_read_full(c.peer, got, wl, TH_TIMEOUT_MS), 0);
 	struct th_parsed p;
@@ -235,8 +235,8 @@ START_TEST(test_partial_writes)
 	struct iovec iov_copy[3];
 	memcpy(iov_copy, iov, sizeof(iov));
 	uint8_t bhs[48], bhs2[48];
-	th_bhs_init(bhs, ISCSI_OP_DATA_OUT, 0x80, 0x1001);
-	th_bhs_init(bhs2, ISCSI_OP_NOP_OUT, 0x80, 0x1002);
+	th_bhs_init(bhs, TOELESS_ISCSI_OP_DATA_OUT, 0x80, 0x1001);
+	th_bhs_init(bhs2, TOELESS_ISCSI_OP_NOP_OUT, 0x80, 0x1002);
 
 	struct th_pdu t1 = { .data = data, .data_len = len, .digests = dg };
 	memcpy(t1.bhs, bhs, 48);
@@ -316,7 +316,7 @@ START_TEST(test_flush_idle)
 	th_conn_open(&c, TH_SOCK_UNIX, 0, 0);
 	ck_assert_int_eq(toeless_ctx_flush(c.ctx), 0);
 	uint8_t bhs[48];
-	th_bhs_init(bhs, ISCSI_OP_NOP_OUT, 0x80, 1);
+	th_bhs_init(bhs, TOELESS_ISCSI_OP_NOP_OUT, 0x80, 1);
 	ck_assert_int_eq(toeless_pdu_send(c.ctx, bhs, NULL, 0, NULL, 0), 0);
 	ck_assert_int_eq(toeless_ctx_flush(c.ctx), 0);
 	ck_assert_int_eq(th_inq(c.peer), 48);
@@ -339,7 +339,7 @@ START_TEST(test_send_peer_gone)
 	c.peer = -1;
 	uint8_t bhs[48], data[1000];
 	memset(data, 1, sizeof(data));
-	th_bhs_init(bhs, ISCSI_OP_NOP_OUT, 0x80, 1);
+	th_bhs_init(bhs, TOELESS_ISCSI_OP_NOP_OUT, 0x80, 1);
 	struct iovec iov = { data, sizeof(data) };
 	int rc = 0;
 	/* TCP may accept a write or two before it learns of the reset */
@@ -366,7 +366,7 @@ START_TEST(test_send_ahs_lengths)
 	struct th_conn c;
 	th_conn_open(&c, TH_SOCK_UNIX, TOELESS_CTX_HEADER_DIGEST, 0);
 	uint8_t bhs[48], ahs[1020], got[48 + 1020 + 4];
-	th_bhs_init(bhs, ISCSI_OP_SCSI_CMD, 0x80, 3);
+	th_bhs_init(bhs, TOELESS_ISCSI_OP_SCSI_CMD, 0x80, 3);
 	for (uint32_t l = 4; l <= 1020; l += 4) {
 		ahs[0] = (uint8_t)((l - 3) >> 8);
 		ahs[1] = (uint8_t)(l - 3);
@@ -396,13 +396,13 @@ START_TEST(test_send_while_receiving)
 	th_buf_init(&in);
 	th_append_data_in(&in, DG_BOTH, 0x44, 0, 0, d, 1500, 0, 0, 0);
 	size_t half = in.len;
-	th_append_data_in(&in, DG_BOTH, 0x44, 1, 1500, d + 1500, 1500, ISCSI_FLAG_FINAL | ISCSI_DATAIN_STATUS, 0, 0);
+	th_append_data_in(&in, DG_BOTH, 0x44, 1, 1500, d + 1500, 1500, TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS, 0, 0);
 	/* half of the first Data-In, then send a PDU, then the rest */
 	th_feed(c.peer, c.fd, in.p, half / 2);
 	struct toeless_pdu pdu;
 	ck_assert_int_eq(toeless_pdu_recv(c.ctx, &pdu), -EAGAIN);
 	uint8_t bhs[48];
-	th_bhs_init(bhs, ISCSI_OP_NOP_OUT, 0x80, 9);
+	th_bhs_init(bhs, TOELESS_ISCSI_OP_NOP_OUT, 0x80, 9);
 	struct iovec siov = { d, 17 };
 	ck_assert_int_eq(toeless_pdu_send(c.ctx, bhs, NULL, 0, &siov, 1), 0);
 	th_feed(c.peer, c.fd, in.p + half / 2, in.len - half / 2);

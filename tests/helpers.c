@@ -107,7 +107,7 @@ void th_bhs_init(uint8_t bhs[48], uint8_t opcode, uint8_t flags, uint32_t itt)
 void th_bhs_scsi_rsp(uint8_t bhs[48], uint32_t itt, uint8_t response, uint8_t status, uint8_t flags,
 		     uint32_t residual)
 {
-	th_bhs_init(bhs, ISCSI_OP_SCSI_RSP, (uint8_t)(ISCSI_FLAG_FINAL | flags), itt);
+	th_bhs_init(bhs, TOELESS_ISCSI_OP_SCSI_RSP, (uint8_t)(TOELESS_ISCSI_FLAG_FINAL | flags), itt);
 	bhs[2] = response;
 	bhs[3] = status;
 	ref_put_be32(bhs + 24, 0x200);
@@ -119,7 +119,7 @@ void th_bhs_scsi_rsp(uint8_t bhs[48], uint32_t itt, uint8_t response, uint8_t st
 
 void th_bhs_nop_in(uint8_t bhs[48], uint32_t itt, uint32_t ttt)
 {
-	th_bhs_init(bhs, ISCSI_OP_NOP_IN, ISCSI_FLAG_FINAL, itt);
+	th_bhs_init(bhs, TOELESS_ISCSI_OP_NOP_IN, TOELESS_ISCSI_FLAG_FINAL, itt);
 	ref_put_be32(bhs + 20, ttt);
 	ref_put_be32(bhs + 24, 0x300);
 }
@@ -127,7 +127,7 @@ void th_bhs_nop_in(uint8_t bhs[48], uint32_t itt, uint32_t ttt)
 void th_bhs_r2t(uint8_t bhs[48], uint32_t itt, uint32_t ttt, uint32_t r2tsn, uint32_t offset,
 		uint32_t desired_len)
 {
-	th_bhs_init(bhs, ISCSI_OP_R2T, ISCSI_FLAG_FINAL, itt);
+	th_bhs_init(bhs, TOELESS_ISCSI_OP_R2T, TOELESS_ISCSI_FLAG_FINAL, itt);
 	ref_put_be32(bhs + 8, 0x00010000);
 	ref_put_be32(bhs + 20, ttt);
 	ref_put_be32(bhs + 24, 0x400);
@@ -138,14 +138,14 @@ void th_bhs_r2t(uint8_t bhs[48], uint32_t itt, uint32_t ttt, uint32_t r2tsn, uin
 
 void th_bhs_reject(uint8_t bhs[48], uint8_t reason)
 {
-	th_bhs_init(bhs, ISCSI_OP_REJECT, ISCSI_FLAG_FINAL, ISCSI_RESERVED_TAG);
+	th_bhs_init(bhs, TOELESS_ISCSI_OP_REJECT, TOELESS_ISCSI_FLAG_FINAL, TOELESS_ISCSI_RESERVED_TAG);
 	bhs[2] = reason;
 	ref_put_be32(bhs + 24, 0x500);
 }
 
 void th_bhs_async(uint8_t bhs[48], uint8_t event, uint8_t vcode)
 {
-	th_bhs_init(bhs, ISCSI_OP_ASYNC_MSG, ISCSI_FLAG_FINAL, ISCSI_RESERVED_TAG);
+	th_bhs_init(bhs, TOELESS_ISCSI_OP_ASYNC_MSG, TOELESS_ISCSI_FLAG_FINAL, TOELESS_ISCSI_RESERVED_TAG);
 	ref_put_be32(bhs + 8, 0x00010000);
 	ref_put_be32(bhs + 24, 0x600);
 	bhs[36] = event;

@@ -53,9 +53,9 @@ void th_buf_put(struct th_buf *b, const void *data, size_t len);
 
 /* ---- BHS builders (all set byte 0 opcode; lengths are set by the PDU builder) ---- */
 void th_bhs_init(uint8_t bhs[48], uint8_t opcode, uint8_t flags, uint32_t itt);
-/* Data-In.  flags: ISCSI_FLAG_FINAL, ISCSI_DATAIN_STATUS/UNDERFLOW/OVERFLOW/ACK. */
+/* Data-In.  flags: TOELESS_ISCSI_FLAG_FINAL, TOELESS_ISCSI_DATAIN_STATUS/UNDERFLOW/OVERFLOW/ACK. */
 #define th_bhs_data_in ref_bhs_data_in
-/* SCSI Response.  flags: ISCSI_RSP_UNDERFLOW/OVERFLOW (the F bit is always set). */
+/* SCSI Response.  flags: TOELESS_ISCSI_RSP_UNDERFLOW/OVERFLOW (the F bit is always set). */
 void th_bhs_scsi_rsp(uint8_t bhs[48], uint32_t itt, uint8_t response, uint8_t status, uint8_t flags,
 		     uint32_t residual);
 void th_bhs_nop_in(uint8_t bhs[48], uint32_t itt, uint32_t ttt);

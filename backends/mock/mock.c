@@ -459,7 +459,7 @@ static int parse_args(toeless_device *dev, struct mock_dev *m, const char *args)
 			else if (!strcmp(k, "max_crc_batch"))
 				rc = parse_u32(v, 1, 1u << 20, &m->max_crc_batch);
 			else if (!strcmp(k, "max_recv_dsl"))
-				rc = parse_u32(v, 512, ISCSI_MAX_DSL, &m->max_recv_dsl);
+				rc = parse_u32(v, 512, TOELESS_ISCSI_MAX_DSL, &m->max_recv_dsl);
 			else if (!strcmp(k, "max_engine_tasks"))
 				rc = parse_u32(v, 0, 1u << 24, &m->max_engine_tasks);
 			else if (!strcmp(k, "crc_queue"))
@@ -981,10 +981,10 @@ static int place_data_in(struct mock_ctx *c, const struct toeless_rx_query *q, s
 {
 	struct mock_dev *m = c->m;
 	bool dd = c->flags & TOELESS_CTX_DATA_DIGEST;
-	uint32_t pad = tl_pad_len(q->data_len);
+	uint32_t pad = toeless_pad_len(q->data_len);
 	uint32_t trailer = pad + (dd ? 4 : 0);
 
-	if (!q->sgl_posted_to_engine || tl_bhs_opcode(q->bhs) != ISCSI_OP_DATA_IN || q->data_len == 0)
+	if (!q->sgl_posted_to_engine || toeless_bhs_opcode(q->bhs) != TOELESS_ISCSI_OP_DATA_IN || q->data_len == 0)
 		return -ENOENT;
 	struct mock_sgl *s = sgl_find(c, q->itt);
 	if (!s) {
@@ -1048,7 +1048,7 @@ static int place_data_in(struct mock_ctx *c, const struct toeless_rx_query *q, s
 	if (dd) {
 		uint32_t crc = toeless_crc32c_iov(0, iov, n - 1);
 		crc = toeless_crc32c(crc, tbuf, pad);
-		rec->data_digest = crc == tl_get_le32(tbuf + pad) ? TOELESS_DIGEST_OK : TOELESS_DIGEST_BAD;
+		rec->data_digest = crc == toeless_get_le32(tbuf + pad) ? TOELESS_DIGEST_OK : TOELESS_DIGEST_BAD;
 	}
 	if (dd && fault_event(m, TOELESS_MOCK_FAULT_DATA_DIGEST, TOELESS_MOCK_OP_RX_PDU, true, q->itt, mask))
 		rec->data_digest = TOELESS_DIGEST_BAD;
@@ -1069,7 +1069,7 @@ static int mock_rx_pdu(void *ctx_priv, const struct toeless_rx_query *q, struct 
 	bool dd = c->flags & TOELESS_CTX_DATA_DIGEST;
 	/* where the header after this PDU starts */
 	uint64_t next = q->payload_pos +
-			(q->data_len ? (uint64_t)q->data_len + tl_pad_len(q->data_len) + (dd ? 4 : 0) : 0);
+			(q->data_len ? (uint64_t)q->data_len + toeless_pad_len(q->data_len) + (dd ? 4 : 0) : 0);
 
 	memset(rec, 0, sizeof(*rec));
 	pthread_mutex_lock(&m->lock);

@@ -31,11 +31,11 @@
 
 #include <toeless.h>
 #include <toeless_backend.h>
+#include <toeless_iscsi.h>
 
 #define SK_MAX_SGE 16
 #define SK_MAX_TASKS 256
 #define SK_BUCKETS 64
-#define ISCSI_OP_DATA_IN 0x25
 
 /*
  * Defect hooks for the conformance suite's negative tests: tests/conform/
@@ -251,7 +251,7 @@ static int sk_rx_pdu(void *ctx_priv, const struct toeless_rx_query *q, struct to
 
 	/* only Data-In payload for an SGL we hold */
 	struct sk_sgl *s = *sk_find(c, q->itt);
-	if (!SK_DEFECT_ACCEPTS(q, s) || (q->bhs[0] & 0x3f) != ISCSI_OP_DATA_IN || q->data_len == 0)
+	if (!SK_DEFECT_ACCEPTS(q, s) || toeless_bhs_opcode(q->bhs) != TOELESS_ISCSI_OP_DATA_IN || q->data_len == 0)
 		return -ENOENT;
 	/* never write outside the SGL: the core reports such a PDU */
 	uint64_t lo = q->buffer_offset;

@@ -16,8 +16,8 @@
  *
  * SPDX-License-Identifier: MIT
  */
-#ifndef TOELESS_ISCSI_H
-#define TOELESS_ISCSI_H
+#ifndef TOELESS_EXAMPLE_ISCSI_H
+#define TOELESS_EXAMPLE_ISCSI_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -27,6 +27,7 @@
 #include <uv.h>
 
 #include "toeless.h"
+#include "toeless_iscsi.h"
 
 /* ------------------------------------------------------------------------ */
 /* Exit status: a stable contract for scripts (doc/initiator.md).            */
@@ -45,26 +46,26 @@ enum iscsi_exit {
 };
 
 /* ------------------------------------------------------------------------ */
-/* iSCSI wire format (RFC 7143 section 11).                                   */
+/* iSCSI wire format (RFC 7143 section 11); values from <toeless_iscsi.h>.   */
 enum iscsi_opcode {
-	OP_NOP_OUT = 0x00,
-	OP_SCSI_CMD = 0x01,
-	OP_TMF_REQ = 0x02,
-	OP_LOGIN_REQ = 0x03,
-	OP_TEXT_REQ = 0x04,
-	OP_DATA_OUT = 0x05,
-	OP_LOGOUT_REQ = 0x06,
-	OP_SNACK_REQ = 0x10,
-	OP_NOP_IN = 0x20,
-	OP_SCSI_RSP = 0x21,
-	OP_TMF_RSP = 0x22,
-	OP_LOGIN_RSP = 0x23,
-	OP_TEXT_RSP = 0x24,
-	OP_DATA_IN = 0x25,
-	OP_LOGOUT_RSP = 0x26,
-	OP_R2T = 0x31,
-	OP_ASYNC = 0x32,
-	OP_REJECT = 0x3f,
+	OP_NOP_OUT = TOELESS_ISCSI_OP_NOP_OUT,
+	OP_SCSI_CMD = TOELESS_ISCSI_OP_SCSI_CMD,
+	OP_TMF_REQ = TOELESS_ISCSI_OP_TASK_MGMT_REQ,
+	OP_LOGIN_REQ = TOELESS_ISCSI_OP_LOGIN_REQ,
+	OP_TEXT_REQ = TOELESS_ISCSI_OP_TEXT_REQ,
+	OP_DATA_OUT = TOELESS_ISCSI_OP_DATA_OUT,
+	OP_LOGOUT_REQ = TOELESS_ISCSI_OP_LOGOUT_REQ,
+	OP_SNACK_REQ = TOELESS_ISCSI_OP_SNACK_REQ,
+	OP_NOP_IN = TOELESS_ISCSI_OP_NOP_IN,
+	OP_SCSI_RSP = TOELESS_ISCSI_OP_SCSI_RSP,
+	OP_TMF_RSP = TOELESS_ISCSI_OP_TASK_MGMT_RSP,
+	OP_LOGIN_RSP = TOELESS_ISCSI_OP_LOGIN_RSP,
+	OP_TEXT_RSP = TOELESS_ISCSI_OP_TEXT_RSP,
+	OP_DATA_IN = TOELESS_ISCSI_OP_DATA_IN,
+	OP_LOGOUT_RSP = TOELESS_ISCSI_OP_LOGOUT_RSP,
+	OP_R2T = TOELESS_ISCSI_OP_R2T,
+	OP_ASYNC = TOELESS_ISCSI_OP_ASYNC_MSG,
+	OP_REJECT = TOELESS_ISCSI_OP_REJECT,
 };
 
 #define BHS_IMMEDIATE 0x40 /* byte 0: immediate delivery */
@@ -496,4 +497,4 @@ uint64_t esc_bound_ms(const struct config *cfg);
 extern int verbose;
 void vlog(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-#endif /* TOELESS_ISCSI_H */
+#endif /* TOELESS_EXAMPLE_ISCSI_H */

@@ -1,40 +1,46 @@
 #!/bin/sh
-# e2e.read / e2e.cpu: toeless-iscsi bench against a local tgtd, and libiscsi's
-# iscsi-perf against the same target, same block size and queue depth.
+# e2e.*: toeless-iscsi against libiscsi's iscsi-perf, reading from two
+# targets in the same run: tests/bench/fast-target (pre-digested Data-In, so
+# the target is not what limits) and a local tgtd (tests/iscsi/fixture.sh).
 #
-# One tgtd (tests/iscsi/fixture.sh: a private tgtd on a free loopback port)
-# with HeaderDigest=CRC32C (required: iscsi-perf offers None,CRC32C and so gets
-# CRC32C) and DataDigest=CRC32C,None (toeless-iscsi asks for CRC32C and gets
-# it; libiscsi never offers a data digest and gets None).  Each repetition
-# runs, in an order that rotates, for BENCH_E2E_SECONDS each:
+# Both targets require HeaderDigest=CRC32C (iscsi-perf offers None,CRC32C
+# and so gets CRC32C) and accept DataDigest=CRC32C,None (toeless-iscsi asks
+# for what it wants; libiscsi 1.19 only ever offers DataDigest=None: its
+# library has no data digest, so iscsi-perf is measured with the header
+# digest only).  Each repetition runs, in an order that rotates, for
+# BENCH_E2E_SECONDS each, against each target:
 #   toeless-both  toeless-iscsi --header-digest crc32c --data-digest crc32c bench
 #   toeless-hdr   toeless-iscsi --header-digest crc32c --data-digest none bench
+#                 (the same digests as iscsi-perf)
 #   iscsi-perf    iscsi-perf -m QD -b BLOCKS (header digest only)
 # all reading BENCH_E2E_BS bytes per READ at queue depth BENCH_E2E_QD.  Each
 # initiator runs under bench-rusage (wait4: the user + system CPU the kernel
-# charged to that process); CPU per GiB = that CPU / GiB read.  Throughput is
-# what each tool measured over its run (toeless-iscsi: bytes / seconds it
-# printed; iscsi-perf: its "iops average" x bytes per READ).
+# charged to that process); CPU per GiB = that CPU / GiB read.  The target's
+# CPU (all its threads, /proc/PID/stat) over the same run is printed beside
+# it, as a fraction of one core and per GiB.  Throughput is what each tool
+# measured over its run (toeless-iscsi: bytes / seconds it printed;
+# iscsi-perf: its "iops average" x bytes per READ).
 #
-# Figures (medians of per-repetition ratios):
-#   e2e.read       toeless-hdr MiB/s / iscsi-perf MiB/s: read throughput with the
-#                  same digests on the wire, so the target does the same work
-#   e2e.cpu        toeless-both CPU/GiB / iscsi-perf CPU/GiB   (target <= 1, aim 0.75)
-#   e2e.read.both  toeless-both MiB/s / iscsi-perf MiB/s (tgtd must also compute
-#                  the data digests it sends, in software: see doc/performance.md)
-#   e2e.cpu.hdr    toeless-hdr CPU/GiB / iscsi-perf CPU/GiB
+# Figures, for T = fast and T = tgtd (medians of per-repetition ratios; the
+# table also prints their min..max over the repetitions):
+#   e2e.T.cpu_both       toeless-both CPU/GiB / iscsi-perf CPU/GiB   (issue: <= 0.80)
+#   e2e.T.cpu_same       toeless-hdr  CPU/GiB / iscsi-perf CPU/GiB   (issue: <= 0.75)
+#   e2e.T.read_same      toeless-hdr  MiB/s / iscsi-perf MiB/s       (issue: >= 1.0)
+#   e2e.T.read_both      toeless-both MiB/s / iscsi-perf MiB/s
+#   e2e.T.<variant>_mibs, e2e.T.<variant>_cpu (s/GiB), e2e.T.<variant>_target_cpu
+#   (fraction of a core) and e2e.T.<variant>_target_cpu_gib (s/GiB)
 #
 # Skips (exit 77, with the reason) when not root, tgtd or iscsi-perf is
 # missing, or toeless-iscsi is not built.
 #
 # Environment: BENCH_REPS (default 7, at least 5), BENCH_QUICK,
 # BENCH_E2E_SECONDS (default 3; QUICK 1), BENCH_E2E_BS (65536),
-# BENCH_E2E_QD (16), BENCH_E2E_LUN_MIB (128).
+# BENCH_E2E_QD (16), BENCH_E2E_LUN_MIB (128), BENCH_E2E_TARGETS ("fast tgtd").
 #
 # SPDX-License-Identifier: MIT
 if [ -z "$BASH_VERSION" ]; then exec bash "$0" "$@"; fi
 
-echo "== e2e: toeless-iscsi vs iscsi-perf (libiscsi) reading from one local tgtd =="
+echo "== e2e: toeless-iscsi vs iscsi-perf (libiscsi) reading from fast-target and from tgtd =="
 top_builddir=${abs_top_builddir:-${top_builddir:-.}}
 top_srcdir=${abs_top_srcdir:-${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}}
 export top_builddir top_srcdir
@@ -49,16 +55,23 @@ RUSAGE=$top_builddir/tests/bench/bench-rusage
 [ -x "$RUSAGE" ] || e2e_skip "tests/bench/bench-rusage not built (make bench builds it)"
 FIXTURE=$top_srcdir/tests/iscsi/fixture.sh
 [ -r "$FIXTURE" ] || e2e_skip "no tgtd fixture at $FIXTURE"
-# Run the real binary, not libtool's wrapper script (its shell would be
-# charged to the initiator's CPU time).
+# Run the real binaries, not libtool's wrapper scripts (a wrapper's shell
+# would be charged to the initiator's CPU time, and the target's PID must
+# be the process that serves).
 INIT_BIN=$INITIATOR
+FAST_TARGET=$top_builddir/tests/bench/fast-target
 if [ -x "$top_builddir/examples/toeless-iscsi/.libs/toeless-iscsi" ]; then
 	INIT_BIN=$top_builddir/examples/toeless-iscsi/.libs/toeless-iscsi
-	LD_LIBRARY_PATH=$top_builddir/.libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
-	export LD_LIBRARY_PATH
 fi
+if [ -x "$top_builddir/tests/bench/.libs/fast-target" ]; then
+	FAST_TARGET=$top_builddir/tests/bench/.libs/fast-target
+fi
+LD_LIBRARY_PATH=$top_builddir/.libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+export LD_LIBRARY_PATH
 export INITIATOR
 . "$FIXTURE"
+. "$top_srcdir/tests/bench/fast-target.sh"
+trap 'ft_stop_all; cleanup' EXIT
 
 REPS=${BENCH_REPS:-7}
 [ "$REPS" -ge 5 ] 2>/dev/null || REPS=5
@@ -66,42 +79,64 @@ if [ "${BENCH_QUICK:-0}" != 0 ]; then SECS=${BENCH_E2E_SECONDS:-1}; else SECS=${
 BS=${BENCH_E2E_BS:-65536}
 QD=${BENCH_E2E_QD:-16}
 LUN_MIB=${BENCH_E2E_LUN_MIB:-128}
+TARGETS=${BENCH_E2E_TARGETS:-fast tgtd}
 
-tgt_start "$LUN_MIB"
-# real data in the LUN (tgtd reads it from the page cache)
-head -c "$((LUN_MIB * 1048576))" /dev/urandom | dd of="$TGT_LUN_FILE" conv=notrunc bs=1M iflag=fullblock status=none ||
-	fail "cannot fill the LUN"
-tgt_set HeaderDigest CRC32C
-tgt_set DataDigest CRC32C,None
+for t in $TARGETS; do
+	case $t in
+	fast)
+		[ -x "$FAST_TARGET" ] || e2e_skip "tests/bench/fast-target not built"
+		ft_start F --size "${LUN_MIB}M" --header-digest crc32c --data-digest any
+		echo "fast-target pid $FT_PID_F on 127.0.0.1:$FT_PORT_F, $FT_IQN, LUN 1 = ${LUN_MIB} MiB (pattern)"
+		;;
+	tgtd)
+		tgt_start "$LUN_MIB"
+		# real data in the LUN (tgtd reads it from the page cache)
+		head -c "$((LUN_MIB * 1048576))" /dev/urandom | dd of="$TGT_LUN_FILE" conv=notrunc bs=1M iflag=fullblock status=none ||
+			fail "cannot fill the LUN"
+		tgt_set HeaderDigest CRC32C
+		tgt_set DataDigest CRC32C,None
+		;;
+	*) fail "BENCH_E2E_TARGETS: unknown target $t (fast, tgtd)" ;;
+	esac
+done
 echo "block size $BS, queue depth $QD, $SECS s per run, $REPS repetitions, alternated; LUN ${LUN_MIB} MiB"
 echo "CPU = user + system time of the initiator process (wait4 rusage), per GiB read"
 echo
 
-# tgtd's CPU time so far, in clock ticks (utime + stime from /proc)
-tgt_ticks() { awk '{ print $14 + $15 }' "/proc/$TGT_PID/stat"; }
+# target_of T: "PID PORT IQN"
+target_of() {
+	case $1 in
+	fast) echo "$FT_PID_F $FT_PORT_F $FT_IQN" ;;
+	tgtd) echo "$TGT_PID $TGT_PORT $TGT_IQN" ;;
+	esac
+}
+# a process's CPU time so far, in clock ticks (utime + stime of all its threads)
+ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 HZ=$(getconf CLK_TCK)
 
-# run_one VARIANT REP: appends "VARIANT REP MiB/s cpu_s_per_gib user sys wall tgtd_cpu_fraction"
+# run_one TARGET VARIANT REP: appends
+# "TARGET VARIANT REP MiB/s cpu_s_per_gib user sys wall target_cpu_fraction target_s_per_gib"
 # to $WORK/results
 run_one() {
-	local v=$1 rep=$2 out=$WORK/run.out ru=$WORK/run.ru mib secs rate cpu gib iops tk0 tk1
-	tk0=$(tgt_ticks)
+	local t=$1 v=$2 rep=$3 out=$WORK/run.out ru=$WORK/run.ru mib secs iops tk0 tk1 pid port iqn
+	read -r pid port iqn <<<"$(target_of "$t")"
+	tk0=$(ticks "$pid")
 	case $v in
 	toeless-both | toeless-hdr)
 		local dd=crc32c
 		[ "$v" = toeless-hdr ] && dd=none
-		"$RUSAGE" "$ru" "$INIT_BIN" --portal "127.0.0.1:$TGT_PORT" --target "$TGT_IQN" --lun 1 --backend sw \
+		"$RUSAGE" "$ru" "$INIT_BIN" --portal "127.0.0.1:$port" --target "$iqn" --lun 1 --backend sw \
 			--header-digest crc32c --data-digest "$dd" --queue-depth "$QD" --block-size "$BS" \
-			--seconds "$SECS" bench >"$out" 2>&1 || { cat "$out"; fail "$v run failed"; }
+			--seconds "$SECS" bench >"$out" 2>&1 || { cat "$out"; fail "$t $v run failed"; }
 		grep -q "HeaderDigest CRC32C, DataDigest $([ "$dd" = crc32c ] && echo CRC32C || echo None)" "$out" ||
-			{ cat "$out"; fail "$v: not the digests asked for"; }
+			{ cat "$out"; fail "$t $v: not the digests asked for"; }
 		# "bench read: X MiB in Y s: ..."
 		mib=$(sed -n 's/^bench read: \([0-9.]*\) MiB in \([0-9.]*\) s.*/\1/p' "$out")
 		secs=$(sed -n 's/^bench read: \([0-9.]*\) MiB in \([0-9.]*\) s.*/\2/p' "$out")
 		;;
 	iscsi-perf)
 		"$RUSAGE" "$ru" iscsi-perf -m "$QD" -b "$((BS / 512))" -t "$SECS" \
-			"iscsi://127.0.0.1:$TGT_PORT/$TGT_IQN/1" >"$out" 2>&1 || { tr '\r' '\n' <"$out"; fail "iscsi-perf failed"; }
+			"iscsi://127.0.0.1:$port/$iqn/1" >"$out" 2>&1 || { tr '\r' '\n' <"$out"; fail "$t iscsi-perf failed"; }
 		grep -q "blocks or" "$out" && grep -qi "fixed transfer size of $((BS / 512)) blocks ($BS byte)" "$out" ||
 			{ tr '\r' '\n' <"$out"; fail "iscsi-perf: unexpected block size (the LUN must have 512-byte blocks)"; }
 		iops=$(tr '\r' '\n' <"$out" | sed -n 's/.*iops average \([0-9]*\) .*/\1/p' | tail -1)
@@ -109,69 +144,91 @@ run_one() {
 		mib=$(awk -v i="$iops" -v s="$SECS" -v b="$BS" 'BEGIN { printf "%.3f", i * s * b / 1048576 }')
 		;;
 	esac
-	tk1=$(tgt_ticks)
-	[ -n "$mib" ] && [ -n "$secs" ] || { cat "$out"; fail "$v: no throughput in its output"; }
+	tk1=$(ticks "$pid")
+	[ -n "$mib" ] && [ -n "$secs" ] || { cat "$out"; fail "$t $v: no throughput in its output"; }
 	read -r user sys wall rss code <"$ru"
-	awk -v v="$v" -v r="$rep" -v m="$mib" -v s="$secs" -v u="$user" -v y="$sys" -v w="$wall" \
-	    -v t="$((tk1 - tk0))" -v hz="$HZ" 'BEGIN {
+	awk -v t="$t" -v v="$v" -v r="$rep" -v m="$mib" -v s="$secs" -v u="$user" -v y="$sys" -v w="$wall" \
+	    -v k="$((tk1 - tk0))" -v hz="$HZ" 'BEGIN {
 		gib = m / 1024
-		printf "%s %d %.3f %.4f %.3f %.3f %.3f %.3f\n", v, r, m / s, (u + y) / gib, u, y, w, t / hz / w
+		printf "%s %s %d %.3f %.4f %.3f %.3f %.3f %.3f %.4f\n", t, v, r, m / s, (u + y) / gib, u, y, w,
+			k / hz / w, k / hz / gib
 	}' >>"$WORK/results"
 }
 
 VARIANTS="toeless-both toeless-hdr iscsi-perf"
+RUNS=
+for t in $TARGETS; do for v in $VARIANTS; do RUNS="$RUNS $t:$v"; done; done
+set -- $RUNS
+NRUNS=$#
 : >"$WORK/results"
 for rep in $(seq 1 "$REPS"); do
-	set -- $VARIANTS
+	set -- $RUNS
 	# rotate the order by rep
-	k=$(( (rep - 1) % 3 ))
+	k=$(( (rep - 1) % NRUNS ))
 	order=
-	for i in 0 1 2; do
-		j=$(( (i + k) % 3 + 1 ))
+	for i in $(seq 0 $((NRUNS - 1))); do
+		j=$(( (i + k) % NRUNS + 1 ))
 		eval "order=\"\$order \${$j}\""
 	done
-	for v in $order; do
-		run_one "$v" "$rep"
+	for tv in $order; do
+		run_one "${tv%%:*}" "${tv#*:}" "$rep"
 	done
-	printf "  rep %d:%s\n" "$rep" "$(awk -v r="$rep" '$2 == r { printf "  %s %.0f MiB/s %.3f s/GiB;", $1, $3, $4 }' "$WORK/results")"
+	printf "  rep %d:%s\n" "$rep" "$(awk -v r="$rep" '$3 == r { printf "  %s/%s %.0f MiB/s %.3f s/GiB;", $1, $2, $4, $5 }' "$WORK/results")"
 done
 echo
 
-awk '
+awk -v targets="$TARGETS" '
 function median(a, n,   i, j, t) {
 	for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j-1] > a[j]; j--) { t = a[j]; a[j] = a[j-1]; a[j-1] = t }
 	return n % 2 ? a[(n+1)/2] : (a[n/2] + a[n/2+1]) / 2
 }
-{ rate[$1, $2] = $3; cpu[$1, $2] = $4; tgt[$1, $2] = $8; if ($2 > reps) reps = $2 }
+# median, min and max of n values (a is sorted by median())
+function stat(a, n, name, unit,   m) {
+	m = median(a, n)
+	lo[name] = a[1]; hi[name] = a[n]; med[name] = m
+	return m
+}
+{ key = $1 SUBSEP $2; rate[key, $3] = $4; cpu[key, $3] = $5; tfrac[key, $3] = $9; tgib[key, $3] = $10
+  if ($3 > reps) reps = $3 }
 END {
 	split("toeless-both toeless-hdr iscsi-perf", V, " ")
-	printf "%-14s %10s %10s %10s\n", "initiator", "MiB/s", "CPU s/GiB", "tgtd CPU"
-	for (k = 1; k <= 3; k++) {
-		for (r = 1; r <= reps; r++) { a[r] = rate[V[k], r]; b[r] = cpu[V[k], r]; c[r] = tgt[V[k], r] }
-		mr[k] = median(a, reps); mc[k] = median(b, reps); mt[k] = median(c, reps)
-		printf "%-14s %10.1f %10.3f %9.0f%%\n", V[k], mr[k], mc[k], 100 * mt[k]
+	nt = split(targets, T, " ")
+	for (x = 1; x <= nt; x++) {
+		t = T[x]
+		printf "-- target: %s --\n", t == "fast" ? "fast-target (tests/bench/fast-target)" : "tgtd"
+		printf "%-14s %10s %10s %12s %14s\n", "initiator", "MiB/s", "CPU s/GiB", "target CPU", "target s/GiB"
+		for (k = 1; k <= 3; k++) {
+			key = t SUBSEP V[k]
+			for (r = 1; r <= reps; r++) { a[r] = rate[key, r]; b[r] = cpu[key, r]; c[r] = tfrac[key, r]; d[r] = tgib[key, r] }
+			mr[t, k] = median(a, reps); mc[t, k] = median(b, reps); mt[t, k] = median(c, reps); mg[t, k] = median(d, reps)
+			printf "%-14s %10.1f %10.3f %11.0f%% %14.3f\n", V[k], mr[t, k], mc[t, k], 100 * mt[t, k], mg[t, k]
+		}
+		for (r = 1; r <= reps; r++) {
+			p = t SUBSEP "iscsi-perf"; b2 = t SUBSEP "toeless-both"; h = t SUBSEP "toeless-hdr"
+			cb[r] = cpu[b2, r] / cpu[p, r]; ch[r] = cpu[h, r] / cpu[p, r]
+			rh[r] = rate[h, r] / rate[p, r]; rb[r] = rate[b2, r] / rate[p, r]
+		}
+		f_cb[t] = stat(cb, reps, t ".cb"); f_ch[t] = stat(ch, reps, t ".ch")
+		f_rh[t] = stat(rh, reps, t ".rh"); f_rb[t] = stat(rb, reps, t ".rb")
+		printf "ratios vs iscsi-perf (header digest only), medians of per-repetition ratios [min..max]:\n"
+		printf "  CPU/GiB, toeless both digests:       %.3f [%.3f..%.3f]  (issue: <= 0.80)\n", f_cb[t], lo[t ".cb"], hi[t ".cb"]
+		printf "  CPU/GiB, toeless same digests:       %.3f [%.3f..%.3f]  (issue: <= 0.75)\n", f_ch[t], lo[t ".ch"], hi[t ".ch"]
+		printf "  read MiB/s, toeless same digests:    %.3f [%.3f..%.3f]  (issue: >= 1.0)\n", f_rh[t], lo[t ".rh"], hi[t ".rh"]
+		printf "  read MiB/s, toeless both digests:    %.3f [%.3f..%.3f]\n\n", f_rb[t], lo[t ".rb"], hi[t ".rb"]
 	}
-	printf "(tgtd CPU: the target daemon'"'"'s CPU time over the run'"'"'s wall time; 100%% = one core)\n"
-	for (r = 1; r <= reps; r++) {
-		rb[r] = rate["toeless-both", r] / rate["iscsi-perf", r]
-		cb[r] = cpu["toeless-both", r] / cpu["iscsi-perf", r]
-		rh[r] = rate["toeless-hdr", r] / rate["iscsi-perf", r]
-		ch[r] = cpu["toeless-hdr", r] / cpu["iscsi-perf", r]
+	printf "(target CPU: all the target'"'"'s threads over the run'"'"'s wall time, 100%% = one core; and per GiB read)\n\n"
+	split("toeless_both toeless_hdr iscsi_perf", N, " ")
+	for (x = 1; x <= nt; x++) {
+		t = T[x]
+		printf "BENCH e2e.%s.cpu_both %.4f ratio\n", t, f_cb[t]
+		printf "BENCH e2e.%s.cpu_same %.4f ratio\n", t, f_ch[t]
+		printf "BENCH e2e.%s.read_same %.4f ratio\n", t, f_rh[t]
+		printf "BENCH e2e.%s.read_both %.4f ratio\n", t, f_rb[t]
+		for (k = 1; k <= 3; k++) {
+			printf "BENCH e2e.%s.%s_mibs %.1f MiB/s\n", t, N[k], mr[t, k]
+			printf "BENCH e2e.%s.%s_cpu %.4f s/GiB\n", t, N[k], mc[t, k]
+			printf "BENCH e2e.%s.%s_target_cpu %.3f fraction\n", t, N[k], mt[t, k]
+			printf "BENCH e2e.%s.%s_target_cpu_gib %.4f s/GiB\n", t, N[k], mg[t, k]
+		}
 	}
-	e_read = median(rb, reps); e_cpu = median(cb, reps); h_read = median(rh, reps); h_cpu = median(ch, reps)
-	printf "\nratios vs iscsi-perf (header digest only), medians of per-repetition ratios:\n"
-	printf "  toeless-iscsi, header digest only:    read %.3f, CPU per GiB %.3f\n", h_read, h_cpu
-	printf "  toeless-iscsi, header + data digests: read %.3f, CPU per GiB %.3f (target <= 1.00, aim 0.75)\n", e_read, e_cpu
-	printf "\nBENCH e2e.read %.4f ratio\n", h_read
-	printf "BENCH e2e.cpu %.4f ratio\n", e_cpu
-	printf "BENCH e2e.read.both %.4f ratio\n", e_read
-	printf "BENCH e2e.cpu.hdr %.4f ratio\n", h_cpu
-	printf "BENCH e2e.toeless_both_mibs %.1f MiB/s\n", mr[1]
-	printf "BENCH e2e.toeless_hdr_mibs %.1f MiB/s\n", mr[2]
-	printf "BENCH e2e.iscsi_perf_mibs %.1f MiB/s\n", mr[3]
-	printf "BENCH e2e.toeless_both_cpu %.4f s/GiB\n", mc[1]
-	printf "BENCH e2e.toeless_hdr_cpu %.4f s/GiB\n", mc[2]
-	printf "BENCH e2e.iscsi_perf_cpu %.4f s/GiB\n", mc[3]
-	printf "BENCH e2e.tgtd_cpu_toeless_both %.3f fraction\n", mt[1]
-	printf "BENCH e2e.tgtd_cpu_iscsi_perf %.3f fraction\n", mt[3]
 }' "$WORK/results"

@@ -114,9 +114,9 @@ void case_cancel_outstanding(struct cf_t *t)
 		for (int i = 0; i < N && ok; i++) {
 			if (i < N / 2)
 				cf_stream_data_in(&s2, NULL, 0x700 + (uint32_t)i, 1, 4096, 4096,
-						  CF_FLAG_FINAL | CF_DATAIN_STATUS, c.digests, CF_CORRUPT_NONE, 0);
+						  TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS, c.digests, CF_CORRUPT_NONE, 0);
 			else
-				cf_stream_data_in(&s2, NULL, 0x700 + (uint32_t)i, 0, 0, 8192, CF_FLAG_FINAL | CF_DATAIN_STATUS,
+				cf_stream_data_in(&s2, NULL, 0x700 + (uint32_t)i, 0, 0, 8192, TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS,
 						  c.digests, CF_CORRUPT_NONE, 0);
 		}
 		ok = ok && send_stream(t, &c, &s2, seg, cf_rand(&t->rng)) && cf_expect_quiet(t, &c, &ps, 30);
@@ -137,7 +137,7 @@ void case_cancel_outstanding(struct cf_t *t)
 			struct cf_post *p = cf_post_new(t, &ps2, 0x700 + (uint32_t)i, 8192, 2, i % 2);
 			ok = p && cf_post_submit(t, &c, p);
 			if (ok)
-				cf_stream_data_in(&s3, p, 0, 0, 0, 8192, CF_FLAG_FINAL | CF_DATAIN_STATUS, c.digests,
+				cf_stream_data_in(&s3, p, 0, 0, 0, 8192, TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS, c.digests,
 						  CF_CORRUPT_NONE, 0);
 		}
 		ok = ok && send_stream(t, &c, &s3, seg, cf_rand(&t->rng)) && cf_wait_posts(t, &c, &ps2, NULL);
@@ -172,7 +172,7 @@ void case_cancel_mid_pdu(struct cf_t *t)
 	uint8_t *snap = malloc(65536), *now = malloc(65536);
 	bool ok = p && snap && now && cf_post_submit(t, &c, p);
 	if (ok) {
-		struct cf_exp *e = cf_stream_data_in(&s, p, 0, 0, 0, 65536, CF_FLAG_FINAL | CF_DATAIN_STATUS, c.digests,
+		struct cf_exp *e = cf_stream_data_in(&s, p, 0, 0, 0, 65536, TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS, c.digests,
 						     CF_CORRUPT_NONE, 0);
 		/* cancelled mid-PDU: the rest goes to scratch, nothing is placed */
 		e->placed = false;
@@ -216,7 +216,7 @@ void case_cancel_mid_pdu(struct cf_t *t)
 		struct cf_post *q = ok ? cf_post_new(t, &ps, 0x7c0, 30000, 3, false) : NULL;
 		ok = ok && q && cf_post_submit(t, &c, q);
 		if (ok) {
-			cf_stream_data_in(&s2, q, 0, 0, 0, 30000, CF_FLAG_FINAL | CF_DATAIN_STATUS, c.digests,
+			cf_stream_data_in(&s2, q, 0, 0, 0, 30000, TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS, c.digests,
 					  CF_CORRUPT_NONE, 0);
 			ok = send_stream(t, &c, &s2, false, 0) && cf_wait_posts(t, &c, &ps, NULL) && expect_status(t, q, 0) &&
 			     cf_post_verify(t, q, 30000) && no_anomalies(t, &c, "after a cancel mid-PDU");
@@ -258,7 +258,7 @@ void case_destroy_outstanding(struct cf_t *t)
 	ok = ok && send_stream(t, &a, &s, false, 0);
 	/* and a PDU half received into the last post */
 	if (ok) {
-		cf_stream_data_in(&half, &ps.p[N], 0, 0, 0, 16384, CF_FLAG_FINAL | CF_DATAIN_STATUS, CF_DIGESTS,
+		cf_stream_data_in(&half, &ps.p[N], 0, 0, 0, 16384, TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS, CF_DIGESTS,
 				  CF_CORRUPT_NONE, 0);
 		ok = cf_write(t, a.peer, half.wire.p, 52 + 5000);
 		for (int i = 0; ok && i < 200 && cf_inq(a.fd) > 0; i++) {
@@ -283,7 +283,7 @@ void case_destroy_outstanding(struct cf_t *t)
 	/* data for them keeps coming on a's socket (nobody reads it) */
 	if (ok) {
 		for (int i = 0; i < N; i++)
-			cf_stream_data_in(&late, &ps.p[i], 0, 1, 0, 8192, CF_FLAG_FINAL | CF_DATAIN_STATUS, CF_DIGESTS,
+			cf_stream_data_in(&late, &ps.p[i], 0, 1, 0, 8192, TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS, CF_DIGESTS,
 					  CF_CORRUPT_NONE, 0);
 		ok = cf_write(t, a.peer, half.wire.p + 52 + 5000, half.wire.len - 52 - 5000) &&
 		     cf_write(t, a.peer, late.wire.p, late.wire.len);
@@ -299,7 +299,7 @@ void case_destroy_outstanding(struct cf_t *t)
 	/* the other context never noticed */
 	pb->posted = true;
 	if (ok) {
-		cf_stream_data_in(&sb, pb, 0, 0, 0, 5000, CF_FLAG_FINAL | CF_DATAIN_STATUS, CF_DIGESTS, CF_CORRUPT_NONE, 0);
+		cf_stream_data_in(&sb, pb, 0, 0, 0, 5000, TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS, CF_DIGESTS, CF_CORRUPT_NONE, 0);
 		ok = send_stream(t, &b, &sb, false, 0) && cf_wait_posts(t, &b, &ps, NULL) && expect_status(t, pb, 0) &&
 		     cf_post_verify(t, pb, 5000) && cf_expect_quiet(t, &b, &ps, 30);
 	}
@@ -322,12 +322,12 @@ static void data_in_status(struct cf_stream *s, struct cf_post *p, uint32_t off,
 	cf_bhs_data_in(bhs, p->itt, 0, off, flags, status, residual);
 	cf_pdu_append(&s->wire, bhs, p->expect + off, len, dg, CF_CORRUPT_NONE);
 	struct cf_exp *e = cf_stream_exp(s);
-	e->opcode = CF_OP_DATA_IN;
+	e->opcode = TOELESS_ISCSI_OP_DATA_IN;
 	e->itt = p->itt;
 	e->data_len = len;
 	e->placed = len > 0;
 	e->user_data = p->user_data;
-	e->task_done = (flags & CF_DATAIN_STATUS) ? 1 : 0;
+	e->task_done = (flags & TOELESS_ISCSI_DATAIN_STATUS) ? 1 : 0;
 	e->data_digest = len && (dg & TOELESS_CTX_DATA_DIGEST) ? TOELESS_DIGEST_OK : TOELESS_DIGEST_NONE;
 	if (e->placed)
 		s->data_in++;
@@ -352,31 +352,31 @@ void case_completion_rules(struct cf_t *t)
 	if (!ok)
 		goto out;
 	CF_RC(t, toeless_sgl_post(c.ctx, 0x900, p[0]->iov, p[0]->iovcnt, 1), -EEXIST);
-	CF_RC(t, toeless_sgl_post(c.ctx, CF_NO_ITT, p[0]->iov, 1, 1), -EINVAL);
+	CF_RC(t, toeless_sgl_post(c.ctx, TOELESS_ISCSI_RESERVED_TAG, p[0]->iov, 1, 1), -EINVAL);
 	CF_RC(t, toeless_sgl_post(c.ctx, 0x9ff, p[0]->iov, 0, 1), -EINVAL);
 	CF_RC(t, toeless_sgl_post(c.ctx, 0x9ff, NULL, 1, 1), -EINVAL);
 	CF_RC(t, toeless_sgl_cancel(c.ctx, 0x9ff), -ENOENT);
 	/* A: status in the final Data-In, residual underflow (6100 - 100 bytes sent) */
-	data_in_status(&s, p[0], 0, 6000, CF_FLAG_FINAL | CF_DATAIN_STATUS | CF_DATAIN_UNDERFLOW, 0, 100, CF_DIGESTS);
+	data_in_status(&s, p[0], 0, 6000, TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS | TOELESS_ISCSI_DATAIN_UNDERFLOW, 0, 100, CF_DIGESTS);
 	/* B: CHECK CONDITION with sense in a SCSI Response */
-	cf_stream_data_in(&s, p[1], 0, 0, 0, 4096, CF_FLAG_FINAL, CF_DIGESTS, CF_CORRUPT_NONE, 0);
+	cf_stream_data_in(&s, p[1], 0, 0, 0, 4096, TOELESS_ISCSI_FLAG_FINAL, CF_DIGESTS, CF_CORRUPT_NONE, 0);
 	cf_stream_scsi_rsp(t, &s, p[1], 0, 0, 0x02, 0, 0, 18, CF_DIGESTS);
 	/* C: iSCSI response "target failure" */
 	cf_stream_scsi_rsp(t, &s, p[2], 0, 0x01, 0, 0, 0, 0, CF_DIGESTS);
 	/* D: a bad data digest */
-	cf_stream_data_in(&s, p[3], 0, 0, 0, 3000, CF_FLAG_FINAL | CF_DATAIN_STATUS, CF_DIGESTS, CF_CORRUPT_DATA_DIGEST,
+	cf_stream_data_in(&s, p[3], 0, 0, 0, 3000, TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS, CF_DIGESTS, CF_CORRUPT_DATA_DIGEST,
 			  -EBADMSG);
 	/* E: past the end */
-	cf_stream_data_in(&s, p[4], 0, 0, 1, 4096, CF_FLAG_FINAL, CF_DIGESTS, CF_CORRUPT_NONE, -ERANGE);
+	cf_stream_data_in(&s, p[4], 0, 0, 1, 4096, TOELESS_ISCSI_FLAG_FINAL, CF_DIGESTS, CF_CORRUPT_NONE, -ERANGE);
 	cf_stream_scsi_rsp(t, &s, p[4], 0, 0, 0, 0, 0, 0, CF_DIGESTS);
 	/* F: the same bytes twice */
 	cf_stream_data_in(&s, p[5], 0, 0, 0, 8192, 0, CF_DIGESTS, CF_CORRUPT_NONE, 0);
-	cf_stream_data_in(&s, p[5], 0, 1, 4096, 4096, CF_FLAG_FINAL | CF_DATAIN_STATUS, CF_DIGESTS, CF_CORRUPT_NONE,
+	cf_stream_data_in(&s, p[5], 0, 1, 4096, 4096, TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS, CF_DIGESTS, CF_CORRUPT_NONE,
 			  -EEXIST);
 	/* H: overflow, no data at all: a good status that promised 1000 bytes (-ENODATA) */
-	cf_stream_scsi_rsp(t, &s, p[7], 0, 0, 0, CF_RSP_OVERFLOW, 7, 0, CF_DIGESTS);
+	cf_stream_scsi_rsp(t, &s, p[7], 0, 0, 0, TOELESS_ISCSI_RSP_OVERFLOW, 7, 0, CF_DIGESTS);
 	/* no post: no completion */
-	cf_stream_data_in(&s, NULL, 0x9fe, 0, 0, 512, CF_FLAG_FINAL | CF_DATAIN_STATUS, CF_DIGESTS, CF_CORRUPT_NONE, 0);
+	cf_stream_data_in(&s, NULL, 0x9fe, 0, 0, 512, TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS, CF_DIGESTS, CF_CORRUPT_NONE, 0);
 	cf_stream_scsi_rsp(t, &s, NULL, 0x9fd, 0, 0, 0, 0, 0, CF_DIGESTS);
 	/* G: cancelled */
 	CF_RC(t, toeless_sgl_cancel(c.ctx, p[6]->itt), 0);
@@ -548,7 +548,7 @@ void case_limits_sge(struct cf_t *t)
 			uint32_t len = (uint32_t)(64 + cf_rand(&t->rng) % 4033);
 			if (len > p->total - off)
 				len = (uint32_t)(p->total - off);
-			cf_stream_data_in(&s, p, 0, k, off, len, off + len == p->total ? CF_FLAG_FINAL | CF_DATAIN_STATUS : 0,
+			cf_stream_data_in(&s, p, 0, k, off, len, off + len == p->total ? TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS : 0,
 					  CF_DIGESTS, CF_CORRUPT_NONE, 0);
 			off += len;
 		}
@@ -621,7 +621,7 @@ void case_limits_tasks(struct cf_t *t)
 	cf_shuffle(order, m, &t->rng);
 	for (uint32_t i = 0; i < m && ok; i++) {
 		struct cf_post *p = &ps.p[order[i]];
-		cf_stream_data_in(&s, p, 0, 0, 0, (uint32_t)p->total, CF_FLAG_FINAL | CF_DATAIN_STATUS, c.digests,
+		cf_stream_data_in(&s, p, 0, 0, 0, (uint32_t)p->total, TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS, c.digests,
 				  CF_CORRUPT_NONE, 0);
 	}
 	ok = ok && send_stream(t, &c, &s, cf_rand(&t->rng) % 2, cf_rand(&t->rng)) && cf_wait_posts(t, &c, &ps, NULL);
@@ -691,7 +691,7 @@ void case_limits_contexts(struct cf_t *t)
 		struct cf_stream s;
 		cf_stream_init(t, &s);
 		if (ok) {
-			cf_stream_data_in(&s, p, 0, 0, 0, (uint32_t)p->total, CF_FLAG_FINAL | CF_DATAIN_STATUS, c[i].digests,
+			cf_stream_data_in(&s, p, 0, 0, 0, (uint32_t)p->total, TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS, c[i].digests,
 					  CF_CORRUPT_NONE, 0);
 			ok = send_stream(t, &c[i], &s, false, 0);
 		}
@@ -744,7 +744,7 @@ void case_limits_recv_dsl(struct cf_t *t)
 	bool ok = p && cf_post_submit(t, &c, p);
 	if (ok) {
 		cf_stream_data_in(&s, p, 0, 0, 0, l, 0, CF_DIGESTS, CF_CORRUPT_NONE, 0);
-		cf_stream_data_in(&s, p, 0, 1, l, l, CF_FLAG_FINAL | CF_DATAIN_STATUS, CF_DIGESTS, CF_CORRUPT_NONE, 0);
+		cf_stream_data_in(&s, p, 0, 1, l, l, TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS, CF_DIGESTS, CF_CORRUPT_NONE, 0);
 		ok = send_stream(t, &c, &s, cf_rand(&t->rng) % 2, cf_rand(&t->rng)) && cf_wait_posts(t, &c, &ps, NULL) &&
 		     expect_status(t, p, 0) && cf_post_verify(t, p, p->total);
 	}
@@ -814,7 +814,7 @@ void case_queue_full(struct cf_t *t)
 	}
 	/* one finishes: there is room again */
 	if (ok) {
-		cf_stream_data_in(&s, &ps.p[0], 0, 0, 0, 1024, CF_FLAG_FINAL | CF_DATAIN_STATUS, c.digests, CF_CORRUPT_NONE,
+		cf_stream_data_in(&s, &ps.p[0], 0, 0, 0, 1024, TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS, c.digests, CF_CORRUPT_NONE,
 				  0);
 		ok = send_stream(t, &c, &s, false, 0) && cf_wait_one(t, &c, &ps, &ps.p[0]) && expect_status(t, &ps.p[0], 0) &&
 		     cf_post_submit(t, &c, extra);
@@ -822,7 +822,7 @@ void case_queue_full(struct cf_t *t)
 	for (uint32_t i = 1; i < m && ok; i++)
 		ok = toeless_sgl_cancel(c.ctx, ps.p[i].itt) == 0;
 	if (ok) {
-		cf_stream_data_in(&s2, extra, 0, 0, 0, 1024, CF_FLAG_FINAL | CF_DATAIN_STATUS, c.digests, CF_CORRUPT_NONE, 0);
+		cf_stream_data_in(&s2, extra, 0, 0, 0, 1024, TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS, c.digests, CF_CORRUPT_NONE, 0);
 		ok = send_stream(t, &c, &s2, false, 0) && cf_wait_posts(t, &c, &ps, NULL) && expect_status(t, extra, 0) &&
 		     cf_post_verify(t, extra, 1024);
 	}
@@ -847,8 +847,8 @@ void case_queue_full(struct cf_t *t)
 		struct cf_post *pb = pa ? cf_post_new(t, &ps, 0xe100 + i, 900, 2, false) : NULL;
 		ok = pb && cf_post_submit(t, &a, pa) && cf_post_submit(t, &b, pb);
 		if (ok) {
-			cf_stream_data_in(&sa, pa, 0, 0, 0, 700, CF_FLAG_FINAL | CF_DATAIN_STATUS, 0, CF_CORRUPT_NONE, 0);
-			cf_stream_data_in(&sb, pb, 0, 0, 0, 900, CF_FLAG_FINAL | CF_DATAIN_STATUS, CF_DIGESTS, CF_CORRUPT_NONE,
+			cf_stream_data_in(&sa, pa, 0, 0, 0, 700, TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS, 0, CF_CORRUPT_NONE, 0);
+			cf_stream_data_in(&sb, pb, 0, 0, 0, 900, TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS, CF_DIGESTS, CF_CORRUPT_NONE,
 					  0);
 		}
 		if (!ok)
@@ -919,7 +919,7 @@ void case_mr_register(struct cf_t *t)
 		cf_stream_init(t, &s);
 		uint64_t half = p->total / 2;
 		cf_stream_data_in(&s, p, 0, 0, 0, (uint32_t)half, 0, CF_DIGESTS, CF_CORRUPT_NONE, 0);
-		cf_stream_data_in(&s, p, 0, 1, half, (uint32_t)(p->total - half), CF_FLAG_FINAL | CF_DATAIN_STATUS,
+		cf_stream_data_in(&s, p, 0, 1, half, (uint32_t)(p->total - half), TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS,
 				  CF_DIGESTS, CF_CORRUPT_NONE, 0);
 		bool ok = send_stream(t, &c, &s, seg, cf_rand(&t->rng)) && cf_wait_posts(t, &c, &ps, NULL) &&
 			  expect_status(t, p, 0) && cf_post_verify(t, p, p->total) && gaps_intact(t, area, area_len, iov, 3);
@@ -941,7 +941,7 @@ void case_mr_register(struct cf_t *t)
 		if (!q || !cf_post_submit(t, &c, q))
 			return;
 		cf_stream_init(t, &s);
-		cf_stream_data_in(&s, q, 0, 0, 0, (uint32_t)q->total, CF_FLAG_FINAL | CF_DATAIN_STATUS, CF_DIGESTS,
+		cf_stream_data_in(&s, q, 0, 0, 0, (uint32_t)q->total, TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS, CF_DIGESTS,
 				  CF_CORRUPT_NONE, 0);
 		ok = send_stream(t, &c, &s, seg, cf_rand(&t->rng)) && cf_wait_posts(t, &c, &ps, NULL) &&
 		     expect_status(t, q, 0) && cf_post_verify(t, q, q->total);
@@ -1007,7 +1007,7 @@ static void *thread_main(void *arg)
 					if (len > total - off)
 						len = (uint32_t)(total - off);
 					cf_stream_data_in(&s[i], p, 0, sn++, off, len,
-							  off + len == total ? CF_FLAG_FINAL | CF_DATAIN_STATUS : 0, c[i].digests,
+							  off + len == total ? TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS : 0, c[i].digests,
 							  CF_CORRUPT_NONE, 0);
 					off += len;
 				}

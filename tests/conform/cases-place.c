@@ -134,7 +134,7 @@ void case_place_basic(struct cf_t *t)
 		int engine = 0;
 		bool ok = p && cf_post_submit(t, &c, p);
 		if (ok) {
-			cf_stream_data_in(&s, p, 0, 0, 0, size, CF_FLAG_FINAL | CF_DATAIN_STATUS, dg, CF_CORRUPT_NONE, 0);
+			cf_stream_data_in(&s, p, 0, 0, 0, size, TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS, dg, CF_CORRUPT_NONE, 0);
 			ok = send_recv(t, &c, &s, r % 2 ? SEND_RANDOM : SEND_WHOLE, cf_rand(&t->rng), &engine) &&
 			     cf_wait_posts(t, &c, &ps, NULL) &&
 			     check_done(t, p, 0, size, true,
@@ -225,9 +225,9 @@ static bool random_round(struct cf_t *t, int round, uint64_t *rng, int *engine_t
 		if (next[i] < npc[i]) {
 			struct piece *x = &pc[i][next[i]++];
 			bool last = next[i] == npc[i];
-			uint8_t fl = last ? CF_FLAG_FINAL : 0;
+			uint8_t fl = last ? TOELESS_ISCSI_FLAG_FINAL : 0;
 			if (last && use_s[i])
-				fl |= CF_DATAIN_STATUS;
+				fl |= TOELESS_ISCSI_DATAIN_STATUS;
 			cf_stream_data_in(&s, p, 0, (uint32_t)datasn[i]++, x->off, x->len, fl, dg, CF_CORRUPT_NONE, 0);
 		} else {
 			cf_stream_scsi_rsp(t, &s, p, 0, 0, 0, 0, 0, 0, dg);
@@ -300,7 +300,7 @@ void case_place_engine(struct cf_t *t)
 			ok = p && cf_post_submit(t, &c, p);
 			for (int k = 0; ok && k < 4; k++)
 				cf_stream_data_in(&s, p, 0, (uint32_t)k, (uint64_t)k * 4096, 4096,
-						  k == 3 ? CF_FLAG_FINAL | CF_DATAIN_STATUS : 0, CF_DIGESTS, CF_CORRUPT_NONE,
+						  k == 3 ? TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS : 0, CF_DIGESTS, CF_CORRUPT_NONE,
 						  0);
 		}
 		ok = ok && send_recv(t, &c, &s, SEND_WHOLE, 0, &engine) && cf_wait_posts(t, &c, &ps, NULL);
@@ -347,14 +347,14 @@ void case_place_digest_error(struct cf_t *t)
 		if (ok) {
 			cf_stream_data_in(&s, a, 0, 0, 0, 4096, 0, CF_DIGESTS, CF_CORRUPT_NONE, 0);
 			cf_stream_data_in(&s, a, 0, 1, 4096, 4096, 0, CF_DIGESTS, CF_CORRUPT_DATA_DIGEST, -EBADMSG);
-			cf_stream_data_in(&s, a, 0, 2, 8192, 4096, CF_FLAG_FINAL | CF_DATAIN_STATUS, CF_DIGESTS,
+			cf_stream_data_in(&s, a, 0, 2, 8192, 4096, TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS, CF_DIGESTS,
 					  CF_CORRUPT_NONE, 0);
 			/* the payload itself damaged: only a real check catches it */
-			cf_stream_data_in(&s, b, 0, 0, 0, 6000, CF_FLAG_FINAL | CF_DATAIN_STATUS, CF_DIGESTS,
+			cf_stream_data_in(&s, b, 0, 0, 0, 6000, TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS, CF_DIGESTS,
 					  CF_CORRUPT_PAYLOAD, -EBADMSG);
 			/* a slow-path PDU with a bad digest */
 			cf_stream_nop(t, &s, 700, CF_DIGESTS, CF_CORRUPT_DATA_DIGEST);
-			cf_stream_data_in(&s, d, 0, 0, 0, 5000, CF_FLAG_FINAL | CF_DATAIN_STATUS, CF_DIGESTS,
+			cf_stream_data_in(&s, d, 0, 0, 0, 5000, TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS, CF_DIGESTS,
 					  CF_CORRUPT_NONE, 0);
 			ok = send_recv(t, &c, &s, m, cf_rand(&t->rng), NULL) && cf_wait_posts(t, &c, &ps, NULL) &&
 			     check_done(t, a, -EBADMSG, 12288, true, TOELESS_DIGEST_BAD) &&
@@ -385,7 +385,7 @@ void case_place_digest_error(struct cf_t *t)
 	cf_stream_init(t, &s);
 	bool ok = p && cf_post_submit(t, &c, p);
 	if (ok) {
-		struct cf_exp *e = cf_stream_data_in(&s, p, 0, 0, 0, 4096, CF_FLAG_FINAL | CF_DATAIN_STATUS, CF_DIGESTS,
+		struct cf_exp *e = cf_stream_data_in(&s, p, 0, 0, 0, 4096, TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS, CF_DIGESTS,
 						     CF_CORRUPT_HDR_DIGEST, -EBADMSG);
 		e->placed = false;
 		e->task_done = -1;
@@ -461,9 +461,9 @@ void case_place_bad_offset(struct cf_t *t)
 			cf_stream_data_in(&s, b, 0, 2, 4096, 4096, 0, dg, CF_CORRUPT_NONE, 0);
 			cf_stream_scsi_rsp(t, &s, b, 0, 0, 0, 0, 0, 0, dg);
 			/* for no post at all */
-			cf_stream_data_in(&s, NULL, 0x62, 0, 0, 3000, CF_FLAG_FINAL | CF_DATAIN_STATUS, dg, CF_CORRUPT_NONE,
+			cf_stream_data_in(&s, NULL, 0x62, 0, 0, 3000, TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS, dg, CF_CORRUPT_NONE,
 					  0);
-			cf_stream_data_in(&s, NULL, 0x60, 9, 0, 100, CF_FLAG_FINAL | CF_DATAIN_STATUS, dg, CF_CORRUPT_NONE,
+			cf_stream_data_in(&s, NULL, 0x60, 9, 0, 100, TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS, dg, CF_CORRUPT_NONE,
 					  0);
 			/* the last one: a was finished, so its ITT has no post now */
 			ok = send_recv(t, &c, &s, m, cf_rand(&t->rng), NULL) && cf_wait_posts(t, &c, &ps, NULL) &&
@@ -533,7 +533,7 @@ void case_place_params(struct cf_t *t)
 			cf_stream_data_in(&s2, p, 0, 1, 8192, 8192, 0, after[round], CF_CORRUPT_NONE, 0);
 			cf_stream_data_in(&s2, p, 0, 2, 16384, 32768, 0, after[round], CF_CORRUPT_NONE, 0);
 			cf_stream_nop(t, &s2, 333, after[round], CF_CORRUPT_NONE);
-			cf_stream_data_in(&s2, p, 0, 3, 49152, 8192, CF_FLAG_FINAL | CF_DATAIN_STATUS, after[round],
+			cf_stream_data_in(&s2, p, 0, 3, 49152, 8192, TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS, after[round],
 					  CF_CORRUPT_NONE, 0);
 			ok = send_recv(t, &c, &s2, round == 1 ? SEND_RANDOM : SEND_WHOLE, cf_rand(&t->rng), NULL) &&
 			     cf_wait_posts(t, &c, &ps, NULL) &&

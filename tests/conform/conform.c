@@ -447,8 +447,8 @@ void cf_bhs_scsi_rsp(uint8_t bhs[48], uint32_t itt, uint8_t response, uint8_t st
 		     uint32_t residual)
 {
 	memset(bhs, 0, 48);
-	bhs[0] = CF_OP_SCSI_RSP;
-	bhs[1] = (uint8_t)(CF_FLAG_FINAL | flags);
+	bhs[0] = TOELESS_ISCSI_OP_SCSI_RSP;
+	bhs[1] = (uint8_t)(TOELESS_ISCSI_FLAG_FINAL | flags);
 	bhs[2] = response;
 	bhs[3] = status;
 	ref_put_be32(bhs + 16, itt);
@@ -461,8 +461,8 @@ void cf_bhs_scsi_rsp(uint8_t bhs[48], uint32_t itt, uint8_t response, uint8_t st
 void cf_bhs_nop_in(uint8_t bhs[48], uint32_t itt)
 {
 	memset(bhs, 0, 48);
-	bhs[0] = CF_OP_NOP_IN;
-	bhs[1] = CF_FLAG_FINAL;
+	bhs[0] = TOELESS_ISCSI_OP_NOP_IN;
+	bhs[1] = TOELESS_ISCSI_FLAG_FINAL;
 	ref_put_be32(bhs + 16, itt);
 	ref_put_be32(bhs + 20, 0xffffffff);
 	ref_put_be32(bhs + 24, 0x300);
@@ -1249,7 +1249,7 @@ struct cf_exp *cf_stream_data_in(struct cf_stream *s, struct cf_post *p, uint32_
 	e->status = status;
 	e->placed = p && len && (status == 0 || status == -EBADMSG);
 	e->user_data = p ? p->user_data : 0;
-	e->task_done = p ? ((flags & CF_DATAIN_STATUS) ? 1 : 0) : 0;
+	e->task_done = p ? ((flags & TOELESS_ISCSI_DATAIN_STATUS) ? 1 : 0) : 0;
 	if (status == -ERANGE || status == -EEXIST)
 		e->data_digest = -1;
 	e->check_data = !p && len && corrupt == CF_CORRUPT_NONE;
@@ -1306,9 +1306,9 @@ struct cf_exp *cf_stream_nop(struct cf_t *t, struct cf_stream *s, uint32_t len, 
 static const char *op_name(uint8_t op)
 {
 	switch (op) {
-	case CF_OP_DATA_IN: return "Data-In";
-	case CF_OP_SCSI_RSP: return "SCSI Response";
-	case CF_OP_NOP_IN: return "NOP-In";
+	case TOELESS_ISCSI_OP_DATA_IN: return "Data-In";
+	case TOELESS_ISCSI_OP_SCSI_RSP: return "SCSI Response";
+	case TOELESS_ISCSI_OP_NOP_IN: return "NOP-In";
 	default: return "PDU";
 	}
 }

@@ -22,21 +22,11 @@
 #include <sys/uio.h>
 
 #include <toeless.h>
+#include <toeless_iscsi.h>
 
 #include "../common/ref.h"
 
-/* ---- iSCSI bits the cases need ---- */
-#define CF_OP_NOP_IN 0x20
-#define CF_OP_SCSI_RSP 0x21
-#define CF_OP_DATA_IN 0x25
-#define CF_FLAG_FINAL 0x80
-#define CF_DATAIN_STATUS 0x01
-#define CF_DATAIN_UNDERFLOW 0x02
-#define CF_DATAIN_OVERFLOW 0x04
-#define CF_RSP_UNDERFLOW 0x02
-#define CF_RSP_OVERFLOW 0x04
-#define CF_NO_ITT 0xffffffffu
-
+/* iSCSI opcodes and flags: <toeless_iscsi.h> */
 #define CF_DIGESTS (TOELESS_CTX_HEADER_DIGEST | TOELESS_CTX_DATA_DIGEST)
 
 struct cf_t;
@@ -279,7 +269,7 @@ struct cf_stream {
 };
 void cf_stream_init(struct cf_t *t, struct cf_stream *s);
 void cf_stream_free(struct cf_stream *s);
-/* A Data-In carrying [off, off+len) of p->expect; S bit with CF_DATAIN_STATUS
+/* A Data-In carrying [off, off+len) of p->expect; S bit with TOELESS_ISCSI_DATAIN_STATUS
  * in flags.  status: what the receiver must get (0, -EBADMSG, -ERANGE,
  * -EEXIST); placed follows from it unless p is NULL (no post: slow path). */
 struct cf_exp *cf_stream_data_in(struct cf_stream *s, struct cf_post *p, uint32_t itt, uint32_t datasn,

@@ -154,7 +154,7 @@ static void target_data(struct th_buf *out, unsigned digests, uint32_t itt, cons
 		uint32_t n = len - off < pdu_len ? (uint32_t)(len - off) : pdu_len;
 		bool last = off + n == len;
 		th_append_data_in(out, digests, itt, sn++, (uint32_t)off, data + off, n,
-				  last ? (ISCSI_FLAG_FINAL | ISCSI_DATAIN_STATUS) : 0, 0, 0);
+				  last ? (TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS) : 0, 0, 0);
 	}
 }
 
@@ -171,7 +171,7 @@ static void recv_task(struct hs *s, uint32_t itt, struct rd_result *r)
 		struct toeless_pdu pdu;
 		int rc = th_recv(s->ctx, s->host, &pdu, TH_TIMEOUT_MS);
 		ck_assert_msg(rc == 0 || rc == -EBADMSG, "recv: %d %s", rc, toeless_strerror(rc));
-		ck_assert_int_eq(pdu.opcode, ISCSI_OP_DATA_IN);
+		ck_assert_int_eq(pdu.opcode, TOELESS_ISCSI_OP_DATA_IN);
 		ck_assert_uint_eq(pdu.itt, itt);
 		ck_assert(pdu.flags & TOELESS_PDU_F_PLACED);
 		ck_assert_ptr_null(pdu.data);
@@ -337,27 +337,27 @@ START_TEST(test_fastpath_mixed)
 	th_append_bhs(&out, HD | DD, bhs, ping, sizeof(ping));
 	th_append_data_in(&out, HD | DD, 1, 0, 0, want, 8192, 0, 0, 0);
 	th_append_data_in(&out, HD | DD, 2, 0, 0, want + 16384, 8192, 0, 0, 0);
-	th_append_data_in(&out, HD | DD, 1, 1, 8192, want + 8192, 8192, ISCSI_FLAG_FINAL | ISCSI_DATAIN_STATUS, 0, 0);
+	th_append_data_in(&out, HD | DD, 1, 1, 8192, want + 8192, 8192, TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS, 0, 0);
 	uint8_t seg[64];
 	size_t seglen = th_sense_segment(seg, sense, sizeof(sense));
-	th_bhs_scsi_rsp(bhs, 2, 0, 2 /* CHECK CONDITION */, ISCSI_RSP_UNDERFLOW, 8192);
+	th_bhs_scsi_rsp(bhs, 2, 0, 2 /* CHECK CONDITION */, TOELESS_ISCSI_RSP_UNDERFLOW, 8192);
 	th_append_bhs(&out, HD | DD, bhs, seg, (uint32_t)seglen);
 	ck_assert_int_eq(th_write_all(s.target, out.p, out.len), 0);
 	th_buf_free(&out);
 
 	struct toeless_pdu pdu;
 	ck_assert_int_eq(th_recv(s.ctx, s.host, &pdu, TH_TIMEOUT_MS), 0);
-	ck_assert_int_eq(pdu.opcode, ISCSI_OP_NOP_IN);
+	ck_assert_int_eq(pdu.opcode, TOELESS_ISCSI_OP_NOP_IN);
 	ck_assert_uint_eq(pdu.data_len, sizeof(ping));
 	ck_assert(memcmp(pdu.data, ping, sizeof(ping)) == 0);
 	ck_assert_int_eq(pdu.data_digest, TOELESS_DIGEST_OK);
 	for (int i = 0; i < 3; i++) {
 		ck_assert_int_eq(th_recv(s.ctx, s.host, &pdu, TH_TIMEOUT_MS), 0);
-		ck_assert_int_eq(pdu.opcode, ISCSI_OP_DATA_IN);
+		ck_assert_int_eq(pdu.opcode, TOELESS_ISCSI_OP_DATA_IN);
 		ck_assert(pdu.flags & TOELESS_PDU_F_ENGINE);
 	}
 	ck_assert_int_eq(th_recv(s.ctx, s.host, &pdu, TH_TIMEOUT_MS), 0);
-	ck_assert_int_eq(pdu.opcode, ISCSI_OP_SCSI_RSP);
+	ck_assert_int_eq(pdu.opcode, TOELESS_ISCSI_OP_SCSI_RSP);
 	ck_assert_uint_eq(pdu.data_len, seglen);
 	ck_assert(memcmp(pdu.data, seg, seglen) == 0);
 	struct toeless_completion c[2];
@@ -408,18 +408,18 @@ START_TEST(test_dataless_pdu_at_end)
 	struct th_buf out;
 	th_buf_init(&out);
 	th_append_data_in(&out, s.digests, 0x80, 0, 0, want, 8192, 0, 0, 0);
-	th_append_data_in(&out, s.digests, 0x80, 1, 8192, want + 8192, 8192, ISCSI_FLAG_FINAL, 0, 0);
+	th_append_data_in(&out, s.digests, 0x80, 1, 8192, want + 8192, 8192, TOELESS_ISCSI_FLAG_FINAL, 0, 0);
 	th_bhs_scsi_rsp(bhs, 0x80, 0, 0, 0, 0);
 	th_append_bhs(&out, s.digests, bhs, NULL, 0);
 	ck_assert_int_eq(th_write_all(s.target, out.p, out.len), 0);
 	th_buf_free(&out);
 	for (int i = 0; i < 2; i++) {
 		ck_assert_int_eq(th_recv(s.ctx, s.host, &pdu, TH_TIMEOUT_MS), 0);
-		ck_assert_int_eq(pdu.opcode, ISCSI_OP_DATA_IN);
+		ck_assert_int_eq(pdu.opcode, TOELESS_ISCSI_OP_DATA_IN);
 		ck_assert(pdu.flags & TOELESS_PDU_F_ENGINE);
 	}
 	ck_assert_int_eq(th_recv(s.ctx, s.host, &pdu, TH_TIMEOUT_MS), 0);
-	ck_assert_int_eq(pdu.opcode, ISCSI_OP_SCSI_RSP);
+	ck_assert_int_eq(pdu.opcode, TOELESS_ISCSI_OP_SCSI_RSP);
 	ck_assert_uint_eq(pdu.itt, 0x80);
 	ck_assert_uint_eq(pdu.data_len, 0);
 	hs_wait_cqe(&s, &c);
@@ -436,7 +436,7 @@ START_TEST(test_dataless_pdu_at_end)
 	ck_assert_int_eq(th_write_all(s.target, out.p, out.len), 0);
 	th_buf_free(&out);
 	ck_assert_int_eq(th_recv(s.ctx, s.host, &pdu, TH_TIMEOUT_MS), 0);
-	ck_assert_int_eq(pdu.opcode, ISCSI_OP_NOP_IN);
+	ck_assert_int_eq(pdu.opcode, TOELESS_ISCSI_OP_NOP_IN);
 	ck_assert_uint_eq(pdu.data_len, 0);
 
 	/* 3: a SCSI Response whose header comes in two pieces, the second
@@ -444,7 +444,7 @@ START_TEST(test_dataless_pdu_at_end)
 	post(&s, 0x81, b.p + 16384, 16384, 1);
 	th_buf_init(&out);
 	th_append_data_in(&out, s.digests, 0x81, 0, 0, want + 16384, 8192, 0, 0, 0);
-	th_append_data_in(&out, s.digests, 0x81, 1, 8192, want + 24576, 8192, ISCSI_FLAG_FINAL, 0, 0);
+	th_append_data_in(&out, s.digests, 0x81, 1, 8192, want + 24576, 8192, TOELESS_ISCSI_FLAG_FINAL, 0, 0);
 	th_bhs_scsi_rsp(bhs, 0x81, 0, 0, 0, 0);
 	th_append_bhs(&out, s.digests, bhs, NULL, 0);
 	ck_assert_int_eq(th_write_all(s.target, out.p, out.len - 20), 0);
@@ -453,11 +453,11 @@ START_TEST(test_dataless_pdu_at_end)
 	th_buf_free(&out);
 	for (int i = 0; i < 2; i++) {
 		ck_assert_int_eq(th_recv(s.ctx, s.host, &pdu, TH_TIMEOUT_MS), 0);
-		ck_assert_int_eq(pdu.opcode, ISCSI_OP_DATA_IN);
+		ck_assert_int_eq(pdu.opcode, TOELESS_ISCSI_OP_DATA_IN);
 		ck_assert(pdu.flags & TOELESS_PDU_F_ENGINE);
 	}
 	ck_assert_int_eq(th_recv(s.ctx, s.host, &pdu, TH_TIMEOUT_MS), 0);
-	ck_assert_int_eq(pdu.opcode, ISCSI_OP_SCSI_RSP);
+	ck_assert_int_eq(pdu.opcode, TOELESS_ISCSI_OP_SCSI_RSP);
 	ck_assert_uint_eq(pdu.itt, 0x81);
 	hs_wait_cqe(&s, &c);
 	ck_assert_uint_eq(c.itt, 0x81);
@@ -516,7 +516,7 @@ START_TEST(test_fastpath_interleaved)
 		for (int t = 0; t < NT; t++) {
 			bool last = k == LEN / PL - 1;
 			th_append_data_in(&out, HD | DD, 0x2000 + (uint32_t)t, (uint32_t)k, (uint32_t)(k * PL),
-					  want + t * LEN + k * PL, PL, last ? ISCSI_FLAG_FINAL | ISCSI_DATAIN_STATUS : 0,
+					  want + t * LEN + k * PL, PL, last ? TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS : 0,
 					  0, 0);
 		}
 	struct th_writer_opts wo = { .split = TH_SPLIT_RANDOM, .chunk = 3000, .seed = 5, .drain_fd = -1 };
@@ -598,7 +598,7 @@ START_TEST(test_bind_behind_the_wire)
 	rbuf_alloc(&s, &b, 16384, true);
 	struct toeless_pdu pdu;
 	ck_assert_int_eq(th_recv(s.ctx, s.host, &pdu, TH_TIMEOUT_MS), 0);
-	ck_assert_int_eq(pdu.opcode, ISCSI_OP_NOP_IN);
+	ck_assert_int_eq(pdu.opcode, TOELESS_ISCSI_OP_NOP_IN);
 	struct rd_result r;
 	do_read(&s, 3, &b, 16384, 4096, 1, &r);
 	ck_assert_int_eq(r.engine_pdus, 4);
@@ -616,13 +616,13 @@ START_TEST(test_set_params)
 	th_fill_pattern(txt, sizeof(txt), 2);
 	struct th_buf out;
 	th_buf_init(&out);
-	th_bhs_init(bhs, ISCSI_OP_LOGIN_RSP, ISCSI_FLAG_FINAL, 1);
+	th_bhs_init(bhs, TOELESS_ISCSI_OP_LOGIN_RSP, TOELESS_ISCSI_FLAG_FINAL, 1);
 	th_append_bhs(&out, 0, bhs, txt, sizeof(txt));
 	ck_assert_int_eq(th_write_all(s.target, out.p, out.len), 0);
 	th_buf_free(&out);
 	struct toeless_pdu pdu;
 	ck_assert_int_eq(th_recv(s.ctx, s.host, &pdu, TH_TIMEOUT_MS), 0);
-	ck_assert_int_eq(pdu.opcode, ISCSI_OP_LOGIN_RSP);
+	ck_assert_int_eq(pdu.opcode, TOELESS_ISCSI_OP_LOGIN_RSP);
 	struct toeless_ctx_params p = { .size = sizeof(p), .flags = HD | DD, .max_recv_dsl = 65536 };
 	ck_assert_int_eq(toeless_ctx_set_params(s.ctx, &p), 0);
 	s.digests = HD | DD;

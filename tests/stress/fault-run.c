@@ -341,7 +341,7 @@ static bool batch(struct epoch *e, struct conn *c, struct todo *todo, struct fig
 		if (th_rand(&rng) % 4 == 0)
 			plan[nplan++] = (struct pdu_plan){ .slot = i, .rsp = true };
 		else
-			plan[nplan - 1].flags = ISCSI_FLAG_FINAL | ISCSI_DATAIN_STATUS;
+			plan[nplan - 1].flags = TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS;
 	}
 	/* interleave the reads' PDUs, keeping each read's own order */
 	struct pdu_plan *wire = malloc(sizeof(*wire) * nplan);

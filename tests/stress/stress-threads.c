@@ -234,7 +234,7 @@ static void one_read(struct worker *w, struct sconn *s)
 		uint32_t i = order[k];
 		bool last = k == np - 1;
 		th_append_data_in(&b, s->digests, itt, k, offs[i], want + offs[i], lens[i],
-				  last ? (ISCSI_FLAG_FINAL | ISCSI_DATAIN_STATUS) : 0, 0, 0);
+				  last ? (TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS) : 0, 0, 0);
 	}
 
 	/* write in random pieces while receiving */

@@ -26,31 +26,7 @@
 #include <sys/uio.h>
 
 #include "devsim.h"
-
-#define OP_DATA_IN 0x25
-#define OP_SCSI_RSP 0x21
-#define F_FINAL 0x80
-#define F_STATUS 0x01
-
-static inline uint32_t be32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static inline uint32_t le32(const uint8_t *p)
-{
-	return (uint32_t)p[3] << 24 | (uint32_t)p[2] << 16 | (uint32_t)p[1] << 8 | p[0];
-}
-
-static inline uint32_t dsl_of(const uint8_t *h)
-{
-	return (uint32_t)h[5] << 16 | (uint32_t)h[6] << 8 | h[7];
-}
-
-static inline uint32_t pad_of(uint32_t n)
-{
-	return (4 - (n & 3)) & 3;
-}
+#include "toeless_iscsi.h"
 
 static inline uint32_t hd_len(const struct dv_ctx *x)
 {
@@ -70,8 +46,8 @@ static inline uint64_t hpos(const struct dv_conn *c, uint64_t off)
 /* Bytes a PDU occupies on the wire, from its complete header. */
 static uint64_t wire_rest(const struct dv_ctx *x, const uint8_t *h)
 {
-	uint32_t dsl = dsl_of(h);
-	return (uint64_t)dsl + pad_of(dsl) + (dsl ? dd_len(x) : 0);
+	uint32_t dsl = toeless_bhs_dsl(h);
+	return (uint64_t)dsl + toeless_pad_len(dsl) + (dsl ? dd_len(x) : 0);
 }
 
 static bool target_opcode(uint8_t b0)
@@ -90,16 +66,16 @@ static bool target_opcode(uint8_t b0)
 /* Could a target PDU header start at h (48 + HeaderDigest bytes)? */
 static bool plausible(const struct dv_ctx *x, const uint8_t *h)
 {
-	if (!target_opcode(h[0]) || h[4] != 0 || dsl_of(h) > x->max_dsl)
+	if (!target_opcode(h[0]) || h[4] != 0 || toeless_bhs_dsl(h) > x->max_dsl)
 		return false;
-	if ((h[0] & 0x3f) == OP_DATA_IN) {
-		if ((h[1] & F_STATUS) && !(h[1] & F_FINAL))
+	if (toeless_bhs_opcode(h) == TOELESS_ISCSI_OP_DATA_IN) {
+		if ((h[1] & TOELESS_ISCSI_DATAIN_STATUS) && !(h[1] & TOELESS_ISCSI_FLAG_FINAL))
 			return false;
 		if (h[1] & 0x38)
 			return false;
 	}
 	if (hd_len(x))
-		return dv_crc32c(0, h, 48) == le32(h + 48);
+		return dv_crc32c(0, h, 48) == toeless_get_le32(h + 48);
 	return true;
 }
 
@@ -184,7 +160,7 @@ static size_t stream_parse(struct dv_conn *c, const uint8_t *data, size_t len, b
 			continue;
 		}
 		if (c->mode == DV_SPEC ? !plausible(x, c->hdr)
-				       : (!target_opcode(c->hdr[0]) || dsl_of(c->hdr) > DV_MAX_DSL)) {
+				       : (!target_opcode(c->hdr[0]) || toeless_bhs_dsl(c->hdr) > DV_MAX_DSL)) {
 			dv_log(1, "slot %u: implausible header at offset %llu while following: hunting", x->slot,
 			       (unsigned long long)(c->off - c->hdr_have));
 			enter_hunt(c, 0);
@@ -417,9 +393,9 @@ static void complete_pdu(struct dv_conn *c)
 	struct dv_att *a = x->att;
 	const struct dv_faults *f = &dv.o.f;
 	uint8_t *h = c->pdu;
-	uint8_t op = h[0] & 0x3f;
-	uint32_t dsl = dsl_of(h), pad = pad_of(dsl);
-	uint32_t itt = be32(h + 16);
+	uint8_t op = toeless_bhs_opcode(h);
+	uint32_t dsl = toeless_bhs_dsl(h), pad = toeless_pad_len(dsl);
+	uint32_t itt = toeless_bhs_itt(h);
 	uint8_t *payload = h + c->hdr_len;
 	struct hwif_rqe r = {
 		.stream_pos = hpos(c, c->off),
@@ -432,13 +408,13 @@ static void complete_pdu(struct dv_conn *c)
 	if (!(a->features & HWIF_F_DIGEST_RX) && hd_len(x))
 		r.hdr_digest = HWIF_DIGEST_UNCHECKED;
 
-	if (op == OP_DATA_IN && dsl && f->corrupt_data_every && ++c->n_datain % f->corrupt_data_every == 0) {
+	if (op == TOELESS_ISCSI_OP_DATA_IN && dsl && f->corrupt_data_every && ++c->n_datain % f->corrupt_data_every == 0) {
 		payload[dsl / 2] ^= 0x01; /* the wire flipped a bit before the device saw it */
 		DV_STAT(a, faults_injected, 1);
 	}
 	if (dsl && dd_len(x)) {
 		if (a->features & HWIF_F_DIGEST_RX) {
-			bool ok = dv_crc32c(0, payload, dsl + pad) == le32(payload + dsl + pad);
+			bool ok = dv_crc32c(0, payload, dsl + pad) == toeless_get_le32(payload + dsl + pad);
 			r.data_digest = ok ? HWIF_DIGEST_OK : HWIF_DIGEST_BAD;
 			DV_STAT(a, digests_checked, 1);
 			if (!ok)
@@ -447,9 +423,9 @@ static void complete_pdu(struct dv_conn *c)
 			r.data_digest = HWIF_DIGEST_UNCHECKED;
 		}
 	}
-	struct dv_sgl *s = (op == OP_DATA_IN || op == OP_SCSI_RSP) ? dv_sgl_find(x, itt) : NULL;
-	if (s && op == OP_DATA_IN && dsl && (a->features & HWIF_F_DDP)) {
-		uint64_t boff = be32(h + 40);
+	struct dv_sgl *s = (op == TOELESS_ISCSI_OP_DATA_IN || op == TOELESS_ISCSI_OP_SCSI_RSP) ? dv_sgl_find(x, itt) : NULL;
+	if (s && op == TOELESS_ISCSI_OP_DATA_IN && dsl && (a->features & HWIF_F_DDP)) {
+		uint64_t boff = toeless_bhs_buffer_offset(h);
 		if (boff + dsl <= s->total && !ranges_overlap(s, boff, boff + dsl)) {
 			uint32_t w = place(x, s, boff, payload, dsl);
 			if (w) {
@@ -464,7 +440,7 @@ static void complete_pdu(struct dv_conn *c)
 		 * the host's software path reports it */
 	}
 	if (s && (a->features & HWIF_F_AUTO_RELEASE) &&
-	    ((op == OP_DATA_IN && (h[1] & F_STATUS)) || op == OP_SCSI_RSP)) {
+	    ((op == TOELESS_ISCSI_OP_DATA_IN && (h[1] & TOELESS_ISCSI_DATAIN_STATUS)) || op == TOELESS_ISCSI_OP_SCSI_RSP)) {
 		r.flags |= HWIF_REC_F_RELEASED;
 		r.gen = s->gen;
 		dv_sgl_drop(x, s);
@@ -533,7 +509,7 @@ static size_t sync_input(struct dv_conn *c, const uint8_t *data, size_t len)
 				c->pdu[24] ^= 0x01; /* the wire flipped a header bit */
 				DV_STAT(x->att, faults_injected, 1);
 			}
-			if (!target_opcode(c->pdu[0]) || dsl_of(c->pdu) > DV_MAX_DSL) {
+			if (!target_opcode(c->pdu[0]) || toeless_bhs_dsl(c->pdu) > DV_MAX_DSL) {
 				dv_track_lose_sync(c, 0, "implausible header");
 				return used;
 			}
@@ -543,10 +519,10 @@ static size_t sync_input(struct dv_conn *c, const uint8_t *data, size_t len)
 		if (!c->hdr_len) {
 			c->hdr_len = c->pdu_have;
 			if (hd_len(x) && (x->att->features & HWIF_F_DIGEST_RX) &&
-			    dv_crc32c(0, c->pdu, c->hdr_len - 4) != le32(c->pdu + c->hdr_len - 4)) {
+			    dv_crc32c(0, c->pdu, c->hdr_len - 4) != toeless_get_le32(c->pdu + c->hdr_len - 4)) {
 				/* the lengths of a bad header cannot be trusted */
-				struct hwif_rqe r = { .stream_pos = hpos(c, c->off), .itt = be32(c->pdu + 16),
-						      .data_len = dsl_of(c->pdu), .opcode = c->pdu[0] & 0x3f,
+				struct hwif_rqe r = { .stream_pos = hpos(c, c->off), .itt = toeless_bhs_itt(c->pdu),
+						      .data_len = toeless_bhs_dsl(c->pdu), .opcode = c->pdu[0] & 0x3f,
 						      .hdr_digest = HWIF_DIGEST_BAD };
 				DV_STAT(x->att, digest_errors, 1);
 				publish(c, &r);
