@@ -997,7 +997,7 @@ static void login_done(struct conn *c)
 	s->st.logins++;
 	vlog("logged in to %s (TSIH %u): HeaderDigest=%s DataDigest=%s MaxRecvDataSegmentLength=%u/%u "
 	     "MaxBurstLength=%u FirstBurstLength=%u ImmediateData=%s InitialR2T=%s MaxOutstandingR2T=%u",
-	     s->cfg->target, c->login.tsih, p->header_digest ? "CRC32C" : "None",
+	     s->cfg->target ? s->cfg->target : "the discovery session", c->login.tsih, p->header_digest ? "CRC32C" : "None",
 	     p->data_digest ? "CRC32C" : "None", p->max_recv_dsl, p->max_send_dsl, p->max_burst, p->first_burst,
 	     p->immediate_data ? "Yes" : "No", p->initial_r2t ? "Yes" : "No", p->max_outstanding_r2t);
 	if (s->ever_logged_in) {
@@ -1009,7 +1009,10 @@ static void login_done(struct conn *c)
 	}
 	s->ever_logged_in = true;
 	login_free(&c->login);
-	send_ping(c); /* a first NOP-Out: liveness, and the target's answer is cheap */
+	/* a first NOP-Out: liveness, and the target's answer is cheap; not on a
+	 * discovery session, where tgtd closes the connection on a NOP-Out */
+	if (!s->cfg->discovery)
+		send_ping(c);
 	if (c->state == CONN_FFP)
 		conn_pump(c);
 }
@@ -1436,7 +1439,7 @@ static void on_tick(uv_timer_t *h)
 		else if (s->active && now - c->last_rx_ms > limit)
 			conn_fail(c, EXIT_CONN, "no answer for %u s with %u commands outstanding", s->cfg->timeout,
 				  s->active);
-		else if (s->cfg->nop_interval && !c->ping_outstanding &&
+		else if (s->cfg->nop_interval && !s->cfg->discovery && !c->ping_outstanding &&
 			 now - c->last_rx_ms > (uint64_t)s->cfg->nop_interval * 1000)
 			send_ping(c);
 		/* the per-command deadline: pings answered or not, it does not move */
