@@ -51,14 +51,16 @@
  * ## Optional ops
  *
  * @c name, @c open, @c close and @c query are required.  Every other op may
- * be NULL, and the core then does this:
+ * be NULL: when the device is opened, the core fills each absent op with a
+ * default that does this (so a NULL op and one that always answers as
+ * below behave the same):
  *
  * | op               | when NULL                                                        |
  * |------------------|------------------------------------------------------------------|
  * | mr_reg, mr_dereg | registrations still succeed; SGEs carry @c mr_priv NULL          |
- * | ctx_create       | every context is served in software; no other ctx_ op is called  |
+ * | ctx_create       | every context is served in software (not logged); no other ctx_ op is called |
  * | ctx_destroy      | nothing is called at destroy                                      |
- * | ctx_set_params   | the context keeps its engine, which is not told (only right for an engine that does not depend on digests or lengths) |
+ * | ctx_set_params   | the engine cannot follow new parameters: it is dropped for that context (set_params is -EBUSY while it holds SGLs) |
  * | ctx_progress     | never called; sgl_release must then never answer 1               |
  * | sgl_post         | no SGL is offered; software places every payload                 |
  * | sgl_release      | an accepted SGL counts as released at once                        |

@@ -1172,7 +1172,7 @@ const struct toeless_backend_ops tl_backend_mock = {
 /* The mock behind a device, or NULL when it is not a mock device. */
 static struct mock_dev *mock_of(toeless_device *dev)
 {
-	if (!dev || dev->ops != &tl_backend_mock)
+	if (!dev || dev->backend_ops != &tl_backend_mock)
 		return NULL;
 	return dev->priv;
 }
