@@ -29,9 +29,11 @@ static int params_check(const toeless_device *dev, const struct toeless_ctx_para
 {
 	if (!in)
 		return -EINVAL;
-	int rc = tl_attr_copy(out, sizeof(*out), in);
-	if (rc)
-		return rc;
+	*out = *in;
+	/* a parameter this library does not know: refuse rather than ignore */
+	for (size_t i = 0; i < sizeof(out->reserved) / sizeof(out->reserved[0]); i++)
+		if (out->reserved[i])
+			return -EINVAL;
 	if (out->flags & ~(uint32_t)(TOELESS_CTX_HEADER_DIGEST | TOELESS_CTX_DATA_DIGEST))
 		return -EINVAL;
 	if (out->max_recv_dsl == 0)
@@ -42,7 +44,6 @@ static int params_check(const toeless_device *dev, const struct toeless_ctx_para
 		return -EINVAL;
 	if (out->max_send_dsl > TOELESS_ISCSI_MAX_DSL)
 		return -EINVAL;
-	out->size = sizeof(*out);
 	return 0;
 }
 

@@ -310,10 +310,11 @@ static int start_pdu(toeless_ctx *ctx)
 	rx->task = task;
 
 	/* Ask the engine about this PDU. */
-	struct toeless_rx_record rec = { 0 };
+	struct toeless_rx_record rec = { .size = sizeof(rec) };
 	bool have_rec = false;
 	if (ctx->engine && !tl_device_failed(ctx->dev)) {
 		struct toeless_rx_query q = {
+			.size = sizeof(q),
 			.stream_pos = rx->pdu_pos,
 			.payload_pos = rx->pdu_pos + rx->hdr_len,
 			.bhs = h,
