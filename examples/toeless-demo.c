@@ -167,7 +167,6 @@ static void *target_main(void *arg)
 	}
 	attr.fd = t->fd;
 	attr.cq = cq;
-	attr.params.size = sizeof(attr.params);
 	attr.params.flags = TOELESS_CTX_HEADER_DIGEST | TOELESS_CTX_DATA_DIGEST;
 	attr.params.max_send_dsl = t->max_send_dsl;
 	rc = toeless_ctx_create(t->dev, &attr, &ctx);
@@ -395,7 +394,6 @@ int main(int argc, char **argv)
 	/* The parameters a login would have negotiated. */
 	attr.fd = fd;
 	attr.cq = cq;
-	attr.params.size = sizeof(attr.params);
 	attr.params.flags = TOELESS_CTX_HEADER_DIGEST | TOELESS_CTX_DATA_DIGEST;
 	attr.params.max_recv_dsl = seg_len; /* ours: the target may send this much per PDU */
 	attr.params.max_send_dsl = 8192;    /* the target's */

@@ -348,12 +348,18 @@ enum toeless_ctx_flags {
 /**
  * Negotiated connection parameters.  They can change once, after login
  * (toeless_ctx_set_params()); they apply from the next PDU on each side.
+ *
+ * A fixed-size record, embedded by value in ::toeless_ctx_attr and in the
+ * backend's context info: it has no size field of its own (growing it would
+ * move the fields after it), and new parameters only ever take the place of
+ * reserved words, whose zero is the old behaviour.  A library that does not
+ * know a parameter refuses a nonzero reserved word (-EINVAL).
  */
 struct toeless_ctx_params {
-	size_t size;            /**< sizeof(struct toeless_ctx_params) */
 	uint32_t flags;         /**< ::toeless_ctx_flags */
 	uint32_t max_recv_dsl;  /**< our MaxRecvDataSegmentLength: the most the target may send (0: 8192) */
 	uint32_t max_send_dsl;  /**< the target's MaxRecvDataSegmentLength: the most we may send (0: no check) */
+	uint32_t reserved[5];   /**< zero; room for future parameters */
 };
 
 /** Options for toeless_ctx_create(). */
@@ -361,7 +367,7 @@ struct toeless_ctx_attr {
 	size_t size;             /**< sizeof(struct toeless_ctx_attr) */
 	int fd;                  /**< connected TCP socket (any stream socket works for software) */
 	toeless_cq *cq;          /**< where SGL and ERROR completions go */
-	struct toeless_ctx_params params; /**< negotiated parameters (params.size must be set) */
+	struct toeless_ctx_params params; /**< negotiated parameters (zero: login defaults) */
 	uint32_t max_tasks;      /**< SGL posts at once (0: 1024; at most caps.max_tasks) */
 	uint64_t stream_pos;     /**< receive-stream byte position of the next PDU header */
 	uint64_t user_data;      /**< returned by toeless_ctx_user_data() */
@@ -399,7 +405,7 @@ TOELESS_API int toeless_ctx_destroy(toeless_ctx *ctx);
  * lengths).  Call it between PDUs: after the final Login Response was
  * received and before the first full-feature PDU is sent.
  * @param ctx the context.
- * @param params the new parameters (params->size must be set).
+ * @param params the new parameters (reserved words zero).
  * @return 0; -EINVAL on bad params; -ENOTCONN when the context failed;
  *         -EBUSY while a PDU is half received or half sent, or when an engine
  *         that cannot follow the new parameters still holds SGL posts.

@@ -44,21 +44,31 @@
  * toeless_backend_ops, new fields at the end of the size-prefixed structs.
  * A table shorter than the core's (a plugin built against an older header of
  * the same ABI) has NULL for the ops it lacks; a longer one (a newer plugin)
- * has its extra ops ignored by an older core.  Every op appended after ABI 1
+ * has its extra ops ignored by an older core.  Every op appended after ABI 2
  * is therefore optional on both sides.  A backend reading a field of
- * struct toeless_backend_ctx_info appended later checks @c info->size first.
+ * struct toeless_backend_ctx_info or struct toeless_rx_query appended later
+ * checks its @c size first.  No size-prefixed struct is embedded by value in
+ * another (that would move the fields after it when it grew): the
+ * parameters inside struct toeless_backend_ctx_info are the fixed-size
+ * struct toeless_ctx_params, which grows only into its reserved words.
+ *
+ * ABI 2 (libtoeless 0.2): struct toeless_ctx_params lost its size field and
+ * gained reserved words; struct toeless_rx_query and struct
+ * toeless_rx_record start with a size.  The ops are those of ABI 1.
  *
  * ## Optional ops
  *
  * @c name, @c open, @c close and @c query are required.  Every other op may
- * be NULL, and the core then does this:
+ * be NULL: when the device is opened, the core fills each absent op with a
+ * default that does this (so a NULL op and one that always answers as
+ * below behave the same):
  *
  * | op               | when NULL                                                        |
  * |------------------|------------------------------------------------------------------|
  * | mr_reg, mr_dereg | registrations still succeed; SGEs carry @c mr_priv NULL          |
- * | ctx_create       | every context is served in software; no other ctx_ op is called  |
+ * | ctx_create       | every context is served in software (not logged); no other ctx_ op is called |
  * | ctx_destroy      | nothing is called at destroy                                      |
- * | ctx_set_params   | the context keeps its engine, which is not told (only right for an engine that does not depend on digests or lengths) |
+ * | ctx_set_params   | the engine cannot follow new parameters: it is dropped for that context (set_params is -EBUSY while it holds SGLs) |
  * | ctx_progress     | never called; sgl_release must then never answer 1               |
  * | sgl_post         | no SGL is offered; software places every payload                 |
  * | sgl_release      | an accepted SGL counts as released at once                        |
@@ -140,7 +150,7 @@ extern "C" {
 #endif
 
 /** ABI version of struct toeless_backend_ops; bumped on incompatible change. */
-#define TOELESS_BACKEND_ABI 1
+#define TOELESS_BACKEND_ABI 2
 
 /** What a context is bound to, given to ctx_create. */
 struct toeless_backend_ctx_info {
@@ -159,8 +169,13 @@ struct toeless_backend_sge {
 	size_t mr_offset;   /**< offset of addr inside that registration */
 };
 
-/** The core's question about one PDU whose header it has just read. */
+/**
+ * The core's question about one PDU whose header it has just read.
+ * Fields are only appended: an engine reading one appended after ABI 2
+ * checks @c size first.
+ */
 struct toeless_rx_query {
+	size_t size;              /**< sizeof(struct toeless_rx_query) of the core */
 	uint64_t stream_pos;      /**< position of the PDU header */
 	uint64_t payload_pos;     /**< position of the first data-segment byte */
 	const uint8_t *bhs;       /**< the 48-byte BHS */
@@ -170,8 +185,13 @@ struct toeless_rx_query {
 	uint32_t sgl_posted_to_engine; /**< 1 when the engine accepted this ITT's SGL */
 };
 
-/** The engine's answer. */
+/**
+ * The engine's answer.  The core zeroes it and sets @c size to the bytes it
+ * reads; an engine writes a field appended after ABI 2 only when it lies
+ * within @c size, and never writes @c size.
+ */
 struct toeless_rx_record {
+	size_t size;              /**< bytes the core reads (set by the core) */
 	uint32_t bytes_placed;    /**< payload bytes from the segment start already placed (0..data_len) */
 	uint8_t hdr_digest;       /**< ::toeless_digest_result of the engine's header check */
 	uint8_t data_digest;      /**< ::toeless_digest_result; OK/BAD only when bytes_placed == data_len */
@@ -254,7 +274,7 @@ TOELESS_API void toeless_backend_log(toeless_device *dev, int level, const char 
 
 /* ---- plugins ---- */
 
-/** Size of the ABI-1 ops table: the smallest table the core accepts. */
+/** Size of the ABI-1 ops table (ABI 2 has the same ops): the smallest table the core accepts. */
 #define TOELESS_BACKEND_OPS_SIZE_1 (offsetof(struct toeless_backend_ops, progress) + sizeof(void (*)(void *)))
 
 /** Environment variable: colon-separated directories searched for NAME.so

@@ -240,7 +240,7 @@ int toeless_cq_poll(toeless_cq *cq, struct toeless_completion *out, int max)
 	dev = cq->dev;
 	/* Reap engine completions first (outside our lock: the backend
 	 * delivers them through toeless_backend_crc_done()). */
-	if (dev->ops->progress && !tl_device_failed(dev))
+	if (!tl_device_failed(dev))
 		dev->ops->progress(dev->priv);
 
 	pthread_mutex_lock(&cq->lock);

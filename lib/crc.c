@@ -112,7 +112,7 @@ int toeless_crc_submit(toeless_device *dev, toeless_cq *cq, const struct toeless
 	if (rc)
 		return rc;
 
-	if (dev->ops->crc_submit && !tl_device_failed(dev)) {
+	if (!tl_device_failed(dev)) {
 		accepted = crc_submit_engine(dev, cq, reqs, n, first_id);
 		if (accepted < n)
 			tl_cq_crc_abort(cq, first_id + (uint64_t)(accepted > 0 ? accepted : 0),

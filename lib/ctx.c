@@ -29,9 +29,11 @@ static int params_check(const toeless_device *dev, const struct toeless_ctx_para
 {
 	if (!in)
 		return -EINVAL;
-	int rc = tl_attr_copy(out, sizeof(*out), in);
-	if (rc)
-		return rc;
+	*out = *in;
+	/* a parameter this library does not know: refuse rather than ignore */
+	for (size_t i = 0; i < sizeof(out->reserved) / sizeof(out->reserved[0]); i++)
+		if (out->reserved[i])
+			return -EINVAL;
 	if (out->flags & ~(uint32_t)(TOELESS_CTX_HEADER_DIGEST | TOELESS_CTX_DATA_DIGEST))
 		return -EINVAL;
 	if (out->max_recv_dsl == 0)
@@ -42,7 +44,6 @@ static int params_check(const toeless_device *dev, const struct toeless_ctx_para
 		return -EINVAL;
 	if (out->max_send_dsl > TOELESS_ISCSI_MAX_DSL)
 		return -EINVAL;
-	out->size = sizeof(*out);
 	return 0;
 }
 
@@ -109,7 +110,7 @@ int toeless_ctx_create(toeless_device *dev, const struct toeless_ctx_attr *attr,
 
 	/* An engine that cannot take this connection is a normal outcome: the
 	 * software path serves it. */
-	if (dev->ops->ctx_create && !tl_device_failed(dev)) {
+	if (!tl_device_failed(dev)) {
 		struct toeless_backend_ctx_info info = {
 			.size = sizeof(info),
 			.fd = a.fd,
@@ -120,7 +121,7 @@ int toeless_ctx_create(toeless_device *dev, const struct toeless_ctx_attr *attr,
 		int brc = dev->ops->ctx_create(dev->priv, ctx, &info, &ctx->priv);
 		if (brc == 0)
 			ctx->engine = true;
-		else
+		else if (dev->backend_ops->ctx_create)
 			tl_log(dev, TOELESS_LOG_INFO, "engine declined context (%s): software path",
 			       toeless_strerror(brc));
 	}
@@ -225,7 +226,7 @@ void tl_task_finish(toeless_ctx *ctx, struct tl_task *task, int32_t status)
 		task->status = status;
 	task->state = TL_TASK_RELEASING;
 	tl_rx_detach_task(ctx, task);
-	if (task->engine_owned && engine_usable(ctx) && ctx->dev->ops->sgl_release) {
+	if (task->engine_owned && engine_usable(ctx)) {
 		if (ctx->dev->ops->sgl_release(ctx->priv, task->itt) == 1) {
 			ctx->releasing++;
 			return;
@@ -273,8 +274,7 @@ void tl_ctx_progress(toeless_ctx *ctx)
 			complete_orphaned_releases(ctx);
 		return;
 	}
-	if (ctx->dev->ops->ctx_progress)
-		ctx->dev->ops->ctx_progress(ctx->priv);
+	ctx->dev->ops->ctx_progress(ctx->priv);
 	if (tl_device_failed(ctx->dev) && ctx->releasing)
 		complete_orphaned_releases(ctx);
 }
@@ -331,7 +331,7 @@ int toeless_ctx_destroy(toeless_ctx *ctx)
 		}
 		sleep_ms(1);
 	}
-	if (ctx->engine && dev->ops->ctx_destroy)
+	if (ctx->engine)
 		dev->ops->ctx_destroy(ctx->priv);
 	if (ctx->error_reserved)
 		tl_cq_unreserve(ctx->cq, 1);
@@ -369,7 +369,7 @@ int toeless_ctx_set_params(toeless_ctx *ctx, const struct toeless_ctx_params *pa
 		const struct toeless_backend_ops *ops = ctx->dev->ops;
 		/* an engine that is not told about new digests would check the
 		 * wrong ones: without the op it cannot follow either */
-		int brc = ops->ctx_set_params ? ops->ctx_set_params(ctx->priv, &p, ctx->rx.pdu_pos) : -EOPNOTSUPP;
+		int brc = ops->ctx_set_params(ctx->priv, &p, ctx->rx.pdu_pos);
 		if (brc != 0) {
 			if (ctx->tasks.count && !tl_device_failed(ctx->dev)) {
 				/* it may still hold SGLs: it cannot be dropped now
@@ -380,8 +380,7 @@ int toeless_ctx_set_params(toeless_ctx *ctx, const struct toeless_ctx_params *pa
 			tl_log(ctx->dev, TOELESS_LOG_INFO, "engine cannot follow new parameters (%s): software path",
 			       toeless_strerror(brc));
 			ctx->engine = false;
-			if (ops->ctx_destroy)
-				ops->ctx_destroy(ctx->priv);
+			ops->ctx_destroy(ctx->priv);
 			ctx->priv = NULL;
 		}
 	}
@@ -472,7 +471,7 @@ int toeless_sgl_post(toeless_ctx *ctx, uint32_t itt, const struct iovec *iov, in
 		return rc;
 	}
 	task->user_data = user_data;
-	if (engine_usable(ctx) && ctx->dev->ops->sgl_post && (ctx->dev->caps.flags & TOELESS_CAP_DDP))
+	if (engine_usable(ctx) && ctx->dev->offers_sgls)
 		offer_to_engine(ctx, task);
 	TL_STAT_INC(&ctx->stats, sgl_posted);
 	return 0;

@@ -284,7 +284,8 @@ int tl_device_open_ops(const struct toeless_backend_ops *ops, const char *args,
 		return -ENOMEM;
 	/* Set up logging first: the checks below and the backend's open
 	 * already log through the device. */
-	dev->ops = ops;
+	dev->ops = ops; /* until checked; then the filled copy */
+	dev->backend_ops = ops;
 	dev->log_fn = attr->log_fn;
 	dev->log_arg = attr->log_arg;
 	dev->log_level = attr->log_level ? attr->log_level : TOELESS_LOG_WARN;
@@ -295,6 +296,8 @@ int tl_device_open_ops(const struct toeless_backend_ops *ops, const char *args,
 	rc = tl_ops_check(dev, ops);
 	if (rc)
 		goto err_free;
+	dev->offers_sgls = tl_ops_fill(&dev->ops_full, ops);
+	dev->ops = ops = &dev->ops_full;
 	rc = -pthread_mutex_init(&dev->lock, NULL);
 	if (rc)
 		goto err_free;
@@ -315,6 +318,7 @@ int tl_device_open_ops(const struct toeless_backend_ops *ops, const char *args,
 	}
 	dev->caps.size = sizeof(dev->caps);
 	tl_caps_fixup(dev, &dev->caps);
+	dev->offers_sgls &= (dev->caps.flags & TOELESS_CAP_DDP) != 0;
 	tl_log(dev, TOELESS_LOG_INFO, "opened backend %s %s (flags 0x%x)", dev->caps.backend,
 	       dev->caps.backend_version, dev->caps.flags);
 	*out = dev;
@@ -584,7 +588,7 @@ int toeless_device_close(toeless_device *dev)
 	tl_log(dev, TOELESS_LOG_INFO, "closing backend %s", dev->caps.backend);
 	dev->ops->close(dev->priv);
 	/* a plugin is unloaded only after its close() returned */
-	tl_plugin_release(dev->ops);
+	tl_plugin_release(dev->backend_ops);
 	pthread_mutex_destroy(&dev->lock);
 	free(dev);
 	return 0;
@@ -617,7 +621,7 @@ int toeless_mr_reg(toeless_device *dev, void *addr, size_t len, toeless_mr **out
 	mr->len = len;
 	/* A failed device takes no new work; the registration still exists
 	 * (every backend accepts one) and software places into it. */
-	if (dev->ops->mr_reg && !tl_device_failed(dev)) {
+	if (!tl_device_failed(dev)) {
 		int rc = dev->ops->mr_reg(dev->priv, addr, len, &mr->priv);
 
 		if (rc) {
@@ -660,7 +664,7 @@ int toeless_mr_dereg(toeless_mr *mr)
 	dev->n_mr--;
 	pthread_mutex_unlock(&dev->lock);
 	/* Backend bookkeeping is released even on a failed device. */
-	if (mr->engine_reg && dev->ops->mr_dereg)
+	if (mr->engine_reg)
 		dev->ops->mr_dereg(dev->priv, mr->priv);
 	free(mr);
 	return 0;

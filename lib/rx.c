@@ -206,7 +206,7 @@ static void resync_check(toeless_ctx *ctx)
 	rx->resync_wanted = false;
 	if (is_header)
 		TL_STAT_INC(&ctx->stats, resyncs);
-	if (ctx->engine && !tl_device_failed(ctx->dev) && ctx->dev->ops->rx_resync_reply)
+	if (ctx->engine && !tl_device_failed(ctx->dev))
 		ctx->dev->ops->rx_resync_reply(ctx->priv, rx->resync_pos, is_header);
 }
 
@@ -224,7 +224,7 @@ void toeless_backend_resync_request(toeless_ctx *ctx, uint64_t pos)
 			is_header |= rx->hist[i] == pos;
 		if (is_header)
 			TL_STAT_INC(&ctx->stats, resyncs);
-		if (ctx->engine && !tl_device_failed(ctx->dev) && ctx->dev->ops->rx_resync_reply)
+		if (ctx->engine && !tl_device_failed(ctx->dev))
 			ctx->dev->ops->rx_resync_reply(ctx->priv, pos, is_header);
 		return;
 	}
@@ -310,10 +310,11 @@ static int start_pdu(toeless_ctx *ctx)
 	rx->task = task;
 
 	/* Ask the engine about this PDU. */
-	struct toeless_rx_record rec = { 0 };
+	struct toeless_rx_record rec = { .size = sizeof(rec) };
 	bool have_rec = false;
-	if (ctx->engine && !tl_device_failed(ctx->dev) && ctx->dev->ops->rx_pdu) {
+	if (ctx->engine && !tl_device_failed(ctx->dev)) {
 		struct toeless_rx_query q = {
+			.size = sizeof(q),
 			.stream_pos = rx->pdu_pos,
 			.payload_pos = rx->pdu_pos + rx->hdr_len,
 			.bhs = h,

@@ -11,6 +11,7 @@
  *   ctx.c      context create/destroy/params, SGL post/cancel, release flow
  *   rx.c       the receive engine (toeless_pdu_recv)
  *   tx.c       the send helper (toeless_pdu_send / toeless_ctx_flush)
+ *   ops.c      default ops filled in for the optional ones an engine lacks
  *   strerror.c toeless_strerror, version
  *
  * SPDX-License-Identifier: MIT
@@ -41,6 +42,11 @@ TL_HIDDEN void tl_stats_accumulate(struct toeless_stats *dst, const struct toele
 /* Copy counters out to a caller's struct of size caller->size. */
 TL_HIDDEN int tl_stats_export(const struct toeless_stats *src, struct toeless_stats *out);
 
+/* Copy an engine's ops table into a full-size one and fill each absent
+ * optional op with its documented default; true when the engine has
+ * sgl_post of its own. */
+TL_HIDDEN bool tl_ops_fill(struct toeless_backend_ops *dst, const struct toeless_backend_ops *src);
+
 /* Copy a caller's size-prefixed attribute struct into a zeroed full one. */
 TL_HIDDEN int tl_attr_copy(void *dst, size_t dst_size, const void *src);
 
@@ -50,7 +56,10 @@ struct tl_ctx_link {
 };
 
 struct toeless_device {
-	const struct toeless_backend_ops *ops;
+	const struct toeless_backend_ops *ops;  /* &ops_full: every op set */
+	const struct toeless_backend_ops *backend_ops; /* the engine's own table */
+	struct toeless_backend_ops ops_full;    /* absent optional ops filled (lib/ops.c) */
+	bool offers_sgls;             /* the engine has sgl_post and TOELESS_CAP_DDP */
 	void *priv;
 	pthread_mutex_t lock;
 	toeless_log_fn log_fn;

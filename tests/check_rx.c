@@ -857,7 +857,7 @@ START_TEST(test_set_params_switch)
 	ck_assert_mem_eq(pdu.data, kv, 38);
 	size_t first = b.len;
 
-	struct toeless_ctx_params p = { .size = sizeof(p),
+	struct toeless_ctx_params p = { 
 					.flags = TOELESS_CTX_HEADER_DIGEST | TOELESS_CTX_DATA_DIGEST,
 					.max_recv_dsl = 65536 };
 	ck_assert_int_eq(toeless_ctx_set_params(c.ctx, &p), 0);
@@ -919,7 +919,7 @@ START_TEST(test_set_params_readahead)
 	struct toeless_pdu pdu;
 	ck_assert_int_eq(th_recv(c.ctx, c.fd, &pdu, TH_TIMEOUT_MS), 0);
 	ck_assert_uint_eq(pdu.opcode, TOELESS_ISCSI_OP_LOGIN_RSP);
-	struct toeless_ctx_params p = { .size = sizeof(p), .flags = dg };
+	struct toeless_ctx_params p = { .flags = dg };
 	ck_assert_int_eq(toeless_ctx_set_params(c.ctx, &p), 0);
 	ck_assert_int_eq(th_recv(c.ctx, c.fd, &pdu, TH_TIMEOUT_MS), 0);
 	ck_assert_uint_eq(pdu.stream_pos, pos2);

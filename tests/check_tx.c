@@ -252,7 +252,7 @@ START_TEST(test_partial_writes)
 	ck_assert_mem_eq(iov, iov_copy, sizeof(iov));
 	struct iovec tiov = { (void *)"tail", 4 };
 	ck_assert_int_eq(toeless_pdu_send(c.ctx, bhs2, NULL, 0, &tiov, 1), -EBUSY);
-	struct toeless_ctx_params p = { .size = sizeof(p), .flags = dg };
+	struct toeless_ctx_params p = { .flags = dg };
 	ck_assert_int_eq(toeless_ctx_set_params(c.ctx, &p), -EBUSY);
 	struct toeless_stats st;
 	th_ctx_stats(c.ctx, &st);

@@ -530,7 +530,6 @@ void th_ctx_attr_init(struct toeless_ctx_attr *a, int fd, toeless_cq *cq, unsign
 	a->size = sizeof(*a);
 	a->fd = fd;
 	a->cq = cq;
-	a->params.size = sizeof(a->params);
 	a->params.flags = flags;
 	a->params.max_recv_dsl = max_recv_dsl;
 }
@@ -574,8 +573,6 @@ void th_conn_open_spec(struct th_conn *c, enum th_sock kind, const char *spec, c
 	a.size = sizeof(a);
 	a.fd = c->fd;
 	a.cq = c->cq;
-	if (!a.params.size)
-		a.params.size = sizeof(a.params);
 	int rc = toeless_ctx_create(c->dev, &a, &c->ctx);
 	ck_assert_msg(rc == 0, "toeless_ctx_create: %d %s", rc, toeless_strerror(rc));
 }

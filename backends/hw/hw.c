@@ -788,11 +788,11 @@ static int hw_rx_pdu(void *ctx_priv, const struct toeless_rx_query *q, struct to
 			note_anomaly(c); /* stale: late, or for a PDU we took in software */
 			continue;
 		}
-		if (e.itt != q->itt || e.data_len != q->data_len || e.opcode != (q->bhs[0] & 0x3f)) {
+		if (e.itt != q->itt || e.data_len != q->data_len || e.opcode != toeless_bhs_opcode(q->bhs)) {
 			note_anomaly(c); /* the device misread this header: ignore it */
 			break;
 		}
-		memset(rec, 0, sizeof(*rec));
+		/* *rec arrives zeroed by the core */
 		rec->hdr_digest = e.hdr_digest;
 		rec->data_digest = HWIF_DIGEST_UNCHECKED;
 		if ((e.flags & HWIF_REC_F_PLACED) && q->sgl_posted_to_engine) {

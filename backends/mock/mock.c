@@ -1071,7 +1071,7 @@ static int mock_rx_pdu(void *ctx_priv, const struct toeless_rx_query *q, struct 
 	uint64_t next = q->payload_pos +
 			(q->data_len ? (uint64_t)q->data_len + toeless_pad_len(q->data_len) + (dd ? 4 : 0) : 0);
 
-	memset(rec, 0, sizeof(*rec));
+	/* the core zeroed *rec and set its size: write only fields, never past rec->size */
 	pthread_mutex_lock(&m->lock);
 	if (op_enter(m, TOELESS_MOCK_OP_RX_PDU, true, q->itt, &mask, &out))
 		goto done;
@@ -1172,7 +1172,7 @@ const struct toeless_backend_ops tl_backend_mock = {
 /* The mock behind a device, or NULL when it is not a mock device. */
 static struct mock_dev *mock_of(toeless_device *dev)
 {
-	if (!dev || dev->ops != &tl_backend_mock)
+	if (!dev || dev->backend_ops != &tl_backend_mock)
 		return NULL;
 	return dev->priv;
 }

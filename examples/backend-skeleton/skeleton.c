@@ -278,7 +278,7 @@ static int sk_rx_pdu(void *ctx_priv, const struct toeless_rx_query *q, struct to
 	if (r != (ssize_t)(q->data_len + trailer))
 		return -ENOENT; /* the core places it; what we wrote it overwrites */
 
-	memset(rec, 0, sizeof(*rec));
+	/* *rec arrives zeroed, rec->size set: write only fields, never past rec->size */
 	rec->bytes_placed = q->data_len;
 	/* the core checks header digests: we were shown only the BHS */
 	rec->hdr_digest = (c->flags & TOELESS_CTX_HEADER_DIGEST) ? TOELESS_DIGEST_UNCHECKED : TOELESS_DIGEST_NONE;

@@ -975,7 +975,6 @@ static void login_done(struct conn *c)
 	struct session *s = c->s;
 	const struct iscsi_params *p = &c->login.result;
 	struct toeless_ctx_params tp = {
-		.size = sizeof(tp),
 		.flags = (p->header_digest ? TOELESS_CTX_HEADER_DIGEST : 0u) |
 			 (p->data_digest ? TOELESS_CTX_DATA_DIGEST : 0u),
 		.max_recv_dsl = p->max_recv_dsl,
@@ -1106,7 +1105,7 @@ static void conn_connected(struct conn *c)
 		.size = sizeof(attr),
 		.fd = c->fd,
 		.cq = s->cq,
-		.params = {.size = sizeof(struct toeless_ctx_params), .flags = 0, .max_recv_dsl = 8192,
+		.params = { .flags = 0, .max_recv_dsl = 8192,
 			   .max_send_dsl = 8192},
 		.max_tasks = s->ntasks,
 		.stream_pos = 0,

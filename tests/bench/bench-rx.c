@@ -142,7 +142,6 @@ static void build_stream(const struct config *c)
 static uint64_t rx_toeless(int fd, const struct config *c, double *syscalls_per_pdu)
 {
 	struct toeless_ctx_attr a = { .size = sizeof(a), .fd = fd, .cq = cq, .max_tasks = (uint32_t)qd };
-	a.params.size = sizeof(a.params);
 	a.params.flags = (c->hd ? TOELESS_CTX_HEADER_DIGEST : 0) | (c->dd ? TOELESS_CTX_DATA_DIGEST : 0);
 	a.params.max_recv_dsl = c->seg < 8192 ? 8192 : c->seg;
 	toeless_ctx *ctx;

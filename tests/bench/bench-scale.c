@@ -106,7 +106,6 @@ static void world_init(struct world *w, const char *name, int nctx)
 		for (int k = 0; k < 2 && i + k < nctx; k++) {
 			struct toeless_ctx_attr a = { .size = sizeof(a), .fd = sv[k], .cq = w->cq,
 						      .max_tasks = 1u << 20, .user_data = (uint64_t)(i + k) };
-			a.params.size = sizeof(a.params);
 			rc = toeless_ctx_create(dev, &a, &w->ctx[i + k]);
 			if (rc)
 				bench_die("toeless_ctx_create #%d: %s", i + k, toeless_strerror(rc));

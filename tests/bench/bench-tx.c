@@ -124,7 +124,6 @@ static void *drain_main(void *arg)
 static toeless_ctx *make_ctx(int fd)
 {
 	struct toeless_ctx_attr a = { .size = sizeof(a), .fd = fd, .cq = cq };
-	a.params.size = sizeof(a.params);
 	a.params.flags = TOELESS_CTX_HEADER_DIGEST | TOELESS_CTX_DATA_DIGEST;
 	a.params.max_send_dsl = 262144;
 	toeless_ctx *ctx;

@@ -580,7 +580,6 @@ void case_limits_tasks(struct cf_t *t)
 		if (!cq || !cf_socketpair(t, &fd, &peer))
 			return;
 		struct toeless_ctx_attr a = { .size = sizeof(a), .fd = fd, .cq = cq, .max_tasks = t->caps.max_tasks + 1 };
-		a.params.size = sizeof(a.params);
 		toeless_ctx *ctx = NULL;
 		int rc = toeless_ctx_create(t->dev, &a, &ctx);
 		if (rc == 0)
@@ -673,7 +672,6 @@ void case_limits_contexts(struct cf_t *t)
 		int fd, peer;
 		ok = cf_socketpair(t, &fd, &peer);
 		struct toeless_ctx_attr a = { .size = sizeof(a), .fd = fd, .cq = cq };
-		a.params.size = sizeof(a.params);
 		toeless_ctx *ctx = NULL;
 		int rc = ok ? toeless_ctx_create(t->dev, &a, &ctx) : 0;
 		if (ok && rc != -ENOSPC) {
@@ -723,7 +721,6 @@ void case_limits_recv_dsl(struct cf_t *t)
 		if (!cq || !cf_socketpair(t, &fd, &peer))
 			return;
 		struct toeless_ctx_attr a = { .size = sizeof(a), .fd = fd, .cq = cq };
-		a.params.size = sizeof(a.params);
 		a.params.max_recv_dsl = t->caps.max_recv_dsl + 1;
 		toeless_ctx *ctx = NULL;
 		int rc = toeless_ctx_create(t->dev, &a, &ctx);

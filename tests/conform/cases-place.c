@@ -520,7 +520,7 @@ void case_place_params(struct cf_t *t)
 			ok = send_recv(t, &c, &s1, SEND_WHOLE, 0, NULL);
 		}
 		if (ok) {
-			struct toeless_ctx_params np = { .size = sizeof(np), .flags = after[round], .max_recv_dsl = 32768 };
+			struct toeless_ctx_params np = { .flags = after[round], .max_recv_dsl = 32768 };
 			int rc = toeless_ctx_set_params(c.ctx, &np);
 			if (rc) {
 				cf_fail(t, "toeless_ctx_set_params(digests 0x%x) between PDUs: %s", after[round],

@@ -681,7 +681,6 @@ bool cf_conn_open(struct cf_t *t, struct cf_conn *c, toeless_cq *cq, unsigned di
 	a.size = sizeof(a);
 	a.fd = c->fd;
 	a.cq = c->cq;
-	a.params.size = sizeof(a.params);
 	a.params.flags = digests;
 	a.params.max_recv_dsl = max_recv_dsl ? max_recv_dsl : 262144;
 	if (a.params.max_recv_dsl > t->caps.max_recv_dsl)

@@ -191,7 +191,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		.size = sizeof(a),
 		.fd = r.sv[0],
 		.cq = cq,
-		.params = { .size = sizeof(struct toeless_ctx_params), .flags = r.digests, .max_recv_dsl = r.max_dsl },
+		.params = { .flags = r.digests, .max_recv_dsl = r.max_dsl },
 		.user_data = 77,
 	};
 	FZ_CHECK(toeless_ctx_create(dev, &a, &r.ctx) == 0, "ctx create");

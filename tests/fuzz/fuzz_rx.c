@@ -638,7 +638,6 @@ static void do_cancel(struct run *r, uint32_t itt)
 static void do_set_params(struct run *r, uint8_t op)
 {
 	struct toeless_ctx_params np = {
-		.size = sizeof(np),
 		.flags = (op >> 3) & 3,
 		.max_recv_dsl = dsl_choice[(op >> 5) & 3],
 	};
@@ -784,7 +783,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		.size = sizeof(a),
 		.fd = r.sv[0],
 		.cq = r.cq,
-		.params = { .size = sizeof(struct toeless_ctx_params), .flags = r.digests, .max_recv_dsl = r.max_dsl },
+		.params = { .flags = r.digests, .max_recv_dsl = r.max_dsl },
 		.user_data = 99,
 	};
 	FZ_CHECK(toeless_ctx_create(r.dev, &a, &r.ctx) == 0, "ctx create");

@@ -623,7 +623,7 @@ START_TEST(test_set_params)
 	struct toeless_pdu pdu;
 	ck_assert_int_eq(th_recv(s.ctx, s.host, &pdu, TH_TIMEOUT_MS), 0);
 	ck_assert_int_eq(pdu.opcode, TOELESS_ISCSI_OP_LOGIN_RSP);
-	struct toeless_ctx_params p = { .size = sizeof(p), .flags = HD | DD, .max_recv_dsl = 65536 };
+	struct toeless_ctx_params p = { .flags = HD | DD, .max_recv_dsl = 65536 };
 	ck_assert_int_eq(toeless_ctx_set_params(s.ctx, &p), 0);
 	s.digests = HD | DD;
 	struct rbuf b;
