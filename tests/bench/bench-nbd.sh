@@ -89,7 +89,7 @@ stat_col3() { sort -n -k"$2" "$1" | awk -v n="$2" '{ v[NR] = $n } END { m = (NR 
 
 echo
 echo "NBD serving of one tgtd LUN ($MIB MiB), $ROUNDS rounds alternated, median (min..max)"
-echo "toeless = nbdkit-toeless-plugin, HeaderDigest+DataDigest CRC32C; qemu = qemu-nbd, iscsi driver, HeaderDigest CRC32C"
+echo "toeless = nbdkit-toeless-plugin (${BENCH_TOELESS_ARGS:-header-digest=crc32c data-digest=crc32c}); qemu = qemu-nbd, iscsi driver, HeaderDigest CRC32C"
 printf "%-14s %-8s %-28s %-28s %-28s\n" test server "MiB/s" "server CPU s/GiB" "tgtd CPU s/GiB"
 for what in fio-randread convert-out convert-in; do
 	for srv in toeless qemu; do
