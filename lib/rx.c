@@ -614,9 +614,11 @@ int toeless_pdu_recv(toeless_ctx *ctx, struct toeless_pdu *pdu)
 			goto read_error;
 		rc = start_pdu(ctx);
 		if (rc < 0) {
-			/* deliver the header so the caller sees what was wrong */
+			/* deliver the header so the caller sees what was wrong;
+			 * it is a PDU delivered, and counted as one */
 			fill_pdu_header(ctx, pdu);
 			pdu->status = rc;
+			TL_STAT_INC(&ctx->stats, pdus_rx);
 			rx_fail(ctx, rc);
 			return rc;
 		}
