@@ -87,8 +87,16 @@ static int crc_submit_engine(toeless_device *dev, toeless_cq *cq, const struct t
 	rc = dev->ops->crc_submit(dev->priv, cq, b, n);
 	if (b != stack)
 		free(b);
-	if (rc > n)
+	if (rc > n) {
+		/* It cannot have taken requests it was not given: take the n it
+		 * was, and say so (the extra ones never complete). */
+		tl_log(dev, TOELESS_LOG_WARN, "engine crc_submit claimed %d requests of %d given: taken as %d", rc, n,
+		       n);
+		pthread_mutex_lock(&dev->lock);
+		dev->retired.engine_anomalies++;
+		pthread_mutex_unlock(&dev->lock);
 		rc = n;
+	}
 	return rc;
 }
 
@@ -122,9 +130,15 @@ int toeless_crc_submit(toeless_device *dev, toeless_cq *cq, const struct toeless
 		/* the device died under this call: software takes the batch */
 		if (tl_device_failed(dev))
 			return toeless_crc_submit(dev, cq, reqs, n);
+		/* busy: the caller resubmits later (the engine will drain) */
 		if (accepted == 0 || accepted == -ENOSPC || accepted == -EAGAIN || accepted == -ENOMEM)
 			return -EAGAIN;
-		return accepted;
+		/* Any other error of an optional op means "not offloaded", never
+		 * an I/O error: the host takes the work (toeless_backend.h). */
+		tl_log(dev, TOELESS_LOG_INFO, "engine crc_submit failed (%s): computed on the host",
+		       toeless_strerror(accepted));
+		if ((rc = tl_cq_crc_begin(cq, reqs, n, &first_id)))
+			return rc;
 	}
 
 	/* No engine (or a failed one): compute now, complete through the

@@ -219,6 +219,25 @@ int toeless_device_stats(toeless_device *dev, struct toeless_stats *stats)
 
 /* ---- open / close / query ---- */
 
+/* Names of the required ops a table lacks, comma-separated, into buf
+ * ("" when none is missing). */
+static const char *tl_ops_missing(const struct toeless_backend_ops *ops, char *buf, size_t len)
+{
+	static const char *const names[] = { "name", "open", "close", "query" };
+	const bool missing[] = { !ops->name, !ops->open, !ops->close, !ops->query };
+	size_t at = 0;
+	buf[0] = '\0';
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (!missing[i])
+			continue;
+		int n = snprintf(buf + at, len - at, "%s%s", at ? ", " : "", names[i]);
+		if (n < 0 || (size_t)n >= len - at)
+			break;
+		at += (size_t)n;
+	}
+	return buf;
+}
+
 static int tl_ops_check(toeless_device *dev, const struct toeless_backend_ops *ops)
 {
 	const char *name = ops->name ? ops->name : "(unnamed)";
@@ -234,8 +253,10 @@ static int tl_ops_check(toeless_device *dev, const struct toeless_backend_ops *o
 		       name, ops->size, sizeof(struct toeless_backend_ops));
 		return -EPROTO;
 	}
-	if (!ops->name || !ops->open || !ops->close || !ops->query) {
-		tl_log(dev, TOELESS_LOG_ERR, "backend %s: name, open, close and query are required", name);
+	char miss[64];
+	if (*tl_ops_missing(ops, miss, sizeof(miss))) {
+		tl_log(dev, TOELESS_LOG_ERR, "backend %s: required op missing: %s (name, open, close and query are required)",
+		       name, miss);
 		return -EPROTO;
 	}
 	return 0;
@@ -409,6 +430,14 @@ static int tl_plugin_load(const char *path, const struct toeless_device_attr *at
 		tl_attr_log(attr, TOELESS_LOG_ERR,
 			    "backend plugin %s: ops table of %zu bytes; ABI %u needs at least %zu: rebuild it", path,
 			    ops->size, TOELESS_BACKEND_ABI, (size_t)TOELESS_BACKEND_OPS_SIZE_1);
+		dlclose(dl);
+		return -EPROTO;
+	}
+	char miss[64];
+	if (*tl_ops_missing(ops, miss, sizeof(miss))) {
+		tl_attr_log(attr, TOELESS_LOG_ERR,
+			    "backend plugin %s: required op missing from its ops table: %s (name, open, close and "
+			    "query are required)", path, miss);
 		dlclose(dl);
 		return -EPROTO;
 	}

@@ -15,6 +15,12 @@
  * A PDU whose bytes have not all arrived yet is left to the core's software
  * path, as a device that saw it only in part would.
  *
+ * It writes payload only from inside rx_pdu() and only when the core offers
+ * the PDU (q->sgl_posted_to_engine): the core offers none it would reject,
+ * so nothing it rejects reaches the caller's buffer and it needs no
+ * sgl_claim op.  An engine that places ahead of the core, from the wire,
+ * must implement sgl_claim (toeless_backend.h, "Buffers").
+ *
  * The ops it leaves NULL (memory registration, progress, resync) show what
  * the core does without them: see "Optional ops" in toeless_backend.h.
  *
