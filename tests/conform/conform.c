@@ -5,6 +5,7 @@
  *
  *   toeless-conform --backend SPEC [--junit FILE] [--exclude FILE]...
  *                   [--only GLOB]... [--seed N] [--iter F] [--timeout-ms N]
+ *                   [--time-factor F] [--case-limit S] [--thorough] [--no-fork]
  *                   [--devsim PATH [--devsim-fault NAME=VALUE]...]
  *                   [--via HOST:PORT --target-listen HOST:PORT] [--list] [-v]
  *
@@ -12,8 +13,9 @@
  * backend could not be opened); 77 nothing could run (the backend's device
  * is absent, or every case was skipped); 2 bad usage.
  *
- * This file is the framework: options, the case runner, reporting,
- * resources, connections, PDUs, posts.  The cases are in cases-*.c.
+ * This file is the framework: options, the case runner (each case in a
+ * child process unless --no-fork), reporting, resources, connections, PDUs,
+ * posts.  The cases are in cases-*.c.
  *
  * SPDX-License-Identifier: MIT
  */
