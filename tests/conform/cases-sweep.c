@@ -110,15 +110,17 @@ static bool expect_done(struct cf_t *t, const struct cf_post *p, int status, uin
 
 /* 1..8, then p-2 .. p+2 for every power of two p from 16 up, and the last
  * four lengths up to top (every pad 0..3 on both sides of every power and
- * at the limit); sorted, unique, all <= top. */
-static int sweep_sizes(uint32_t top, uint32_t *out, int cap)
+ * at the limit); sorted, unique, all <= top.  Above 1 MiB, unless
+ * thorough, p-1 .. p+1 only (pads 1, 0, 3): the pads are covered below and
+ * at the limit, and the bytes moved stay within what a minute allows. */
+static int sweep_sizes(uint32_t top, bool thorough, uint32_t *out, int cap)
 {
 	int n = 0;
 	for (uint32_t l = 1; l <= 8 && l <= top; l++)
 		out[n++] = l;
 	for (uint64_t p = 16; p - 2 <= top && n + 5 < cap; p *= 2)
 		for (int d = -2; d <= 2; d++)
-			if (p + (uint64_t)(int64_t)d <= top)
+			if (p + (uint64_t)(int64_t)d <= top && (thorough || p <= (1u << 20) || (d != -2 && d != 2)))
 				out[n++] = (uint32_t)(p + (uint64_t)(int64_t)d);
 	for (uint32_t l = top > 3 ? top - 3 : 1; l <= top && n < cap; l++)
 		out[n++] = l;
@@ -239,20 +241,19 @@ void case_place_sizes(struct cf_t *t)
 		cf_diag(t, "--iter %g: sizes up to %u only", t->scale, top);
 	}
 	uint32_t sizes[160];
-	int n = sweep_sizes(top, sizes, 160);
+	int n = sweep_sizes(top, t->thorough, sizes, 160);
 	struct cf_conn c;
 	if (!cf_conn_open(t, &c, NULL, CF_DIGESTS, top, 0))
 		return;
 	big_buffers(&c, top + 4096);
-	/* The default run keeps to about 1 GiB of data: above 1 MiB (where
-	 * only hw and sw go, to 16 MiB) a damaged payload and a bad header
-	 * digest are tried at the limit only; --thorough tries them at every
-	 * size. */
+	/* The default run keeps to about 300 MiB of data: above 1 MiB (where
+	 * hw and sw go, to 16 MiB) a damaged payload and a bad header digest
+	 * are tried at the limit only; --thorough tries them at every size. */
 	const uint32_t full = 1u << 20;
 	int engine = 0, round = 0, bad = 0, nhdr = 0;
 	for (int i = 0; i < n; i++)
 		for (int v = 0; v < V_N; v++) {
-			if (v == V_BAD_PAYLOAD && sizes[i] > full && sizes[i] + 3 < top && !t->thorough)
+			if (v == V_BAD_PAYLOAD && sizes[i] > full && sizes[i] < top && !t->thorough)
 				continue;
 			if (!one_size(t, &c, sizes[i], (enum variant)v, round++, &engine))
 				return;
@@ -270,7 +271,7 @@ void case_place_sizes(struct cf_t *t)
 		return;
 	/* a bad header digest: a connection each */
 	for (int i = 0; i < n; i++) {
-		if (sizes[i] > full && sizes[i] + 3 < top && !t->thorough)
+		if (sizes[i] > full && sizes[i] < top && !t->thorough)
 			continue;
 		if (!bad_header(t, sizes[i], top, i))
 			return;

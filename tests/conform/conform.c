@@ -1562,8 +1562,12 @@ static void teardown(struct cf_t *t)
 		if (r->kind == RES_CQ && r->obj) {
 			struct toeless_completion c[32];
 			int rc = -EBUSY;
-			/* CRC requests an engine still holds finish first */
-			for (int i = 0; i < 2000 && rc == -EBUSY; i++) {
+			/* CRC requests an engine still holds finish first (a
+			 * wait, not a count of tries: a loaded machine is slow) */
+			double until = now_s() + t->timeout_ms / 1000.0;
+			while (rc == -EBUSY) {
+				if (now_s() > until)
+					break;
 				while (toeless_cq_poll(r->obj, c, 32) > 0)
 					;
 				rc = toeless_cq_destroy(r->obj);
