@@ -44,15 +44,6 @@
 
 #define TICK_MS 250
 
-/*
- * 1 once libtoeless fills struct toeless_completion's bytes_valid and fails a
- * post with holes with -ENODATA (branch h10lib); until then the initiator
- * takes the Data-In headers it saw.
- */
-#ifndef HAVE_CQE_BYTES_VALID
-#define HAVE_CQE_BYTES_VALID 0
-#endif
-
 int verbose;
 
 void vlog(const char *fmt, ...)
@@ -732,8 +723,8 @@ static void rx_data_in(struct conn *c, const struct toeless_pdu *pdu)
 	t->exp_datasn++;
 	session_update_window(s, bhs);
 	s->st.data_in_pdus++;
-	if (get_be32(bhs + 40) == t->in_order)
-		t->in_order += pdu->data_len; /* a gap is never filled later: DataPDUInOrder=Yes */
+	if (!t->sgl_posted && get_be32(bhs + 40) == t->in_order)
+		t->in_order += pdu->data_len; /* copied by us: a gap is never filled later (DataPDUInOrder=Yes) */
 	if (pdu->flags & TOELESS_PDU_F_PLACED) {
 		s->st.data_in_placed++;
 		t->bytes_in += pdu->data_len;
@@ -1172,7 +1163,7 @@ static void handle_sgl_completion(struct session *s, const struct toeless_comple
 		return; /* a post of a failed connection, cancelled by its destroy */
 	t->sgl_done = true;
 	t->bytes_placed = e->bytes_placed;
-#if HAVE_CQE_BYTES_VALID
+	/* the library knows every range it placed: bytes_valid and -ENODATA are its word */
 	t->bytes_valid = e->bytes_valid;
 	if (e->status == -ENODATA) {
 		/* the placed ranges are not exactly the first (expected - residual) bytes */
@@ -1182,10 +1173,6 @@ static void handle_sgl_completion(struct session *s, const struct toeless_comple
 			  e->residual, (unsigned long long)e->bytes_valid);
 		return;
 	}
-#else
-	/* until libtoeless reports bytes_valid: the placed Data-In headers, in order from 0 */
-	t->bytes_valid = t->in_order;
-#endif
 	if (e->status == -EBADMSG) {
 		s->st.data_digest_errors++;
 		conn_fail(c, EXIT_DIGEST, "data digest error in READ ITT 0x%08x", t->itt);

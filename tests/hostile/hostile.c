@@ -11,14 +11,15 @@
  * is answered with the initiator's own value, digest lists with their first
  * entry), serves one disk LUN of N 512-byte blocks (default 2048) whose
  * bytes are a fixed pattern (--dump writes them), answers INQUIRY, TEST UNIT
- * READY, READ CAPACITY(16), READ(16), NOP-Out and Logout, and misbehaves on
+ * READY, READ CAPACITY(16), READ(16), NOP-Out, Logout (and, for stall-abortable,
+ * Task Management requests: "function complete"), and misbehaves on
  * the first READ(16) of the first connection as the scenario says (every
  * connection with --always).  The initiator must then fail with a clear
  * error or recover (log in again and read right), never crash, hang or
  * corrupt memory.
  *
  * --report FILE is rewritten after every connection:
- *   connections N / fired N / malformed N / nop_out N
+ *   connections N / fired N / malformed N / nop_out N / tmf N / pings_answered N
  * (fired: connections on which the scenario fired; malformed: PDUs or byte
  * sequences sent that a correct initiator must reject).
  *
@@ -76,6 +77,14 @@ enum scen {
 	S_LOGIN_REJECT,     /* Login Response "target not found" */
 	S_UA_STORM,         /* UNIT ATTENTION for the first command of each connection (as
 			       after a session reinstatement), a bad data digest after one good READ */
+	S_UNDERFLOW_NODATA, /* GOOD + underflow, residual = length, no Data-In at all */
+	S_UNDERFLOW_HOLE,   /* a 512-byte hole in the middle, GOOD + underflow, residual 512 */
+	S_UNDERFLOW_TAIL,   /* the last 512 bytes missing, GOOD + underflow, residual 512 */
+	S_STALL_PING,       /* the READ never answered, TMFs ignored; NOPs answered, pings sent */
+	S_STALL_ABORTABLE,  /* the same, but ABORT TASK and LUN RESET answered "function complete" */
+	S_WINDOW_CLOSED,    /* MaxCmdSN = ExpCmdSN - 1 from login on; NOPs answered, pings sent */
+	S_PING_FLOOD,       /* NOP-In pings with data, not reading until the socket blocks */
+	S_LOGIN_ENDLESS,    /* the operational stage never ends (no T bit) */
 	S_COUNT
 };
 
@@ -110,14 +119,23 @@ static const char *const scen_name[S_COUNT] = {
 	[S_LOGIN_GARBAGE] = "login-garbage",
 	[S_LOGIN_REJECT] = "login-reject",
 	[S_UA_STORM] = "ua-storm",
+	[S_UNDERFLOW_NODATA] = "underflow-nodata",
+	[S_UNDERFLOW_HOLE] = "underflow-hole",
+	[S_UNDERFLOW_TAIL] = "underflow-tail",
+	[S_STALL_PING] = "stall-ping",
+	[S_STALL_ABORTABLE] = "stall-abortable",
+	[S_WINDOW_CLOSED] = "window-closed",
+	[S_PING_FLOOD] = "ping-flood",
+	[S_LOGIN_ENDLESS] = "login-endless",
 };
 
 static enum scen scen = S_NONE;
 static bool always;
 static uint64_t blocks = 2048;
 static unsigned flood_n = 20000;
+static unsigned ping_flood_n = 40000, ping_data = 8192;
 static const char *report_path;
-static unsigned long n_conns, n_fired, n_malformed, n_nop_out;
+static unsigned long n_conns, n_fired, n_malformed, n_nop_out, n_tmf, n_pings_answered;
 
 static double now_s(void);
 
@@ -149,6 +167,15 @@ struct conn {
 	unsigned cmds, good_reads;  /* ua-storm: commands and good READs on this connection */
 	double poison_at;           /* ua-storm: when to send the bad PDU (0: none due) */
 	uint32_t poison_itt;
+	bool closed;                /* window-closed: MaxCmdSN = ExpCmdSN - 1 */
+	bool pinging;               /* stall-*, window-closed: a NOP-In ping every 200 ms */
+	double next_ping;
+	unsigned flood_left;        /* ping-flood: pings still to send */
+	bool flood_hold;            /* ping-flood: not reading */
+	double blocked_since;       /* ping-flood: the socket took nothing since (0: it did) */
+	uint32_t deferred_itt, deferred_len; /* ping-flood: the READ answered after the flood */
+	uint64_t deferred_lba;
+	bool deferred;
 };
 
 static void out_put(struct conn *c, const void *p, size_t n)
@@ -220,7 +247,7 @@ static void put_sn(struct conn *c, uint8_t *b, bool advance)
 	if (advance)
 		c->statsn++;
 	fz_put_be32(b + 28, c->exp_cmdsn);
-	fz_put_be32(b + 32, c->exp_cmdsn + 63);
+	fz_put_be32(b + 32, c->exp_cmdsn + (c->closed ? (uint32_t)-1 : 63u));
 }
 
 static void malformed(struct conn *c)
@@ -241,8 +268,8 @@ static void write_report(void)
 	FILE *f = fopen(tmp, "w");
 	if (!f)
 		return;
-	fprintf(f, "connections %lu\nfired %lu\nmalformed %lu\nnop_out %lu\n", n_conns, n_fired, n_malformed,
-		n_nop_out);
+	fprintf(f, "connections %lu\nfired %lu\nmalformed %lu\nnop_out %lu\ntmf %lu\npings_answered %lu\n", n_conns,
+		n_fired, n_malformed, n_nop_out, n_tmf, n_pings_answered);
 	fclose(f);
 	rename(tmp, report_path);
 }
@@ -266,7 +293,7 @@ static void login_response(struct conn *c, const uint8_t *req, const char *text,
 	uint32_t cmdsn = fz_be32(req + 24);
 	c->exp_cmdsn = cmdsn;
 	fz_put_be32(b + 28, cmdsn);
-	fz_put_be32(b + 32, cmdsn + 63);
+	fz_put_be32(b + 32, cmdsn + (c->closed ? (uint32_t)-1 : 63u));
 	b[36] = st_class;
 	b[37] = st_detail;
 	send_pdu(c, b, text, (uint32_t)len);
@@ -343,6 +370,15 @@ static void handle_login(struct conn *c, const uint8_t *req, const uint8_t *data
 		ol += (size_t)w + 1;
 	}
 	final = (req[1] & 0x80) && nsg == 3;
+	if (c->fire && scen == S_LOGIN_ENDLESS && csg == 1) {
+		/* answer the keys, never let the initiator move on */
+		uint8_t stay[48];
+		memcpy(stay, req, 48);
+		stay[1] &= 0x7f;
+		malformed(c);
+		login_response(c, stay, out, ol, false, 0, 0);
+		return;
+	}
 	login_response(c, req, out, ol, final, 0, 0);
 	if (final) {
 		c->ffp = true; /* digests from the next PDU on, both ways */
@@ -569,8 +605,87 @@ static bool misbehave(struct conn *c, const uint8_t *cmd, const uint8_t *buf, ui
 	}
 	case S_STALL:
 		return true;
+	case S_UNDERFLOW_NODATA: {
+		/* "GOOD, and I sent nothing of it": a file of zeros if believed */
+		bhs_init(b, 0x21, 0x80 | 0x02, itt);
+		put_sn(c, b, true);
+		fz_put_be32(b + 44, len);
+		send_pdu(c, b, NULL, 0);
+		return true;
+	}
+	case S_UNDERFLOW_HOLE:
+	case S_UNDERFLOW_TAIL: {
+		/* residual 512 says 512 bytes fewer; the bytes left out are in the
+		 * middle (a hole: the count matches, the ranges do not) or at the end */
+		uint32_t hole = scen == S_UNDERFLOW_HOLE ? (len / 2) & ~511u : len - 512;
+		uint32_t sn = 0;
+		for (uint32_t off = 0; off < len;) {
+			if (off == hole) {
+				off += 512;
+				continue;
+			}
+			uint32_t end = off < hole ? hole : len, n = end - off < chunk ? end - off : chunk;
+			bool last = off + n >= len || (off + n == hole && hole + 512 >= len);
+			data_in_pdu(c, itt, sn++, off, buf + off, n, last ? 0x83 : 0x00, last ? 512 : 0);
+			off += n;
+		}
+		return true;
+	}
+	case S_STALL_PING:
+	case S_STALL_ABORTABLE:
+		return true; /* handle_command keeps them unanswered */
+	case S_WINDOW_CLOSED:
+	case S_LOGIN_ENDLESS:
+		n_malformed--; /* counted where it happens */
+		return false;
+	case S_PING_FLOOD:
+		c->flood_left = ping_flood_n;
+		c->flood_hold = true;
+		c->deferred = true;
+		c->deferred_itt = itt;
+		c->deferred_len = len;
+		c->deferred_lba = fz_be32(cmd + 32 + 2) * (1ull << 32) + fz_be32(cmd + 32 + 6);
+		return true;
 	}
 	return false;
+}
+
+static void send_ping(struct conn *c, const uint8_t *data, uint32_t len)
+{
+	uint8_t b[48];
+	bhs_init(b, 0x20, 0x80, 0xffffffffu);
+	fz_put_be32(b + 20, ++c->flood_ttt);
+	put_sn(c, b, false);
+	send_pdu(c, b, data, len);
+}
+
+static void read_answer(struct conn *c, uint32_t itt, uint64_t lba, uint32_t len)
+{
+	uint8_t *buf = malloc(len ? len : 1);
+	FZ_CHECK(buf, "out of memory");
+	for (uint32_t i = 0; i < len; i++)
+		buf[i] = lun_byte(lba * BLOCK + i);
+	uint32_t chunk = c->peer_max_dsl && c->peer_max_dsl < 8192 ? c->peer_max_dsl : 8192;
+	data_in_all(c, itt, buf, len, chunk, 0);
+	free(buf);
+}
+
+/* ping-flood: keep up to 256 KiB of pings queued, then the deferred READ */
+static void flood_more(struct conn *c)
+{
+	static uint8_t data[1u << 16];
+	uint32_t n = ping_data < sizeof(data) ? ping_data : sizeof(data);
+	for (uint32_t i = 0; i < n; i++)
+		data[i] = (uint8_t)(i * 13 + 7);
+	while (c->flood_left && c->out_len - c->out_off < 262144) {
+		send_ping(c, data, n);
+		c->flood_left--;
+		n_malformed++;
+	}
+	if (!c->flood_left && c->deferred) {
+		c->deferred = false;
+		read_answer(c, c->deferred_itt, c->deferred_lba, c->deferred_len);
+	}
 }
 
 static void handle_command(struct conn *c, const uint8_t *cmd)
@@ -597,6 +712,10 @@ static void handle_command(struct conn *c, const uint8_t *cmd)
 			}
 			return; /* the commands after the good one are never answered */
 		}
+	}
+	if (c->fire && cdb[0] == 0x88 && (scen == S_STALL_PING || scen == S_STALL_ABORTABLE) && (always || !c->fired)) {
+		malformed(c);
+		return; /* never answered; in --always every READ, else the first */
 	}
 	switch (cdb[0]) {
 	case 0x12: { /* INQUIRY */
@@ -660,6 +779,8 @@ static void handle_pdu(struct conn *c, const uint8_t *h, const uint8_t *data, ui
 	switch (op) {
 	case 0x00: /* NOP-Out */
 		n_nop_out++;
+		if (itt == 0xffffffffu && fz_be32(h + 20) != 0xffffffffu)
+			n_pings_answered++;
 		if (itt != 0xffffffffu) {
 			bhs_init(b, 0x20, 0x80, itt);
 			fz_put_be32(b + 20, 0xffffffffu);
@@ -670,6 +791,15 @@ static void handle_pdu(struct conn *c, const uint8_t *h, const uint8_t *data, ui
 		return;
 	case 0x01:
 		handle_command(c, h);
+		return;
+	case 0x02: /* Task Management Function Request */
+		n_tmf++;
+		if (c->fire && scen == S_STALL_ABORTABLE) {
+			bhs_init(b, 0x22, 0x80, itt);
+			b[2] = 0; /* function complete */
+			put_sn(c, b, true);
+			send_pdu(c, b, NULL, 0);
+		}
 		return;
 	case 0x06: /* Logout */
 		bhs_init(b, 0x26, 0x80, itt);
@@ -723,6 +853,10 @@ static void serve(int fd)
 		n_fired++;
 		c.fired = true;
 	}
+	c.closed = c.fire && scen == S_WINDOW_CLOSED;
+	if (c.closed)
+		malformed(&c);
+	c.pinging = c.fire && (scen == S_STALL_PING || scen == S_STALL_ABORTABLE || scen == S_WINDOW_CLOSED);
 
 	for (;;) {
 		if (c.poison_at && now_s() >= c.poison_at) {
@@ -735,8 +869,18 @@ static void serve(int fd)
 			put_sn(&c, b, false);
 			send_pdu_x(&c, b, NULL, 0, junk, 16, 16, BAD_DD);
 		}
-		struct pollfd p = { .fd = fd, .events = POLLIN | (c.out_off < c.out_len ? POLLOUT : 0) };
-		int n = poll(&p, 1, c.poison_at ? 10 : 1000);
+		if (c.pinging && c.ffp && now_s() >= c.next_ping) {
+			send_ping(&c, NULL, 0);
+			c.next_ping = now_s() + 0.2;
+		}
+		if (c.flood_left || c.deferred)
+			flood_more(&c);
+		if (c.flood_hold && ((!c.flood_left && c.out_off == c.out_len) ||
+				     (c.blocked_since && now_s() - c.blocked_since > 0.5)))
+			c.flood_hold = false; /* blocked long enough (or done): read again */
+		struct pollfd p = { .fd = fd,
+				    .events = (c.flood_hold ? 0 : POLLIN) | (c.out_off < c.out_len ? POLLOUT : 0) };
+		int n = poll(&p, 1, c.poison_at || c.flood_hold || c.flood_left ? 10 : c.pinging ? 50 : 1000);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
@@ -762,6 +906,10 @@ static void serve(int fd)
 				c.out_off += (size_t)w;
 			else if (w < 0 && errno != EAGAIN && errno != EINTR)
 				break;
+			if (w > 0)
+				c.blocked_since = 0; /* progress */
+			else if (!c.blocked_since)
+				c.blocked_since = now_s();
 			if (c.out_off == c.out_len)
 				c.out_off = c.out_len = 0;
 		}
@@ -777,7 +925,7 @@ static void serve(int fd)
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: hostile --port-file FILE --scenario NAME [--always] [--blocks N] [--report FILE]\n"
-		   "               [--idle SECONDS] [--flood N]\n"
+		   "               [--idle SECONDS] [--flood N] [--ping-flood N] [--ping-data BYTES]\n"
 		   "       hostile --dump FILE [--blocks N]\n"
 		   "       hostile --list\n");
 }
@@ -789,6 +937,7 @@ int main(int argc, char **argv)
 		{ "always", no_argument, NULL, 'a' },          { "blocks", required_argument, NULL, 'b' },
 		{ "report", required_argument, NULL, 'r' },    { "idle", required_argument, NULL, 'i' },
 		{ "flood", required_argument, NULL, 'f' },     { "dump", required_argument, NULL, 'd' },
+		{ "ping-flood", required_argument, NULL, 'P' }, { "ping-data", required_argument, NULL, 'D' },
 		{ "list", no_argument, NULL, 'l' },            { "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -812,6 +961,8 @@ int main(int argc, char **argv)
 		case 'r': report_path = optarg; break;
 		case 'i': idle = strtod(optarg, NULL); break;
 		case 'f': flood_n = (unsigned)strtoul(optarg, NULL, 0); break;
+		case 'P': ping_flood_n = (unsigned)strtoul(optarg, NULL, 0); break;
+		case 'D': ping_data = (unsigned)strtoul(optarg, NULL, 0); break;
 		case 'd': dump = optarg; break;
 		case 'l':
 			for (int i = 0; i < S_COUNT; i++)
