@@ -1,7 +1,8 @@
 /*
  * CRC32C: the RFC 3720 B.4 vectors (tests/vectors/crc32c.txt), the wire byte
  * order and residue, agreement with an independent bitwise CRC32C over
- * random lengths and alignments, chaining, iovec lists, and asynchronous
+ * random lengths and alignments, the inline path for short buffers and the
+ * isa-l path it stands in for, chaining, iovec lists, and asynchronous
  * requests on the software backend and on an engine that defers them.
  *
  * SPDX-License-Identifier: MIT
@@ -33,6 +34,7 @@
 #include "toeless.h"
 #include "toeless_backend.h"
 #include "backends.h"
+#include "crc.h"
 
 /* ---- an independent CRC32C: bit by bit, reflected 0x82F63B78 ---- */
 
@@ -287,6 +289,49 @@ START_TEST(test_vs_reference)
 			      "len %zu align %zu seed 0x%x", len, al, seed);
 	}
 	free(buf);
+}
+END_TEST
+
+/* The inline SSE4.2 path (lengths up to TL_CRC_INLINE_MAX) and the isa-l
+ * path give the same digests: every length 0..64 (and a little past the
+ * switch-over), every alignment 0..15, seeds 0 and random, both paths, and
+ * the RFC 3720 vectors through both. */
+START_TEST(test_inline_small)
+{
+	uint8_t buf[TL_CRC_INLINE_MAX + 8 + 16];
+	struct vec vs[32];
+	int nv = load_vectors(vs, 32);
+	bool cpu = false;
+
+#if defined(__x86_64__)
+	__builtin_cpu_init();
+	cpu = __builtin_cpu_supports("sse4.2");
+#endif
+	/* On by default exactly when the CPU allows it. */
+	ck_assert_int_eq(tl_crc_inline_active(), cpu);
+	rnd_fill(buf, sizeof(buf));
+	for (int pass = 0; pass < 2; pass++) {
+		bool on = pass == 0;
+
+		tl_crc_inline_set(on);
+		ck_assert_int_eq(tl_crc_inline_active(), on && cpu);
+		for (size_t len = 0; len <= TL_CRC_INLINE_MAX + 8; len++)
+			for (size_t al = 0; al < 16; al++) {
+				uint32_t seed = (uint32_t)rnd();
+
+				ck_assert_msg(toeless_crc32c(0, buf + al, len) == ref_crc32c(0, buf + al, len),
+					      "inline %d: len %zu align %zu", on, len, al);
+				ck_assert_msg(toeless_crc32c(seed, buf + al, len) == ref_crc32c(seed, buf + al, len),
+					      "inline %d: len %zu align %zu seed 0x%x", on, len, al, seed);
+			}
+		for (int i = 0; i < nv; i++)
+			ck_assert_msg(toeless_crc32c(0, vs[i].data, vs[i].len) == vs[i].value, "inline %d: vector %s",
+				      on, vs[i].name);
+		/* a 48-byte header digest chained from a previous value */
+		ck_assert_uint_eq(toeless_crc32c(toeless_crc32c(0, buf, 20), buf + 20, 28), ref_crc32c(0, buf, 48));
+	}
+	tl_crc_inline_set(true);
+	ck_assert_int_eq(tl_crc_inline_active(), cpu);
 }
 END_TEST
 
@@ -912,6 +957,7 @@ static Suite *crc_suite(void)
 	tcase_add_test(tc, test_vectors);
 	tcase_add_test(tc, test_check_string);
 	tcase_add_test(tc, test_vs_reference);
+	tcase_add_test(tc, test_inline_small);
 	tcase_add_test(tc, test_chaining);
 	tcase_add_test(tc, test_iov);
 	tcase_add_test(tc, test_huge);

@@ -159,7 +159,7 @@ static bool one_size(struct cf_t *t, struct cf_conn *c, uint32_t len, enum varia
 	char what[160];
 	snprintf(what, sizeof(what), "a %u-byte Data-In (pad %u) with %s", len, (4 - (len & 3)) & 3, variant_name[v]);
 	if (ok) {
-		cf_stream_data_in(&s, p, 0, 0, 0, len, CF_FLAG_FINAL | CF_DATAIN_STATUS, CF_DIGESTS, corrupt[v], status);
+		cf_stream_data_in(&s, p, 0, 0, 0, len, TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS, CF_DIGESTS, corrupt[v], status);
 		int e = 0;
 		ok = send_whole(t, c, &s, &e) && cf_wait_posts(t, c, &ps, NULL) &&
 		     expect_done(t, p, status, len, v == V_GOOD ? TOELESS_DIGEST_OK : TOELESS_DIGEST_BAD, what) &&
@@ -189,7 +189,7 @@ static bool bad_header(struct cf_t *t, uint32_t len, uint32_t rdsl, int round)
 	bool ok = p && cf_post_submit(t, &c, p);
 	struct cf_writer *w = NULL;
 	if (ok) {
-		struct cf_exp *e = cf_stream_data_in(&s, p, 0, 0, 0, len, CF_FLAG_FINAL | CF_DATAIN_STATUS, CF_DIGESTS,
+		struct cf_exp *e = cf_stream_data_in(&s, p, 0, 0, 0, len, TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS, CF_DIGESTS,
 						     CF_CORRUPT_HDR_DIGEST, -EBADMSG);
 		e->placed = false;
 		e->task_done = -1;
@@ -314,7 +314,7 @@ static bool sge_round(struct cf_t *t, struct cf_conn *c, int nsge, int round, in
 	uint32_t k = 0;
 	for (uint64_t o = 0; ok && o < p->total; k++) {
 		uint32_t len = p->total - o < 65536 ? (uint32_t)(p->total - o) : 65536;
-		cf_stream_data_in(&s, p, 0, k, o, len, o + len == p->total ? CF_FLAG_FINAL | CF_DATAIN_STATUS : 0,
+		cf_stream_data_in(&s, p, 0, k, o, len, o + len == p->total ? TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS : 0,
 				  CF_DIGESTS, CF_CORRUPT_NONE, 0);
 		o += len;
 	}
@@ -427,7 +427,7 @@ void case_long_placements(struct cf_t *t)
 			ok = cf_post_submit(t, &c, p);
 			bool damage = (done + i) % 61 == 60;
 			nbad += damage;
-			cf_stream_data_in(&s, p, 0, 0, 0, (uint32_t)len, CF_FLAG_FINAL | CF_DATAIN_STATUS, CF_DIGESTS,
+			cf_stream_data_in(&s, p, 0, 0, 0, (uint32_t)len, TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS, CF_DIGESTS,
 					  damage ? CF_CORRUPT_PAYLOAD : CF_CORRUPT_NONE, damage ? -EBADMSG : 0);
 		}
 		int e = 0;

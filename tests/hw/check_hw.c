@@ -896,7 +896,7 @@ START_TEST(test_duplicate_never_reaches_buffer)
 
 	out.len = 0;
 	th_append_data_in(&out, s.digests, 9, 1, 0, dup, 8192, 0, 0, 0);
-	th_append_data_in(&out, s.digests, 9, 2, 8192, first + 8192, 8192, ISCSI_FLAG_FINAL | ISCSI_DATAIN_STATUS,
+	th_append_data_in(&out, s.digests, 9, 2, 8192, first + 8192, 8192, TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS,
 			  0, 0);
 	ck_assert_int_eq(th_write_all(s.target, out.p, out.len), 0);
 	ck_assert_int_eq(th_recv(s.ctx, s.host, &pdu, TH_TIMEOUT_MS), -EEXIST);
