@@ -392,9 +392,13 @@ TOELESS_API int toeless_ctx_create(toeless_device *dev, const struct toeless_ctx
 				   toeless_ctx **out);
 
 /**
- * Destroy a context.  Every outstanding SGL post completes as -ECANCELED on
- * the queue (the engine releases its buffers first); a PDU half sent stays
- * half sent.  The socket is not closed.
+ * Destroy a context.  Every outstanding SGL post completes on the queue
+ * (the engine releases its buffers first): as -ECANCELED, except a post
+ * that had already failed (a Data-In outside its SGL or over placed bytes,
+ * a bad data digest), which completes with that first error (-ERANGE,
+ * -EEXIST, -EBADMSG) and counts in sgl_failed, not sgl_cancelled: its
+ * data was bad before it was cancelled.  toeless_sgl_cancel() does the
+ * same.  A PDU half sent stays half sent.  The socket is not closed.
  * @param ctx the context.
  * @return 0; -EINVAL on NULL.
  */
@@ -458,8 +462,9 @@ TOELESS_API int toeless_sgl_post(toeless_ctx *ctx, uint32_t itt, const struct io
 				 uint64_t user_data);
 
 /**
- * Cancel a post.  Its completion (-ECANCELED) arrives on the queue once the
- * engine has released the buffers; the ITT can be posted again only after
+ * Cancel a post.  Its completion (-ECANCELED, or the error the post already
+ * had, as for toeless_ctx_destroy()) arrives on the queue once the engine
+ * has released the buffers; the ITT can be posted again only after
  * that completion.  With software, and with an engine that lets go at once,
  * the completion is queued before this call returns; an engine that lets go
  * later hands the buffers back during a later call on this context (see
@@ -618,7 +623,9 @@ struct toeless_crc_req {
 
 /**
  * Submit CRC requests; each completes on @p cq as TOELESS_CQE_CRC with the
- * digest in crc.  The engine may run them in batches.
+ * digest in crc.  The engine may run them in batches.  When the engine
+ * fails the submission (anything but "busy"), the host computes the
+ * batch at once instead: an engine's error is never an I/O error here.
  * @param dev the device.
  * @param cq where the completions go.
  * @param reqs the requests.
@@ -640,7 +647,7 @@ TOELESS_API int toeless_crc_submit(toeless_device *dev, toeless_cq *cq, const st
  */
 struct toeless_stats {
 	size_t size;                 /**< sizeof(struct toeless_stats) */
-	uint64_t pdus_rx;            /**< PDUs delivered by toeless_pdu_recv() */
+	uint64_t pdus_rx;            /**< PDUs (headers) delivered by toeless_pdu_recv(), whatever their status: also those delivered with a bad header digest, -EMSGSIZE or -EPROTO */
 	uint64_t pdus_tx;            /**< PDUs fully sent */
 	uint64_t bytes_rx;           /**< bytes read from the stream (headers, data, pad, digests) */
 	uint64_t bytes_tx;           /**< bytes written to the stream */

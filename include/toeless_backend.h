@@ -76,6 +76,7 @@
  * | rx_resync_reply  | the answer is not delivered                                       |
  * | crc_submit       | toeless_crc_submit() computes on the host and completes at once   |
  * | progress         | never called                                                      |
+ * | sgl_claim        | the engine is not told: right only for an engine that places nothing but what rx_pdu() offers (see "Buffers") |
  *
  * SGLs are offered (sgl_post) only when query() set #TOELESS_CAP_DDP, and
  * when it also set #TOELESS_CAP_DDP_NEEDS_REG, only SGLs that lie wholly in
@@ -103,6 +104,26 @@
  *   only Data-In payload bytes of that ITT, at their Buffer Offset, never
  *   outside the SGEs, never pad or digest bytes, and nothing at all once the
  *   SGL is released: the buffers are the caller's again.
+ * - What the core rejects never reaches the caller's memory, and a byte
+ *   once placed is never written again, whoever placed it.  The engine
+ *   places a PDU's payload only when all of it lies inside the SGL and
+ *   none of it overlaps bytes placed into that SGL before: by the engine
+ *   itself, or by software.  It learns what software places in two ways:
+ *   - rx_pdu() offers a PDU (@c q->sgl_posted_to_engine is 1) only when
+ *     the core accepts its placement: the core judges Buffer Offset and
+ *     length against everything placed so far before it asks.  An engine
+ *     that writes payload only from inside rx_pdu(), and only when
+ *     offered, needs nothing more (the skeleton and the mock do so).  A
+ *     record with bytes placed for a PDU that was not offered is ignored,
+ *     logged and counted in toeless_stats.engine_anomalies.
+ *   - sgl_claim() tells the engine each range software is about to write
+ *     into an SGL the engine holds, before the first byte is written.  An
+ *     engine that places ahead of the core (from the wire, before rx_pdu()
+ *     is asked, like hw) must implement it and keep it synchronously: it
+ *     cannot otherwise know what passed while it was out of sync, or
+ *     before it took the SGL.  Payload such an engine wrote before a claim
+ *     reached it lies in a range that software then overwrites with the
+ *     bytes it accepted, so the final contents are the accepted ones.
  * - The connection socket (@c info->fd) stays the core's: the engine may
  *   read it only with MSG_PEEK, and must not change its flags or close it.
  *   When rx_pdu() is called, the socket's read position is the PDU's first
@@ -182,7 +203,7 @@ struct toeless_rx_query {
 	uint32_t data_len;        /**< DataSegmentLength */
 	uint32_t itt;             /**< Initiator Task Tag from the header */
 	uint32_t buffer_offset;   /**< Data-In Buffer Offset */
-	uint32_t sgl_posted_to_engine; /**< 1 when the engine accepted this ITT's SGL */
+	uint32_t sgl_posted_to_engine; /**< 1 when the engine holds this ITT's SGL and may place this payload: 0 for one the core rejects (outside the SGL, over placed bytes), see "Buffers" */
 };
 
 /**
@@ -256,6 +277,21 @@ struct toeless_backend_ops {
 	int (*crc_submit)(void *dev_priv, toeless_cq *cq, const struct toeless_backend_crc *reqs, int n);
 	/** Reap device-level completions (CRC); called from toeless_cq_poll(). */
 	void (*progress)(void *dev_priv);
+
+	/* ---- appended after ABI 1: optional on both sides (see "Versions") ---- */
+
+	/**
+	 * Software is about to write bytes [@p lo, @p hi) of the SGL of @p itt,
+	 * which the engine holds: from the return of this call on, the engine
+	 * must write nothing that overlaps them into this SGL (until it is
+	 * released and posted again).  Called before the first byte is
+	 * written, for every PDU (or tail of a PDU) software places into an SGL
+	 * the engine accepted.  An engine that cannot promise it in time (a
+	 * device that does not answer) declares the device failed with
+	 * toeless_backend_device_error() before it returns: a failed device
+	 * writes nothing.  See "Buffers".
+	 */
+	void (*sgl_claim)(void *ctx_priv, uint32_t itt, uint64_t lo, uint64_t hi);
 };
 
 /* ---- services the core offers to backends ---- */

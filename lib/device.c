@@ -219,6 +219,25 @@ int toeless_device_stats(toeless_device *dev, struct toeless_stats *stats)
 
 /* ---- open / close / query ---- */
 
+/* Names of the required ops a table lacks, comma-separated, into buf
+ * ("" when none is missing). */
+static const char *tl_ops_missing(const struct toeless_backend_ops *ops, char *buf, size_t len)
+{
+	static const char *const names[] = { "name", "open", "close", "query" };
+	const bool missing[] = { !ops->name, !ops->open, !ops->close, !ops->query };
+	size_t at = 0;
+	buf[0] = '\0';
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (!missing[i])
+			continue;
+		int n = snprintf(buf + at, len - at, "%s%s", at ? ", " : "", names[i]);
+		if (n < 0 || (size_t)n >= len - at)
+			break;
+		at += (size_t)n;
+	}
+	return buf;
+}
+
 static int tl_ops_check(toeless_device *dev, const struct toeless_backend_ops *ops)
 {
 	const char *name = ops->name ? ops->name : "(unnamed)";
@@ -234,8 +253,10 @@ static int tl_ops_check(toeless_device *dev, const struct toeless_backend_ops *o
 		       name, ops->size, sizeof(struct toeless_backend_ops));
 		return -EPROTO;
 	}
-	if (!ops->name || !ops->open || !ops->close || !ops->query) {
-		tl_log(dev, TOELESS_LOG_ERR, "backend %s: name, open, close and query are required", name);
+	char miss[64];
+	if (*tl_ops_missing(ops, miss, sizeof(miss))) {
+		tl_log(dev, TOELESS_LOG_ERR, "backend %s: required op missing: %s (name, open, close and query are required)",
+		       name, miss);
 		return -EPROTO;
 	}
 	return 0;
@@ -296,8 +317,15 @@ int tl_device_open_ops(const struct toeless_backend_ops *ops, const char *args,
 	rc = tl_ops_check(dev, ops);
 	if (rc)
 		goto err_free;
-	dev->offers_sgls = tl_ops_fill(&dev->ops_full, ops);
-	dev->ops = ops = &dev->ops_full;
+	{
+		struct toeless_backend_ops *full = malloc(sizeof(*full));
+
+		rc = -ENOMEM;
+		if (!full)
+			goto err_free;
+		dev->offers_sgls = tl_ops_fill(full, ops);
+		dev->ops = ops = full;
+	}
 	rc = -pthread_mutex_init(&dev->lock, NULL);
 	if (rc)
 		goto err_free;
@@ -327,6 +355,8 @@ int tl_device_open_ops(const struct toeless_backend_ops *ops, const char *args,
 err_mutex:
 	pthread_mutex_destroy(&dev->lock);
 err_free:
+	if (dev->ops != dev->backend_ops)
+		free((void *)dev->ops);
 	free(dev);
 	return rc;
 }
@@ -409,6 +439,14 @@ static int tl_plugin_load(const char *path, const struct toeless_device_attr *at
 		tl_attr_log(attr, TOELESS_LOG_ERR,
 			    "backend plugin %s: ops table of %zu bytes; ABI %u needs at least %zu: rebuild it", path,
 			    ops->size, TOELESS_BACKEND_ABI, (size_t)TOELESS_BACKEND_OPS_SIZE_1);
+		dlclose(dl);
+		return -EPROTO;
+	}
+	char miss[64];
+	if (*tl_ops_missing(ops, miss, sizeof(miss))) {
+		tl_attr_log(attr, TOELESS_LOG_ERR,
+			    "backend plugin %s: required op missing from its ops table: %s (name, open, close and "
+			    "query are required)", path, miss);
 		dlclose(dl);
 		return -EPROTO;
 	}
@@ -590,6 +628,7 @@ int toeless_device_close(toeless_device *dev)
 	/* a plugin is unloaded only after its close() returned */
 	tl_plugin_release(dev->backend_ops);
 	pthread_mutex_destroy(&dev->lock);
+	free((void *)dev->ops);
 	free(dev);
 	return 0;
 }

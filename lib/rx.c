@@ -309,9 +309,20 @@ static int start_pdu(toeless_ctx *ctx)
 		TL_STAT_INC(&ctx->stats, unknown_itt_pdus);
 	rx->task = task;
 
+	/* Judge the placement before the engine is asked: a payload the core
+	 * rejects (outside the SGL, over placed bytes) is not offered to it,
+	 * so an engine that places inside rx_pdu() never writes it into the
+	 * caller's buffer (toeless_backend.h, "Buffers"). */
+	int place_rc = 0;
+	if (op == TOELESS_ISCSI_OP_DATA_IN && task && rx->data_len) {
+		uint64_t lo = toeless_bhs_buffer_offset(h);
+		place_rc = tl_task_check_range(task, lo, lo + rx->data_len);
+	}
+
 	/* Ask the engine about this PDU. */
 	struct toeless_rx_record rec = { .size = sizeof(rec) };
 	bool have_rec = false;
+	bool offered = task && op == TOELESS_ISCSI_OP_DATA_IN && task->engine_owned && place_rc == 0;
 	if (ctx->engine && !tl_device_failed(ctx->dev)) {
 		struct toeless_rx_query q = {
 			.size = sizeof(q),
@@ -321,7 +332,7 @@ static int start_pdu(toeless_ctx *ctx)
 			.data_len = rx->data_len,
 			.itt = itt,
 			.buffer_offset = toeless_bhs_buffer_offset(h),
-			.sgl_posted_to_engine = task && op == TOELESS_ISCSI_OP_DATA_IN && task->engine_owned,
+			.sgl_posted_to_engine = offered,
 		};
 		have_rec = ctx->dev->ops->rx_pdu(ctx->priv, &q, &rec) == 0;
 		if (have_rec && rec.hdr_digest == TOELESS_DIGEST_BAD) {
@@ -330,18 +341,24 @@ static int start_pdu(toeless_ctx *ctx)
 			TL_STAT_INC(&ctx->stats, hdr_digest_errors);
 			return -EBADMSG;
 		}
+		if (have_rec && rec.bytes_placed && !offered) {
+			/* placed what it was not offered: the rule is broken */
+			TL_STAT_INC(&ctx->stats, engine_anomalies);
+			tl_log(ctx->dev, TOELESS_LOG_WARN,
+			       "engine placed %u bytes of a PDU for ITT 0x%08x it was not offered: ignored",
+			       rec.bytes_placed, itt);
+		}
 	}
 
 	if (op == TOELESS_ISCSI_OP_DATA_IN && task && rx->data_len) {
 		uint64_t lo = toeless_bhs_buffer_offset(h);
 		rx->place_off = (uint32_t)lo;
-		int rc = tl_task_check_range(task, lo, lo + rx->data_len);
-		if (rc) {
-			rx->pdu_err = rc;
+		if (place_rc) {
+			rx->pdu_err = place_rc;
 			rx->discard = true;
 			TL_STAT_INC(&ctx->stats, placement_errors);
 		}
-		if (have_rec && rec.bytes_placed && task->engine_owned && !rc) {
+		if (have_rec && rec.bytes_placed && offered) {
 			rx->engine_bytes = rec.bytes_placed < rx->data_len ? rec.bytes_placed : rx->data_len;
 			rx->skip = rx->engine_bytes;
 			if (rx->engine_bytes == rx->data_len &&
@@ -352,6 +369,12 @@ static int start_pdu(toeless_ctx *ctx)
 		} else if (task->engine_owned) {
 			TL_STAT_INC(&ctx->stats, sw_fallback_pdus);
 		}
+		/* Software is about to write the rest into an SGL the engine
+		 * holds: claim it first, so that an engine placing ahead of us
+		 * never writes over what software placed. */
+		if (offered && rx->engine_bytes < rx->data_len && ctx->engine && !tl_device_failed(ctx->dev) &&
+		    ctx->dev->ops->sgl_claim)
+			ctx->dev->ops->sgl_claim(ctx->priv, itt, lo + rx->engine_bytes, lo + rx->data_len);
 	} else if (op == TOELESS_ISCSI_OP_DATA_IN && task) {
 		rx->place_off = toeless_bhs_buffer_offset(h);
 	}
@@ -592,9 +615,11 @@ int toeless_pdu_recv(toeless_ctx *ctx, struct toeless_pdu *pdu)
 			goto read_error;
 		rc = start_pdu(ctx);
 		if (rc < 0) {
-			/* deliver the header so the caller sees what was wrong */
+			/* deliver the header so the caller sees what was wrong;
+			 * it is a PDU delivered, and counted as one */
 			fill_pdu_header(ctx, pdu);
 			pdu->status = rc;
+			TL_STAT_INC(&ctx->stats, pdus_rx);
 			rx_fail(ctx, rc);
 			return rc;
 		}

@@ -12,12 +12,15 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "helpers.h"
+#include "backends.h"
+#include "toeless_backend.h"
 #include "pdu.h"
 #include "toeless_mock.h"
 
@@ -673,6 +676,124 @@ START_TEST(test_shared_cq)
 }
 END_TEST
 
+/* Destroy and cancel: a post that already failed keeps its first error
+ * (and counts in sgl_failed); the others complete -ECANCELED (toeless.h,
+ * toeless_ctx_destroy()). */
+START_TEST(test_destroy_keeps_first_error)
+{
+	struct th_conn c;
+	th_conn_open(&c, TH_SOCK_UNIX, 0, 0);
+	static uint8_t b[3][256];
+	uint8_t d[256];
+	th_fill_pattern(d, sizeof(d), 5);
+	for (uint32_t k = 0; k < 3; k++) {
+		struct iovec iov = { b[k], 256 };
+		ck_assert_int_eq(toeless_sgl_post(c.ctx, 0x60 + k, &iov, 1, 0x60 + k), 0);
+	}
+	struct th_buf w;
+	th_buf_init(&w);
+	th_append_data_in(&w, 0, 0x60, 0, 0, d, 128, 0, 0, 0);
+	th_append_data_in(&w, 0, 0x60, 1, 64, d, 128, 0, 0, 0);   /* over placed bytes */
+	th_append_data_in(&w, 0, 0x61, 0, 200, d, 100, 0, 0, 0);  /* past the SGL */
+	th_feed(c.peer, c.fd, w.p, w.len);
+	struct toeless_pdu pdu;
+	ck_assert_int_eq(th_recv(c.ctx, c.fd, &pdu, TH_TIMEOUT_MS), 0);
+	ck_assert_int_eq(th_recv(c.ctx, c.fd, &pdu, TH_TIMEOUT_MS), -EEXIST);
+	ck_assert_int_eq(th_recv(c.ctx, c.fd, &pdu, TH_TIMEOUT_MS), -ERANGE);
+	ck_assert_int_eq(toeless_sgl_cancel(c.ctx, 0x61), 0);
+	struct toeless_stats st;
+	th_ctx_stats(c.ctx, &st);
+	ck_assert_int_eq(toeless_ctx_destroy(c.ctx), 0);
+	c.ctx = NULL;
+	struct toeless_completion q[4];
+	ck_assert_int_eq(th_cq_drain(c.cq, q, 4), 3);
+	for (int i = 0; i < 3; i++) {
+		if (q[i].itt == 0x60) {
+			ck_assert_int_eq(q[i].status, -EEXIST);
+			ck_assert_uint_eq(q[i].bytes_valid, 128);
+		} else if (q[i].itt == 0x61) {
+			ck_assert_int_eq(q[i].status, -ERANGE);
+		} else {
+			ck_assert_uint_eq(q[i].itt, 0x62);
+			ck_assert_int_eq(q[i].status, -ECANCELED);
+		}
+	}
+	th_buf_free(&w);
+	th_conn_close(&c);
+}
+END_TEST
+
+/* Counters after a destroy that keeps errors: two failed, one cancelled. */
+START_TEST(test_destroy_error_counters)
+{
+	struct th_conn c;
+	th_conn_open(&c, TH_SOCK_UNIX, 0, 0);
+	static uint8_t b[2][64];
+	uint8_t d[64];
+	th_fill_pattern(d, sizeof(d), 6);
+	for (uint32_t k = 0; k < 2; k++) {
+		struct iovec iov = { b[k], 64 };
+		ck_assert_int_eq(toeless_sgl_post(c.ctx, 0x70 + k, &iov, 1, 0), 0);
+	}
+	struct th_buf w;
+	th_buf_init(&w);
+	th_append_data_in(&w, 0, 0x70, 0, 32, d, 64, 0, 0, 0); /* past the SGL */
+	th_feed(c.peer, c.fd, w.p, w.len);
+	struct toeless_pdu pdu;
+	ck_assert_int_eq(th_recv(c.ctx, c.fd, &pdu, TH_TIMEOUT_MS), -ERANGE);
+	toeless_device *dev = c.dev;
+	ck_assert_int_eq(toeless_ctx_destroy(c.ctx), 0);
+	c.ctx = NULL;
+	struct toeless_stats st;
+	memset(&st, 0, sizeof(st));
+	st.size = sizeof(st);
+	ck_assert_int_eq(toeless_device_stats(dev, &st), 0);
+	ck_assert_uint_eq(st.sgl_failed, 1);
+	ck_assert_uint_eq(st.sgl_cancelled, 1);
+	ck_assert_uint_eq(st.sgl_completed, 0);
+	th_buf_free(&w);
+	th_conn_close(&c);
+}
+END_TEST
+
+static char last_log[512];
+static void keep_log(int level, const char *msg, void *arg)
+{
+	(void)level;
+	(void)arg;
+	snprintf(last_log, sizeof(last_log), "%s", msg);
+}
+static int nop_open(toeless_device *dev, const char *args, void **priv)
+{
+	(void)dev;
+	(void)args;
+	*priv = NULL;
+	return 0;
+}
+static void nop_close(void *priv)
+{
+	(void)priv;
+}
+
+/* A table without a required op is refused, and the message names it. */
+START_TEST(test_missing_op_named)
+{
+	struct toeless_backend_ops ops = {
+		.size = sizeof(ops), .abi_version = TOELESS_BACKEND_ABI, .name = "lacks",
+		.open = nop_open, .close = nop_close, /* no query */
+	};
+	struct toeless_device_attr a = { .size = sizeof(a), .log_fn = keep_log };
+	toeless_device *dev = NULL;
+	last_log[0] = 0;
+	ck_assert_int_eq(tl_device_open_ops(&ops, "", &a, &dev), -EPROTO);
+	ck_assert_msg(strstr(last_log, "lacks") && strstr(last_log, "missing: query"), "log: %s", last_log);
+	ops.query = NULL;
+	ops.close = NULL;
+	ck_assert_int_eq(tl_device_open_ops(&ops, "", &a, &dev), -EPROTO);
+	ck_assert_msg(strstr(last_log, "missing: close, query"), "log: %s", last_log);
+}
+END_TEST
+
 static Suite *lifecycle_suite(void)
 {
 	Suite *s = suite_create("lifecycle");
@@ -689,6 +810,9 @@ static Suite *lifecycle_suite(void)
 	TH_TEST(s, test_device_stats_retained);
 	TH_TEST(s, test_shared_cq);
 	TH_TEST(s, test_ctx_progress_delivers_release);
+	TH_TEST(s, test_destroy_keeps_first_error);
+	TH_TEST(s, test_destroy_error_counters);
+	TH_TEST(s, test_missing_op_named);
 	return s;
 }
 

@@ -751,6 +751,64 @@ START_TEST(test_fault_partial_placement)
 }
 END_TEST
 
+/* A Data-In over bytes software placed (the engine missed the first PDU
+ * because it had not all arrived, _i 0; or placed only its first 300
+ * bytes, _i 1) is rejected -EEXIST and never reaches the buffer: the
+ * bytes placed first stay, byte for byte (issue #10 item 5). */
+START_TEST(test_duplicate_never_reaches_buffer)
+{
+	struct mc c;
+	mc_open(&c, "mock", TH_SOCK_UNIX, DIG_DD);
+	if (_i == 1)
+		add_fault(c.dev, TOELESS_MOCK_FAULT_PARTIAL_PLACEMENT, 0, 1, 300);
+	uint8_t first[2000], dup[2000];
+	th_fill_pattern(first, sizeof(first), 31);
+	th_fill_pattern(dup, sizeof(dup), 32);
+	uint8_t *dst = th_canary_alloc(2000);
+	memset(dst, 0, 2000);
+	post1(&c, 9, dst, 2000, 9);
+
+	struct th_buf b;
+	th_buf_init(&b);
+	th_append_data_in(&b, DIG_DD, 9, 0, 0, first, 1000, 0, 0, 0);
+	size_t cut = _i == 0 ? 48 + 500 : b.len; /* _i 0: the engine sees half of it */
+	th_feed(c.peer, c.fd, b.p, cut);
+	struct toeless_pdu pdu;
+	if (_i == 0) {
+		ck_assert_int_eq(toeless_pdu_recv(c.ctx, &pdu), -EAGAIN);
+		th_feed(c.peer, c.fd, b.p + cut, b.len - cut);
+	}
+	ck_assert_int_eq(mc_recv(&c, &pdu), 0);
+	ck_assert(!(pdu.flags & TOELESS_PDU_F_ENGINE)); /* software placed (some of) it */
+	ck_assert_mem_eq(dst, first, 1000);
+
+	/* the duplicate, whole in the socket when asked: the engine could
+	 * place it, and must not */
+	b.len = 0;
+	th_append_data_in(&b, DIG_DD, 9, 1, _i == 0 ? 0 : 500, dup, _i == 0 ? 1000 : 500, 0, 0, 0);
+	th_append_data_in(&b, DIG_DD, 9, 2, 1000, first + 1000, 1000, FINAL_S, 0, 0);
+	mc_feed(&c, &b);
+	ck_assert_int_eq(mc_recv(&c, &pdu), -EEXIST);
+	ck_assert(!(pdu.flags & (TOELESS_PDU_F_PLACED | TOELESS_PDU_F_ENGINE)));
+	ck_assert_mem_eq(dst, first, 1000);
+	ck_assert_int_eq(mc_recv(&c, &pdu), 0);
+	ck_assert(pdu.flags & TOELESS_PDU_F_ENGINE);
+	ck_assert_mem_eq(dst, first, 2000);
+	ck_assert(th_canary_ok(dst, 2000));
+
+	struct toeless_completion cqe = wait_sgl(&c);
+	ck_assert_int_eq(cqe.status, -EEXIST);
+	ck_assert_uint_eq(cqe.bytes_valid, 2000);
+	struct toeless_stats st = cstats(c.ctx);
+	ck_assert_uint_eq(st.placement_errors, 1);
+	ck_assert_uint_eq(st.engine_anomalies, 0);
+	ck_assert_uint_eq(mstats(c.dev).bytes_placed, (_i == 0 ? 0 : 300) + 1000);
+	th_buf_free(&b);
+	th_canary_free(dst);
+	mc_close(&c);
+}
+END_TEST
+
 /* A release held for three progress calls: the completion, and the ITT,
  * come back only then.  _i: 0 cancel, 1 the task finishes normally. */
 START_TEST(test_fault_delay_release)
@@ -1349,6 +1407,7 @@ int main(void)
 	TH_TEST(s, test_fault_hdr_digest);
 	TH_LOOP_TEST(s, test_fault_lose_sync, 0, 2);
 	TH_TEST(s, test_fault_partial_placement);
+	TH_LOOP_TEST(s, test_duplicate_never_reaches_buffer, 0, 2);
 	TH_LOOP_TEST(s, test_fault_delay_release, 0, 2);
 	TH_TEST(s, test_fault_reorder);
 	TH_TEST(s, test_fault_duplicate);

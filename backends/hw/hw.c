@@ -637,6 +637,8 @@ static int hw_sgl_post(void *ctx_priv, uint32_t itt, const struct toeless_backen
 
 	if (c->dead || !hw_dev_ok(d))
 		return -ENODEV;
+	if (!(d->features & HWIF_F_CLAIM))
+		return -EOPNOTSUPP; /* it could place over what software placed: software places */
 	if (n <= 0 || (uint32_t)n > d->info.max_sge)
 		return -E2BIG;
 	ctx_reap(c);
@@ -765,6 +767,82 @@ static int hw_sgl_release(void *ctx_priv, uint32_t itt)
 	}
 }
 
+/* Software places [lo, hi) of this SGL: the device, which places ahead of
+ * the host, must know before the first byte is written, or a duplicate
+ * Data-In it sees later could land over it.  Post the claim and wait for
+ * its answer: the device handles the wire between commands, so once it
+ * answered nothing lands there (toeless_backend.h, "Buffers"). */
+static void hw_sgl_claim(void *ctx_priv, uint32_t itt, uint64_t lo, uint64_t hi)
+{
+	struct hw_ctx *c = ctx_priv;
+	struct hw_dev *d = c->dev;
+	if (c->dead || !hw_dev_ok(d))
+		return;
+	ctx_reap(c);
+	struct hw_itt *it = hw_itt_find(c, itt);
+	if (!it || it->state == HW_ITT_DONE || !it->dev_holds)
+		return; /* the device let go of it (or never took it) */
+	uint32_t gen = it->gen;
+	uint32_t tag = ++c->claim_tag;
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		if (hw_sq_free(c->sq_tail, HWIF_LOAD(&c->blk->sq_head), HW_CTX_SQ) >= 1)
+			break;
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		if ((t1.tv_sec - t0.tv_sec) * 1000000L + (t1.tv_nsec - t0.tv_nsec) / 1000 >= HW_CLAIM_WAIT_US)
+			goto timeout;
+		hw_doorbell(d);
+	}
+	struct hwif_sqe *e = &c->sq[c->sq_tail & (HW_CTX_SQ - 1)];
+	memset(e, 0, sizeof(*e));
+	e->opcode = HWIF_OP_SGL_CLAIM;
+	e->tag = tag;
+	e->a = itt;
+	e->b = gen;
+	e->u.claim.lo = lo;
+	e->u.claim.hi = hi;
+	HWIF_STORE(&c->blk->sq_tail, ++c->sq_tail);
+	hw_doorbell(d);
+	for (;;) {
+		uint32_t tail = HWIF_LOAD(&c->blk->cq_tail);
+		while (c->cq_head != tail) {
+			const struct hwif_cqe *q = &c->cq[c->cq_head & (HW_CTX_CQ - 1)];
+			bool mine = q->type == HWIF_CQE_SGL_CLAIMED && q->tag == tag && q->a == itt;
+			if (!mine)
+				ctx_cqe(c, q);
+			c->cq_head++;
+			if (mine) {
+				HWIF_STORE(&c->blk->cq_head, c->cq_head);
+				return;
+			}
+		}
+		HWIF_STORE(&c->blk->cq_head, c->cq_head);
+		if (!hw_dev_ok(d))
+			return;
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		long us = (t1.tv_sec - t0.tv_sec) * 1000000L + (t1.tv_nsec - t0.tv_nsec) / 1000;
+		if (us >= HW_CLAIM_WAIT_US)
+			goto timeout;
+		HWIF_STORE(&c->blk->irq_arm, 1);
+		if (HWIF_LOAD(&c->blk->cq_tail) != c->cq_head)
+			continue;
+		struct pollfd p = { .fd = c->irq, .events = POLLIN };
+		if (poll(&p, 1, (int)((HW_CLAIM_WAIT_US - us + 999) / 1000)) > 0) {
+			uint64_t v;
+			if (read(c->irq, &v, sizeof(v)) < 0)
+				v = 0;
+		}
+	}
+timeout:
+	/* a device that cannot promise it in time may place over software's
+	 * bytes: it must not be used any more */
+	toeless_backend_log(d->tdev, TOELESS_LOG_ERR,
+			    "hw: device did not confirm a claim on ITT 0x%08x within %d us: device failed", itt,
+			    HW_CLAIM_WAIT_US);
+	hw_dev_fail(d, -ETIMEDOUT);
+}
+
 /* ---- receive records ---- */
 
 static int hw_rx_pdu(void *ctx_priv, const struct toeless_rx_query *q, struct toeless_rx_record *rec)
@@ -851,4 +929,5 @@ const struct toeless_backend_ops tl_backend_hw = {
 	.rx_resync_reply = hw_rx_resync_reply,
 	.crc_submit = hw_crc_submit,
 	.progress = hw_progress,
+	.sgl_claim = hw_sgl_claim,
 };

@@ -37,6 +37,8 @@
 #define HW_CMD_TIMEOUT_MS 3000
 /* How long sgl_release waits for the device before it answers "later". */
 #define HW_RELEASE_WAIT_US 2000
+/* How long sgl_claim waits for the device's answer before failing it. */
+#define HW_CLAIM_WAIT_US 2000000
 #define HW_MAX_WAITERS 16
 
 struct hw_region {
@@ -131,6 +133,7 @@ struct hw_ctx {
 	uint32_t n_held;         /* SGLs the device may hold */
 	uint32_t n_removing;     /* SGL_REMOVEs waiting for their answer */
 	uint32_t gen_next;
+	uint32_t claim_tag;      /* tag of the last SGL_CLAIM */
 	/* work to hand to the core from ctx_progress */
 	uint32_t *released;
 	uint32_t n_released, cap_released;

@@ -28,7 +28,7 @@
 
 #define HWIF_MAGIC 0x46495754u          /* "TWIF" */
 #define HWIF_VERSION_MAJOR 1            /* incompatible changes */
-#define HWIF_VERSION_MINOR 0            /* compatible additions */
+#define HWIF_VERSION_MINOR 1            /* compatible additions: 1 adds SGL_CLAIM */
 
 /* ---- features, negotiated at attach (driver asks, device grants a subset) ---- */
 #define HWIF_F_DDP          (1ull << 0) /* places Data-In payload into registered memory */
@@ -36,7 +36,8 @@
 #define HWIF_F_CRC_REQ      (1ull << 2) /* serves CRC requests on registered memory */
 #define HWIF_F_RESYNC       (1ull << 3) /* resync handshake (RESYNC_REQ / RESYNC_REPLY) */
 #define HWIF_F_AUTO_RELEASE (1ull << 4) /* releases an SGL itself on the PDU that ends its task */
-#define HWIF_F_ALL (HWIF_F_DDP | HWIF_F_DIGEST_RX | HWIF_F_CRC_REQ | HWIF_F_RESYNC | HWIF_F_AUTO_RELEASE)
+#define HWIF_F_CLAIM        (1ull << 5) /* SGL_CLAIM: never places over ranges the host claimed */
+#define HWIF_F_ALL (HWIF_F_DDP | HWIF_F_DIGEST_RX | HWIF_F_CRC_REQ | HWIF_F_RESYNC | HWIF_F_AUTO_RELEASE | HWIF_F_CLAIM)
 
 /* ---- control socket messages ---- */
 enum hwif_msg_type {
@@ -174,6 +175,7 @@ enum hwif_opcode {
 	HWIF_OP_SGL_ADD = 16,     /* a = ITT, b = generation, count = SGEs; then HWIF_OP_SGE entries */
 	HWIF_OP_SGL_REMOVE = 17,  /* a = ITT, b = generation */
 	HWIF_OP_RESYNC_REPLY = 18, /* u.resync */
+	HWIF_OP_SGL_CLAIM = 19,   /* a = ITT, b = generation, tag; u.claim: the host writes [lo, hi) */
 	/* continuation of the SGE list of the entry before it */
 	HWIF_OP_SGE = 31,         /* count = SGEs in this entry (1..3) */
 };
@@ -204,6 +206,9 @@ struct hwif_sqe {
 			uint64_t pos;     /* host stream position asked about */
 			uint32_t is_header;
 		} resync;
+		struct {
+			uint64_t lo, hi;  /* SGL byte range software places */
+		} claim;
 		uint8_t raw[48];
 	} u;
 };
@@ -217,6 +222,7 @@ enum hwif_cqe_type {
 	HWIF_CQE_RESYNC_REQ = 5,  /* value = host stream position: is there a header? */
 	HWIF_CQE_CTX_ERROR = 6,   /* status: the device stopped following this context */
 	HWIF_CQE_RESET = 7,       /* admin CQ: the device reset */
+	HWIF_CQE_SGL_CLAIMED = 8, /* a = ITT, b = generation, tag: from now on nothing is placed over the range */
 };
 
 struct hwif_cqe {

@@ -55,7 +55,8 @@ struct mock_sgl {
 	bool dup;                 /* report the release twice */
 	uint32_t delay;           /* ctx_progress calls until the release is reported */
 	uint64_t total;
-	struct mock_range *ranges; /* bytes the engine placed: sorted, merged */
+	bool no_place;            /* a claim could not be recorded: place nothing more */
+	struct mock_range *ranges; /* bytes placed, by the engine or claimed by software: sorted, merged */
 	uint32_t nranges, rcap;
 	int n;
 	struct toeless_backend_sge sges[];
@@ -991,7 +992,7 @@ static int place_data_in(struct mock_ctx *c, const struct toeless_rx_query *q, s
 		m->st.anomalies++; /* the core says the engine has it; it has not */
 		return -ENOENT;
 	}
-	if (s->releasing)
+	if (s->releasing || s->no_place)
 		return -ENOENT;
 	uint64_t lo = q->buffer_offset, hi = lo + q->data_len;
 	/* never write outside the SGL, nor over bytes already placed: the
@@ -1116,6 +1117,21 @@ done:
 	return rc;
 }
 
+/* Software is about to write [lo, hi): never place over it.  The mock
+ * places only what rx_pdu() offers, which the core already judged; it
+ * records claims anyway so that its own overlap check holds as a device's
+ * must (toeless_backend.h, "Buffers"). */
+static void mock_sgl_claim(void *ctx_priv, uint32_t itt, uint64_t lo, uint64_t hi)
+{
+	struct mock_ctx *c = ctx_priv;
+	struct mock_dev *m = c->m;
+	pthread_mutex_lock(&m->lock);
+	struct mock_sgl *s = sgl_find(c, itt);
+	if (s && lo < hi && !range_add(s, lo, hi))
+		s->no_place = true; /* cannot remember it: stop placing into this SGL */
+	pthread_mutex_unlock(&m->lock);
+}
+
 static void mock_rx_resync_reply(void *ctx_priv, uint64_t pos, int is_header)
 {
 	struct mock_ctx *c = ctx_priv;
@@ -1165,6 +1181,7 @@ const struct toeless_backend_ops tl_backend_mock = {
 	.rx_resync_reply = mock_rx_resync_reply,
 	.crc_submit = mock_crc_submit,
 	.progress = mock_progress,
+	.sgl_claim = mock_sgl_claim,
 };
 
 /* ---- the scripting API (include/toeless_mock.h) ---- */

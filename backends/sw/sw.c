@@ -14,8 +14,7 @@
 
 #include <errno.h>
 
-#include "toeless_int.h"
-#include "backends.h"
+#include "toeless_backend.h"
 
 static int sw_open(toeless_device *dev, const char *args, void **dev_priv)
 {
@@ -57,6 +56,9 @@ static int sw_crc_submit(void *dev_priv, toeless_cq *cq, const struct toeless_ba
 	return n;
 }
 
+/* Linked into the library, found by name (lib/device.c); as a plugin this
+ * would be TOELESS_BACKEND_DEFINE(tl_backend_sw). */
+extern const struct toeless_backend_ops tl_backend_sw __attribute__((visibility("hidden")));
 const struct toeless_backend_ops tl_backend_sw = {
 	.size = sizeof(struct toeless_backend_ops),
 	.abi_version = TOELESS_BACKEND_ABI,

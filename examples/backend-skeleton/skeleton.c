@@ -15,6 +15,12 @@
  * A PDU whose bytes have not all arrived yet is left to the core's software
  * path, as a device that saw it only in part would.
  *
+ * It writes payload only from inside rx_pdu() and only when the core offers
+ * the PDU (q->sgl_posted_to_engine): the core offers none it would reject,
+ * so nothing it rejects reaches the caller's buffer and it needs no
+ * sgl_claim op.  An engine that places ahead of the core, from the wire,
+ * must implement sgl_claim (toeless_backend.h, "Buffers").
+ *
  * The ops it leaves NULL (memory registration, progress, resync) show what
  * the core does without them: see "Optional ops" in toeless_backend.h.
  *
@@ -70,6 +76,18 @@
 #ifndef SK_DEFECT_PROGRESS /* the ctx_progress op */
 #define SK_DEFECT_PROGRESS NULL
 #endif
+#ifndef SK_DEFECT_CTX_STATE /* more members of struct sk_ctx (it is zeroed) */
+#define SK_DEFECT_CTX_STATE
+#endif
+#ifndef SK_DEFECT_VERDICT /* rx_pdu(): the data digest verdict reported for a checked PDU */
+#define SK_DEFECT_VERDICT(c, q, verdict) (verdict)
+#endif
+#ifndef SK_DEFECT_PLACED /* rx_pdu(): after the payload was written into iov[0..n) */
+#define SK_DEFECT_PLACED(c, q, iov, n) ((void)0)
+#endif
+#ifndef SK_DEFECT_CRC_ACCEPTED /* crc_submit(): how many requests it says it took, of n */
+#define SK_DEFECT_CRC_ACCEPTED(n) (n)
+#endif
 
 struct sk_sgl {
 	struct sk_sgl *next;
@@ -86,6 +104,7 @@ struct sk_ctx {
 	uint32_t flags;        /* negotiated digests */
 	uint32_t nsgl;
 	struct sk_sgl *bucket[SK_BUCKETS];
+	SK_DEFECT_CTX_STATE
 };
 
 /* ---- device ---- */
@@ -128,7 +147,7 @@ static int sk_crc_submit(void *dev_priv, toeless_cq *cq, const struct toeless_ba
 		uint32_t crc = toeless_crc32c_iov(reqs[i].seed, reqs[i].iov, reqs[i].iovcnt);
 		toeless_backend_crc_done(cq, reqs[i].id, SK_DEFECT_CRC(&reqs[i], crc), 0);
 	}
-	return n;
+	return SK_DEFECT_CRC_ACCEPTED(n);
 }
 
 /* ---- contexts ---- */
@@ -288,8 +307,9 @@ static int sk_rx_pdu(void *ctx_priv, const struct toeless_rx_query *q, struct to
 		crc = toeless_crc32c(crc, tbuf, pad);
 		uint32_t wire = (uint32_t)tbuf[pad] | (uint32_t)tbuf[pad + 1] << 8 | (uint32_t)tbuf[pad + 2] << 16 |
 				(uint32_t)tbuf[pad + 3] << 24;
-		rec->data_digest = crc == wire ? TOELESS_DIGEST_OK : TOELESS_DIGEST_BAD;
+		rec->data_digest = SK_DEFECT_VERDICT(c, q, crc == wire ? TOELESS_DIGEST_OK : TOELESS_DIGEST_BAD);
 	}
+	SK_DEFECT_PLACED(c, q, iov, n - (trailer ? 1 : 0));
 	return 0;
 }
 

@@ -27,7 +27,8 @@
 #   e2e.T.cpu_same       toeless-hdr  CPU/GiB / iscsi-perf CPU/GiB   (issue: <= 0.75)
 #   e2e.T.read_same      toeless-hdr  MiB/s / iscsi-perf MiB/s       (issue: >= 1.0)
 #   e2e.T.read_both      toeless-both MiB/s / iscsi-perf MiB/s
-#   e2e.T.<variant>_mibs, e2e.T.<variant>_cpu (s/GiB), e2e.T.<variant>_target_cpu
+#   e2e.T.<variant>_mibs, e2e.T.<variant>_cpu (s/GiB; and its _user_cpu and
+#   _sys_cpu parts), e2e.T.<variant>_target_cpu
 #   (fraction of a core) and e2e.T.<variant>_target_cpu_gib (s/GiB)
 #
 # Skips (exit 77, with the reason) when not root, tgtd or iscsi-perf is
@@ -112,15 +113,19 @@ target_of() {
 }
 # a process's CPU time so far, in clock ticks (utime + stime of all its threads)
 ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+# ... and its user part alone
+uticks() { awk '{ print $14 }' "/proc/$1/stat"; }
 HZ=$(getconf CLK_TCK)
 
 # run_one TARGET VARIANT REP: appends
-# "TARGET VARIANT REP MiB/s cpu_s_per_gib user sys wall target_cpu_fraction target_s_per_gib"
+# "TARGET VARIANT REP MiB/s cpu_s_per_gib user sys wall target_cpu_fraction target_s_per_gib
+#  user_s_per_gib sys_s_per_gib target_user_s_per_gib"
 # to $WORK/results
 run_one() {
-	local t=$1 v=$2 rep=$3 out=$WORK/run.out ru=$WORK/run.ru mib secs iops tk0 tk1 pid port iqn
+	local t=$1 v=$2 rep=$3 out=$WORK/run.out ru=$WORK/run.ru mib secs iops tk0 tk1 uk0 uk1 pid port iqn
 	read -r pid port iqn <<<"$(target_of "$t")"
 	tk0=$(ticks "$pid")
+	uk0=$(uticks "$pid")
 	case $v in
 	toeless-both | toeless-hdr)
 		local dd=crc32c
@@ -145,13 +150,14 @@ run_one() {
 		;;
 	esac
 	tk1=$(ticks "$pid")
+	uk1=$(uticks "$pid")
 	[ -n "$mib" ] && [ -n "$secs" ] || { cat "$out"; fail "$t $v: no throughput in its output"; }
 	read -r user sys wall rss code <"$ru"
 	awk -v t="$t" -v v="$v" -v r="$rep" -v m="$mib" -v s="$secs" -v u="$user" -v y="$sys" -v w="$wall" \
-	    -v k="$((tk1 - tk0))" -v hz="$HZ" 'BEGIN {
+	    -v k="$((tk1 - tk0))" -v ku="$((uk1 - uk0))" -v hz="$HZ" 'BEGIN {
 		gib = m / 1024
-		printf "%s %s %d %.3f %.4f %.3f %.3f %.3f %.3f %.4f\n", t, v, r, m / s, (u + y) / gib, u, y, w,
-			k / hz / w, k / hz / gib
+		printf "%s %s %d %.3f %.4f %.3f %.3f %.3f %.3f %.4f %.4f %.4f %.4f\n", t, v, r, m / s, (u + y) / gib, u, y, w,
+			k / hz / w, k / hz / gib, u / gib, y / gib, ku / hz / gib
 	}' >>"$WORK/results"
 }
 
@@ -189,6 +195,7 @@ function stat(a, n, name, unit,   m) {
 	return m
 }
 { key = $1 SUBSEP $2; rate[key, $3] = $4; cpu[key, $3] = $5; tfrac[key, $3] = $9; tgib[key, $3] = $10
+  ugib[key, $3] = $11; sgib[key, $3] = $12; tugib[key, $3] = $13
   if ($3 > reps) reps = $3 }
 END {
 	split("toeless-both toeless-hdr iscsi-perf", V, " ")
@@ -196,12 +203,18 @@ END {
 	for (x = 1; x <= nt; x++) {
 		t = T[x]
 		printf "-- target: %s --\n", t == "fast" ? "fast-target (tests/bench/fast-target)" : "tgtd"
-		printf "%-14s %10s %10s %12s %14s\n", "initiator", "MiB/s", "CPU s/GiB", "target CPU", "target s/GiB"
+		printf "%-14s %8s %10s %6s %6s | %10s %12s %6s\n", "initiator", "MiB/s", "CPU s/GiB", "user", "sys",
+			"target CPU", "target s/GiB", "user"
 		for (k = 1; k <= 3; k++) {
 			key = t SUBSEP V[k]
-			for (r = 1; r <= reps; r++) { a[r] = rate[key, r]; b[r] = cpu[key, r]; c[r] = tfrac[key, r]; d[r] = tgib[key, r] }
+			for (r = 1; r <= reps; r++) {
+				a[r] = rate[key, r]; b[r] = cpu[key, r]; c[r] = tfrac[key, r]; d[r] = tgib[key, r]
+				e[r] = ugib[key, r]; f[r] = sgib[key, r]; g[r] = tugib[key, r]
+			}
 			mr[t, k] = median(a, reps); mc[t, k] = median(b, reps); mt[t, k] = median(c, reps); mg[t, k] = median(d, reps)
-			printf "%-14s %10.1f %10.3f %11.0f%% %14.3f\n", V[k], mr[t, k], mc[t, k], 100 * mt[t, k], mg[t, k]
+			mu = median(e, reps); ms = median(f, reps); mtu = median(g, reps); mus[t, k] = mu; mss[t, k] = ms
+			printf "%-14s %8.1f %10.3f %6.3f %6.3f | %9.0f%% %12.3f %6.3f\n", V[k], mr[t, k], mc[t, k], mu, ms,
+				100 * mt[t, k], mg[t, k], mtu
 		}
 		for (r = 1; r <= reps; r++) {
 			p = t SUBSEP "iscsi-perf"; b2 = t SUBSEP "toeless-both"; h = t SUBSEP "toeless-hdr"
@@ -216,7 +229,8 @@ END {
 		printf "  read MiB/s, toeless same digests:    %.3f [%.3f..%.3f]  (issue: >= 1.0)\n", f_rh[t], lo[t ".rh"], hi[t ".rh"]
 		printf "  read MiB/s, toeless both digests:    %.3f [%.3f..%.3f]\n\n", f_rb[t], lo[t ".rb"], hi[t ".rb"]
 	}
-	printf "(target CPU: all the target'"'"'s threads over the run'"'"'s wall time, 100%% = one core; and per GiB read)\n\n"
+	printf "(user, sys: the initiator'"'"'s CPU per GiB split; target CPU: all the target'"'"'s threads over the run'"'"'s\n"
+	printf " wall time, 100%% = one core; then per GiB read, and its user part per GiB)\n\n"
 	split("toeless_both toeless_hdr iscsi_perf", N, " ")
 	for (x = 1; x <= nt; x++) {
 		t = T[x]
@@ -227,6 +241,8 @@ END {
 		for (k = 1; k <= 3; k++) {
 			printf "BENCH e2e.%s.%s_mibs %.1f MiB/s\n", t, N[k], mr[t, k]
 			printf "BENCH e2e.%s.%s_cpu %.4f s/GiB\n", t, N[k], mc[t, k]
+			printf "BENCH e2e.%s.%s_user_cpu %.4f s/GiB\n", t, N[k], mus[t, k]
+			printf "BENCH e2e.%s.%s_sys_cpu %.4f s/GiB\n", t, N[k], mss[t, k]
 			printf "BENCH e2e.%s.%s_target_cpu %.3f fraction\n", t, N[k], mt[t, k]
 			printf "BENCH e2e.%s.%s_target_cpu_gib %.4f s/GiB\n", t, N[k], mg[t, k]
 		}

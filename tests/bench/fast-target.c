@@ -100,6 +100,7 @@ static struct {
 	.mrdsl = 262144,
 };
 static uint8_t *pattern; /* period + MAX_SEG_CAP bytes: any segment is contiguous */
+static const uint8_t zero_pad[4];
 static unsigned next_conn_id;
 
 static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
@@ -425,7 +426,7 @@ static int do_read(struct conn *c, uint32_t itt, uint32_t edtl, uint64_t lba, ui
 		bool last = off + len == total;
 		uint8_t *h;
 
-		if (reserve(c, 3, 64))
+		if (reserve(c, 4, 64))
 			return -EIO;
 		h = arena_get(c, 64);
 		/* Only these bytes differ between Data-In PDUs: no memset of
@@ -446,12 +447,16 @@ static int do_read(struct conn *c, uint32_t itt, uint32_t edtl, uint64_t lba, ui
 		if (c->hd)
 			put_le32(h + BHS, toeless_crc32c(0, h, BHS));
 		add_iov(c, h, BHS + (c->hd ? 4 : 0));
+		add_iov(c, pattern + start, len);
+		if (pad4(len)) /* only when EDTL is not whole blocks: zero pad */
+			add_iov(c, zero_pad, pad4(len));
 		if (c->dd) {
-			put_le32(h + 56, dd_of(c, start, len));
-			add_iov(c, pattern + start, len + pad4(len));
+			uint32_t dd = dd_of(c, start, len);
+
+			if (pad4(len))
+				dd = toeless_crc32c(dd, zero_pad, pad4(len));
+			put_le32(h + 56, dd);
 			add_iov(c, h + 56, 4);
-		} else {
-			add_iov(c, pattern + start, len);
 		}
 		c->pdus_out++;
 	}

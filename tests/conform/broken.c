@@ -20,6 +20,29 @@
  *                  8 SGEs of a post and still reports every byte placed
  *                  (limits.sge)
  *
+ * and, for the classes of issue #10 (defects the first suite let through):
+ *
+ *   BROKEN_PAD     the data digest of a PDU whose length is not a multiple of
+ *                  4 (pad bytes follow) is never checked: reported OK
+ *                  (place.sizes)
+ *   BROKEN_BIG     the data digest of a PDU above 8 KiB is never checked
+ *                  (place.sizes)
+ *   BROKEN_CRC2M   asynchronous CRC requests of 2 MiB or more get a wrong
+ *                  digest (crc.async.lengths)
+ *   BROKEN_IOV16   asynchronous CRC requests of more than 16 iovecs are
+ *                  computed over the first 16 only (crc.async.iov_count)
+ *   BROKEN_1500    after 1,500 placements on a context, the first byte of
+ *                  each payload it places is wrong (long.placements)
+ *   BROKEN_WRAP    a 16-bit operation counter: after 65,536 placements on a
+ *                  context the payload lands one byte late, after 65,536 CRC
+ *                  requests in the process digests are wrong (long.placements,
+ *                  long.crc)
+ *   BROKEN_CLAIM   crc_submit says it took one request more than it was given
+ *                  (every case that submits CRC requests: the core counts an
+ *                  engine anomaly)
+ *   BROKEN_CRASH   rx_pdu dereferences NULL (SIGSEGV) for a 4093-byte PDU
+ *                  (place.basic is reported crashed, the run goes on)
+ *
  * SPDX-License-Identifier: MIT
  */
 #define _GNU_SOURCE
@@ -39,6 +62,22 @@
 #define SK_NAME "broken-cancel"
 #elif defined(BROKEN_LIMIT)
 #define SK_NAME "broken-limit"
+#elif defined(BROKEN_PAD)
+#define SK_NAME "broken-pad"
+#elif defined(BROKEN_BIG)
+#define SK_NAME "broken-big"
+#elif defined(BROKEN_CRC2M)
+#define SK_NAME "broken-crc2m"
+#elif defined(BROKEN_IOV16)
+#define SK_NAME "broken-iov16"
+#elif defined(BROKEN_1500)
+#define SK_NAME "broken-1500"
+#elif defined(BROKEN_WRAP)
+#define SK_NAME "broken-wrap"
+#elif defined(BROKEN_CLAIM)
+#define SK_NAME "broken-claim"
+#elif defined(BROKEN_CRASH)
+#define SK_NAME "broken-crash"
 #else
 #error "define one BROKEN_* defect"
 #endif
@@ -47,9 +86,29 @@
 struct sk_ctx;
 struct sk_sgl;
 
-#ifdef BROKEN_CRC
+#if defined(BROKEN_CRC) || defined(BROKEN_CRC2M) || defined(BROKEN_IOV16) || defined(BROKEN_WRAP)
 static uint32_t broken_crc(const struct toeless_backend_crc *req, uint32_t crc);
 #define SK_DEFECT_CRC(req, crc) broken_crc(req, crc)
+#endif
+
+#if defined(BROKEN_PAD) || defined(BROKEN_BIG)
+struct toeless_rx_query;
+static uint8_t broken_verdict(const struct toeless_rx_query *q, uint8_t verdict);
+#define SK_DEFECT_VERDICT(c, q, v) broken_verdict(q, v)
+#endif
+
+#if defined(BROKEN_1500) || defined(BROKEN_WRAP) || defined(BROKEN_CRASH)
+#define SK_DEFECT_CTX_STATE \
+	uint16_t ops;       \
+	uint32_t placements; \
+	int wrapped;
+struct toeless_rx_query;
+static void broken_placed(struct sk_ctx *c, const struct toeless_rx_query *q, struct iovec *iov, int n);
+#define SK_DEFECT_PLACED(c, q, iov, n) broken_placed(c, q, iov, n)
+#endif
+
+#ifdef BROKEN_CLAIM
+#define SK_DEFECT_CRC_ACCEPTED(n) ((n) + 1) /* an off-by-one in the ring accounting */
 #endif
 
 #if defined(BROKEN_LOST) || defined(BROKEN_CANCEL)
@@ -75,13 +134,77 @@ static int broken_slice(const struct sk_sgl *s, uint64_t off, uint64_t len, stru
 
 #include "../../examples/backend-skeleton/skeleton.c"
 
-#ifdef BROKEN_CRC
+#if defined(BROKEN_CRC) || defined(BROKEN_CRC2M) || defined(BROKEN_IOV16) || defined(BROKEN_WRAP)
 static uint32_t broken_crc(const struct toeless_backend_crc *req, uint32_t crc)
 {
 	size_t len = 0;
 	for (int k = 0; k < req->iovcnt; k++)
 		len += req->iov[k].iov_len;
+#if defined(BROKEN_CRC)
 	return len == 1021 ? crc ^ 0x00010000 : crc; /* a table bug at one length */
+#elif defined(BROKEN_CRC2M)
+	return len >= (2u << 20) ? crc ^ 0x00000080 : crc; /* a 21-bit length field */
+#elif defined(BROKEN_IOV16)
+	/* the descriptor holds 16 gather entries; the rest are dropped */
+	return req->iovcnt > 16 ? toeless_crc32c_iov(req->seed, req->iov, 16) : crc;
+#else
+	/* a 16-bit request tag: once it wrapped, completions are matched to
+	 * the wrong slot (one counter for the process: each case runs in its
+	 * own by default) */
+	static uint16_t tag;
+	static int wrapped;
+	if (++tag == 0)
+		wrapped = 1;
+	(void)len;
+	return wrapped ? crc ^ 0x01000000 : crc;
+#endif
+}
+#endif
+
+#if defined(BROKEN_PAD) || defined(BROKEN_BIG)
+/* The engine's digest check, skipped for some PDUs, which it reports good. */
+static uint8_t broken_verdict(const struct toeless_rx_query *q, uint8_t verdict)
+{
+#ifdef BROKEN_PAD
+	return (q->data_len & 3) ? TOELESS_DIGEST_OK : verdict; /* pad bytes confuse the checker: skipped */
+#else
+	return q->data_len > 8192 ? TOELESS_DIGEST_OK : verdict; /* the checker's buffer is 8 KiB */
+#endif
+}
+#endif
+
+#if defined(BROKEN_1500) || defined(BROKEN_WRAP) || defined(BROKEN_CRASH)
+static void broken_placed(struct sk_ctx *c, const struct toeless_rx_query *q, struct iovec *iov, int n)
+{
+#ifdef BROKEN_CRASH
+	(void)c;
+	(void)iov;
+	(void)n;
+	if (q->data_len == 4093) {
+		volatile int *volatile nowhere = NULL;
+		*nowhere = 1; /* SIGSEGV: a crash inside a case */
+	}
+#else
+	(void)q;
+	if (n < 1 || !iov[0].iov_len)
+		return;
+	uint8_t *b = iov[0].iov_base;
+#ifdef BROKEN_1500
+	/* a descriptor ring of 1,500 entries, wrongly recycled */
+	if (++c->placements > 1500)
+		b[0] ^= 0x20;
+#else
+	if (++c->ops == 0)
+		c->wrapped = 1;
+	if (c->wrapped) {
+		/* the payload lands one byte late: shift what was placed */
+		size_t len = iov[0].iov_len;
+		if (len > 1)
+			memmove(b + 1, b, len - 1);
+		b[0] ^= 0x5a;
+	}
+#endif
+#endif
 }
 #endif
 

@@ -239,16 +239,21 @@ static bool crc_run(struct cf_t *t, toeless_cq *cq, struct crc_job *jobs, int n,
 	}
 	int next = 0, left = n;
 	bool ok = true;
-	double end = now_s() + t->timeout_ms / 1000.0 + n / 2000.0;
+	/* every wait is for progress: it starts again with each completion */
+	double end = now_s() + t->timeout_ms / 1000.0;
 	while (ok && next < n) {
 		int want = n - next < batch ? n - next : batch;
 		int rc = toeless_crc_submit(t->dev, cq, &reqs[next], want);
 		if (rc == -EAGAIN) {
 			if (full)
 				(*full)++;
+			int before = left;
 			ok = crc_collect(t, cq, jobs, n, &left);
+			if (left != before)
+				end = now_s() + t->timeout_ms / 1000.0;
 			if (now_s() > end) {
-				cf_fail(t, "toeless_crc_submit kept answering -EAGAIN with %d requests outstanding", left);
+				cf_fail(t, "toeless_crc_submit kept answering -EAGAIN with %d requests outstanding, none "
+					   "completing for %d ms", left, t->timeout_ms);
 				ok = false;
 			}
 			struct pollfd p = { .fd = toeless_cq_fd(cq), .events = POLLIN };
@@ -262,10 +267,13 @@ static bool crc_run(struct cf_t *t, toeless_cq *cq, struct crc_job *jobs, int n,
 			break;
 		}
 		next += rc;
+		end = now_s() + t->timeout_ms / 1000.0;
 	}
 	while (ok && left) {
 		int before = left;
 		ok = crc_collect(t, cq, jobs, n, &left);
+		if (left != before)
+			end = now_s() + t->timeout_ms / 1000.0;
 		if (ok && left == before) {
 			if (now_s() > end) {
 				for (int i = 0; i < n; i++)
@@ -282,6 +290,17 @@ static bool crc_run(struct cf_t *t, toeless_cq *cq, struct crc_job *jobs, int n,
 		}
 	}
 	free(reqs);
+	/* an engine that claims more requests than it was given, or completes
+	 * one it never had: the core counts it (fresh device: all ours) */
+	struct toeless_stats st;
+	memset(&st, 0, sizeof(st));
+	st.size = sizeof(st);
+	if (ok && !toeless_device_stats(t->dev, &st) && st.engine_anomalies) {
+		cf_fail(t, "the library counted %" PRIu64 " engine anomalies while %d CRC requests ran: the engine "
+			   "claimed requests it was not given, or completed one it did not hold (see the log)",
+			st.engine_anomalies, n);
+		ok = false;
+	}
 	return ok;
 }
 
@@ -470,6 +489,249 @@ void case_crc_async_queue_full(struct cf_t *t)
 	if (!crc_run(t, cq, jobs, n, n, &full))
 		goto out;
 	cf_diag(t, "%d requests submitted without polling; the engine refused %d times (queue full)", n, full);
+out:
+	free(jobs);
+	free(iov);
+}
+
+/* ---- sweeps: lengths and iovec counts ---- */
+
+static int cmp_size(const void *a, const void *b)
+{
+	size_t x = *(const size_t *)a, y = *(const size_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* 0..8, then 2^k - 1, 2^k, 2^k + 1 up to top, and top itself; sorted,
+ * unique.  Returns how many (at most cap). */
+static int pow2_lengths(size_t top, size_t *out, int cap)
+{
+	int n = 0;
+	for (size_t l = 0; l <= 8 && l <= top && n < cap; l++)
+		out[n++] = l;
+	for (size_t p = 16; p / 2 <= top && n + 3 < cap; p *= 2)
+		for (int d = -1; d <= 1; d++)
+			if (p + (size_t)d <= top)
+				out[n++] = p + (size_t)d;
+	if (n < cap)
+		out[n++] = top;
+	qsort(out, (size_t)n, sizeof(*out), cmp_size);
+	int u = 0;
+	for (int i = 0; i < n; i++)
+		if (!u || out[u - 1] != out[i])
+			out[u++] = out[i];
+	return u;
+}
+
+/*
+ * CRC lengths on both sides of every power of two, up to and past the
+ * largest data segment the device accepts (an engine that computes data
+ * digests must handle that much) and past 2 MiB in any case; each length
+ * whole from seed 0, chained from the digest of a prefix (the seed an
+ * engine must extend), and split over several iovecs; on plain memory,
+ * then registered.  The synchronous helper is checked at the same lengths.
+ * Every request starts at the buffer's first byte, so one pass of the
+ * bitwise reference gives every expected digest.
+ */
+void case_crc_async_lengths(struct cf_t *t)
+{
+	toeless_cq *cq = cf_cq(t, 0);
+	if (!cq)
+		return;
+	size_t top = (size_t)t->caps.max_recv_dsl + 1;
+	if (top < (4u << 20) + 1)
+		top = (4u << 20) + 1;
+	if (t->thorough && top < (32u << 20) + 1)
+		top = (32u << 20) + 1;
+	if (t->scale < 1 && !t->thorough)
+		top = (4u << 20) + 1; /* --iter below 1 (a valgrind run): past 2 MiB still */
+	size_t lens[128];
+	int nl = pow2_lengths(top, lens, 128);
+	/* the prefix digests: pre[i] = crc(buf[0, lens[i])), and at a third */
+	uint32_t *pre = calloc((size_t)nl, sizeof(*pre));
+	uint32_t *third = calloc((size_t)nl, sizeof(*third));
+	int n = 3 * nl;
+	uint8_t *buf;
+	struct crc_job *jobs = NULL;
+	struct iovec *iov = NULL;
+	if (!pre || !third || !crc_alloc(t, top, n, 24, &buf, &jobs, &iov))
+		goto out;
+	{
+		/* walk the buffer once, stopping at every length and every third */
+		uint32_t crc = 0;
+		size_t at = 0;
+		size_t *stops = calloc(2 * (size_t)nl, sizeof(*stops));
+		if (!stops) {
+			cf_fail(t, "out of memory");
+			goto out;
+		}
+		for (int i = 0; i < nl; i++) {
+			stops[2 * i] = lens[i] / 3;
+			stops[2 * i + 1] = lens[i];
+		}
+		qsort(stops, 2 * (size_t)nl, sizeof(*stops), cmp_size);
+		for (int k = 0; k < 2 * nl; k++) {
+			crc = cf_crc32c(crc, buf + at, stops[k] - at);
+			at = stops[k];
+			for (int i = 0; i < nl; i++) {
+				if (lens[i] == at)
+					pre[i] = crc;
+				if (lens[i] / 3 == at)
+					third[i] = crc;
+			}
+		}
+		free(stops);
+	}
+	for (int i = 0; i < nl; i++) {
+		uint32_t got = toeless_crc32c(0, buf, lens[i]);
+		CF_CHECK(t, got == pre[i], "toeless_crc32c over %zu bytes = 0x%08X, expected 0x%08X", lens[i], got, pre[i]);
+	}
+	for (int reg = 0; reg < 2 && crc_pass(t, buf, top, reg); reg++) {
+		for (int i = 0; i < nl; i++) {
+			size_t len = lens[i], a = len / 3;
+			struct crc_job *j = &jobs[3 * i];
+			struct iovec *v = &iov[3 * i * 24];
+			memset(j, 0, 3 * sizeof(*j));
+			/* whole, from 0 */
+			v[0].iov_base = buf;
+			v[0].iov_len = len;
+			j[0] = (struct crc_job){ .iov = v, .iovcnt = 1, .want = pre[i], .len = len, .what = "whole, seed 0" };
+			/* the last two thirds, extending the digest of the first */
+			v[24].iov_base = buf + a;
+			v[24].iov_len = len - a;
+			j[1] = (struct crc_job){ .iov = v + 24, .iovcnt = 1, .seed = third[i], .want = pre[i], .len = len - a,
+						 .what = "chained: seed = digest of the first third" };
+			/* split into 2..24 random pieces */
+			int cnt = (int)cf_range(&t->rng, 2, 24);
+			size_t off = 0;
+			for (int k = 0; k < cnt; k++) {
+				size_t l = k == cnt - 1 ? len - off : cf_range(&t->rng, 0, (uint32_t)((len - off) / 2));
+				v[48 + k].iov_base = buf + off;
+				v[48 + k].iov_len = l;
+				off += l;
+			}
+			j[2] = (struct crc_job){ .iov = v + 48, .iovcnt = cnt, .want = pre[i], .len = len,
+						 .what = "split into random iovecs" };
+		}
+		if (!crc_run(t, cq, jobs, n, (int)t->caps.max_crc_batch, NULL))
+			break;
+	}
+	if (!cf_failed(t))
+		cf_diag(t, "%d lengths from 0 to %zu (caps.max_recv_dsl %u), 3 requests each, plain and registered", nl,
+			top, t->caps.max_recv_dsl);
+out:
+	free(pre);
+	free(third);
+	free(jobs);
+	free(iov);
+}
+
+/*
+ * iovec counts on both sides of every power of two up to caps.max_sge (at
+ * least 1024, the usual IOV_MAX) and past it: small requests of short
+ * entries, and at counts from 17 up requests of 2 MiB and more.  The CRC
+ * API takes any count: each must complete with the right digest.
+ */
+void case_crc_async_iov_count(struct cf_t *t)
+{
+	toeless_cq *cq = cf_cq(t, 0);
+	if (!cq)
+		return;
+	uint32_t lim = t->caps.max_sge > 1024 ? t->caps.max_sge : 1024;
+	if (lim > 8192)
+		lim = 8192;
+	size_t counts[64];
+	int nc = pow2_lengths(lim + 1, counts, 60);
+	if (counts[0] == 0)
+		memmove(counts, counts + 1, (size_t)--nc * sizeof(*counts));
+	counts[nc++] = 2 * (size_t)lim + 1;
+	int big = 0;
+	for (int i = 0; i < nc; i++)
+		big += counts[i] >= 17 && counts[i] <= 2 * 1024 + 1;
+	int n = 2 * nc, maxcnt = (int)counts[nc - 1];
+	size_t cap = 4u << 20;
+	uint8_t *buf;
+	struct crc_job *jobs = NULL;
+	struct iovec *iov = NULL;
+	if (!crc_alloc(t, cap, n, maxcnt, &buf, &jobs, &iov))
+		goto out;
+	for (int reg = 0; reg < 2 && crc_pass(t, buf, cap, reg); reg++) {
+		for (int i = 0; i < n; i++) {
+			int cnt = (int)counts[i / 2];
+			bool large = i % 2 && cnt >= 17 && cnt <= 2 * 1024 + 1;
+			struct iovec *v = &iov[(size_t)i * (size_t)maxcnt];
+			/* large: entries that add up to 2 MiB and a bit */
+			size_t each = large ? ((2u << 20) + (size_t)cnt * 64) / (size_t)cnt : 0;
+			size_t len = 0;
+			uint32_t want = i % 3 ? 0 : (uint32_t)cf_rand(&t->rng);
+			uint32_t seed = want;
+			for (int k = 0; k < cnt; k++) {
+				size_t l = large ? each + cf_range(&t->rng, 0, 3) : cf_range(&t->rng, 0, 96);
+				size_t off = cf_range(&t->rng, 0, (uint32_t)(cap - l));
+				v[k].iov_base = buf + off;
+				v[k].iov_len = l;
+				len += l;
+				want = cf_crc32c(want, v[k].iov_base, l);
+			}
+			memset(&jobs[i], 0, sizeof(jobs[i]));
+			jobs[i].iov = v;
+			jobs[i].iovcnt = cnt;
+			jobs[i].seed = seed;
+			jobs[i].want = want;
+			jobs[i].len = len;
+			jobs[i].what = large ? "iovecs adding up to 2 MiB or more" : "short iovecs";
+		}
+		if (!crc_run(t, cq, jobs, n, (int)t->caps.max_crc_batch, NULL))
+			break;
+	}
+	if (!cf_failed(t))
+		cf_diag(t, "iovec counts 1 .. %d (caps.max_sge %u), %d of them also with 2 MiB or more, plain and "
+			   "registered",
+			maxcnt, t->caps.max_sge, big);
+out:
+	free(jobs);
+	free(iov);
+}
+
+/*
+ * More than 65,536 asynchronous CRC requests on one device (a 16-bit tag,
+ * index or counter wraps), in chunks, each checked.  --thorough: more than
+ * 2^20.
+ */
+void case_long_crc(struct cf_t *t)
+{
+	toeless_cq *cq = cf_cq(t, 0);
+	if (!cq)
+		return;
+	/* --iter below 1 (a valgrind run) shortens it, below the wrap */
+	const int total = t->thorough ? 1100000 : t->scale < 1 ? (int)cf_iter(t, 70000) : 70000, chunk = 4096;
+	const size_t cap = 65536;
+	uint8_t *buf;
+	struct crc_job *jobs = NULL;
+	struct iovec *iov = NULL;
+	toeless_mr *mr;
+	if (!crc_alloc(t, cap, chunk, 1, &buf, &jobs, &iov) || !cf_mr(t, buf, cap, &mr))
+		goto out;
+	for (int done = 0; done < total && !cf_failed(t); done += chunk) {
+		int n = total - done < chunk ? total - done : chunk;
+		for (int i = 0; i < n; i++) {
+			size_t len = cf_range(&t->rng, 1, 64);
+			iov[i].iov_base = buf + cf_range(&t->rng, 0, (uint32_t)(cap - len));
+			iov[i].iov_len = len;
+			memset(&jobs[i], 0, sizeof(jobs[i]));
+			jobs[i].iov = &iov[i];
+			jobs[i].iovcnt = 1;
+			jobs[i].seed = i % 2 ? (uint32_t)cf_rand(&t->rng) : 0;
+			jobs[i].len = len;
+			jobs[i].want = cf_crc32c(jobs[i].seed, iov[i].iov_base, len);
+		}
+		if (!crc_run(t, cq, jobs, n, (int)t->caps.max_crc_batch, NULL)) {
+			cf_diag(t, "after %d requests completed correctly on this device", done);
+			break;
+		}
+	}
+	if (!cf_failed(t))
+		cf_diag(t, "%d requests on one device, each checked", total);
 out:
 	free(jobs);
 	free(iov);

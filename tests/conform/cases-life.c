@@ -759,7 +759,8 @@ void case_limits_recv_dsl(struct cf_t *t)
 		ok = w && cf_stream_recv(t, &c, &s2, 0, 1, NULL);
 		struct toeless_completion x;
 		int n = 0;
-		for (int i = 0; ok && i < 100 && n == 0; i++) {
+		/* a wait, not a count of tries: a loaded machine is slow */
+		for (int i = 0; ok && i < t->timeout_ms && n == 0; i++) {
 			n = toeless_cq_poll(c.cq, &x, 1);
 			if (!n)
 				sleep_ms(1);

@@ -5,6 +5,7 @@
  *
  *   toeless-conform --backend SPEC [--junit FILE] [--exclude FILE]...
  *                   [--only GLOB]... [--seed N] [--iter F] [--timeout-ms N]
+ *                   [--time-factor F] [--case-limit S] [--thorough] [--no-fork]
  *                   [--devsim PATH [--devsim-fault NAME=VALUE]...]
  *                   [--via HOST:PORT --target-listen HOST:PORT] [--list] [-v]
  *
@@ -12,8 +13,9 @@
  * backend could not be opened); 77 nothing could run (the backend's device
  * is absent, or every case was skipped); 2 bad usage.
  *
- * This file is the framework: options, the case runner, reporting,
- * resources, connections, PDUs, posts.  The cases are in cases-*.c.
+ * This file is the framework: options, the case runner (each case in a
+ * child process unless --no-fork), reporting, resources, connections, PDUs,
+ * posts.  The cases are in cases-*.c.
  *
  * SPDX-License-Identifier: MIT
  */
@@ -35,6 +37,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -55,6 +58,10 @@ static const struct cf_case cf_cases[] = {
 	  case_crc_async_iov },
 	{ "crc.async.queue_full", "submission beyond what the engine takes; each request completes once",
 	  case_crc_async_queue_full },
+	{ "crc.async.lengths", "lengths on both sides of every power of two, past the largest segment; chained seeds",
+	  case_crc_async_lengths },
+	{ "crc.async.iov_count", "iovec counts up to and past caps.max_sge, small and >= 2 MiB requests",
+	  case_crc_async_iov_count },
 	{ "place.basic", "one Data-In into one posted buffer, with and without digests", case_place_basic },
 	{ "place.random", "random PDU sizes, offsets, order, SGLs and TCP segmentation, digests checked",
 	  case_place_random },
@@ -64,6 +71,10 @@ static const struct cf_case cf_cases[] = {
 	{ "place.bad_offset", "Data-In outside the SGL, overlapping, or for no post: nothing written outside",
 	  case_place_bad_offset },
 	{ "place.params", "digests switched on after login; placement follows", case_place_params },
+	{ "place.sizes", "every pad, both sides of every power of two to max_recv_dsl: good, bad data and header digests",
+	  case_place_sizes },
+	{ "place.sge_counts", "SGE counts up to caps.max_sge placed by one PDU; one more refused",
+	  case_place_sge_counts },
 	{ "cancel.outstanding", "cancel with posts outstanding: one -ECANCELED each, buffers untouched after",
 	  case_cancel_outstanding },
 	{ "cancel.mid_pdu", "cancel while a Data-In is half received", case_cancel_mid_pdu },
@@ -78,6 +89,9 @@ static const struct cf_case cf_cases[] = {
 	{ "queue.full", "a full task table refuses and recovers; a small CQ loses nothing", case_queue_full },
 	{ "mr.register", "registered memory: placement, deregistration while in use", case_mr_register },
 	{ "threads.contexts", "many contexts on several threads at once, one device", case_threads_contexts },
+	{ "long.placements", "more than 65,536 posts and placements on one context (16-bit counters wrap)",
+	  case_long_placements },
+	{ "long.crc", "more than 65,536 asynchronous CRC requests on one device", case_long_crc },
 };
 #define CF_NCASES ((int)(sizeof(cf_cases) / sizeof(cf_cases[0])))
 
@@ -96,6 +110,10 @@ static struct {
 	uint64_t seed;
 	double scale;
 	int timeout_ms;
+	double time_factor;  /* every wait and deadline multiplied by it */
+	double case_limit_s; /* a case running longer is killed and fails */
+	bool no_fork;        /* run cases in this process (debugging) */
+	bool thorough;
 	int verbose;
 	/* connections through a relay (a bump-in-the-wire device) */
 	char via[256];
@@ -106,7 +124,9 @@ static struct {
 } opt = {
 	.seed = 0x70e1e55,
 	.scale = 1.0,
-	.timeout_ms = 3000,
+	.timeout_ms = 10000,
+	.time_factor = 1.0,
+	.case_limit_s = 300,
 };
 
 const char *cf_backend_spec;
@@ -642,7 +662,7 @@ bool cf_socketpair(struct cf_t *t, int *fd, int *peer)
 	/* a relay accepts ours, then connects to our listener */
 	struct pollfd p = { .fd = cf_listener, .events = POLLIN };
 	what = "accept (no connection from the relay)";
-	if (poll(&p, 1, 5000) != 1)
+	if (poll(&p, 1, (int)(5000 * opt.time_factor)) != 1)
 		goto fail;
 	s = accept4(cf_listener, NULL, NULL, SOCK_CLOEXEC);
 	if (s < 0)
@@ -743,9 +763,17 @@ bool cf_feed(struct cf_t *t, struct cf_conn *c, const void *buf, size_t len)
 	int before = cf_inq(c->fd);
 	if (!cf_write(t, c->peer, buf, len))
 		return false;
-	double end = now_s() + 2.0;
-	while (cf_inq(c->fd) < before + (int)len && now_s() < end)
+	/* a relay may hold bytes back: wait while they keep coming */
+	double end = now_s() + 2.0 * opt.time_factor;
+	int last = before;
+	while (cf_inq(c->fd) < before + (int)len && now_s() < end) {
+		int now = cf_inq(c->fd);
+		if (now != last) {
+			last = now;
+			end = now_s() + 2.0 * opt.time_factor;
+		}
 		sleep_ms(1);
+	}
 	return true;
 }
 
@@ -835,17 +863,36 @@ void cf_writer_stop(struct cf_writer *w)
 	cf_writer_join(w);
 }
 
+/* Something moved on this connection: bytes arrived in the library's
+ * socket, or the library read some.  A wait fails only after timeout_ms
+ * without either, so a slow writer or a loaded machine is not a failure. */
+static uint64_t conn_progress_mark(struct cf_conn *c)
+{
+	struct toeless_stats st;
+	memset(&st, 0, sizeof(st));
+	st.size = sizeof(st);
+	if (!c->ctx || toeless_ctx_stats(c->ctx, &st))
+		st.bytes_rx = 0;
+	return st.bytes_rx * 0x100000001ull ^ (uint64_t)(uint32_t)cf_inq(c->fd);
+}
+
 int cf_recv(struct cf_t *t, struct cf_conn *c, struct toeless_pdu *pdu)
 {
 	double end = now_s() + t->timeout_ms / 1000.0;
+	uint64_t mark = conn_progress_mark(c);
 	for (;;) {
 		int rc = toeless_pdu_recv(c->ctx, pdu);
 		if (rc != -EAGAIN)
 			return rc;
+		uint64_t m = conn_progress_mark(c);
+		if (m != mark) {
+			mark = m;
+			end = now_s() + t->timeout_ms / 1000.0;
+		}
 		double left = end - now_s();
 		if (left <= 0) {
-			cf_fail(t, "no PDU received within %d ms (%d bytes waiting in the socket)", t->timeout_ms,
-				cf_inq(c->fd));
+			cf_fail(t, "no PDU received within %d ms without progress (%d bytes waiting in the socket)",
+				t->timeout_ms, cf_inq(c->fd));
 			return -ETIMEDOUT;
 		}
 		struct pollfd p = { .fd = c->fd, .events = POLLIN };
@@ -1054,12 +1101,16 @@ static bool wait_posts(struct cf_t *t, struct cf_conn *c, struct cf_posts *ps, s
 		}
 		if (one ? one->completions > 0 : all_done(ps))
 			return true;
-		if (n)
+		if (n) {
+			/* progress: the wait for the rest starts again */
+			end = now_s() + t->timeout_ms / 1000.0;
 			continue;
+		}
 		if (now_s() > end) {
 			for (int i = 0; i < ps->n; i++)
 				if (ps->p[i].posted && !ps->p[i].completions && (!one || one == &ps->p[i])) {
-					cf_fail(t, "no completion for ITT 0x%x within %d ms", ps->p[i].itt, t->timeout_ms);
+					cf_fail(t, "no completion for ITT 0x%x within %d ms without progress", ps->p[i].itt,
+						t->timeout_ms);
 					return false;
 				}
 		}
@@ -1510,8 +1561,12 @@ static void teardown(struct cf_t *t)
 		if (r->kind == RES_CQ && r->obj) {
 			struct toeless_completion c[32];
 			int rc = -EBUSY;
-			/* CRC requests an engine still holds finish first */
-			for (int i = 0; i < 2000 && rc == -EBUSY; i++) {
+			/* CRC requests an engine still holds finish first (a
+			 * wait, not a count of tries: a loaded machine is slow) */
+			double until = now_s() + t->timeout_ms / 1000.0;
+			while (rc == -EBUSY) {
+				if (now_s() > until)
+					break;
 				while (toeless_cq_poll(r->obj, c, 32) > 0)
 					;
 				rc = toeless_cq_destroy(r->obj);
@@ -1573,7 +1628,8 @@ static void run_case(const struct cf_case *cs, int index, struct cf_result *res)
 	t.name = cs->name;
 	t.index = index;
 	t.scale = opt.scale;
-	t.timeout_ms = opt.timeout_ms;
+	t.timeout_ms = (int)(opt.timeout_ms * opt.time_factor);
+	t.thorough = opt.thorough;
 	/* each case its own stream: running one alone reproduces it */
 	t.rng = opt.seed ^ (0x9E3779B97F4A7C15ull * (uint64_t)(index + 1));
 	for (const char *c = cs->name; *c; c++)
@@ -1604,6 +1660,159 @@ static void run_case(const struct cf_case *cs, int index, struct cf_result *res)
 	free(t.diag);
 	free(t.log);
 	pthread_mutex_destroy(&t.lock);
+}
+
+/* ---- isolation: each case in a child process ---- */
+
+static bool write_all(int fd, const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+	while (len) {
+		ssize_t r = write(fd, p, len);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return false;
+		p += r;
+		len -= (size_t)r;
+	}
+	return true;
+}
+
+/* The result crosses the pipe as: status, seconds, then the message and
+ * the details, each as a length and its bytes. */
+static void send_result(int fd, const struct cf_result *r)
+{
+	uint32_t ml = (uint32_t)strlen(r->msg), dl = (uint32_t)strlen(r->details);
+	int32_t st = r->status;
+	write_all(fd, &st, sizeof(st));
+	write_all(fd, &r->secs, sizeof(r->secs));
+	write_all(fd, &ml, sizeof(ml));
+	write_all(fd, r->msg, ml);
+	write_all(fd, &dl, sizeof(dl));
+	write_all(fd, r->details, dl);
+}
+
+static bool parse_result(const uint8_t *b, size_t n, struct cf_result *r)
+{
+	int32_t st;
+	uint32_t ml, dl;
+	size_t at = 0;
+	if (n < sizeof(st) + sizeof(r->secs) + sizeof(ml))
+		return false;
+	memcpy(&st, b, sizeof(st));
+	at += sizeof(st);
+	memcpy(&r->secs, b + at, sizeof(r->secs));
+	at += sizeof(r->secs);
+	memcpy(&ml, b + at, sizeof(ml));
+	at += sizeof(ml);
+	if (n - at < (size_t)ml + sizeof(dl))
+		return false;
+	r->msg = strndup((const char *)b + at, ml);
+	at += ml;
+	memcpy(&dl, b + at, sizeof(dl));
+	at += sizeof(dl);
+	if (n - at != dl) {
+		free(r->msg);
+		return false;
+	}
+	r->details = strndup((const char *)b + at, dl);
+	r->status = st;
+	return true;
+}
+
+/* Run the case in a child, so that a backend that crashes or hangs takes
+ * only this case down: it is reported failed, with the signal or the time
+ * limit, and the run goes on. */
+static void run_case_isolated(const struct cf_case *cs, int index, struct cf_result *res)
+{
+	res->name = cs->name;
+	int pfd[2];
+	if (pipe2(pfd, O_CLOEXEC)) {
+		run_case(cs, index, res);
+		return;
+	}
+	fflush(NULL);
+	double t0 = now_s();
+	pid_t pid = fork();
+	if (pid < 0) {
+		close(pfd[0]);
+		close(pfd[1]);
+		run_case(cs, index, res);
+		return;
+	}
+	if (pid == 0) {
+		close(pfd[0]);
+		/* the device model writes our memory as DMA would; under Yama
+		 * a sibling may do so only when named */
+		if (devsim_pid > 0)
+			prctl(PR_SET_PTRACER, (unsigned long)devsim_pid, 0, 0, 0);
+		struct cf_result r;
+		memset(&r, 0, sizeof(r));
+		run_case(cs, index, &r);
+		send_result(pfd[1], &r);
+		free(r.msg);
+		free(r.details);
+		close(pfd[1]);
+		close(cf_listener);
+		exit(0);
+	}
+	close(pfd[1]);
+	uint8_t *buf = NULL;
+	size_t len = 0, cap = 0;
+	double limit = opt.case_limit_s * opt.time_factor;
+	bool killed = false;
+	for (;;) {
+		double left = t0 + limit - now_s();
+		if (left <= 0) {
+			kill(pid, SIGKILL);
+			killed = true;
+			break;
+		}
+		struct pollfd p = { .fd = pfd[0], .events = POLLIN };
+		int pr = poll(&p, 1, left > 1 ? 1000 : (int)(left * 1000) + 1);
+		if (pr < 0 && errno != EINTR)
+			break;
+		if (pr <= 0)
+			continue;
+		if (len + 65536 > cap) {
+			cap = (len + 65536) * 2;
+			buf = xrealloc(buf, cap);
+		}
+		ssize_t r = read(pfd[0], buf + len, cap - len);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		len += (size_t)r;
+	}
+	close(pfd[0]);
+	int st = 0;
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	res->secs = now_s() - t0;
+	if (!killed && WIFEXITED(st) && WEXITSTATUS(st) == 0 && parse_result(buf, len, res)) {
+		res->name = cs->name;
+		free(buf);
+		return;
+	}
+	free(buf);
+	char m[512];
+	if (killed)
+		snprintf(m, sizeof(m), "the case did not finish within %.0f s and was killed (a hung backend op?)",
+			 limit);
+	else if (WIFSIGNALED(st))
+		snprintf(m, sizeof(m), "the case crashed: signal %d (%s)%s", WTERMSIG(st), strsignal(WTERMSIG(st)),
+			 WCOREDUMP(st) ? ", core dumped" : "");
+	else
+		snprintf(m, sizeof(m), "the case's process exited with status %d before it reported a result",
+			 WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+	res->status = 1;
+	res->msg = strdup(m);
+	char d[256];
+	snprintf(d, sizeof(d), "rerun it alone in this process to debug: --only '%s' --no-fork (same seed)\n",
+		 cs->name);
+	res->details = strdup(d);
 }
 
 static void print_lines(FILE *f, const char *prefix, const char *text)
@@ -1826,7 +2035,15 @@ static void usage(FILE *f)
 		"  -l, --list              list the cases and exit\n"
 		"  -s, --seed N            seed of the random cases (default 0x%" PRIx64 ")\n"
 		"  -i, --iter F            multiply random iterations by F (default 1)\n"
-		"  -t, --timeout-ms N      wait at most N ms for a PDU or completion (default %d)\n"
+		"  -t, --timeout-ms N      fail a wait for a PDU or completion after N ms without\n"
+		"                          progress (default %d)\n"
+		"  -f, --time-factor F     multiply every wait and limit by F (a loaded or slow\n"
+		"                          machine; env TOELESS_CONFORM_TIME_FACTOR or\n"
+		"                          CK_TIMEOUT_MULTIPLIER)\n"
+		"      --case-limit S      kill a case still running after S s x F (default 300)\n"
+		"      --thorough          full sweeps and long runs (env TOELESS_CONFORM_THOROUGH=1)\n"
+		"      --no-fork           run the cases in this process, not each in a child\n"
+		"                          (for a debugger; a crash then ends the run)\n"
 		"      --devsim PATH       start this toeless-devsim and run through it (hw backend)\n"
 		"      --devsim-fault F    pass --fault F to it; may repeat\n"
 		"      --via HOST:PORT     connect through a relay listening there ...\n"
@@ -1850,6 +2067,10 @@ int main(int argc, char **argv)
 		{ "seed", required_argument, NULL, 's' },
 		{ "iter", required_argument, NULL, 'i' },
 		{ "timeout-ms", required_argument, NULL, 't' },
+		{ "time-factor", required_argument, NULL, 'f' },
+		{ "case-limit", required_argument, NULL, 'L' },
+		{ "no-fork", no_argument, NULL, 'N' },
+		{ "thorough", no_argument, NULL, 'X' },
 		{ "devsim", required_argument, NULL, 'D' },
 		{ "devsim-fault", required_argument, NULL, 'F' },
 		{ "via", required_argument, NULL, 'V' },
@@ -1866,7 +2087,19 @@ int main(int argc, char **argv)
 	e = getenv("TOELESS_TEST_ITER");
 	if (e && *e)
 		opt.scale = strtod(e, NULL);
-	while ((c = getopt_long(argc, argv, "b:j:x:o:ls:i:t:vh", lo, NULL)) != -1) {
+	/* a loaded or slow machine: every wait longer (Check's variable too) */
+	e = getenv("TOELESS_CONFORM_TIME_FACTOR");
+	if (!e || !*e)
+		e = getenv("CK_TIMEOUT_MULTIPLIER");
+	if (e && *e)
+		opt.time_factor = strtod(e, NULL);
+	e = getenv("TOELESS_CONFORM_THOROUGH");
+	if (e && *e && strcmp(e, "0"))
+		opt.thorough = true;
+	e = getenv("TOELESS_CONFORM_NO_FORK");
+	if (e && *e && strcmp(e, "0"))
+		opt.no_fork = true;
+	while ((c = getopt_long(argc, argv, "b:j:x:o:ls:i:t:f:vh", lo, NULL)) != -1) {
 		switch (c) {
 		case 'b': opt.spec = optarg; break;
 		case 'j': opt.junit = optarg; break;
@@ -1882,6 +2115,10 @@ int main(int argc, char **argv)
 		case 's': opt.seed = strtoull(optarg, NULL, 0); break;
 		case 'i': opt.scale = strtod(optarg, NULL); break;
 		case 't': opt.timeout_ms = atoi(optarg); break;
+		case 'f': opt.time_factor = strtod(optarg, NULL); break;
+		case 'L': opt.case_limit_s = strtod(optarg, NULL); break;
+		case 'N': opt.no_fork = true; break;
+		case 'X': opt.thorough = true; break;
 		case 'D': opt.devsim = optarg; break;
 		case 'F':
 			if (opt.n_devsim_faults < 32)
@@ -1903,6 +2140,7 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if ((!opt.spec && !opt.devsim) || optind < argc || opt.scale <= 0 || opt.timeout_ms <= 0 ||
+	    !(opt.time_factor > 0) || !(opt.case_limit_s > 0) ||
 	    (opt.via[0] && !opt.target_listen[0]) || (opt.devsim && opt.via[0])) {
 		usage(stderr);
 		return 2;
@@ -1924,8 +2162,10 @@ int main(int argc, char **argv)
 	toeless_device *dev = NULL;
 	int rc = open_device(&probe, &dev);
 	printf("TAP version 13\n");
-	printf("# toeless-conform: libtoeless %s, backend %s, seed 0x%" PRIx64 ", iterations x%g\n", toeless_version(),
-	       opt.spec, opt.seed, opt.scale);
+	printf("# toeless-conform: libtoeless %s, backend %s, seed 0x%" PRIx64 ", iterations x%g, %s run, "
+	       "waits %d ms x%g without progress, cases %s\n",
+	       toeless_version(), opt.spec, opt.seed, opt.scale, opt.thorough ? "thorough" : "default", opt.timeout_ms,
+	       opt.time_factor, opt.no_fork ? "in this process" : "each in its own process");
 	if (rc == -ENODEV) {
 		printf("1..0 # SKIP backend %s: %s\n", opt.spec, toeless_strerror(rc));
 		print_lines(stdout, "# ", probe.log);
@@ -1980,8 +2220,10 @@ int main(int argc, char **argv)
 			r->status = 2;
 			r->msg = strdup(why);
 			r->details = strdup("");
-		} else {
+		} else if (opt.no_fork) {
 			run_case(cs, i, r);
+		} else {
+			run_case_isolated(cs, i, r);
 		}
 		switch (r->status) {
 		case 0:

@@ -97,7 +97,8 @@ struct cf_t {
 	struct cf_alloc *allocs;
 	struct cf_mem *mem;       /* case memory: freed at teardown, whatever path the case took */
 	double scale;             /* iteration multiplier */
-	int timeout_ms;           /* completion and receive timeout */
+	int timeout_ms;           /* completion and receive timeout, without progress (time factor applied) */
+	bool thorough;            /* --thorough: full sweeps and long runs */
 };
 
 /* the backend spec under test (after --devsim: "hw:CONTROL") */
@@ -326,5 +327,12 @@ void case_limits_recv_dsl(struct cf_t *t);
 void case_queue_full(struct cf_t *t);
 void case_mr_register(struct cf_t *t);
 void case_threads_contexts(struct cf_t *t);
+/* sweeps and long runs (cases-sweep.c, and the CRC ones in cases-crc.c) */
+void case_crc_async_lengths(struct cf_t *t);
+void case_crc_async_iov_count(struct cf_t *t);
+void case_place_sizes(struct cf_t *t);
+void case_place_sge_counts(struct cf_t *t);
+void case_long_placements(struct cf_t *t);
+void case_long_crc(struct cf_t *t);
 
 #endif /* TOELESS_CONFORM_H */

@@ -81,6 +81,7 @@ static void check_pdu(struct run *r, int rc, const struct toeless_pdu *pdu)
 			r->hd_errors++;
 		else
 			r->proto_errors++;
+		r->delivered++; /* the header is delivered, and pdus_rx counts it */
 		return;
 	}
 	FZ_CHECK(ref.complete, "PDU at %zu delivered before all its bytes were sent", ref.pos);

@@ -863,6 +863,62 @@ static void paced_reads(struct hs *s, int ntasks, size_t len, uint32_t pl, struc
 	rbuf_free(&b);
 }
 
+/* A Data-In the device saw before it held the SGL is placed by software;
+ * a duplicate of it that the device sees later, holding the SGL, must not
+ * land over those bytes: the host claimed them (sgl_claim, SGL_CLAIM)
+ * before writing, and the device declines it.  The core rejects the
+ * duplicate -EEXIST and the buffer keeps the bytes placed first, byte for
+ * byte (issue #10 item 5).  _i: the digest set. */
+START_TEST(test_duplicate_never_reaches_buffer)
+{
+	struct hs s;
+	hs_open(&s, NULL, digest_sets[_i], 8192);
+	struct rbuf b;
+	rbuf_alloc(&s, &b, 16384, true);
+	uint8_t first[16384], dup[8192];
+	th_fill_pattern(first, sizeof(first), 41);
+	th_fill_pattern(dup, sizeof(dup), 42);
+	struct th_buf out;
+	th_buf_init(&out);
+	th_append_data_in(&out, s.digests, 9, 0, 0, first, 8192, 0, 0, 0);
+	ck_assert_int_eq(th_write_all(s.target, out.p, out.len), 0);
+	/* all of it passed the device, which held no SGL for ITT 9 yet */
+	for (int t = 0; th_inq(s.host) < (int)out.len; t++) {
+		ck_assert_int_lt(t, 5000);
+		sleep_ms(1);
+	}
+	post(&s, 9, b.p, 16384, 2);
+	struct toeless_pdu pdu;
+	ck_assert_int_eq(th_recv(s.ctx, s.host, &pdu, TH_TIMEOUT_MS), 0);
+	ck_assert(pdu.flags & TOELESS_PDU_F_PLACED);
+	ck_assert(!(pdu.flags & TOELESS_PDU_F_ENGINE)); /* software placed it */
+	ck_assert(memcmp(b.p, first, 8192) == 0);
+
+	out.len = 0;
+	th_append_data_in(&out, s.digests, 9, 1, 0, dup, 8192, 0, 0, 0);
+	th_append_data_in(&out, s.digests, 9, 2, 8192, first + 8192, 8192, TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS,
+			  0, 0);
+	ck_assert_int_eq(th_write_all(s.target, out.p, out.len), 0);
+	ck_assert_int_eq(th_recv(s.ctx, s.host, &pdu, TH_TIMEOUT_MS), -EEXIST);
+	ck_assert(!(pdu.flags & TOELESS_PDU_F_PLACED));
+	ck_assert(memcmp(b.p, first, 8192) == 0);
+	ck_assert_int_eq(th_recv(s.ctx, s.host, &pdu, TH_TIMEOUT_MS), 0);
+	ck_assert(pdu.flags & TOELESS_PDU_F_ENGINE); /* the device still places what is new */
+	struct toeless_completion c;
+	hs_wait_cqe(&s, &c);
+	ck_assert_int_eq(c.status, -EEXIST);
+	ck_assert_uint_eq(c.bytes_valid, 16384);
+	ck_assert(memcmp(b.p, first, sizeof(first)) == 0);
+	struct toeless_stats st;
+	hs_stats(&s, &st);
+	ck_assert_uint_eq(st.placement_errors, 1);
+	ck_assert_uint_eq(st.bytes_placed_engine, 8192);
+	th_buf_free(&out);
+	rbuf_free(&b);
+	hs_close(&s);
+}
+END_TEST
+
 /* The device loses the PDU boundary every 5 PDUs for 2 PDUs: those go to
  * software, the device resynchronises through the handshake. */
 START_TEST(test_fault_lose_sync)
@@ -1146,6 +1202,7 @@ int main(void)
 	TH_TEST(s, test_crc_requests);
 	TH_TEST(s, test_crc_zero_length);
 	TH_TEST(s, test_crc_device_gone);
+	TH_LOOP_TEST(s, test_duplicate_never_reaches_buffer, 0, 4);
 	TH_LOOP_TEST(s, test_fault_lose_sync, 0, 4);
 	TH_TEST(s, test_fault_corrupt_engine);
 	TH_TEST(s, test_fault_corrupt_software);

@@ -288,6 +288,20 @@ void dv_ctx_drain_sq(struct dv_ctx *c)
 		case HWIF_OP_RESYNC_REPLY:
 			dv_track_resync_reply(c, e->u.resync.pos, e->u.resync.is_header != 0);
 			break;
+		case HWIF_OP_SGL_CLAIM: {
+			/* The host places [lo, hi) itself: the wire is handled
+			 * between commands, so from this answer on no PDU lands
+			 * there (toeless_backend.h, "Buffers"). */
+			struct dv_sgl *s = dv_sgl_find(c, e->a);
+			struct hwif_cqe r = { .type = HWIF_CQE_SGL_CLAIMED, .tag = e->tag, .a = e->a, .b = e->b };
+			if (s && s->gen == e->b && e->u.claim.lo < e->u.claim.hi)
+				dv_sgl_mark(s, e->u.claim.lo, e->u.claim.hi);
+			else
+				r.status = -ENOENT; /* not held: nothing will be placed into it */
+			dv_ctx_cqe(c, &r);
+			posted = true;
+			break;
+		}
 		default:
 			break; /* NOP, stray continuation */
 		}

@@ -63,9 +63,10 @@ struct dv_sgl {
 	uint32_t nsge;
 	uint64_t total;
 	struct dv_sge *sge;
-	/* placed ranges, merged; in-order streams keep one */
+	/* placed ranges and ranges the host claimed (SGL_CLAIM), merged; in-order streams keep one */
 	uint64_t (*ranges)[2];
 	uint32_t nranges, cap_ranges;
+	bool no_place;          /* a range could not be recorded: place nothing more */
 };
 
 enum dv_mode {
@@ -205,6 +206,8 @@ void dv_ctx_irq(struct dv_ctx *c);
 bool dv_publish(struct dv_ctx *c, const struct hwif_rqe *r);
 struct dv_sgl *dv_sgl_find(struct dv_ctx *c, uint32_t itt);
 void dv_sgl_drop(struct dv_ctx *c, struct dv_sgl *s);
+/* Record [lo, hi) of s as placed or claimed: nothing is placed over it again. */
+void dv_sgl_mark(struct dv_sgl *s, uint64_t lo, uint64_t hi);
 void dv_reset_device(const char *why);
 void dv_tick_need(void);
 void dv_stat_add(size_t field_off, uint64_t n, struct dv_att *a);

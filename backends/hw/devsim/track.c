@@ -338,7 +338,7 @@ static bool ranges_overlap(const struct dv_sgl *s, uint64_t lo, uint64_t hi)
 	return false;
 }
 
-static void ranges_add(struct dv_sgl *s, uint64_t lo, uint64_t hi)
+void dv_sgl_mark(struct dv_sgl *s, uint64_t lo, uint64_t hi)
 {
 	for (uint32_t i = 0; i < s->nranges; i++)
 		if (s->ranges[i][1] == lo) {
@@ -348,8 +348,10 @@ static void ranges_add(struct dv_sgl *s, uint64_t lo, uint64_t hi)
 	if (s->nranges == s->cap_ranges) {
 		uint32_t nc = s->cap_ranges ? s->cap_ranges * 2 : 4;
 		void *n = realloc(s->ranges, nc * sizeof(*s->ranges));
-		if (!n)
+		if (!n) {
+			s->no_place = true; /* cannot remember the range: place nothing more here */
 			return;
+		}
 		s->ranges = n;
 		s->cap_ranges = nc;
 	}
@@ -426,13 +428,13 @@ static void complete_pdu(struct dv_conn *c)
 	struct dv_sgl *s = (op == TOELESS_ISCSI_OP_DATA_IN || op == TOELESS_ISCSI_OP_SCSI_RSP) ? dv_sgl_find(x, itt) : NULL;
 	if (s && op == TOELESS_ISCSI_OP_DATA_IN && dsl && (a->features & HWIF_F_DDP)) {
 		uint64_t boff = toeless_bhs_buffer_offset(h);
-		if (boff + dsl <= s->total && !ranges_overlap(s, boff, boff + dsl)) {
+		if (!s->no_place && boff + dsl <= s->total && !ranges_overlap(s, boff, boff + dsl)) {
 			uint32_t w = place(x, s, boff, payload, dsl);
 			if (w) {
 				r.flags |= HWIF_REC_F_PLACED;
 				r.gen = s->gen;
 				r.bytes_placed = w;
-				ranges_add(s, boff, boff + w);
+				dv_sgl_mark(s, boff, boff + w);
 				DV_STAT(a, bytes_placed, w);
 			}
 		}
