@@ -1799,7 +1799,7 @@ static void run_case_isolated(const struct cf_case *cs, int index, struct cf_res
 	free(buf);
 	char m[512];
 	if (killed)
-		snprintf(m, sizeof(m), "the case did not finish within %.0f s and was killed (a hung backend op?)",
+		snprintf(m, sizeof(m), "the case did not finish within %.1f s and was killed (a hung backend op?)",
 			 limit);
 	else if (WIFSIGNALED(st))
 		snprintf(m, sizeof(m), "the case crashed: signal %d (%s)%s", WTERMSIG(st), strsignal(WTERMSIG(st)),
