@@ -290,10 +290,31 @@ struct toeless_completion {
 	uint64_t reserved[2];   /**< zero; room for future fields */
 };
 
+/** Flags in ::toeless_cq_attr. */
+enum toeless_cq_flags {
+	/**
+	 * The caller polls: it calls toeless_cq_poll() itself right after the
+	 * calls that can complete something (toeless_pdu_recv(),
+	 * toeless_sgl_cancel(), toeless_ctx_progress(), toeless_ctx_destroy())
+	 * and, while CRC requests are outstanding, until they have completed.
+	 * The queue then has no descriptor: it never writes or reads an
+	 * eventfd (two system calls saved per batch of completions), and
+	 * toeless_cq_fd() returns -EOPNOTSUPP.  Nothing is lost: completions
+	 * wait in the queue until polled, exactly as without the flag.  A
+	 * completion that an engine delivers from its own thread (asynchronous
+	 * CRC) is seen only by the next poll: callers that sleep in an event
+	 * loop between receives should not set it.
+	 */
+	TOELESS_CQ_POLLED = 1u << 0,
+};
+
 /** Options for toeless_cq_create(). */
 struct toeless_cq_attr {
 	size_t size;     /**< sizeof(struct toeless_cq_attr) */
 	uint32_t depth;  /**< initial entries (0: 1024); the queue grows rather than drop one */
+	uint32_t pad0;   /**< ignored: padding in the first layout, which callers may have left unset */
+	uint32_t flags;  /**< ::toeless_cq_flags (0: the descriptor is signalled); unknown bits: -EINVAL */
+	uint32_t reserved; /**< zero; room for a future field */
 };
 
 /**
@@ -318,7 +339,8 @@ TOELESS_API int toeless_cq_destroy(toeless_cq *cq);
  * The queue's file descriptor: readable (EPOLLIN) whenever completions wait.
  * Hand it to epoll or uv_poll; do not read or close it yourself.
  * @param cq the queue.
- * @return the descriptor, or -EINVAL on NULL.
+ * @return the descriptor; -EINVAL on NULL; -EOPNOTSUPP for a queue created
+ *         with ::TOELESS_CQ_POLLED, which has none.
  */
 TOELESS_API int toeless_cq_fd(toeless_cq *cq);
 

@@ -104,8 +104,9 @@ struct tl_crc_pending {
 struct toeless_cq {
 	toeless_device *dev;
 	pthread_mutex_t lock;
-	int efd;                        /* eventfd: readable while entries wait */
+	int efd;                        /* eventfd: readable while entries wait (-1 when polled) */
 	bool signalled;                 /* efd holds a count */
+	bool polled;                    /* TOELESS_CQ_POLLED: no eventfd, never signalled */
 	struct toeless_completion *ring;
 	uint32_t cap, head, count;      /* ring of cap entries, count used */
 	uint32_t reserved;              /* entries promised to producers, not yet pushed */
