@@ -384,6 +384,20 @@ struct toeless_ctx_params {
 	uint32_t reserved[5];   /**< zero; room for future parameters */
 };
 
+/** Flags in ::toeless_ctx_attr (behaviour of this library, not negotiated). */
+enum toeless_ctx_attr_flags {
+	/**
+	 * When a readv returns part of a large data segment, set the socket's
+	 * SO_RCVLOWAT to the bytes the PDU still needs (capped), and back to 1
+	 * once it is complete, so that a caller waiting on the socket (epoll,
+	 * uv_poll) wakes up once per PDU instead of once per TCP segment when
+	 * the target sends slowly.  Costs a setsockopt() per such PDU, so it
+	 * pays only with a slow sender (doc/performance.md, "Wake-ups").  A
+	 * socket on which setsockopt fails is left as it is.
+	 */
+	TOELESS_CTX_RCVLOWAT = 1u << 0,
+};
+
 /** Options for toeless_ctx_create(). */
 struct toeless_ctx_attr {
 	size_t size;             /**< sizeof(struct toeless_ctx_attr) */
@@ -393,6 +407,19 @@ struct toeless_ctx_attr {
 	uint32_t max_tasks;      /**< SGL posts at once (0: 1024; at most caps.max_tasks) */
 	uint64_t stream_pos;     /**< receive-stream byte position of the next PDU header */
 	uint64_t user_data;      /**< returned by toeless_ctx_user_data() */
+	/**
+	 * Entries of a direct-indexed task table (0: none, the hash alone;
+	 * else rounded up to a power of two n, at most 2^24 and at most
+	 * max_tasks rounded up).  For initiators whose ITTs are small integers
+	 * below n, or carry one in their low bits (a slot index under a
+	 * sequence number): a post for ITT i takes entry i mod n and Data-In
+	 * for it finds it in one cache line.  An ITT whose entry another
+	 * outstanding ITT holds goes to the hash instead: any ITT still
+	 * works, only its lookup costs what it costs without the table.
+	 * Address space: about 192 bytes per entry, touched only as used.
+	 */
+	uint32_t itt_slots;
+	uint32_t flags;          /**< ::toeless_ctx_attr_flags; unknown bits: -EINVAL */
 };
 
 /**
@@ -407,7 +434,8 @@ struct toeless_ctx_attr {
  * @return 0; -EINVAL (NULL, fd not a stream socket, NULL cq or one of another
  *         device, params: unknown flag bits, max_recv_dsl outside 512 ..
  *         min(2^24-1, caps.max_recv_dsl), max_send_dsl above 2^24-1;
- *         max_tasks above caps.max_tasks); -ENOSPC when the
+ *         max_tasks above caps.max_tasks; itt_slots above its limits;
+ *         unknown flags); -ENOSPC when the
  *         device has caps.max_contexts open; -ENOMEM.
  */
 TOELESS_API int toeless_ctx_create(toeless_device *dev, const struct toeless_ctx_attr *attr,
