@@ -162,21 +162,30 @@ static ssize_t rx_skip(toeless_ctx *ctx, uint32_t n)
 #define RX_LOWAT_MIN 4096
 
 /* About to return -EAGAIN: the caller will sleep until the socket is
- * readable.  In a data phase make it readable only once this PDU can
- * complete (the bytes it still needs, never more: what follows it may not
- * come before we answer); between PDUs on any byte again (the next PDU
- * may be shorter than any threshold).  TCP only: AF_UNIX poll readiness
+ * readable.  Once a PDU's BHS is in, make it readable only once this PDU
+ * can complete (the bytes it still needs, never more: what follows it may
+ * not come before we answer); before a BHS, on any byte again (the next
+ * PDU may be shorter than any threshold).  TCP only: AF_UNIX poll readiness
  * ignores SO_RCVLOWAT.  Set only when it changes, so a steady stream that
  * never waits pays nothing. */
 static void rx_lowat_update(toeless_ctx *ctx)
 {
 	struct tl_rx_state *rx = &ctx->rx;
-	uint32_t want = 0;
+	uint32_t need = 0, want = 0;
 	if (rx->phase == TL_RX_DATA) {
-		uint32_t need = rx->seg_len + rx->trailer_len - rx->data_have;
-		if (need >= RX_LOWAT_MIN)
-			want = need;
+		need = rx->seg_len + rx->trailer_len - rx->data_have;
+	} else if (rx->phase == TL_RX_HDR_REST) {
+		/* the BHS is in: the PDU's length is known.  Targets that write
+		 * header, digest, data and data digest separately (tgtd) are
+		 * waited for once, not four times; but not for a length we
+		 * will refuse (-EMSGSIZE is reported as soon as the header is) */
+		uint32_t dsl = toeless_bhs_dsl(rx->hdr);
+		need = rx->hdr_len - rx->hdr_have;
+		if (dsl && dsl <= ctx->params.max_recv_dsl)
+			need += dsl + toeless_pad_len(dsl) + dd_len(ctx);
 	}
+	if (need >= RX_LOWAT_MIN)
+		want = need;
 	if (want == rx->lowat)
 		return;
 	int v = want ? (int)want : 1;

@@ -362,6 +362,18 @@ START_TEST(test_rcvlowat)
 	ck_assert_int_eq(th_write_all(c.peer, w2.p, w2.len), 0);
 	ck_assert_int_eq(th_recv(c.ctx, c.fd, &pdu, TH_TIMEOUT_MS), 0);
 	ck_assert_uint_eq(pdu.opcode, TOELESS_ISCSI_OP_NOP_IN);
+	/* a target that writes the BHS alone (tgtd writes BHS, header digest,
+	 * data and data digest separately): once the BHS is in, the whole PDU
+	 * is waited for */
+	ck_assert_int_eq(toeless_sgl_post(c.ctx, 9, &iov, 1, 9), 0);
+	th_feed(c.peer, c.fd, w.p, 48);
+	ck_assert_int_eq(toeless_pdu_recv(c.ctx, &pdu), -EAGAIN);
+	ck_assert_int_eq(rcvlowat_of(c.fd), _i ? (int)(w.len - 48) : 1);
+	ck_assert_int_eq(th_write_all(c.peer, w.p + 48, w.len - 48), 0);
+	ck_assert_int_eq(th_recv(c.ctx, c.fd, &pdu, TH_TIMEOUT_MS), 0);
+	ck_assert(pdu.flags & TOELESS_PDU_F_TASK_DONE);
+	ck_assert_int_eq(toeless_pdu_recv(c.ctx, &pdu), -EAGAIN);
+	ck_assert_int_eq(rcvlowat_of(c.fd), 1);
 	/* a short remainder (< 4 KiB) is not worth a setsockopt */
 	struct iovec iov2 = { dst, 6000 };
 	ck_assert_int_eq(toeless_sgl_post(c.ctx, 10, &iov2, 1, 10), 0);
