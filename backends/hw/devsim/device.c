@@ -840,6 +840,14 @@ static void on_ctl_listen(uv_poll_t *h, int status, int events)
 	int fd = accept4(ctl_listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 	if (fd < 0)
 		return;
+	/* only our own user or root may drive the device */
+	struct ucred cred;
+	socklen_t cl = sizeof(cred);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) != 0 || (cred.uid != geteuid() && cred.uid != 0)) {
+		dv_log(0, "control: refused a driver of uid %u", (unsigned)cred.uid);
+		close(fd);
+		return;
+	}
 	struct dv_att *a = calloc(1, sizeof(*a));
 	if (!a) {
 		close(fd);
@@ -867,7 +875,11 @@ int dv_control_start(const char *path)
 	if (ctl_listen_fd < 0)
 		return -errno;
 	unlink(path);
-	if (bind(ctl_listen_fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 || listen(ctl_listen_fd, 16) != 0)
+	/* the socket is the owner's only (0600), whatever the directory */
+	mode_t old = umask(0177);
+	int brc = bind(ctl_listen_fd, (struct sockaddr *)&sa, sizeof(sa));
+	umask(old);
+	if (brc != 0 || listen(ctl_listen_fd, 16) != 0)
 		return -errno;
 	uv_poll_init(dv.loop, &ctl_listen_poll, ctl_listen_fd);
 	uv_poll_start(&ctl_listen_poll, UV_READABLE, on_ctl_listen);
