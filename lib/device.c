@@ -317,8 +317,15 @@ int tl_device_open_ops(const struct toeless_backend_ops *ops, const char *args,
 	rc = tl_ops_check(dev, ops);
 	if (rc)
 		goto err_free;
-	dev->offers_sgls = tl_ops_fill(&dev->ops_full, ops);
-	dev->ops = ops = &dev->ops_full;
+	{
+		struct toeless_backend_ops *full = malloc(sizeof(*full));
+
+		rc = -ENOMEM;
+		if (!full)
+			goto err_free;
+		dev->offers_sgls = tl_ops_fill(full, ops);
+		dev->ops = ops = full;
+	}
 	rc = -pthread_mutex_init(&dev->lock, NULL);
 	if (rc)
 		goto err_free;
@@ -348,6 +355,8 @@ int tl_device_open_ops(const struct toeless_backend_ops *ops, const char *args,
 err_mutex:
 	pthread_mutex_destroy(&dev->lock);
 err_free:
+	if (dev->ops != dev->backend_ops)
+		free((void *)dev->ops);
 	free(dev);
 	return rc;
 }
@@ -619,6 +628,7 @@ int toeless_device_close(toeless_device *dev)
 	/* a plugin is unloaded only after its close() returned */
 	tl_plugin_release(dev->backend_ops);
 	pthread_mutex_destroy(&dev->lock);
+	free((void *)dev->ops);
 	free(dev);
 	return 0;
 }

@@ -56,9 +56,10 @@ struct tl_ctx_link {
 };
 
 struct toeless_device {
-	const struct toeless_backend_ops *ops;  /* &ops_full: every op set */
+	/* Every op set: the engine's table with absent optional ops filled
+	 * (lib/ops.c); heap, owned by the device. */
+	const struct toeless_backend_ops *ops;
 	const struct toeless_backend_ops *backend_ops; /* the engine's own table */
-	struct toeless_backend_ops ops_full;    /* absent optional ops filled (lib/ops.c) */
 	bool offers_sgls;             /* the engine has sgl_post and TOELESS_CAP_DDP */
 	void *priv;
 	pthread_mutex_t lock;
