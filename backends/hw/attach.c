@@ -188,6 +188,23 @@ int hw_attach(struct hw_dev *d, const char *path)
 		rc = errno == ENOENT || errno == ECONNREFUSED ? -ENODEV : -errno;
 		goto fail;
 	}
+	/* The device will write our memory and judge our digests: attach only
+	 * to one run by our own user or by root.  Any local user can put a
+	 * socket at a path in /tmp, so the path proves nothing; the kernel's
+	 * record of who listens does. */
+	struct ucred cred;
+	socklen_t cl = sizeof(cred);
+	if (getsockopt(d->ctl, SOL_SOCKET, SO_PEERCRED, &cred, &cl) != 0) {
+		rc = -errno;
+		goto fail;
+	}
+	if (cred.uid != geteuid() && cred.uid != 0) {
+		toeless_backend_log(d->tdev, TOELESS_LOG_ERR,
+				    "hw: %s is served by uid %u (pid %d), not by this user or root: not attached", path,
+				    (unsigned)cred.uid, (int)cred.pid);
+		rc = -EPERM;
+		goto fail;
+	}
 
 	hwif_layout_compute(&d->lay, HW_MAX_CONTEXTS, HW_ADMIN_SQ, HW_ADMIN_CQ, HW_CTX_SQ, HW_CTX_CQ, HW_CTX_RQ);
 	d->mem_size = d->lay.size;
@@ -252,9 +269,7 @@ int hw_attach(struct hw_dev *d, const char *path)
 		d->info.max_sge = 1024;
 	if (!d->info.max_crc_sge)
 		d->info.max_crc_sge = 1;
-	struct ucred cred;
-	socklen_t cl = sizeof(cred);
-	d->dev_pid = getsockopt(d->ctl, SOL_SOCKET, SO_PEERCRED, &cred, &cl) == 0 ? cred.pid : (pid_t)d->info.device_pid;
+	d->dev_pid = cred.pid;
 	maybe_allow_device_writes(d);
 	if (HWIF_LOAD(&d->hdr->state) != HWIF_STATE_RUNNING) {
 		rc = -EIO;

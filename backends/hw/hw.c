@@ -845,6 +845,35 @@ timeout:
 
 /* ---- receive records ---- */
 
+/* A wire device publishes a PDU's record when it has the header and makes
+ * it final when the last segment of the PDU has passed it (or it stopped
+ * following).  The host reads the header first, so the rest of the PDU
+ * may still be on the wire: sleep on the context's vector (the device
+ * signals it when it finalises a record) until the record is final, for
+ * at most HW_FINAL_WAIT_MS; then the prefix placed so far counts. */
+#define HW_FINAL_WAIT_MS 200
+static void wait_final(struct hw_ctx *c, const struct hwif_rqe *r)
+{
+	struct timespec t0, t;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		HWIF_STORE(&c->blk->irq_arm, 1);
+		if ((HWIF_LOAD(&r->flags) & HWIF_REC_F_FINAL) || !hw_dev_ok(c->dev))
+			break;
+		struct pollfd pf = { .fd = c->irq, .events = POLLIN };
+		if (poll(&pf, 1, 5) > 0) {
+			uint64_t v;
+			if (read(c->irq, &v, sizeof(v)) < 0) {
+				/* EAGAIN: another reader took it; the flag is what counts */
+			}
+		}
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		if ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000 >= HW_FINAL_WAIT_MS)
+			break;
+	}
+	HWIF_STORE(&c->blk->irq_arm, 0);
+}
+
 static int hw_rx_pdu(void *ctx_priv, const struct toeless_rx_query *q, struct toeless_rx_record *rec)
 {
 	struct hw_ctx *c = ctx_priv;
@@ -858,7 +887,16 @@ static int hw_rx_pdu(void *ctx_priv, const struct toeless_rx_query *q, struct to
 		const struct hwif_rqe *r = &c->rq[c->rq_head & (HW_CTX_RQ - 1)];
 		if (r->stream_pos > q->stream_pos)
 			break; /* a later PDU's record: keep it */
+		if ((c->dev->features & HWIF_F_WIRE_RECORDS) && r->stream_pos == q->stream_pos &&
+		    !(HWIF_LOAD(&r->flags) & HWIF_REC_F_FINAL))
+			wait_final(c, r);
 		struct hwif_rqe e = *r;
+		if ((c->dev->features & HWIF_F_WIRE_RECORDS) && !(HWIF_LOAD(&r->flags) & HWIF_REC_F_FINAL)) {
+			/* still open: only the prefix placed so far is the host's to skip;
+			 * the rest is placed in software after a claim, which stops the device */
+			e.bytes_placed = HWIF_LOAD(&r->bytes_placed);
+			e.data_digest = HWIF_DIGEST_UNCHECKED;
+		}
 		c->rq_head++;
 		if (e.flags & HWIF_REC_F_RELEASED)
 			dev_released(c, e.itt, e.gen);

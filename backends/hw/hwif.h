@@ -28,7 +28,7 @@
 
 #define HWIF_MAGIC 0x46495754u          /* "TWIF" */
 #define HWIF_VERSION_MAJOR 1            /* incompatible changes */
-#define HWIF_VERSION_MINOR 1            /* compatible additions: 1 adds SGL_CLAIM */
+#define HWIF_VERSION_MINOR 2            /* compatible additions: 1 adds SGL_CLAIM, 2 wire records */
 
 /* ---- features, negotiated at attach (driver asks, device grants a subset) ---- */
 #define HWIF_F_DDP          (1ull << 0) /* places Data-In payload into registered memory */
@@ -37,7 +37,15 @@
 #define HWIF_F_RESYNC       (1ull << 3) /* resync handshake (RESYNC_REQ / RESYNC_REPLY) */
 #define HWIF_F_AUTO_RELEASE (1ull << 4) /* releases an SGL itself on the PDU that ends its task */
 #define HWIF_F_CLAIM        (1ull << 5) /* SGL_CLAIM: never places over ranges the host claimed */
-#define HWIF_F_ALL (HWIF_F_DDP | HWIF_F_DIGEST_RX | HWIF_F_CRC_REQ | HWIF_F_RESYNC | HWIF_F_AUTO_RELEASE | HWIF_F_CLAIM)
+/* Wire records (interface 1.2): the device sits on the wire and sees a
+ * PDU segment by segment, so it publishes the record when it has the
+ * header (before the segment completing the header reaches the host) and
+ * completes it in place: bytes_placed grows as segments are placed, and
+ * HWIF_REC_F_FINAL (set last, release store) says the PDU is finished:
+ * its digests are known, or the device stopped following it.  Record
+ * field seq then carries the TCP sequence number of the PDU header. */
+#define HWIF_F_WIRE_RECORDS (1ull << 6)
+#define HWIF_F_ALL (HWIF_F_DDP | HWIF_F_DIGEST_RX | HWIF_F_CRC_REQ | HWIF_F_RESYNC | HWIF_F_AUTO_RELEASE | HWIF_F_CLAIM | HWIF_F_WIRE_RECORDS)
 
 /* ---- control socket messages ---- */
 enum hwif_msg_type {
@@ -240,6 +248,7 @@ struct hwif_cqe {
 /* ---- receive records (32 bytes), one per PDU the device followed in sync ---- */
 #define HWIF_REC_F_RELEASED 1u    /* the device released this ITT's SGL after this PDU */
 #define HWIF_REC_F_PLACED 2u      /* payload went to the SGL of (itt, gen) */
+#define HWIF_REC_F_FINAL 4u       /* HWIF_F_WIRE_RECORDS: the record is complete (set last) */
 
 struct hwif_rqe {
 	uint64_t stream_pos;      /* host numbering: position of the PDU header */
@@ -251,7 +260,7 @@ struct hwif_rqe {
 	uint8_t data_digest;      /* toeless_digest_result */
 	uint8_t flags;            /* HWIF_REC_F_* */
 	uint8_t opcode;
-	uint32_t seq;             /* per-context record number, for diagnostics */
+	uint32_t seq;             /* record number; with HWIF_F_WIRE_RECORDS the TCP sequence of the header */
 };
 
 /* Digest results: the same values as enum toeless_digest_result. */
