@@ -255,6 +255,12 @@ void tl_task_finish(toeless_ctx *ctx, struct tl_task *task, int32_t status)
 	task_complete(ctx, task);
 }
 
+void toeless_backend_count_anomaly(toeless_ctx *ctx)
+{
+	if (ctx)
+		TL_STAT_INC(&ctx->stats, engine_anomalies);
+}
+
 void toeless_backend_sgl_released(toeless_ctx *ctx, uint32_t itt)
 {
 	if (!ctx)
