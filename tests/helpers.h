@@ -5,7 +5,7 @@
  *
  * Nothing here uses the library to compute a value the library is being
  * tested for: digests come from th_crc32c(), a plain bitwise CRC32C
- * (tests/common/ref.h, shared with toeless-conform).
+ * (tools/common/ref.h, shared with toeless-conform).
  *
  * Environment:
  *   TOELESS_TEST_ITER  multiplies random iteration counts (th_iter());
@@ -26,10 +26,10 @@
 
 #include "toeless.h"
 
-#include "common/ref.h"
+#include "../tools/common/ref.h"
 
 /* ---- CRC32C reference and randomness (deterministic): the references of
- * tests/common/ref.h, which toeless-conform uses too ---- */
+ * tools/common/ref.h, which toeless-conform uses too ---- */
 #define th_crc32c ref_crc32c         /* th_crc32c(0, "123456789", 9) == 0xE3069283 */
 #define th_crc32c_iov ref_crc32c_iov
 #define th_rand ref_rand             /* splitmix64 */

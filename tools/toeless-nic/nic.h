@@ -14,7 +14,7 @@
  *               digests, loss of sync, hunt and resync
  *
  * The host side (control socket, queues, commands, placement into host
- * memory) is the one the relay model uses: ../../backends/hw/devsim/hwdev.h.
+ * memory) is the one the relay model uses: ../toeless-devsim/hwdev.h.
  *
  * SPDX-License-Identifier: MIT
  */
@@ -25,7 +25,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "../../backends/hw/devsim/hwdev.h"
+#include "../toeless-devsim/hwdev.h"
 
 #define NIC_NAME "toeless-nic 1.0"
 #define NIC_MAX_PKT 65536

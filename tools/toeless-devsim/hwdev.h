@@ -23,7 +23,7 @@
 #include <sys/types.h>
 #include <uv.h>
 
-#include "../hwif.h"
+#include "hwif.h" /* backends/hw/hwif.h: the interface the driver and the device share */
 
 struct dv_conn; /* the wire side's connection */
 

@@ -129,7 +129,7 @@ bool cf_failed(struct cf_t *t);
 	} while (0)
 
 /* ---- independent CRC32C (bitwise; toeless_crc32c's convention) and
- * randomness: the references of tests/common/ref.h, shared with the Check
+ * randomness: the references of tools/common/ref.h, shared with the Check
  * suites ---- */
 #define cf_crc32c ref_crc32c
 #define cf_rand ref_rand
