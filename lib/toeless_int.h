@@ -61,6 +61,7 @@ struct toeless_device {
 	const struct toeless_backend_ops *ops;
 	const struct toeless_backend_ops *backend_ops; /* the engine's own table */
 	bool offers_sgls;             /* the engine has sgl_post and TOELESS_CAP_DDP */
+	bool tx_digests;              /* the engine set TOELESS_CAP_CRC_TX: ask tx_pdu() */
 	void *priv;
 	pthread_mutex_t lock;
 	toeless_log_fn log_fn;
@@ -222,6 +223,7 @@ struct tl_tx_state {
 	int iov_heap_cap;
 	int iovcnt;                              /* remaining entries */
 	int pending;                             /* a PDU is partly sent */
+	uint64_t pos;                            /* bytes queued by toeless_pdu_send() since ctx_create */
 };
 
 struct tl_rx_state {
