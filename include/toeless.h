@@ -675,6 +675,8 @@ struct toeless_stats {
 	uint64_t recv_syscalls;      /**< read/readv calls */
 	uint64_t send_syscalls;      /**< writev calls */
 	uint64_t tx_digests_offloaded; /**< header and data digests toeless_pdu_send() left to the engine (TOELESS_CAP_CRC_TX) */
+	uint64_t bytes_placed_engine_host; /**< of bytes_placed_engine: copied by the host's CPU on the engine's behalf (TOELESS_RX_REC_HOST_CPU: mock, skeleton), not by a device */
+	uint64_t data_digests_engine_host; /**< of data_digests_engine: computed by the host's CPU on the engine's behalf */
 };
 
 /**

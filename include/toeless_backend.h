@@ -219,7 +219,22 @@ struct toeless_rx_record {
 	uint32_t bytes_placed;    /**< payload bytes from the segment start already placed (0..data_len) */
 	uint8_t hdr_digest;       /**< ::toeless_digest_result of the engine's header check */
 	uint8_t data_digest;      /**< ::toeless_digest_result; OK/BAD only when bytes_placed == data_len */
-	uint8_t reserved[2];      /**< zero */
+	uint8_t flags;            /**< ::toeless_rx_record_flags (was reserved, zero: same layout) */
+	uint8_t reserved;         /**< zero */
+};
+
+/**
+ * Flags of struct toeless_rx_record.  They say who did the work, for the
+ * counters only: an engine that copies payload from the socket with the
+ * host's CPU (MSG_PEEK, like the mock and the skeleton) is placing on
+ * its own behalf but saves the host nothing, and must not be counted as
+ * hardware placement.
+ */
+enum toeless_rx_record_flags {
+	/** The placed bytes (and any digest verdict) came from the host's CPU,
+	 *  not from a device: counted in toeless_stats.bytes_placed_engine_host
+	 *  and data_digests_engine_host as well. */
+	TOELESS_RX_REC_HOST_CPU = 1u << 0,
 };
 
 /** One asynchronous CRC request as the backend sees it. */

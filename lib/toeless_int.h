@@ -252,6 +252,7 @@ struct tl_rx_state {
 	int32_t pdu_err;          /* problem found with the current PDU so far */
 	uint32_t place_off;       /* Buffer Offset */
 	uint32_t engine_bytes;    /* payload bytes the engine placed */
+	bool engine_host;         /* ... with the host's CPU (TOELESS_RX_REC_HOST_CPU) */
 	uint8_t engine_data_digest;
 	uint8_t hdr_digest;
 	uint32_t crc;             /* running data-digest CRC (toeless_crc32c convention) */

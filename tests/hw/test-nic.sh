@@ -57,6 +57,7 @@ for qd in 1 32; do
 	[ "$(counter bytes_placed_engine "$D/stats")" -ge $LEN ] || { cat "$D/stats"; fail "hw qd $qd: the NIC did not place the data"; }
 	[ "$(counter data_digests_engine "$D/stats")" -gt 0 ] || fail "hw qd $qd: the NIC checked no data digest"
 	[ "$(counter sw_fallback_pdus "$D/stats")" = 0 ] || fail "hw qd $qd: software fallback on a clean wire"
+	[ "$(counter bytes_placed_engine_host "$D/stats")" = 0 ] || fail "hw qd $qd: NIC placement counted as the host's CPU"
 	echo "ok: hw qd $qd: NIC placed $(counter bytes_placed_engine "$D/stats") B, digests $(counter data_digests_engine "$D/stats")"
 done
 
