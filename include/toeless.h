@@ -290,10 +290,31 @@ struct toeless_completion {
 	uint64_t reserved[2];   /**< zero; room for future fields */
 };
 
+/** Flags in ::toeless_cq_attr. */
+enum toeless_cq_flags {
+	/**
+	 * The caller polls: it calls toeless_cq_poll() itself right after the
+	 * calls that can complete something (toeless_pdu_recv(),
+	 * toeless_sgl_cancel(), toeless_ctx_progress(), toeless_ctx_destroy())
+	 * and, while CRC requests are outstanding, until they have completed.
+	 * The queue then has no descriptor: it never writes or reads an
+	 * eventfd (two system calls saved per batch of completions), and
+	 * toeless_cq_fd() returns -EOPNOTSUPP.  Nothing is lost: completions
+	 * wait in the queue until polled, exactly as without the flag.  A
+	 * completion that an engine delivers from its own thread (asynchronous
+	 * CRC) is seen only by the next poll: callers that sleep in an event
+	 * loop between receives should not set it.
+	 */
+	TOELESS_CQ_POLLED = 1u << 0,
+};
+
 /** Options for toeless_cq_create(). */
 struct toeless_cq_attr {
 	size_t size;     /**< sizeof(struct toeless_cq_attr) */
 	uint32_t depth;  /**< initial entries (0: 1024); the queue grows rather than drop one */
+	uint32_t pad0;   /**< ignored: padding in the first layout, which callers may have left unset */
+	uint32_t flags;  /**< ::toeless_cq_flags (0: the descriptor is signalled); unknown bits: -EINVAL */
+	uint32_t reserved; /**< zero; room for a future field */
 };
 
 /**
@@ -318,7 +339,8 @@ TOELESS_API int toeless_cq_destroy(toeless_cq *cq);
  * The queue's file descriptor: readable (EPOLLIN) whenever completions wait.
  * Hand it to epoll or uv_poll; do not read or close it yourself.
  * @param cq the queue.
- * @return the descriptor, or -EINVAL on NULL.
+ * @return the descriptor; -EINVAL on NULL; -EOPNOTSUPP for a queue created
+ *         with ::TOELESS_CQ_POLLED, which has none.
  */
 TOELESS_API int toeless_cq_fd(toeless_cq *cq);
 
@@ -362,6 +384,20 @@ struct toeless_ctx_params {
 	uint32_t reserved[5];   /**< zero; room for future parameters */
 };
 
+/** Flags in ::toeless_ctx_attr (behaviour of this library, not negotiated). */
+enum toeless_ctx_attr_flags {
+	/**
+	 * When a readv returns part of a large data segment, set the socket's
+	 * SO_RCVLOWAT to the bytes the PDU still needs (capped), and back to 1
+	 * once it is complete, so that a caller waiting on the socket (epoll,
+	 * uv_poll) wakes up once per PDU instead of once per TCP segment when
+	 * the target sends slowly.  Costs a setsockopt() per such PDU, so it
+	 * pays only with a slow sender (doc/performance.md, "Wake-ups").  A
+	 * socket on which setsockopt fails is left as it is.
+	 */
+	TOELESS_CTX_RCVLOWAT = 1u << 0,
+};
+
 /** Options for toeless_ctx_create(). */
 struct toeless_ctx_attr {
 	size_t size;             /**< sizeof(struct toeless_ctx_attr) */
@@ -371,6 +407,19 @@ struct toeless_ctx_attr {
 	uint32_t max_tasks;      /**< SGL posts at once (0: 1024; at most caps.max_tasks) */
 	uint64_t stream_pos;     /**< receive-stream byte position of the next PDU header */
 	uint64_t user_data;      /**< returned by toeless_ctx_user_data() */
+	/**
+	 * Entries of a direct-indexed task table (0: none, the hash alone;
+	 * else rounded up to a power of two n, at most 2^24 and at most
+	 * max_tasks rounded up).  For initiators whose ITTs are small integers
+	 * below n, or carry one in their low bits (a slot index under a
+	 * sequence number): a post for ITT i takes entry i mod n and Data-In
+	 * for it finds it in one cache line.  An ITT whose entry another
+	 * outstanding ITT holds goes to the hash instead: any ITT still
+	 * works, only its lookup costs what it costs without the table.
+	 * Address space: about 192 bytes per entry, touched only as used.
+	 */
+	uint32_t itt_slots;
+	uint32_t flags;          /**< ::toeless_ctx_attr_flags; unknown bits: -EINVAL */
 };
 
 /**
@@ -385,7 +434,8 @@ struct toeless_ctx_attr {
  * @return 0; -EINVAL (NULL, fd not a stream socket, NULL cq or one of another
  *         device, params: unknown flag bits, max_recv_dsl outside 512 ..
  *         min(2^24-1, caps.max_recv_dsl), max_send_dsl above 2^24-1;
- *         max_tasks above caps.max_tasks); -ENOSPC when the
+ *         max_tasks above caps.max_tasks; itt_slots above its limits;
+ *         unknown flags); -ENOSPC when the
  *         device has caps.max_contexts open; -ENOMEM.
  */
 TOELESS_API int toeless_ctx_create(toeless_device *dev, const struct toeless_ctx_attr *attr,

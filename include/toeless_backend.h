@@ -348,6 +348,32 @@ TOELESS_API void toeless_backend_device_error(toeless_device *dev, int err);
 TOELESS_API void toeless_backend_log(toeless_device *dev, int level, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+/* ---- appended in libtoeless 0.2 (version node LIBTOELESS_0.2) ---- */
+
+/**
+ * Count one anomaly of the engine on @p ctx in toeless_stats.engine_anomalies
+ * (a record or completion the engine itself found inconsistent and dropped).
+ * Call it only from a context op of @p ctx.  NULL is ignored.
+ */
+TOELESS_API void toeless_backend_count_anomaly(toeless_ctx *ctx);
+/**
+ * The private data open() stored in @c *dev_priv, when @p dev is open on the
+ * engine whose ops table is @p ops; NULL when @p dev is NULL or open on
+ * another engine.  For an engine's own API (toeless_mock.h), which gets a
+ * device from the application and must check that it is one of its own.
+ */
+TOELESS_API void *toeless_backend_device_priv(toeless_device *dev, const struct toeless_backend_ops *ops);
+/**
+ * Copy the size-prefixed struct @p src (its first member is a size_t
+ * holding its size) into @p dst of @p dst_size bytes, the way the core takes
+ * its own attribute structs: a shorter @p src (an older caller) leaves the
+ * rest of @p dst zero; a longer one is accepted only when the bytes past
+ * @p dst_size are zero.  On success @p dst's size field is @p dst_size.
+ * @return 0, or -EINVAL (NULL pointers, @p dst_size below sizeof(size_t),
+ *         a size below sizeof(size_t), a nonzero unknown tail).
+ */
+TOELESS_API int toeless_backend_attr_copy(void *dst, size_t dst_size, const void *src);
+
 /* ---- plugins ---- */
 
 /** Size of the ABI-1 ops table (ABI 2 has the same ops): the smallest table the core accepts. */

@@ -73,9 +73,11 @@ int toeless_ctx_create(toeless_device *dev, const struct toeless_ctx_attr *attr,
 		return rc;
 	if (!a.cq || a.cq->dev != dev)
 		return -EINVAL;
-	toeless_ctx *ctx = calloc(1, sizeof(*ctx));
+	/* line-aligned: its layout is by cache line (toeless_int.h) */
+	toeless_ctx *ctx = aligned_alloc(64, sizeof(*ctx));
 	if (!ctx)
 		return -ENOMEM;
+	memset(ctx, 0, sizeof(*ctx));
 	ctx->dev = dev;
 	ctx->cq = a.cq;
 	ctx->fd = a.fd;
@@ -89,6 +91,24 @@ int toeless_ctx_create(toeless_device *dev, const struct toeless_ctx_attr *attr,
 		rc = -EINVAL;
 		goto fail_free;
 	}
+	/* the direct table: a power of two, no larger than max_tasks needs */
+	uint32_t direct = 0;
+	if (a.itt_slots) {
+		uint64_t lim = 1;
+		while (lim < a.max_tasks)
+			lim *= 2;
+		if (a.itt_slots > lim || a.itt_slots > TL_DIRECT_MAX) {
+			rc = -EINVAL;
+			goto fail_free;
+		}
+		for (direct = 1; direct < a.itt_slots; direct *= 2)
+			;
+	}
+	if (a.flags & ~(uint32_t)TOELESS_CTX_RCVLOWAT) {
+		rc = -EINVAL;
+		goto fail_free;
+	}
+	ctx->rcvlowat = (a.flags & TOELESS_CTX_RCVLOWAT) != 0;
 
 	pthread_mutex_lock(&dev->lock);
 	if (dev->n_ctx >= dev->caps.max_contexts) {
@@ -99,7 +119,7 @@ int toeless_ctx_create(toeless_device *dev, const struct toeless_ctx_attr *attr,
 	dev->n_ctx++; /* claimed now so concurrent creates honour the limit */
 	pthread_mutex_unlock(&dev->lock);
 
-	if ((rc = tl_tasks_init(&ctx->tasks, a.max_tasks)))
+	if ((rc = tl_tasks_init(&ctx->tasks, a.max_tasks, direct)))
 		goto fail_unclaim;
 	tl_rx_init(&ctx->rx, a.stream_pos);
 	if ((rc = tl_rx_alloc(ctx)))
@@ -235,6 +255,12 @@ void tl_task_finish(toeless_ctx *ctx, struct tl_task *task, int32_t status)
 	task_complete(ctx, task);
 }
 
+void toeless_backend_count_anomaly(toeless_ctx *ctx)
+{
+	if (ctx)
+		TL_STAT_INC(&ctx->stats, engine_anomalies);
+}
+
 void toeless_backend_sgl_released(toeless_ctx *ctx, uint32_t itt)
 {
 	if (!ctx)
@@ -255,8 +281,8 @@ void toeless_backend_sgl_released(toeless_ctx *ctx, uint32_t itt)
 static void complete_orphaned_releases(toeless_ctx *ctx)
 {
 	struct tl_task_table *t = &ctx->tasks;
-	for (uint32_t i = 0; i <= t->mask && ctx->releasing; i++) {
-		struct tl_task *task = t->slots[i].task;
+	for (uint32_t i = 0; i < tl_tasks_span(t) && ctx->releasing; i++) {
+		struct tl_task *task = tl_task_at(t, i);
 		if (task && task->state == TL_TASK_RELEASING) {
 			ctx->releasing--;
 			task_complete(ctx, task);
@@ -309,8 +335,8 @@ int toeless_ctx_destroy(toeless_ctx *ctx)
 		return -EINVAL;
 	toeless_device *dev = ctx->dev;
 	struct tl_task_table *t = &ctx->tasks;
-	for (uint32_t i = 0; i <= t->mask; i++) {
-		struct tl_task *task = t->slots[i].task;
+	for (uint32_t i = 0; i < tl_tasks_span(t); i++) {
+		struct tl_task *task = tl_task_at(t, i);
 		if (task && task->state == TL_TASK_POSTED) {
 			uint32_t before = t->count;
 			tl_task_finish(ctx, task, -ECANCELED);

@@ -99,6 +99,18 @@ void toeless_backend_device_error(toeless_device *dev, int err)
 		       dev->ops->name, toeless_strerror(err));
 }
 
+void *toeless_backend_device_priv(toeless_device *dev, const struct toeless_backend_ops *ops)
+{
+	if (!dev || !ops || dev->backend_ops != ops)
+		return NULL;
+	return dev->priv;
+}
+
+int toeless_backend_attr_copy(void *dst, size_t dst_size, const void *src)
+{
+	return tl_attr_copy(dst, dst_size, src);
+}
+
 /* ---- size-prefixed structs ---- */
 
 int tl_attr_copy(void *dst, size_t dst_size, const void *src)

@@ -52,8 +52,7 @@ void tl_rx_init(struct tl_rx_state *rx, uint64_t pos)
 int tl_rx_alloc(toeless_ctx *ctx)
 {
 	struct tl_rx_state *rx = &ctx->rx;
-	if (!rx->hdr && !(rx->hdr = malloc(TL_HDR_MAX)))
-		return -ENOMEM;
+	rx->hdr = ctx->hdr_store; /* in the context: no pointer to chase per PDU */
 	if (!rx->ahs_copy && !(rx->ahs_copy = malloc(1020)))
 		return -ENOMEM;
 	/* data segment + pad + data digest of the largest PDU we accept */
@@ -71,7 +70,6 @@ int tl_rx_alloc(toeless_ctx *ctx)
 
 void tl_rx_free(toeless_ctx *ctx)
 {
-	free(ctx->rx.hdr);
 	free(ctx->rx.ahs_copy);
 	free(ctx->rx.buf);
 	ctx->rx.hdr = ctx->rx.ahs_copy = ctx->rx.buf = NULL;

@@ -165,11 +165,19 @@ END_TEST
 /* Destroy with many posts outstanding (some partly placed): every post
  * completes exactly once, -ECANCELED, with its own cookie and the bytes
  * placed so far; no ERROR completion. */
+/* Loop index: no direct task table, one of 64 entries (most of these ITTs
+ * collide there and go to the hash), one of 8192 (toeless_ctx_attr.itt_slots):
+ * destroy's walk finds every post in both. */
 START_TEST(test_destroy_outstanding)
 {
 	const int n = (int)th_iter(500) > 5000 ? 5000 : (int)th_iter(500);
+	static const uint32_t slots[] = { 0, 64, 8192 };
 	struct th_conn c;
-	th_conn_open(&c, TH_SOCK_UNIX, 0, 0);
+	struct toeless_ctx_attr ta;
+	th_ctx_attr_init(&ta, -1, NULL, 0, 0);
+	ta.max_tasks = 8192;
+	ta.itt_slots = slots[_i];
+	th_conn_open_attr(&c, TH_SOCK_UNIX, &ta);
 	uint8_t *mem = calloc((size_t)n, 16);
 	for (int i = 0; i < n; i++) {
 		struct iovec iov = { mem + 16 * i, 16 };
@@ -217,6 +225,68 @@ START_TEST(test_destroy_outstanding)
 	free(seen);
 	free(q);
 	free(mem);
+	th_buf_free(&w);
+	th_conn_close(&c);
+}
+END_TEST
+
+/* toeless-iscsi's ITTs (a 15-bit sequence number over a slot index) with a
+ * direct table of 16: reads for every slot, then a second generation with
+ * the same slots while the first is still posted (those go to the hash),
+ * all placed, digests checked, completed once, with the right cookie.
+ * Loop index 1 runs the same with TOELESS_CTX_RCVLOWAT over TCP. */
+START_TEST(test_itt_slots)
+{
+	enum { SLOTS = 16, LEN = 3000 };
+	struct th_conn c;
+	struct toeless_ctx_attr ta;
+	unsigned dg = TOELESS_CTX_HEADER_DIGEST | TOELESS_CTX_DATA_DIGEST;
+	th_ctx_attr_init(&ta, -1, NULL, dg, 0);
+	ta.max_tasks = 2 * SLOTS;
+	ta.itt_slots = SLOTS;
+	ta.flags = _i ? TOELESS_CTX_RCVLOWAT : 0;
+	th_conn_open_attr(&c, _i ? TH_SOCK_TCP : TH_SOCK_UNIX, &ta);
+	static uint8_t buf[2][SLOTS][LEN], src[LEN];
+	th_fill_pattern(src, LEN, 99);
+	struct th_buf w;
+	th_buf_init(&w);
+	for (uint32_t g = 0; g < 2; g++)
+		for (uint32_t i = 0; i < SLOTS; i++) {
+			uint32_t itt = (g + 1) << 16 | i;
+			struct iovec iov = { buf[g][i], LEN };
+			ck_assert_int_eq(toeless_sgl_post(c.ctx, itt, &iov, 1, 100 * g + i), 0);
+			/* two Data-In each, the second with the status */
+			th_append_data_in(&w, dg, itt, 0, 0, src, 1000, 0, 0, 0);
+			th_append_data_in(&w, dg, itt, 1, 1000, src + 1000, LEN - 1000,
+					  TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS, 0, 0);
+		}
+	struct th_writer_opts wo = { .split = TH_SPLIT_FIXED, .chunk = 1448, .drain_fd = -1, .delay_us = 50 };
+	struct th_writer *wr = th_writer_start(c.peer, w.p, w.len, &wo);
+	struct toeless_pdu pdu;
+	for (int k = 0; k < 4 * SLOTS; k++) {
+		ck_assert_int_eq(th_recv(c.ctx, c.fd, &pdu, TH_TIMEOUT_MS), 0);
+		ck_assert(pdu.flags & TOELESS_PDU_F_PLACED);
+		ck_assert_uint_eq(pdu.data_digest, TOELESS_DIGEST_OK);
+	}
+	ck_assert_uint_eq(th_writer_join(wr), w.len);
+	struct toeless_completion q[2 * SLOTS + 1];
+	ck_assert_int_eq(th_cq_wait(c.cq, q, 2 * SLOTS, TH_TIMEOUT_MS), 2 * SLOTS);
+	ck_assert_int_eq(th_cq_drain(c.cq, q + 2 * SLOTS, 1), 0);
+	uint8_t seen[2][SLOTS];
+	memset(seen, 0, sizeof(seen));
+	for (int k = 0; k < 2 * SLOTS; k++) {
+		ck_assert_int_eq(q[k].status, 0);
+		uint32_t g = (uint32_t)q[k].user_data / 100, i = (uint32_t)q[k].user_data % 100;
+		ck_assert_uint_eq(q[k].itt, (g + 1) << 16 | i);
+		ck_assert_uint_eq(q[k].bytes_placed, LEN);
+		ck_assert(!seen[g][i]);
+		seen[g][i] = 1;
+		ck_assert_mem_eq(buf[g][i], src, LEN);
+	}
+	struct toeless_stats st;
+	th_ctx_stats(c.ctx, &st);
+	ck_assert_uint_eq(st.data_in_placed, 4 * SLOTS);
+	ck_assert_uint_eq(st.unknown_itt_pdus, 0);
 	th_buf_free(&w);
 	th_conn_close(&c);
 }
@@ -421,7 +491,7 @@ START_TEST(test_ctx_create_bad)
 
 	struct toeless_ctx_attr a;
 	toeless_ctx *ctx = NULL;
-	for (int k = 0; k < 13; k++) {
+	for (int k = 0; k < 16; k++) {
 		th_ctx_attr_init(&a, c.fd, c.cq, 0, 0);
 		switch (k) {
 		case 0: a.fd = -1; break;
@@ -436,6 +506,9 @@ START_TEST(test_ctx_create_bad)
 		case 9: a.params.max_recv_dsl = TOELESS_ISCSI_MAX_DSL + 1; break;
 		case 10: a.params.max_send_dsl = TOELESS_ISCSI_MAX_DSL + 1; break;
 		case 11: a.max_tasks = caps.max_tasks + 1; break;
+		case 13: a.max_tasks = 100; a.itt_slots = 129; break; /* more than max_tasks rounded up */
+		case 14: a.max_tasks = 1u << 25; a.itt_slots = (1u << 24) + 1; break; /* over 2^24 */
+		case 15: a.flags = 1u << 9; break;           /* an unknown attribute flag */
 		default: a.params.flags = 1u << 7; break;    /* an unknown flag */
 		}
 		int rc = toeless_ctx_create(c.dev, &a, &ctx);
@@ -799,7 +872,8 @@ static Suite *lifecycle_suite(void)
 	Suite *s = suite_create("lifecycle");
 	TH_TEST(s, test_cancel_outstanding);
 	TH_LOOP_TEST(s, test_cancel_mid_pdu, 0, 2);
-	TH_TEST(s, test_destroy_outstanding);
+	TH_LOOP_TEST(s, test_destroy_outstanding, 0, 3);
+	TH_LOOP_TEST(s, test_itt_slots, 0, 2);
 	TH_LOOP_TEST(s, test_destroy_engine_held, 0, 2);
 	TH_TEST(s, test_itt_reuse);
 	TH_TEST(s, test_itt_reuse_delayed_release);

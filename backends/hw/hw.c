@@ -16,7 +16,11 @@
  *
  * SPDX-License-Identifier: MIT
  */
+#ifdef HAVE_CONFIG_H
 #include "config.h"
+#else
+#define _GNU_SOURCE /* built alone, as a plugin from the installed headers */
+#endif
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -33,8 +37,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "toeless_int.h"
-#include "backends.h"
+#include "toeless_iscsi.h"
 #include "hw_int.h"
 
 #define HW_VERSION "1.0"
@@ -525,7 +528,7 @@ static int hw_ctx_set_params(void *ctx_priv, const struct toeless_ctx_params *pa
 
 static void note_anomaly(struct hw_ctx *c)
 {
-	TL_STAT_INC(&c->tctx->stats, engine_anomalies);
+	toeless_backend_count_anomaly(c->tctx);
 }
 
 /* The device let go of (itt, gen) on its own (record flag). */
@@ -1004,6 +1007,8 @@ static int hw_tx_pdu(void *ctx_priv, uint64_t tx_pos, uint32_t hdr_len, uint32_t
 	return 0;
 }
 
+/* Linked into the library, found by name (lib/device.c's registry). */
+extern const struct toeless_backend_ops tl_backend_hw __attribute__((visibility("hidden")));
 const struct toeless_backend_ops tl_backend_hw = {
 	.size = sizeof(struct toeless_backend_ops),
 	.abi_version = TOELESS_BACKEND_ABI,
@@ -1027,3 +1032,9 @@ const struct toeless_backend_ops tl_backend_hw = {
 	.progress = hw_progress,
 	.sgl_claim = hw_sgl_claim,
 };
+
+/* Built alone (-DTOELESS_ENGINE_PLUGIN, tests/test-engine-plugins.sh) the
+ * engine is a plugin like any vendor's: the same table, exported. */
+#ifdef TOELESS_ENGINE_PLUGIN
+TOELESS_BACKEND_DEFINE(tl_backend_hw)
+#endif

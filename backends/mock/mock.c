@@ -22,7 +22,12 @@
  *
  * SPDX-License-Identifier: MIT
  */
+#ifdef HAVE_CONFIG_H
 #include "config.h"
+#else
+#define _GNU_SOURCE /* built alone, as a plugin from the installed headers */
+#define PACKAGE_VERSION "plugin"
+#endif
 
 #include <errno.h>
 #include <limits.h>
@@ -32,9 +37,14 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 
-#include "toeless_int.h"
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "toeless.h"
+#include "toeless_backend.h"
+#include "toeless_iscsi.h"
 #include "toeless_mock.h"
-#include "backends.h"
 
 #define MOCK_MAX_FAULTS 32
 #define MOCK_BUCKETS 256     /* per-context ITT hash; ITTs are usually dense */
@@ -1162,6 +1172,8 @@ static void mock_rx_resync_reply(void *ctx_priv, uint64_t pos, int is_header)
 	out_deliver(m, &out);
 }
 
+/* Linked into the library, found by name (lib/device.c's registry). */
+extern const struct toeless_backend_ops tl_backend_mock __attribute__((visibility("hidden")));
 const struct toeless_backend_ops tl_backend_mock = {
 	.size = sizeof(struct toeless_backend_ops),
 	.abi_version = TOELESS_BACKEND_ABI,
@@ -1185,14 +1197,18 @@ const struct toeless_backend_ops tl_backend_mock = {
 	.sgl_claim = mock_sgl_claim,
 };
 
+/* Built alone (-DTOELESS_ENGINE_PLUGIN, tests/test-engine-plugins.sh) the
+ * engine is a plugin like any vendor's: the same table, exported. */
+#ifdef TOELESS_ENGINE_PLUGIN
+TOELESS_BACKEND_DEFINE(tl_backend_mock)
+#endif
+
 /* ---- the scripting API (include/toeless_mock.h) ---- */
 
 /* The mock behind a device, or NULL when it is not a mock device. */
 static struct mock_dev *mock_of(toeless_device *dev)
 {
-	if (!dev || dev->backend_ops != &tl_backend_mock)
-		return NULL;
-	return dev->priv;
+	return toeless_backend_device_priv(dev, &tl_backend_mock);
 }
 
 int toeless_mock_fault_add(toeless_device *dev, const struct toeless_mock_fault *fault)
@@ -1201,7 +1217,7 @@ int toeless_mock_fault_add(toeless_device *dev, const struct toeless_mock_fault 
 	struct toeless_mock_fault f;
 	if (!m || !fault)
 		return -EINVAL;
-	int rc = tl_attr_copy(&f, sizeof(f), fault);
+	int rc = toeless_backend_attr_copy(&f, sizeof(f), fault);
 	if (rc)
 		return rc;
 	if (f.kind < TOELESS_MOCK_FAULT_DATA_DIGEST || f.kind > TOELESS_MOCK_FAULT_DEVICE_FAILURE)

@@ -24,6 +24,14 @@
  * The ops it leaves NULL (memory registration, progress, resync) show what
  * the core does without them: see "Optional ops" in toeless_backend.h.
  *
+ * The in-tree engines (backends/sw, mock, hw) follow the same pattern and
+ * build the same way (tests/conform/test-engine-plugins.sh): include/ alone,
+ * the table exported with TOELESS_BACKEND_DEFINE(), and the core's services
+ * for what an engine cannot do itself: toeless_backend_count_anomaly() for
+ * a record it drops as inconsistent (hw), toeless_backend_device_priv() for
+ * an engine API of its own that receives a device from the application,
+ * toeless_backend_attr_copy() for that API's size-prefixed structs (mock).
+ *
  * SPDX-License-Identifier: MIT
  */
 #define _GNU_SOURCE

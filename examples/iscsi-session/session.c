@@ -40,23 +40,55 @@
 #include <unistd.h>
 #include <fcntl.h>
 
-#include "iscsi.h"
+#include "iscsi_session.h"
 
 #define TICK_MS 250
 
 int verbose;
+
+static void log_stderr(int level, const char *msg, void *arg)
+{
+	(void)arg;
+	if (level == ISCSI_LOG_DEBUG && !verbose)
+		return;
+	fprintf(stderr, "toeless-iscsi: %s\n", msg);
+}
+
+static iscsi_log_fn log_fn = log_stderr;
+static void *log_arg;
+
+void iscsi_log_set(iscsi_log_fn fn, void *arg)
+{
+	log_fn = fn ? fn : log_stderr;
+	log_arg = arg;
+}
+
+static void vlog_at(int level, const char *fmt, va_list ap)
+{
+	char msg[1024];
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	log_fn(level, msg, log_arg);
+}
+
+void iscsi_log(int level, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vlog_at(level, fmt, ap);
+	va_end(ap);
+}
 
 void vlog(const char *fmt, ...)
 {
 	va_list ap;
 
 	if (!verbose)
-		return;
-	fprintf(stderr, "toeless-iscsi: ");
+		return; /* not even formatted */
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vlog_at(ISCSI_LOG_DEBUG, fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 }
 
 uint64_t now_ms(void)
@@ -896,7 +928,7 @@ static void rx_logout_response(struct conn *c, const struct toeless_pdu *pdu)
 		return;
 	}
 	if (pdu->bhs[2] != 0)
-		fprintf(stderr, "toeless-iscsi: logout response 0x%02x (closing anyway)\n", pdu->bhs[2]);
+		iscsi_log(ISCSI_LOG_WARN, "logout response 0x%02x (closing anyway)", pdu->bhs[2]);
 	vlog("logged out");
 	s->logout_done = true;
 	conn_teardown(c);
@@ -964,19 +996,22 @@ static void login_done(struct conn *c)
 	s->st.logins++;
 	vlog("logged in to %s (TSIH %u): HeaderDigest=%s DataDigest=%s MaxRecvDataSegmentLength=%u/%u "
 	     "MaxBurstLength=%u FirstBurstLength=%u ImmediateData=%s InitialR2T=%s MaxOutstandingR2T=%u",
-	     s->cfg->target, c->login.tsih, p->header_digest ? "CRC32C" : "None",
+	     s->cfg->target ? s->cfg->target : "the discovery session", c->login.tsih, p->header_digest ? "CRC32C" : "None",
 	     p->data_digest ? "CRC32C" : "None", p->max_recv_dsl, p->max_send_dsl, p->max_burst, p->first_burst,
 	     p->immediate_data ? "Yes" : "No", p->initial_r2t ? "Yes" : "No", p->max_outstanding_r2t);
 	if (s->ever_logged_in) {
 		unsigned n = 0;
 		for (struct task *t = s->pend_head; t; t = t->next)
 			n += t->attempts > 0;
-		fprintf(stderr, "toeless-iscsi: logged in again; sending %u outstanding command%s again\n", n,
+		iscsi_log(ISCSI_LOG_WARN, "logged in again; sending %u outstanding command%s again", n,
 			n == 1 ? "" : "s");
 	}
 	s->ever_logged_in = true;
 	login_free(&c->login);
-	send_ping(c); /* a first NOP-Out: liveness, and the target's answer is cheap */
+	/* a first NOP-Out: liveness, and the target's answer is cheap; not on a
+	 * discovery session, where tgtd closes the connection on a NOP-Out */
+	if (!s->cfg->discovery)
+		send_ping(c);
 	if (c->state == CONN_FFP)
 		conn_pump(c);
 }
@@ -997,6 +1032,11 @@ static void rx_dispatch(struct conn *c, const struct toeless_pdu *pdu)
 	case OP_LOGOUT_RSP: rx_logout_response(c, pdu); break;
 	case OP_REJECT: rx_reject(c, pdu); break;
 	case OP_ASYNC: rx_async(c, pdu); break;
+	case OP_TEXT_RSP:
+		statsn_update(c->s, pdu->bhs);
+		session_update_window(c->s, pdu->bhs);
+		session_text_rx(c, pdu);
+		break;
 	case OP_TMF_RSP:
 		statsn_update(c->s, pdu->bhs);
 		session_update_window(c->s, pdu->bhs);
@@ -1333,7 +1373,7 @@ void conn_fail(struct conn *c, int exit_class, const char *fmt, ...)
 				      s->failures, msg);
 		return;
 	}
-	fprintf(stderr, "toeless-iscsi: connection dropped: %s; logging in again (attempt %u of %u)\n", msg,
+	iscsi_log(ISCSI_LOG_WARN, "connection dropped: %s; logging in again (attempt %u of %u)", msg,
 		s->failures, s->cfg->retries);
 	uv_timer_start(&s->retry_timer, on_retry, 20u * s->failures, 0);
 }
@@ -1398,7 +1438,7 @@ static void on_tick(uv_timer_t *h)
 		else if (s->active && now - c->last_rx_ms > limit)
 			conn_fail(c, EXIT_CONN, "no answer for %u s with %u commands outstanding", s->cfg->timeout,
 				  s->active);
-		else if (s->cfg->nop_interval && !c->ping_outstanding &&
+		else if (s->cfg->nop_interval && !s->cfg->discovery && !c->ping_outstanding &&
 			 now - c->last_rx_ms > (uint64_t)s->cfg->nop_interval * 1000)
 			send_ping(c);
 		/* the per-command deadline: pings answered or not, it does not move */
@@ -1425,7 +1465,8 @@ static void on_tick(uv_timer_t *h)
 static void lib_log(int level, const char *msg, void *arg)
 {
 	(void)arg;
-	fprintf(stderr, "toeless-iscsi: libtoeless%s: %s\n", level <= TOELESS_LOG_ERR ? " error" : "", msg);
+	iscsi_log(level <= TOELESS_LOG_ERR ? ISCSI_LOG_ERROR : ISCSI_LOG_WARN, "libtoeless%s: %s",
+		  level <= TOELESS_LOG_ERR ? " error" : "", msg);
 }
 
 static int resolve(struct session *s)
@@ -1599,6 +1640,8 @@ void session_destroy(struct session *s)
 	}
 	free(s->tasks);
 	s->tasks = NULL;
+	free(s->text);
+	s->text = NULL;
 	if (s->dev)
 		toeless_device_close(s->dev);
 	s->dev = NULL;
@@ -1641,7 +1684,7 @@ static const struct {
 };
 #undef ISTAT
 
-void session_print_stats(struct session *s)
+void session_print_stats(struct session *s, FILE *f)
 {
 	struct toeless_stats dev = {.size = sizeof(dev)}, last = {.size = sizeof(last)};
 
@@ -1654,16 +1697,16 @@ void session_print_stats(struct session *s)
 	toeless_device_stats(s->dev, &dev);
 	s->st.reconnects = s->st.connections ? s->st.connections - 1 : 0;
 
-	printf("libtoeless %s, backend %s %s%s%s\n", toeless_version(), s->caps.backend, s->caps.backend_version,
+	fprintf(f, "libtoeless %s, backend %s %s%s%s\n", toeless_version(), s->caps.backend, s->caps.backend_version,
 	       (s->caps.flags & TOELESS_CAP_DDP) ? ", engine placement" : ", software placement",
 	       (s->caps.flags & TOELESS_CAP_CRC_RX) ? ", engine CRC" : ", software CRC");
-	printf("%-28s %20s %20s\n", "library counters", "last connection", "all connections");
+	fprintf(f, "%-28s %20s %20s\n", "library counters", "last connection", "all connections");
 	for (size_t i = 0; i < sizeof(lib_counters) / sizeof(lib_counters[0]); i++)
-		printf("  %-26s %20llu %20llu\n", lib_counters[i].name,
+		fprintf(f, "  %-26s %20llu %20llu\n", lib_counters[i].name,
 		       (unsigned long long)*(const uint64_t *)((const char *)&last + lib_counters[i].off),
 		       (unsigned long long)*(const uint64_t *)((const char *)&dev + lib_counters[i].off));
-	printf("initiator counters\n");
+	fprintf(f, "initiator counters\n");
 	for (size_t i = 0; i < sizeof(initiator_counters) / sizeof(initiator_counters[0]); i++)
-		printf("  %-26s %20llu\n", initiator_counters[i].name,
+		fprintf(f, "  %-26s %20llu\n", initiator_counters[i].name,
 		       (unsigned long long)*(const uint64_t *)((const char *)&s->st + initiator_counters[i].off));
 }

@@ -1,18 +1,34 @@
 /*
- * toeless-iscsi: a small userspace iSCSI initiator on libuv whose whole fast
- * path runs through libtoeless.  This header is shared by its modules:
+ * iscsi-session: the iSCSI initiator session layer on libuv and libtoeless,
+ * shared by toeless-iscsi (examples/toeless-iscsi/) and the nbdkit plugin
+ * (plugins/nbdkit/).  It is a static convenience library of the build
+ * (libtoeless-iscsi-session.la, PIC), not part of libtoeless's ABI.
+ * The API is documented in doc/session.md; in short:
  *
- *   main.c     command line, the read/write/bench/info commands, exit codes
- *   login.c    the login phase: security stage (AuthMethod=None) and the
- *              operational text-key negotiation (RFC 7143 section 6, 13)
+ *   session_init / session_login / task_get / task_submit / session_exec /
+ *   session_logout / session_destroy   the event-driven core: one thread
+ *              runs the libuv loop; done() callbacks run on it
+ *   session_probe_lun, session_report_luns, session_discover
+ *              the probing commands (INQUIRY, TEST UNIT READY, READ
+ *              CAPACITY(16); REPORT LUNS; SendTargets)
+ *   iscsi_sync_*  (sync.c) the blocking seam for other threads: a session
+ *              thread runs the loop, callers queue requests and wait
+ *
+ * Modules:
+ *   login.c    the login phase: security stage (AuthMethod None or CHAP,
+ *              one-way or mutual, chap.c) and the operational text-key
+ *              negotiation (RFC 7143 section 6, 13)
  *   session.c  connections and the full-feature phase: CmdSN window, task
  *              table, Data-In placement, R2T and Data-Out, NOP, Logout, and
  *              recovery at ErrorRecoveryLevel 0 (drop, log in again, reissue)
  *   escalate.c what happens to a command that gets no answer in time: ABORT
  *              TASK, LOGICAL UNIT RESET, a new connection, then giving up
  *   scsi.c     CDBs, status and sense decoding
+ *   probe.c    LUN probing, REPORT LUNS, SendTargets discovery
+ *   chap.c     CHAP (RFC 7143 12.1.3, RFC 1994) with a local MD5
+ *   sync.c     the session thread and its blocking calls
  *
- * Only include/toeless.h of the library is used.
+ * Only include/toeless.h and include/toeless_iscsi.h of the library are used.
  *
  * SPDX-License-Identifier: MIT
  */
@@ -22,6 +38,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include <sys/socket.h>
 #include <uv.h>
@@ -43,7 +60,17 @@ enum iscsi_exit {
 	EXIT_CONN = 9,        /* connection lost or protocol error, retries exhausted */
 	EXIT_LOCAL = 10,      /* local file or library error */
 	EXIT_TIMEOUT = 11,    /* a command got no answer through the whole escalation */
+	EXIT_AUTH = 12,       /* CHAP failed: the target refused our secret, or the target
+			       * failed to prove its own (mutual CHAP) */
 };
+
+/* Messages from the layer: level, and one line without the program name. */
+enum iscsi_log_level { ISCSI_LOG_ERROR, ISCSI_LOG_WARN, ISCSI_LOG_DEBUG };
+typedef void (*iscsi_log_fn)(int level, const char *msg, void *arg);
+/* Process-wide; the default prints "toeless-iscsi: MSG" on stderr (DEBUG only
+ * with verbose).  The plugin sends them to nbdkit_error/nbdkit_debug. */
+void iscsi_log_set(iscsi_log_fn fn, void *arg);
+void iscsi_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* ------------------------------------------------------------------------ */
 /* iSCSI wire format (RFC 7143 section 11); values from <toeless_iscsi.h>.   */
@@ -171,6 +198,13 @@ struct config {
 	unsigned nop_interval; /* seconds of silence before we ping the target (0: never) */
 	unsigned timeout;      /* seconds without an answer before the connection is dropped */
 	unsigned cmd_timeout;  /* seconds a command may go unanswered before escalation */
+	/* CHAP (chap.c): secrets are read from files or the environment by the
+	 * program (chap_secret_load), never taken from a command line */
+	const char *chap_user;          /* NULL: AuthMethod=None */
+	const char *chap_secret;        /* our secret */
+	const char *chap_target_user;   /* mutual: the name the target must give (NULL: any) */
+	const char *chap_target_secret; /* mutual: the target's secret (NULL: one-way) */
+	bool discovery;                 /* SessionType=Discovery (no TargetName) */
 };
 
 /* ------------------------------------------------------------------------ */
@@ -188,6 +222,27 @@ struct iscsi_params {
 
 struct login_key;
 
+/* CHAP exchange of one login (chap.c; RFC 7143 12.1.3, RFC 1994). */
+#define CHAP_CHALLENGE_LEN 16
+#define CHAP_MAX_CHALLENGE 1024 /* bytes of a target's challenge we accept */
+struct chap {
+	int step;               /* CHAP_IDLE .. CHAP_DONE */
+	bool offered;           /* AuthMethod=CHAP went out */
+	/* from the target, in this response */
+	bool have_a, have_i, have_c, have_n, have_r;
+	char a[64];
+	unsigned id;
+	uint8_t *c;
+	size_t c_len;
+	char n[256];
+	uint8_t r[16];
+	size_t r_len;
+	/* ours, for mutual CHAP */
+	uint8_t our_id;
+	uint8_t our_c[CHAP_CHALLENGE_LEN];
+};
+enum { CHAP_IDLE, CHAP_SENT_A, CHAP_SENT_R, CHAP_DONE };
+
 struct login {
 	int stage;           /* current stage (CSG): 0 security, 1 operational */
 	bool op_keys_sent;   /* our operational proposals are out */
@@ -200,6 +255,7 @@ struct login {
 	struct iscsi_params result;
 	uint32_t key_state[32]; /* per known key: sent / answered flags */
 	char target_alias[256];
+	struct chap chap;
 };
 
 struct conn;
@@ -246,6 +302,7 @@ void cdb_inquiry(uint8_t cdb[16], uint16_t alloc_len);
 void cdb_read_capacity16(uint8_t cdb[16], uint32_t alloc_len);
 void cdb_read16(uint8_t cdb[16], uint64_t lba, uint32_t blocks);
 void cdb_write16(uint8_t cdb[16], uint64_t lba, uint32_t blocks);
+void cdb_sync_cache16(uint8_t cdb[16]);
 /* Encode a LUN number into the 8-byte iSCSI LUN field (SAM-5 4.7). */
 void lun_encode(uint8_t out[8], uint64_t lun);
 /* Decode fixed or descriptor format sense data. */
@@ -362,6 +419,17 @@ struct session {
 	uint32_t exp_statsn;
 	uint32_t itt_seq;
 
+	/* discovery: the SendTargets text being collected (probe.c) */
+	char *text;
+	size_t text_len, text_cap;
+	bool text_done;
+	uint32_t text_itt;
+	uint64_t text_sent_ms;
+	/* CHAP challenges we sent in this session: a target that sends one back
+	 * as its own is reflecting it (chap.c) */
+	uint8_t chap_sent[4][CHAP_CHALLENGE_LEN];
+	unsigned chap_nsent;
+
 	/* tasks */
 	struct task *tasks;
 	unsigned ntasks;
@@ -449,6 +517,7 @@ struct conn {
 #define ITT_SLOT_PING 0xff02u
 #define ITT_SLOT_LOGOUT 0xff03u
 #define ITT_SLOT_TMF 0xff04u
+#define ITT_SLOT_TEXT 0xff05u
 #define ITT_MAX_TASKS 0xff00u
 uint32_t make_itt(struct session *s, unsigned slot);
 
@@ -468,7 +537,7 @@ int session_exec(struct session *s, struct task *t);
 int session_logout(struct session *s);
 /* Record a fatal error: the loop stops, main() prints msg and exits with code. */
 void session_fatal(struct session *s, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-void session_print_stats(struct session *s);
+void session_print_stats(struct session *s, FILE *f);
 uint64_t now_ms(void);
 
 /* Internal to login.c/session.c: queue a control PDU on a connection.
@@ -484,6 +553,79 @@ void session_login_window(struct session *s, const uint8_t *bhs);
 void task_recall(struct conn *c, struct task *t);
 /* CmdSN <= MaxCmdSN: a new command may be sent. */
 bool window_open(struct session *s);
+
+/* ------------------------------------------------------------------------ */
+/* Probing, REPORT LUNS and discovery (probe.c).                             */
+struct lun_info {
+	uint8_t type;
+	char vendor[9], product[17], revision[5];
+	uint32_t block_len;
+	uint64_t blocks;
+};
+/* Set s->errmsg, return code: an error that does not end the session. */
+int session_error(struct session *s, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* INQUIRY (a block device?), TEST UNIT READY, READ CAPACITY(16) of cfg->lun.
+ * 0, or an enum iscsi_exit value with s->errmsg set. */
+int session_probe_lun(struct session *s, struct lun_info *li);
+/* REPORT LUNS (SPC-4 6.33) to cfg->lun: *luns is malloc'ed, the caller frees. */
+int session_report_luns(struct session *s, uint64_t **luns, size_t *count);
+
+#define DISCOVER_MAX_PORTALS 8
+struct discovered {
+	char name[224];                            /* TargetName */
+	char portals[DISCOVER_MAX_PORTALS][128];  /* TargetAddress: host:port,tag */
+	unsigned nportals;
+};
+/* SendTargets=All on a session logged in with cfg->discovery: *out is
+ * malloc'ed, the caller frees. */
+int session_discover(struct session *s, struct discovered **out, size_t *count);
+void session_text_rx(struct conn *c, const struct toeless_pdu *pdu);
+
+/* ------------------------------------------------------------------------ */
+/* CHAP (chap.c).                                                             */
+void md5(const void *data, size_t len, uint8_t out[16]);
+/* Incremental MD5 for the CHAP response: id, secret, challenge. */
+struct md5_ctx {
+	uint32_t h[4];
+	uint64_t len;
+	uint8_t buf[64];
+};
+void md5_init(struct md5_ctx *m);
+void md5_update(struct md5_ctx *m, const void *data, size_t len);
+void md5_final(struct md5_ctx *m, uint8_t out[16]);
+/*
+ * Read a secret: from the file PATH (its first line, without the newline;
+ * the file must not be readable by others), or when PATH is NULL from the
+ * environment variable ENV.  Returns a malloc'ed string, or NULL with msg
+ * set.  Never from a command-line argument: those are visible in ps.
+ */
+char *chap_secret_load(const char *path, const char *env, char *msg, size_t msglen);
+/* Login, security stage: a key from the target (1: taken, 0: not CHAP's). */
+int chap_key(struct conn *c, const char *key, const char *value);
+/* After a response in the security stage: the next keys; *transit says whether
+ * the request may ask for the operational stage.  0, or an exit code. */
+int chap_step(struct conn *c, bool target_transit, bool *transit);
+
+/* ------------------------------------------------------------------------ */
+/* The blocking seam (sync.c): a session thread runs the loop; any thread
+ * calls these, concurrently.  See doc/session.md.                           */
+struct iscsi_sync;
+/* Start the thread, log in and probe cfg->lun.  cfg must outlive the handle.
+ * 0, or an enum iscsi_exit value with the reason in err. */
+int iscsi_sync_open(const struct config *cfg, struct iscsi_sync **out, struct lun_info *li, char *err,
+		    size_t errlen);
+/* READ(16)/WRITE(16) of [offset, offset+len), split into cfg->block_size
+ * commands, up to cfg->queue_depth in flight for all callers together.
+ * 0, -EINVAL (not block aligned or past the end), -EIO (SCSI error: *why
+ * says which when given), -ENOTCONN (the session gave up). */
+int iscsi_sync_io(struct iscsi_sync *h, enum task_dir dir, void *buf, uint64_t offset, uint64_t len,
+		  char *why, size_t whylen);
+/* SYNCHRONIZE CACHE(16) of the whole LUN. */
+int iscsi_sync_flush(struct iscsi_sync *h, char *why, size_t whylen);
+/* Counters of the session so far (a copy taken on the session thread). */
+int iscsi_sync_stats(struct iscsi_sync *h, struct session_stats *st);
+/* Log out, stop the thread, free.  The counters go to the log (DEBUG). */
+void iscsi_sync_close(struct iscsi_sync *h);
 
 /* ------------------------------------------------------------------------ */
 /* Escalation of commands with no answer (escalate.c).                        */

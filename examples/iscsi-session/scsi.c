@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "iscsi.h"
+#include "iscsi_session.h"
 
 void cdb_test_unit_ready(uint8_t cdb[16])
 {
@@ -174,4 +174,10 @@ const char *device_type_str(uint8_t type)
 	case 0x1f: return "unknown or no device type";
 	default: return "other device";
 	}
+}
+
+void cdb_sync_cache16(uint8_t cdb[16])
+{
+	memset(cdb, 0, 16);
+	cdb[0] = 0x91; /* SYNCHRONIZE CACHE(16): LBA 0, 0 blocks = the whole LUN */
 }

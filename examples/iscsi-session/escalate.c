@@ -33,7 +33,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "iscsi.h"
+#include "iscsi_session.h"
 
 static const char *cdb_name(uint8_t op)
 {

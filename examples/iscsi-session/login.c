@@ -1,7 +1,8 @@
 /*
  * toeless-iscsi: the login phase (RFC 7143 sections 6 and 13).
  *
- * Two stages.  The security stage offers AuthMethod=None (no CHAP).  The
+ * Two stages.  The security stage offers AuthMethod=None, or CHAP when a
+ * user is configured (chap.c: one-way or mutual).  The
  * operational stage proposes our digests, data segment and burst lengths,
  * ImmediateData, InitialR2T, MaxOutstandingR2T and ErrorRecoveryLevel=0, and
  * checks every answer against what we offered: a result we did not offer
@@ -20,7 +21,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "iscsi.h"
+#include "iscsi_session.h"
 
 #define LOGIN_MAX_EXCHANGES 16
 #define STAGE_SECURITY 0
@@ -96,7 +97,7 @@ static int refuse(struct conn *c, int code, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	session_fatal(c->s, code, "login to %s refused: %s", c->s->cfg->target, msg);
+	session_fatal(c->s, code, "login to %s refused: %s", c->s->cfg->target ? c->s->cfg->target : c->s->portal, msg);
 	return code;
 }
 
@@ -209,14 +210,20 @@ int login_start(struct conn *c)
 	params_default(&l->result, cfg);
 	l->stage = STAGE_SECURITY;
 	c->login_itt = make_itt(c->s, ITT_SLOT_LOGIN);
-	if (append_key(l, "InitiatorName", cfg->initiator) || append_key(l, "SessionType", "Normal") ||
-	    append_key(l, "TargetName", cfg->target) || append_key(l, "AuthMethod", "None"))
+	if (append_key(l, "InitiatorName", cfg->initiator) ||
+	    append_key(l, "SessionType", cfg->discovery ? "Discovery" : "Normal") ||
+	    (!cfg->discovery && append_key(l, "TargetName", cfg->target)) ||
+	    append_key(l, "AuthMethod", cfg->chap_user ? "CHAP" : "None"))
 		return -ENOSPC;
+	l->chap.offered = cfg->chap_user != NULL;
+	/* with CHAP the target cannot move on yet; asking to anyway is allowed */
 	return send_request(c, true, STAGE_OPERATIONAL);
 }
 
 void login_free(struct login *l)
 {
+	free(l->chap.c);
+	l->chap.c = NULL;
 	free(l->rx_text);
 	l->rx_text = NULL;
 	l->rx_len = l->rx_cap = 0;
@@ -394,12 +401,12 @@ static int handle_key(struct conn *c, char *key, char *value)
 {
 	struct login *l = &c->login;
 
-	vlog("login: target says %s=%s", key, value);
-	if (!strcmp(key, "AuthMethod")) {
-		if (strcmp(value, "None"))
-			return refuse(c, EXIT_LOGIN, "target requires AuthMethod=%s; only None is supported", value);
+	vlog("login: target says %s=%s", key, !strcmp(key, "CHAP_R") || !strcmp(key, "CHAP_C") ? "..." : value);
+	int crc = chap_key(c, key, value);
+	if (crc > 1)
+		return crc;
+	if (crc == 1)
 		return 0;
-	}
 	if (!strcmp(key, "TargetAlias")) {
 		snprintf(l->target_alias, sizeof(l->target_alias), "%s", value);
 		return 0;
@@ -491,6 +498,11 @@ int login_rx(struct conn *c, const struct toeless_pdu *pdu)
 		return EXIT_CONN;
 	}
 	if (cls != 0) {
+		if (cls == 2 && detail == 1 && l->chap.offered)
+			return refuse(c, EXIT_AUTH, "%s: the target refused our CHAP secret for user \"%s\" (status 0x0201)",
+				      login_status_str(cls, detail), s->cfg->chap_user);
+		if (cls == 2 && detail == 1)
+			return refuse(c, EXIT_AUTH, "%s (status 0x0201): the target wants CHAP", login_status_str(cls, detail));
 		if (cls == 3) { /* target error: worth another try */
 			conn_fail(c, EXIT_LOGIN, "target error during login: %s", login_status_str(cls, detail));
 			return EXIT_CONN;
@@ -526,6 +538,14 @@ int login_rx(struct conn *c, const struct toeless_pdu *pdu)
 		return rc;
 	if (csg != l->stage)
 		return refuse(c, EXIT_LOGIN, "Login Response for stage %d while in stage %d", csg, l->stage);
+	bool may_transit = true;
+	if (l->stage == STAGE_SECURITY) {
+		rc = chap_step(c, transit, &may_transit);
+		if (rc)
+			return rc;
+		if (transit && s->cfg->chap_user && l->chap.step != CHAP_DONE)
+			return refuse(c, EXIT_AUTH, "the target ended the security stage before CHAP was done");
+	}
 
 	if (transit && nsg == STAGE_FULL_FEATURE)
 		return finish(c);
@@ -539,8 +559,8 @@ int login_rx(struct conn *c, const struct toeless_pdu *pdu)
 		goto too_many;
 	if (l->stage == STAGE_OPERATIONAL)
 		rc = send_operational(c);
-	else /* still in the security stage: answer and ask again to move on */
-		rc = send_request(c, true, STAGE_OPERATIONAL);
+	else /* still in the security stage: answer (CHAP) and ask to move on when we may */
+		rc = send_request(c, may_transit, STAGE_OPERATIONAL);
 	return rc < 0 ? EXIT_CONN : 0;
 too_many:
 	return refuse(c, EXIT_LOGIN, "negotiation did not finish within %u exchanges (the limit)", l->exchanges);
