@@ -151,7 +151,7 @@ TOELESS_API int toeless_device_close(toeless_device *dev);
 
 /** Capability flags in ::toeless_caps. */
 enum toeless_cap_flags {
-	TOELESS_CAP_CRC_TX = 1u << 0,    /**< the engine computes transmit digests */
+	TOELESS_CAP_CRC_TX = 1u << 0,    /**< the engine inserts transmit digests into the outgoing segments (toeless_pdu_send() leaves them to it) */
 	TOELESS_CAP_CRC_RX = 1u << 1,    /**< the engine checks receive digests */
 	TOELESS_CAP_DDP = 1u << 2,       /**< the engine places Data-In payload itself */
 	TOELESS_CAP_DDP_NEEDS_REG = 1u << 3, /**< engine placement only into registered memory */
@@ -724,6 +724,9 @@ struct toeless_stats {
 	uint64_t crc_requests;       /**< asynchronous CRC requests completed */
 	uint64_t recv_syscalls;      /**< read/readv calls */
 	uint64_t send_syscalls;      /**< writev calls */
+	uint64_t tx_digests_offloaded; /**< header and data digests toeless_pdu_send() left to the engine (TOELESS_CAP_CRC_TX) */
+	uint64_t bytes_placed_engine_host; /**< of bytes_placed_engine: copied by the host's CPU on the engine's behalf (TOELESS_RX_REC_HOST_CPU: mock, skeleton), not by a device */
+	uint64_t data_digests_engine_host; /**< of data_digests_engine: computed by the host's CPU on the engine's behalf */
 };
 
 /**

@@ -52,6 +52,8 @@
  * parameters inside struct toeless_backend_ctx_info are the fixed-size
  * struct toeless_ctx_params, which grows only into its reserved words.
  *
+ * Appended after ABI 2: @c tx_pdu (transmit digest insertion).
+ *
  * ABI 2 (libtoeless 0.2): struct toeless_ctx_params lost its size field and
  * gained reserved words; struct toeless_rx_query and struct
  * toeless_rx_record start with a size.  The ops are those of ABI 1.
@@ -77,6 +79,7 @@
  * | crc_submit       | toeless_crc_submit() computes on the host and completes at once   |
  * | progress         | never called                                                      |
  * | sgl_claim        | the engine is not told: right only for an engine that places nothing but what rx_pdu() offers (see "Buffers") |
+ * | tx_pdu           | -EOPNOTSUPP: the host computes every transmit digest               |
  *
  * SGLs are offered (sgl_post) only when query() set #TOELESS_CAP_DDP, and
  * when it also set #TOELESS_CAP_DDP_NEEDS_REG, only SGLs that lie wholly in
@@ -216,7 +219,22 @@ struct toeless_rx_record {
 	uint32_t bytes_placed;    /**< payload bytes from the segment start already placed (0..data_len) */
 	uint8_t hdr_digest;       /**< ::toeless_digest_result of the engine's header check */
 	uint8_t data_digest;      /**< ::toeless_digest_result; OK/BAD only when bytes_placed == data_len */
-	uint8_t reserved[2];      /**< zero */
+	uint8_t flags;            /**< ::toeless_rx_record_flags (was reserved, zero: same layout) */
+	uint8_t reserved;         /**< zero */
+};
+
+/**
+ * Flags of struct toeless_rx_record.  They say who did the work, for the
+ * counters only: an engine that copies payload from the socket with the
+ * host's CPU (MSG_PEEK, like the mock and the skeleton) is placing on
+ * its own behalf but saves the host nothing, and must not be counted as
+ * hardware placement.
+ */
+enum toeless_rx_record_flags {
+	/** The placed bytes (and any digest verdict) came from the host's CPU,
+	 *  not from a device: counted in toeless_stats.bytes_placed_engine_host
+	 *  and data_digests_engine_host as well. */
+	TOELESS_RX_REC_HOST_CPU = 1u << 0,
 };
 
 /** One asynchronous CRC request as the backend sees it. */
@@ -292,6 +310,28 @@ struct toeless_backend_ops {
 	 * writes nothing.  See "Buffers".
 	 */
 	void (*sgl_claim)(void *ctx_priv, uint32_t itt, uint64_t lo, uint64_t hi);
+
+	/**
+	 * Transmit digest insertion (an engine that set #TOELESS_CAP_CRC_TX).
+	 * toeless_pdu_send() asks before the first byte of a PDU is written:
+	 * the PDU starts @p tx_pos bytes into what this context has sent
+	 * (0 at ctx_create(); @c info->fd had sent bytes before that the
+	 * engine learns itself, e.g. from the socket), its header (BHS + AHS,
+	 * without digest) is @p hdr_len bytes, its data segment @p data_len
+	 * bytes (pad follows), and @p flags (::toeless_tx_digest_flags) name
+	 * the digests wanted.  0: the engine will write those digests into
+	 * the outgoing bytes, where the core sends placeholder zero bytes,
+	 * for the first transmission and for every retransmission until the
+	 * peer acknowledged them.  Any error: the host computes them.  Called
+	 * once per PDU, in stream order, only when a digest is wanted.
+	 */
+	int (*tx_pdu)(void *ctx_priv, uint64_t tx_pos, uint32_t hdr_len, uint32_t data_len, uint32_t flags);
+};
+
+/** Digests named by the @c flags of toeless_backend_ops.tx_pdu. */
+enum toeless_tx_digest_flags {
+	TOELESS_TX_HDR_DIGEST = 1u << 0,  /**< the header digest follows the header */
+	TOELESS_TX_DATA_DIGEST = 1u << 1, /**< the data digest follows data and pad */
 };
 
 /* ---- services the core offers to backends ---- */

@@ -359,6 +359,10 @@ int tl_device_open_ops(const struct toeless_backend_ops *ops, const char *args,
 	dev->caps.size = sizeof(dev->caps);
 	tl_caps_fixup(dev, &dev->caps);
 	dev->offers_sgls &= (dev->caps.flags & TOELESS_CAP_DDP) != 0;
+	/* transmit digests go to the engine only when it says so and has the op */
+	dev->tx_digests = (dev->caps.flags & TOELESS_CAP_CRC_TX) &&
+			  dev->backend_ops->size >= offsetof(struct toeless_backend_ops, tx_pdu) + sizeof(ops->tx_pdu) &&
+			  dev->backend_ops->tx_pdu;
 	tl_log(dev, TOELESS_LOG_INFO, "opened backend %s %s (flags 0x%x)", dev->caps.backend,
 	       dev->caps.backend_version, dev->caps.flags);
 	*out = dev;

@@ -270,6 +270,7 @@ static int start_pdu(toeless_ctx *ctx)
 	rx->discard = false;
 	rx->skip = 0;
 	rx->engine_bytes = 0;
+	rx->engine_host = false;
 	rx->engine_checked = false;
 	rx->crc = 0;
 	rx->crc_done = 0;
@@ -358,6 +359,7 @@ static int start_pdu(toeless_ctx *ctx)
 		}
 		if (have_rec && rec.bytes_placed && offered) {
 			rx->engine_bytes = rec.bytes_placed < rx->data_len ? rec.bytes_placed : rx->data_len;
+			rx->engine_host = (rec.flags & TOELESS_RX_REC_HOST_CPU) != 0;
 			rx->skip = rx->engine_bytes;
 			if (rx->engine_bytes == rx->data_len &&
 			    (rec.data_digest == TOELESS_DIGEST_OK || rec.data_digest == TOELESS_DIGEST_BAD)) {
@@ -517,6 +519,8 @@ static int finish_pdu(toeless_ctx *ctx, struct toeless_pdu *pdu)
 		if (rx->engine_checked) {
 			pdu->data_digest = rx->engine_data_digest;
 			TL_STAT_INC(&ctx->stats, data_digests_engine);
+			if (rx->engine_host)
+				TL_STAT_INC(&ctx->stats, data_digests_engine_host);
 			TL_STAT_INC(&ctx->stats, data_digests_checked);
 		} else {
 			/* the digest covers data and pad; the pad sits in rx->trailer */
@@ -540,6 +544,8 @@ static int finish_pdu(toeless_ctx *ctx, struct toeless_pdu *pdu)
 				err = rc;
 			task->bytes_engine += rx->engine_bytes;
 			TL_STAT_ADD(&ctx->stats, bytes_placed_engine, rx->engine_bytes);
+			if (rx->engine_host)
+				TL_STAT_ADD(&ctx->stats, bytes_placed_engine_host, rx->engine_bytes);
 			TL_STAT_ADD(&ctx->stats, bytes_placed_sw, rx->data_len - rx->engine_bytes);
 			TL_STAT_INC(&ctx->stats, data_in_placed);
 			pdu->flags |= TOELESS_PDU_F_PLACED;

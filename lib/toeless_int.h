@@ -62,6 +62,7 @@ struct toeless_device {
 	const struct toeless_backend_ops *ops;
 	const struct toeless_backend_ops *backend_ops; /* the engine's own table */
 	bool offers_sgls;             /* the engine has sgl_post and TOELESS_CAP_DDP */
+	bool tx_digests;              /* the engine set TOELESS_CAP_CRC_TX: ask tx_pdu() */
 	void *priv;
 	pthread_mutex_t lock;
 	toeless_log_fn log_fn;
@@ -254,6 +255,7 @@ struct tl_tx_state {
 	int iov_heap_cap;
 	int iovcnt;                              /* remaining entries */
 	int pending;                             /* a PDU is partly sent */
+	uint64_t pos;                            /* bytes queued by toeless_pdu_send() since ctx_create */
 };
 
 /* Fields in the order of use: the first lines hold what every PDU reads
@@ -278,6 +280,7 @@ struct tl_rx_state {
 	int32_t pdu_err;          /* problem found with the current PDU so far */
 	uint32_t place_off;       /* Buffer Offset */
 	uint32_t engine_bytes;    /* payload bytes the engine placed */
+	bool engine_host;         /* ... with the host's CPU (TOELESS_RX_REC_HOST_CPU) */
 	uint32_t crc;             /* running data-digest CRC (toeless_crc32c convention) */
 	uint32_t crc_done;        /* payload bytes covered by crc */
 	uint32_t skip;            /* engine-placed payload bytes still to consume from the socket */

@@ -382,6 +382,9 @@ START_TEST(test_engine_places)
 	ck_assert_uint_eq(st.bytes_placed_engine, total);
 	ck_assert_uint_eq(st.bytes_placed_sw, 0);
 	ck_assert_uint_eq(st.data_digests_engine, dd ? 4 : 0);
+	/* ... but with the host's CPU (MSG_PEEK): not hardware placement */
+	ck_assert_uint_eq(st.bytes_placed_engine_host, total);
+	ck_assert_uint_eq(st.data_digests_engine_host, dd ? 4 : 0);
 	ck_assert_uint_eq(st.data_digests_checked, dd ? 5 : 0); /* + the NOP-In, in software */
 	ck_assert_uint_eq(st.sw_fallback_pdus, 0);
 	ck_assert_uint_eq(st.engine_post_full, 0);

@@ -102,6 +102,8 @@ static int hw_query(void *dev_priv, struct toeless_caps *caps)
 		caps->flags |= TOELESS_CAP_CRC_RX;
 	if (d->features & HWIF_F_CRC_REQ)
 		caps->flags |= TOELESS_CAP_CRC_ASYNC;
+	if (d->features & HWIF_F_DIGEST_TX)
+		caps->flags |= TOELESS_CAP_CRC_TX;
 	caps->max_contexts = d->info.max_contexts;
 	/* the core's limit for a post: beyond the device's SGEs, software places */
 	caps->max_sge = 1024;
@@ -317,6 +319,29 @@ static void hw_progress(void *dev_priv)
 
 /* ---- contexts ---- */
 
+/* Bytes the host has written to the connection: acknowledged ones
+ * (TCP_INFO bytes_acked counts the SYN as one) and those still queued
+ * (SIOCOUTQ).  An ACK between the calls moves bytes from one to the other,
+ * so the queue is read on both sides of TCP_INFO. */
+static int conn_tx_written(int fd, uint64_t *written)
+{
+	for (int tries = 0; tries < 100; tries++) {
+		struct tcp_info ti;
+		socklen_t tl = sizeof(ti);
+		int q1 = 0, q2 = 0;
+		memset(&ti, 0, sizeof(ti));
+		if (ioctl(fd, SIOCOUTQ, &q1) != 0 || getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &tl) != 0 ||
+		    tl < offsetof(struct tcp_info, tcpi_bytes_acked) + sizeof(ti.tcpi_bytes_acked) ||
+		    ioctl(fd, SIOCOUTQ, &q2) != 0)
+			return -EOPNOTSUPP;
+		if (q1 == q2 && ti.tcpi_bytes_acked >= 1) {
+			*written = ti.tcpi_bytes_acked - 1 + (uint64_t)q1;
+			return 0;
+		}
+	}
+	return -EBUSY;
+}
+
 /* The connection's identity and how many bytes of its receive stream the
  * host has consumed (TCP_INFO bytes_received less what is still queued). */
 static int conn_identity(struct hw_ctx *c, int fd, uint64_t *consumed)
@@ -420,6 +445,12 @@ static int hw_ctx_create(void *dev_priv, toeless_ctx *tctx, const struct toeless
 		goto fail;
 	c->blk->host_pos = info->stream_pos;
 	c->blk->wire_off = consumed;
+	if (d->features & HWIF_F_DIGEST_TX) {
+		uint64_t written = 0;
+		/* without the count the device cannot find our PDUs: host digests */
+		c->tx_digests = conn_tx_written(info->fd, &written) == 0;
+		c->blk->tx_wire_off = written;
+	}
 	c->blk->flags = (info->params.flags & TOELESS_CTX_HEADER_DIGEST ? HWIF_CTX_HDR_DIGEST : 0) |
 			(info->params.flags & TOELESS_CTX_DATA_DIGEST ? HWIF_CTX_DATA_DIGEST : 0);
 	c->blk->max_recv_dsl = info->params.max_recv_dsl;
@@ -950,6 +981,32 @@ static void hw_rx_resync_reply(void *ctx_priv, uint64_t pos, int is_header)
 	hw_doorbell(c->dev);
 }
 
+/* A transmit record: the device inserts the digests of the PDU starting
+ * tx_pos bytes into what this context sent.  The SQ entry is published
+ * before the caller writes the PDU's first byte, and the device reads the
+ * SQ before it handles a segment from the host, so the record is there
+ * when the segment passes. */
+static int hw_tx_pdu(void *ctx_priv, uint64_t tx_pos, uint32_t hdr_len, uint32_t data_len, uint32_t flags)
+{
+	struct hw_ctx *c = ctx_priv;
+	if (!c->tx_digests || c->dead || !hw_dev_ok(c->dev))
+		return -ENODEV;
+	uint32_t head = HWIF_LOAD(&c->blk->sq_head);
+	if (hw_sq_free(c->sq_tail, head, HW_CTX_SQ) < 1)
+		return -ENOSPC; /* the host computes this one */
+	struct hwif_sqe *e = &c->sq[c->sq_tail & (HW_CTX_SQ - 1)];
+	memset(e, 0, sizeof(*e));
+	e->opcode = HWIF_OP_TX_PDU;
+	e->u.tx.pos = tx_pos;
+	e->u.tx.hdr_len = hdr_len;
+	e->u.tx.data_len = data_len;
+	e->u.tx.flags = (flags & TOELESS_TX_HDR_DIGEST ? HWIF_TX_HDR_DIGEST : 0) |
+			(flags & TOELESS_TX_DATA_DIGEST ? HWIF_TX_DATA_DIGEST : 0);
+	HWIF_STORE(&c->blk->sq_tail, ++c->sq_tail);
+	/* no doorbell: the device reads the SQ when the segment arrives */
+	return 0;
+}
+
 /* Linked into the library, found by name (lib/device.c's registry). */
 extern const struct toeless_backend_ops tl_backend_hw __attribute__((visibility("hidden")));
 const struct toeless_backend_ops tl_backend_hw = {
@@ -971,6 +1028,7 @@ const struct toeless_backend_ops tl_backend_hw = {
 	.rx_pdu = hw_rx_pdu,
 	.rx_resync_reply = hw_rx_resync_reply,
 	.crc_submit = hw_crc_submit,
+	.tx_pdu = hw_tx_pdu,
 	.progress = hw_progress,
 	.sgl_claim = hw_sgl_claim,
 };

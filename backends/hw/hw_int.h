@@ -124,6 +124,7 @@ struct hw_ctx {
 	uint32_t sq_tail, cq_head, rq_head;
 	bool dead;               /* the device stopped following this context */
 	bool hdr_digest, data_digest;
+	bool tx_digests;         /* transmit records go to the device (HWIF_F_DIGEST_TX) */
 	/* ITT table: chained buckets over a fixed pool */
 	struct hw_itt *itts;
 	int32_t *buckets;

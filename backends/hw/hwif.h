@@ -28,7 +28,7 @@
 
 #define HWIF_MAGIC 0x46495754u          /* "TWIF" */
 #define HWIF_VERSION_MAJOR 1            /* incompatible changes */
-#define HWIF_VERSION_MINOR 2            /* compatible additions: 1 adds SGL_CLAIM, 2 wire records */
+#define HWIF_VERSION_MINOR 3            /* compatible additions: 1 adds SGL_CLAIM, 2 wire records, 3 transmit digests */
 
 /* ---- features, negotiated at attach (driver asks, device grants a subset) ---- */
 #define HWIF_F_DDP          (1ull << 0) /* places Data-In payload into registered memory */
@@ -45,7 +45,13 @@
  * its digests are known, or the device stopped following it.  Record
  * field seq then carries the TCP sequence number of the PDU header. */
 #define HWIF_F_WIRE_RECORDS (1ull << 6)
-#define HWIF_F_ALL (HWIF_F_DDP | HWIF_F_DIGEST_RX | HWIF_F_CRC_REQ | HWIF_F_RESYNC | HWIF_F_AUTO_RELEASE | HWIF_F_CLAIM | HWIF_F_WIRE_RECORDS)
+/* Transmit digests (interface 1.3): the host sends a transmit record
+ * (HWIF_OP_TX_PDU) before a PDU's first byte and zeros where its digests
+ * go; the device computes them over the outgoing segments, writes them in
+ * (fixing the TCP checksum) and does so again for every retransmission
+ * until the peer acknowledged the PDU. */
+#define HWIF_F_DIGEST_TX    (1ull << 7)
+#define HWIF_F_ALL (HWIF_F_DIGEST_TX | HWIF_F_DDP | HWIF_F_DIGEST_RX | HWIF_F_CRC_REQ | HWIF_F_RESYNC | HWIF_F_AUTO_RELEASE | HWIF_F_CLAIM | HWIF_F_WIRE_RECORDS)
 
 /* ---- control socket messages ---- */
 enum hwif_msg_type {
@@ -119,7 +125,11 @@ struct hwif_dev_stats {
 	uint64_t crc_requests;    /* CRC requests served */
 	uint64_t sgls_added, sgls_refused, sgls_released;
 	uint64_t faults_injected;
-	uint64_t reserved[19];
+	uint64_t tx_records;      /* transmit records taken (HWIF_OP_TX_PDU) */
+	uint64_t tx_digests_inserted; /* header and data digests written into first transmissions */
+	uint64_t tx_digests_reinserted; /* ... into retransmitted segments */
+	uint64_t tx_digest_misses; /* digests the device could not compute (bytes not seen in order) */
+	uint64_t reserved[15];
 };
 
 struct hwif_shared_hdr {
@@ -162,11 +172,14 @@ struct hwif_ctx_block {
 	uint16_t pad2;
 	uint8_t local_addr[16];   /* IPv4 in the first 4 bytes */
 	uint8_t peer_addr[16];
-	uint32_t pad3[16];
+	uint64_t tx_wire_off;     /* bytes the host sent on the connection before transmit position 0 */
+	uint32_t pad3[14];
 };
 
 #define HWIF_CTX_HDR_DIGEST 1u
 #define HWIF_CTX_DATA_DIGEST 2u
+#define HWIF_TX_HDR_DIGEST 1u
+#define HWIF_TX_DATA_DIGEST 2u
 
 /* ---- submission queue entries (64 bytes) ---- */
 enum hwif_opcode {
@@ -184,6 +197,7 @@ enum hwif_opcode {
 	HWIF_OP_SGL_REMOVE = 17,  /* a = ITT, b = generation */
 	HWIF_OP_RESYNC_REPLY = 18, /* u.resync */
 	HWIF_OP_SGL_CLAIM = 19,   /* a = ITT, b = generation, tag; u.claim: the host writes [lo, hi) */
+	HWIF_OP_TX_PDU = 20,      /* u.tx: a PDU the host is about to send; no completion */
 	/* continuation of the SGE list of the entry before it */
 	HWIF_OP_SGE = 31,         /* count = SGEs in this entry (1..3) */
 };
@@ -217,6 +231,12 @@ struct hwif_sqe {
 		struct {
 			uint64_t lo, hi;  /* SGL byte range software places */
 		} claim;
+		struct {
+			uint64_t pos;     /* transmit position of the PDU header (tx_wire_off + pos bytes after the SYN) */
+			uint32_t hdr_len; /* BHS + AHS, without digest */
+			uint32_t data_len; /* DataSegmentLength (pad follows) */
+			uint32_t flags;   /* HWIF_TX_HDR_DIGEST | HWIF_TX_DATA_DIGEST: digests to insert */
+		} tx;
 		uint8_t raw[48];
 	} u;
 };

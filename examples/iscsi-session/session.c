@@ -1661,7 +1661,8 @@ static const struct {
 	STAT(data_digest_errors), STAT(sw_fallback_pdus), STAT(engine_post_full), STAT(sgl_posted),
 	STAT(sgl_completed), STAT(sgl_failed), STAT(sgl_cancelled), STAT(unknown_itt_pdus),
 	STAT(placement_errors), STAT(protocol_errors), STAT(resyncs), STAT(engine_anomalies),
-	STAT(crc_requests), STAT(recv_syscalls), STAT(send_syscalls),
+	STAT(crc_requests), STAT(recv_syscalls), STAT(send_syscalls), STAT(tx_digests_offloaded),
+	STAT(bytes_placed_engine_host), STAT(data_digests_engine_host),
 };
 #undef STAT
 

@@ -304,6 +304,7 @@ START_TEST(test_fastpath_engine_places)
 	struct toeless_stats st;
 	hs_stats(&s, &st);
 	ck_assert_uint_eq(st.bytes_placed_engine, total);
+	ck_assert_uint_eq(st.bytes_placed_engine_host, 0); /* the device placed it, not the host's CPU */
 	ck_assert_uint_eq(st.bytes_placed_sw, 0);
 	ck_assert_uint_eq(st.sw_fallback_pdus, 0);
 	ck_assert_uint_eq(st.data_in_placed, (uint64_t)pdus);

@@ -11,6 +11,12 @@
 #    (data exact; gaps make the NIC ask for resync, confirmed and counted),
 #    wrong resync guesses (denied by the host, counted), corrupted payload
 #    and header bytes with the TCP checksum fixed (caught by the digests)
+#  - transmit digests: hw writes at queue depth 1 and 32 with the NIC
+#    inserting both digests (host tx_digests_offloaded, NIC "inserted",
+#    no miss; tgtd drops a connection on a bad digest, so an exact backing
+#    file proves them), again with host->target segments lost after the
+#    NIC (tx-drop: retransmissions get the digests again, "reinserted"),
+#    and a NIC that leaves some zeros (tx-skip): the write must fail
 # Skips (77) without root, TUN, namespaces, tgtd or the programs.
 # SPDX-License-Identifier: MIT
 top_builddir=${top_builddir:-.}
@@ -51,6 +57,7 @@ for qd in 1 32; do
 	[ "$(counter bytes_placed_engine "$D/stats")" -ge $LEN ] || { cat "$D/stats"; fail "hw qd $qd: the NIC did not place the data"; }
 	[ "$(counter data_digests_engine "$D/stats")" -gt 0 ] || fail "hw qd $qd: the NIC checked no data digest"
 	[ "$(counter sw_fallback_pdus "$D/stats")" = 0 ] || fail "hw qd $qd: software fallback on a clean wire"
+	[ "$(counter bytes_placed_engine_host "$D/stats")" = 0 ] || fail "hw qd $qd: NIC placement counted as the host's CPU"
 	echo "ok: hw qd $qd: NIC placed $(counter bytes_placed_engine "$D/stats") B, digests $(counter data_digests_engine "$D/stats")"
 done
 
@@ -96,4 +103,33 @@ rc=$?
 [ "$(nicstat "corrupt-hdr")" -gt 0 ] || fail "corrupt-hdr: nothing corrupted"
 [ "$rc" != 0 ] || fail "corrupt-hdr: a corrupted header went unnoticed"
 echo "ok: corrupt-hdr: caught (exit $rc)"
+
+# transmit digests inserted by the NIC; tgtd refuses a PDU with a bad one
+head -c $LEN /dev/urandom >"$D/pat2"
+for qd in 1 32; do
+	"$NETNS" nic "$D" || fail "nic"
+	ti --backend "hw:$NIC_CTL" --queue-depth $qd --offset 0 --retries 0 --stats write "$D/pat2" >"$D/stats" 2>&1 ||
+		{ cat "$D/stats"; fail "hw write qd $qd"; }
+	"$NETNS" nic-stop "$D"
+	cmp -s "$D/pat2" <(head -c $LEN "$D/lun.img") || fail "hw write qd $qd: backing file differs"
+	[ "$(counter tx_digests_offloaded "$D/stats")" -gt 0 ] || fail "hw write qd $qd: no digest left to the NIC"
+	[ "$(nicstat inserted)" -ge "$(counter tx_digests_offloaded "$D/stats")" ] || fail "hw write qd $qd: NIC inserted too few"
+	[ "$(nicstat misses)" = 0 ] || fail "hw write qd $qd: NIC missed digests"
+	echo "ok: hw write qd $qd: host left $(counter tx_digests_offloaded "$D/stats") digests, NIC inserted $(nicstat inserted)"
+	cp "$D/pat" "$D/pat2.old" && mv "$D/pat2" "$D/pat" && mv "$D/pat2.old" "$D/pat2" # the other pattern next
+done
+"$NETNS" nic "$D" --seed 7 --wire tx-drop=30 || fail "nic"
+ti --backend "hw:$NIC_CTL" --queue-depth 8 --offset 0 --retries 0 --stats write "$D/pat2" >"$D/stats" 2>&1 ||
+	{ cat "$D/stats"; fail "tx-drop: write"; }
+"$NETNS" nic-stop "$D"
+cmp -s "$D/pat2" <(head -c $LEN "$D/lun.img") || fail "tx-drop: backing file differs"
+[ "$(nicstat "tx-drop")" -gt 0 ] && [ "$(nicstat "reinserted (retransmissions)")" -gt 0 ] || fail "tx-drop: no digest reinserted on retransmission"
+echo "ok: tx-drop: $(nicstat "tx-drop") segments lost, digests reinserted $(nicstat "reinserted (retransmissions)")"
+"$NETNS" nic "$D" --seed 7 --wire tx-skip=50 || fail "nic"
+ti --backend "hw:$NIC_CTL" --queue-depth 8 --offset 0 --retries 0 write "$D/pat" >"$D/stats" 2>&1
+rc=$?
+"$NETNS" nic-stop "$D"
+[ "$(nicstat "tx-skip")" -gt 0 ] || fail "tx-skip: nothing skipped"
+[ "$rc" != 0 ] || fail "tx-skip: the target accepted zero digests"
+echo "ok: tx-skip: $(nicstat "tx-skip") PDUs without digests refused by tgtd (exit $rc)"
 echo PASS

@@ -356,6 +356,10 @@ void dv_ctx_drain_sq(struct dv_ctx *c)
 		case HWIF_OP_RESYNC_REPLY:
 			dv_track_resync_reply(c, e->u.resync.pos, e->u.resync.is_header != 0);
 			break;
+		case HWIF_OP_TX_PDU:
+			DV_STAT(c->att, tx_records, 1);
+			dv_track_tx_pdu(c, e);
+			break;
 		case HWIF_OP_SGL_CLAIM: {
 			/* The host places [lo, hi) itself: the wire is handled
 			 * between commands, so from this answer on no PDU lands

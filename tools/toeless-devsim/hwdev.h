@@ -214,5 +214,7 @@ int dv_track_bind(struct dv_conn *c, struct dv_ctx *ctx);
 void dv_track_unbind(struct dv_conn *c);
 void dv_track_modify(struct dv_ctx *ctx);
 void dv_track_resync_reply(struct dv_ctx *ctx, uint64_t pos, bool is_header);
+/* A transmit record (HWIF_OP_TX_PDU); only a model granting HWIF_F_DIGEST_TX gets one. */
+void dv_track_tx_pdu(struct dv_ctx *ctx, const struct hwif_sqe *e);
 
 #endif /* TOELESS_HWDEV_H */

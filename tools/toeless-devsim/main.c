@@ -21,7 +21,7 @@
 #include "devsim.h"
 
 /* a relay holds whole PDUs: its records are final when published */
-const uint64_t dv_model_features = HWIF_F_ALL & ~HWIF_F_WIRE_RECORDS;
+const uint64_t dv_model_features = HWIF_F_ALL & ~(HWIF_F_WIRE_RECORDS | HWIF_F_DIGEST_TX);
 const char dv_model_name[] = DV_NAME;
 
 

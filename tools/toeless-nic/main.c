@@ -30,7 +30,7 @@
 #include "nic.h"
 
 struct nic nic;
-const uint64_t dv_model_features = HWIF_F_ALL;
+const uint64_t dv_model_features = HWIF_F_ALL; /* with transmit digests */
 const char dv_model_name[] = NIC_NAME;
 
 /* A TUN device created inside network namespace ns. */
@@ -97,6 +97,10 @@ static int wire_fault(struct nic_wire_faults *f, const char *s)
 		f->corrupt_hdr = a;
 	else if (IS("bad-guess"))
 		f->bad_guess = a;
+	else if (IS("tx-drop"))
+		f->tx_drop = a;
+	else if (IS("tx-skip"))
+		f->tx_skip = a;
 	else
 		return -1;
 #undef IS
@@ -116,7 +120,9 @@ static void usage(FILE *out)
 		"  -s, --seed N            seed of the wire faults (default 1)\n"
 		"  -w, --wire NAME=VALUE   wire fault on target->host data segments, per mille; repeatable:\n"
 		"        drop, reorder, dup, delay=P[:MS], split-hdr, corrupt-data, corrupt-hdr,\n"
-		"        bad-guess=EVERY (every EVERY-th resync request names a wrong position)\n"
+		"        bad-guess=EVERY (every EVERY-th resync request names a wrong position),\n"
+		"        tx-drop (host->target data segments of an added connection, after digest insertion),\n"
+		"        tx-skip (transmit records whose digests are not inserted: the target must refuse them)\n"
 		"  -f, --fault NAME=VALUE  device fault; repeatable:\n"
 		"%s"
 		"  -v, --verbose           more messages (repeat)\n"

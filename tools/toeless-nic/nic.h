@@ -12,6 +12,8 @@
  *   wire.c      IPv4/TCP: connections, forwarding, checksums, wire faults
  *   seqtrack.c  PDU boundaries in sequence space: records, placement,
  *               digests, loss of sync, hunt and resync
+ *   txdigest.c  transmit records: digests written into host->target
+ *               segments, again on retransmission, until acknowledged
  *
  * The host side (control socket, queues, commands, placement into host
  * memory) is the one the relay model uses: ../toeless-devsim/hwdev.h.
@@ -41,6 +43,10 @@ struct nic_wire_faults {
 	uint32_t corrupt_data;  /* per mille: a payload byte flipped, TCP checksum fixed up */
 	uint32_t corrupt_hdr;   /* per mille: a header byte flipped (where a header starts), checksum fixed */
 	uint32_t bad_guess;     /* EVERY: every EVERY-th resync request names a wrong position */
+	uint32_t tx_drop;       /* per mille: a host->target data segment is lost after the NIC
+				 * inserted its digests (the host retransmits: they go in again) */
+	uint32_t tx_skip;       /* per mille: a transmit record's digests are not inserted (the
+				 * zeros reach the target, which must refuse the PDU) */
 };
 
 enum nic_mode {
@@ -52,6 +58,23 @@ enum nic_mode {
 };
 
 enum nic_part { NIC_HDR = 0, NIC_DATA, NIC_PAD, NIC_DD };
+
+/* A transmit record: one host->target PDU whose digests the NIC inserts.
+ * Offsets count from the PDU's first byte: header [0, hlen), header
+ * digest, data and pad, data digest. */
+struct nic_txrec {
+	struct nic_txrec *next;
+	uint32_t seq;           /* TCP sequence number of the header */
+	uint32_t end;           /* sequence number after the PDU */
+	uint32_t hlen, dlen, pad, flags;
+	uint32_t h_have;        /* header bytes seen in order */
+	uint32_t d_have;        /* data + pad bytes the running CRC covers */
+	uint32_t hd, dd;        /* the digests, once known */
+	uint32_t dcrc;          /* running data CRC */
+	bool hd_known, dd_known, hd_sent, dd_sent;
+	bool skip;              /* wire fault tx-skip: digests left as the host sent them */
+	uint8_t hdr[48 + 1020];
+};
 
 struct dv_conn {
 	struct dv_conn *next;
@@ -87,12 +110,17 @@ struct dv_conn {
 	uint64_t n_requests;
 	/* counters */
 	uint64_t segs, old_segs, gaps;
+	/* transmit side: the host's initial sequence number, open records */
+	bool have_iss;
+	uint32_t iss;
+	struct nic_txrec *tx_head, **tx_tail;
 };
 
 struct nic_stats {
 	uint64_t pkts_a2b, pkts_b2a, bytes_a2b, bytes_b2a, non_tcp;
 	uint64_t segs_tracked, segs_retrans, gaps, hunts, resync_denied, bad_guesses;
 	uint64_t f_drop, f_reorder, f_dup, f_delay, f_split, f_corrupt_data, f_corrupt_hdr;
+	uint64_t tx_records, tx_inserted, tx_reinserted, tx_misses, tx_acked, f_tx_drop, f_tx_skip;
 };
 
 struct nic {
@@ -116,5 +144,13 @@ void nic_track_segment(struct dv_conn *c, uint32_t seq, uint8_t *p, uint32_t len
 /* Offset in the segment where a PDU header starts, or -1 (in sync only). */
 int nic_track_hdr_at(const struct dv_conn *c, uint32_t seq, uint32_t len);
 void nic_print_stats(void);
+
+/* txdigest.c: a host->target segment (payload p, len bytes at sequence
+ * seq) before it is forwarded: true when digest bytes were written (the
+ * caller fixes the TCP checksum).  nic_tx_acked() frees what the target
+ * acknowledged; nic_tx_reset() everything (a new connection). */
+bool nic_tx_segment(struct dv_conn *c, uint32_t seq, uint8_t *p, uint32_t len);
+void nic_tx_acked(struct dv_conn *c, uint32_t ack);
+void nic_tx_reset(struct dv_conn *c);
 
 #endif /* TOELESS_NIC_H */

@@ -539,4 +539,9 @@ void nic_print_stats(void)
 	       (unsigned long long)s->f_reorder, (unsigned long long)s->f_dup, (unsigned long long)s->f_delay,
 	       (unsigned long long)s->f_split, (unsigned long long)s->f_corrupt_data,
 	       (unsigned long long)s->f_corrupt_hdr);
+	dv_log(1, "tx digests: records %llu, inserted %llu, reinserted (retransmissions) %llu, misses %llu, acked %llu; "
+	       "faults: tx-drop %llu tx-skip %llu",
+	       (unsigned long long)s->tx_records, (unsigned long long)s->tx_inserted,
+	       (unsigned long long)s->tx_reinserted, (unsigned long long)s->tx_misses, (unsigned long long)s->tx_acked,
+	       (unsigned long long)s->f_tx_drop, (unsigned long long)s->f_tx_skip);
 }

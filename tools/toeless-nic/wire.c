@@ -107,7 +107,7 @@ struct tcpseg {
 	uint32_t len, ihl, thl;
 	uint32_t src, dst;      /* network order */
 	uint16_t sport, dport;  /* network order */
-	uint32_t seq;
+	uint32_t seq, ack;
 	uint8_t flags;
 	uint8_t *pl;
 	uint32_t pl_len;
@@ -138,6 +138,7 @@ static bool parse(uint8_t *p, uint32_t len, struct tcpseg *s)
 	memcpy(&s->sport, t, 2);
 	memcpy(&s->dport, t + 2, 2);
 	s->seq = (uint32_t)t[4] << 24 | (uint32_t)t[5] << 16 | (uint32_t)t[6] << 8 | t[7];
+	s->ack = (uint32_t)t[8] << 24 | (uint32_t)t[9] << 16 | (uint32_t)t[10] << 8 | t[11];
 	s->flags = t[13];
 	s->pl = t + thl;
 	s->pl_len = tot - ihl - thl;
@@ -299,6 +300,8 @@ static void wire_b2a(uint8_t *p, uint32_t len)
 	}
 	if (c && (s.flags & TH_RST))
 		c->closed = true;
+	if (c && c->tx_head && (s.flags & TH_ACK))
+		nic_tx_acked(c, s.ack);
 	if (!c || !c->ctx || !s.pl_len) {
 		deliver_b2a(p, len);
 		flush_after_next();
@@ -351,11 +354,20 @@ static void wire_a2b(uint8_t *p, uint32_t len)
 		if (c && (s.flags & (TH_SYN | TH_ACK)) == TH_SYN && !c->ctx) {
 			c->have_irs = false; /* a new connection on this 4-tuple */
 			c->closed = false;
+			c->iss = s.seq;
+			c->have_iss = true;
+			nic_tx_reset(c);
 		}
 		if (c && (s.flags & TH_RST))
 			c->closed = true;
 		if (c && c->ctx)
-			dv_ctx_drain_sq(c->ctx); /* an SGL posted before its READ is known before the data */
+			dv_ctx_drain_sq(c->ctx); /* an SGL posted before its READ, a transmit record before its PDU */
+		if (c && c->tx_head && s.pl_len && nic_tx_segment(c, s.seq, s.pl, s.pl_len))
+			tcp_csum(p, s.ihl, s.len - s.ihl);
+		if (c && c->ctx && s.pl_len && chance(nic.wf.tx_drop)) {
+			nic.st.f_tx_drop++; /* lost past the NIC: the host's kernel sends it again */
+			return;
+		}
 	} else {
 		nic.st.non_tcp++;
 	}
