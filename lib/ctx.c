@@ -108,7 +108,8 @@ int toeless_ctx_create(toeless_device *dev, const struct toeless_ctx_attr *attr,
 		rc = -EINVAL;
 		goto fail_free;
 	}
-	ctx->rcvlowat = (a.flags & TOELESS_CTX_RCVLOWAT) != 0;
+	/* only TCP's poll readiness follows SO_RCVLOWAT */
+	ctx->rcvlowat = (a.flags & TOELESS_CTX_RCVLOWAT) != 0 && ctx->is_tcp;
 
 	pthread_mutex_lock(&dev->lock);
 	if (dev->n_ctx >= dev->caps.max_contexts) {
@@ -359,6 +360,11 @@ int toeless_ctx_destroy(toeless_ctx *ctx)
 	}
 	if (ctx->engine)
 		dev->ops->ctx_destroy(ctx->priv);
+	if (ctx->rx.lowat) {
+		/* the socket stays the caller's: give it back as it was */
+		int one = 1;
+		(void)setsockopt(ctx->fd, SOL_SOCKET, SO_RCVLOWAT, &one, sizeof(one));
+	}
 	if (ctx->error_reserved)
 		tl_cq_unreserve(ctx->cq, 1);
 	tl_cq_unbind(ctx->cq);

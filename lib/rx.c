@@ -155,6 +155,41 @@ static ssize_t rx_skip(toeless_ctx *ctx, uint32_t n)
 	return rx_readv(ctx, &iov, 1);
 }
 
+/* ---- wake-ups (TOELESS_CTX_RCVLOWAT) ---- */
+
+/* Below this, a PDU's remainder usually arrives in the segment that wakes
+ * the caller anyway: not worth a setsockopt. */
+#define RX_LOWAT_MIN 4096
+
+/* About to return -EAGAIN: the caller will sleep until the socket is
+ * readable.  In a data phase make it readable only once this PDU can
+ * complete (the bytes it still needs, never more: what follows it may not
+ * come before we answer); between PDUs on any byte again (the next PDU
+ * may be shorter than any threshold).  TCP only: AF_UNIX poll readiness
+ * ignores SO_RCVLOWAT.  Set only when it changes, so a steady stream that
+ * never waits pays nothing. */
+static void rx_lowat_update(toeless_ctx *ctx)
+{
+	struct tl_rx_state *rx = &ctx->rx;
+	uint32_t want = 0;
+	if (rx->phase == TL_RX_DATA) {
+		uint32_t need = rx->seg_len + rx->trailer_len - rx->data_have;
+		if (need >= RX_LOWAT_MIN)
+			want = need;
+	}
+	if (want == rx->lowat)
+		return;
+	int v = want ? (int)want : 1;
+	if (setsockopt(ctx->fd, SOL_SOCKET, SO_RCVLOWAT, &v, sizeof(v)) == 0) {
+		rx->lowat = want;
+	} else if (!rx->lowat) {
+		/* refused from the start: leave the socket as it is */
+		ctx->rcvlowat = false;
+		tl_log(ctx->dev, TOELESS_LOG_INFO, "SO_RCVLOWAT refused (%s): one wake-up per segment",
+		       toeless_strerror(-errno));
+	}
+}
+
 /* ---- header ---- */
 
 static void rx_fail(toeless_ctx *ctx, int err)
@@ -645,5 +680,7 @@ int toeless_pdu_recv(toeless_ctx *ctx, struct toeless_pdu *pdu)
 read_error:
 	if (rc != -EAGAIN)
 		rx_fail(ctx, rc);
+	else if (ctx->rcvlowat)
+		rx_lowat_update(ctx);
 	return rc;
 }

@@ -190,6 +190,10 @@ struct config {
 	bool have_length;
 	unsigned seconds;
 	bool stats, bench_write, verbose, unchecked;
+	/* libtoeless receive-path options (doc/performance.md) */
+	bool cq_polled;        /* TOELESS_CQ_POLLED: no eventfd; we drain after every event */
+	bool rx_lowat;         /* TOELESS_CTX_RCVLOWAT: one wake-up per PDU from a slow target */
+	bool itt_direct;       /* toeless_ctx_attr.itt_slots: tasks indexed by our slot numbers */
 	/* what we offer at login */
 	uint32_t max_recv_dsl, max_burst, first_burst, max_outstanding_r2t;
 	bool immediate_data, initial_r2t;
@@ -390,6 +394,8 @@ struct session_stats {
 	uint64_t rx_pauses, ping_replies_peak, ping_reply_bytes_peak;
 	/* READs the target ended GOOD with fewer bytes than asked */
 	uint64_t short_reads;
+	/* socket readable events handled (event-loop wake-ups for receiving) */
+	uint64_t rx_wakeups;
 };
 
 struct session {

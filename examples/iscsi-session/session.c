@@ -1110,6 +1110,10 @@ static void conn_connected(struct conn *c)
 		.max_tasks = s->ntasks,
 		.stream_pos = 0,
 		.user_data = c->gen,
+		/* our ITTs carry the task's slot (< ntasks) in their low 16 bits
+		 * (make_itt): the library indexes its tasks by it */
+		.itt_slots = s->cfg->itt_direct ? s->ntasks : 0,
+		.flags = s->cfg->rx_lowat ? TOELESS_CTX_RCVLOWAT : 0,
 	};
 	rc = toeless_ctx_create(s->dev, &attr, &c->ctx);
 	if (rc) {
@@ -1160,8 +1164,10 @@ static void on_socket(uv_poll_t *h, int status, int events)
 			return;
 		}
 	}
-	if (events & (UV_READABLE | UV_DISCONNECT))
+	if (events & (UV_READABLE | UV_DISCONNECT)) {
+		s->st.rx_wakeups++;
 		conn_read(c);
+	}
 	session_drain_cq(s);
 	if (c->state != CONN_DEAD)
 		conn_pump(c);
@@ -1420,6 +1426,10 @@ static void on_tick(uv_timer_t *h)
 	struct conn *c = s->conn;
 	uint64_t now = now_ms(), limit = (uint64_t)s->cfg->timeout * 1000;
 
+	/* a polled queue has no descriptor to wake us: completions that no
+	 * socket event drained (a cancel's) are taken here at the latest */
+	if (s->cfg->cq_polled)
+		session_drain_cq(s);
 	if (!c)
 		return;
 	switch (c->state) {
@@ -1531,15 +1541,21 @@ int session_init(struct session *s, const struct config *cfg, uv_loop_t *loop)
 	qattr.depth = 2 * s->ntasks + 16;
 	if (s->caps.max_cq_depth && qattr.depth > s->caps.max_cq_depth)
 		qattr.depth = s->caps.max_cq_depth;
+	/* every socket event, timer tick and teardown drains the queue
+	 * (session_drain_cq), so the eventfd only costs system calls */
+	if (cfg->cq_polled)
+		qattr.flags = TOELESS_CQ_POLLED;
 	rc = toeless_cq_create(s->dev, &qattr, &s->cq);
 	if (rc) {
 		s->cq = NULL;
 		session_fatal(s, EXIT_LOCAL, "toeless_cq_create: %s", toeless_strerror(rc));
 		return s->fatal;
 	}
-	uv_poll_init(loop, &s->cq_poll, toeless_cq_fd(s->cq));
-	s->cq_poll.data = s;
-	uv_poll_start(&s->cq_poll, UV_READABLE, on_cq);
+	if (!cfg->cq_polled) {
+		uv_poll_init(loop, &s->cq_poll, toeless_cq_fd(s->cq));
+		s->cq_poll.data = s;
+		uv_poll_start(&s->cq_poll, UV_READABLE, on_cq);
+	}
 	uv_timer_init(loop, &s->tick);
 	s->tick.data = s;
 	uv_timer_start(&s->tick, on_tick, TICK_MS, TICK_MS);
@@ -1629,7 +1645,8 @@ void session_destroy(struct session *s)
 	if (s->conn)
 		conn_teardown(s->conn);
 	if (s->cq) {
-		uv_close((uv_handle_t *)&s->cq_poll, handle_closed);
+		if (!s->cfg->cq_polled)
+			uv_close((uv_handle_t *)&s->cq_poll, handle_closed);
 		uv_close((uv_handle_t *)&s->tick, handle_closed);
 		uv_close((uv_handle_t *)&s->retry_timer, handle_closed);
 		while (uv_run(s->loop, UV_RUN_DEFAULT)) /* let every close callback run */
@@ -1680,7 +1697,7 @@ static const struct {
 	ISTAT(async_events), ISTAT(rejects), ISTAT(cmd_timeouts), ISTAT(window_stalls), ISTAT(abort_task_sent),
 	ISTAT(abort_task_done), ISTAT(lun_reset_sent), ISTAT(lun_reset_done), ISTAT(tmf_unanswered),
 	ISTAT(tmf_refused), ISTAT(timeout_reconnects), ISTAT(rx_pauses), ISTAT(ping_replies_peak),
-	ISTAT(ping_reply_bytes_peak), ISTAT(short_reads),
+	ISTAT(ping_reply_bytes_peak), ISTAT(short_reads), ISTAT(rx_wakeups),
 };
 #undef ISTAT
 

@@ -54,6 +54,11 @@ static void usage(FILE *f)
 		"  --seconds N                   bench duration (default 5)\n"
 		"  --write                       bench writes instead of reads\n"
 		"  --stats                       print the library and initiator counters\n"
+		"  --cq-polled yes|no            drain the completion queue after each event, no eventfd\n"
+		"                                (default yes)\n"
+		"  --rx-lowat yes|no             wake once per PDU, not per segment (SO_RCVLOWAT; pays with\n"
+		"                                a slow target; default no)\n"
+		"  --itt-table direct|hash       libtoeless task lookup by ITT slot or by hash (default direct)\n"
 		"login proposals:\n"
 		"  --max-recv-dsl BYTES          our MaxRecvDataSegmentLength (default 256K)\n"
 		"  --max-burst BYTES             MaxBurstLength (default 1M)\n"
@@ -585,6 +590,7 @@ enum {
 	OPT_LENGTH, OPT_SECONDS, OPT_STATS, OPT_WRITE, OPT_MRDSL, OPT_MAXBURST, OPT_FIRSTBURST, OPT_IMMEDIATE,
 	OPT_INITIALR2T, OPT_MAXR2T, OPT_INITIATOR, OPT_RETRIES, OPT_TIMEOUT, OPT_NOP, OPT_UNCHECKED,
 	OPT_CMD_TIMEOUT, OPT_CHAP_USER, OPT_CHAP_SECRET_FILE, OPT_CHAP_TUSER, OPT_CHAP_TSECRET_FILE,
+	OPT_CQ_POLLED, OPT_RX_LOWAT, OPT_ITT_TABLE,
 };
 
 static const char *chap_secret_file, *chap_target_secret_file;
@@ -619,6 +625,9 @@ static const struct option long_opts[] = {
 	{"chap-secret-file", required_argument, NULL, OPT_CHAP_SECRET_FILE},
 	{"chap-target-user", required_argument, NULL, OPT_CHAP_TUSER},
 	{"chap-target-secret-file", required_argument, NULL, OPT_CHAP_TSECRET_FILE},
+	{"cq-polled", required_argument, NULL, OPT_CQ_POLLED},
+	{"rx-lowat", required_argument, NULL, OPT_RX_LOWAT},
+	{"itt-table", required_argument, NULL, OPT_ITT_TABLE},
 	{"verbose", no_argument, NULL, 'v'},
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
@@ -677,6 +686,8 @@ static int parse_args(int argc, char **argv, struct config *cfg)
 		.nop_interval = 10,
 		.timeout = 15,
 		.cmd_timeout = 30,
+		.cq_polled = true,
+		.itt_direct = true,
 	};
 	while ((c = getopt_long(argc, argv, "vh", long_opts, &idx)) != -1) {
 		switch (c) {
@@ -774,6 +785,19 @@ static int parse_args(int argc, char **argv, struct config *cfg)
 		case OPT_CHAP_SECRET_FILE: chap_secret_file = optarg; break;
 		case OPT_CHAP_TUSER: cfg->chap_target_user = optarg; break;
 		case OPT_CHAP_TSECRET_FILE: chap_target_secret_file = optarg; break;
+		case OPT_CQ_POLLED:
+			if (!parse_yesno(optarg, &cfg->cq_polled))
+				return BAD_ARG("cq-polled");
+			break;
+		case OPT_RX_LOWAT:
+			if (!parse_yesno(optarg, &cfg->rx_lowat))
+				return BAD_ARG("rx-lowat");
+			break;
+		case OPT_ITT_TABLE:
+			if (strcmp(optarg, "direct") && strcmp(optarg, "hash"))
+				return BAD_ARG("itt-table");
+			cfg->itt_direct = !strcmp(optarg, "direct");
+			break;
 		case 'v': cfg->verbose = true; break;
 		case 'h': usage(stdout); exit(0);
 		default: usage(stderr); return EXIT_USAGE;
