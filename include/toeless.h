@@ -151,7 +151,8 @@ TOELESS_API int toeless_device_close(toeless_device *dev);
 
 /** Capability flags in ::toeless_caps. */
 enum toeless_cap_flags {
-	TOELESS_CAP_CRC_TX = 1u << 0,    /**< the engine inserts transmit digests into the outgoing segments (toeless_pdu_send() leaves them to it) */
+	/** the engine inserts transmit digests into the outgoing segments (toeless_pdu_send() leaves them to it) */
+	TOELESS_CAP_CRC_TX = 1u << 0,
 	TOELESS_CAP_CRC_RX = 1u << 1,    /**< the engine checks receive digests */
 	TOELESS_CAP_DDP = 1u << 2,       /**< the engine places Data-In payload itself */
 	TOELESS_CAP_DDP_NEEDS_REG = 1u << 3, /**< engine placement only into registered memory */
