@@ -436,8 +436,8 @@ static void crc_engine_placed(toeless_ctx *ctx)
 	struct iovec iov[RX_IOV_MAX];
 	while (rx->crc_done < rx->engine_bytes) {
 		uint64_t covered;
-		int n = tl_task_slice(rx->task, (uint64_t)rx->place_off + rx->crc_done,
-				      rx->engine_bytes - rx->crc_done, iov, RX_IOV_MAX, &covered);
+		int n = tl_task_slice(rx->task, (uint64_t)rx->place_off + rx->crc_done, rx->engine_bytes - rx->crc_done,
+				      iov, RX_IOV_MAX, &covered);
 		rx->crc = toeless_crc32c_iov(rx->crc, iov, n);
 		rx->crc_done += (uint32_t)covered;
 	}
@@ -528,8 +528,8 @@ static int read_data(toeless_ctx *ctx)
 		uint32_t payload_before = rx->data_have;
 		rx->data_have += (uint32_t)r;
 		if (dd_len(ctx) && !rx->engine_checked && payload_before < rx->data_len)
-			crc_received(rx, iov, n_payload, (rx->data_have < rx->data_len ? rx->data_have : rx->data_len) -
-								payload_before);
+			crc_received(rx, iov, n_payload,
+				     (rx->data_have < rx->data_len ? rx->data_have : rx->data_len) - payload_before);
 	}
 	return 0;
 }
@@ -560,8 +560,8 @@ static int finish_pdu(toeless_ctx *ctx, struct toeless_pdu *pdu)
 		} else {
 			/* the digest covers data and pad; the pad sits in rx->trailer */
 			uint32_t crc = toeless_crc32c(rx->crc, rx->trailer, pad);
-			pdu->data_digest = crc == toeless_get_le32(rx->trailer + pad) ? TOELESS_DIGEST_OK
-										  : TOELESS_DIGEST_BAD;
+			pdu->data_digest =
+				crc == toeless_get_le32(rx->trailer + pad) ? TOELESS_DIGEST_OK : TOELESS_DIGEST_BAD;
 			TL_STAT_INC(&ctx->stats, data_digests_checked);
 		}
 		if (pdu->data_digest == TOELESS_DIGEST_BAD) {
