@@ -83,7 +83,7 @@ run_case completion fail \
 	'/^struct toeless_completion {/,/^};/s|^\tuint64_t reserved\[[0-9]*\];.*|&\n\tuint64_t appended;|' toeless.h -- \
 	"struct toeless_completion has no leading size field and cannot grow"
 run_case append pass \
-	's|^\tuint64_t data_digests_engine_host;.*|&\n\tuint64_t appended;|' toeless.h -- \
+	'/^struct toeless_stats {/,/^};/s|^};|\tuint64_t appended;\n};|' toeless.h -- \
 	"PASS: compatible additions only" "make abi-update"
 printf '#include "toeless.h"\nint toeless_abi_added(void)\n{\n\treturn 1;\n}\n' >"$WORK/added.c"
 run_case function pass \
