@@ -24,8 +24,7 @@
  * the device failed (a device that holds buffers forever is broken). */
 #define TL_RELEASE_TIMEOUT_MS 5000
 
-static int params_check(const toeless_device *dev, const struct toeless_ctx_params *in,
-			struct toeless_ctx_params *out)
+static int params_check(const toeless_device *dev, const struct toeless_ctx_params *in, struct toeless_ctx_params *out)
 {
 	if (!in)
 		return -EINVAL;
@@ -216,7 +215,8 @@ static void task_complete(toeless_ctx *ctx, struct tl_task *task)
 	};
 	if (c.status == 0 && (c.status = task_judge_data(task)) != 0)
 		tl_log(ctx->dev, TOELESS_LOG_WARN,
-		       "ITT 0x%08x: good status but placed bytes are not [0, SGL length%s): %llu of %llu leading bytes valid, %llu placed in %u ranges",
+		       "ITT 0x%08x: good status but placed bytes are not [0, SGL length%s): %llu of %llu leading bytes "
+		       "valid, %llu placed in %u ranges",
 		       task->itt, (task->cflags & TOELESS_CQE_F_UNDERFLOW) ? " - residual" : "",
 		       (unsigned long long)c.bytes_valid, (unsigned long long)task->total,
 		       (unsigned long long)task->bytes_placed, task->nranges);
@@ -254,6 +254,12 @@ void tl_task_finish(toeless_ctx *ctx, struct tl_task *task, int32_t status)
 		}
 	}
 	task_complete(ctx, task);
+}
+
+void toeless_backend_count_anomaly(toeless_ctx *ctx)
+{
+	if (ctx)
+		TL_STAT_INC(&ctx->stats, engine_anomalies);
 }
 
 void toeless_backend_sgl_released(toeless_ctx *ctx, uint32_t itt)

@@ -314,6 +314,7 @@ static int start_pdu(toeless_ctx *ctx)
 	rx->discard = false;
 	rx->skip = 0;
 	rx->engine_bytes = 0;
+	rx->engine_host = false;
 	rx->engine_checked = false;
 	rx->crc = 0;
 	rx->crc_done = 0;
@@ -402,6 +403,7 @@ static int start_pdu(toeless_ctx *ctx)
 		}
 		if (have_rec && rec.bytes_placed && offered) {
 			rx->engine_bytes = rec.bytes_placed < rx->data_len ? rec.bytes_placed : rx->data_len;
+			rx->engine_host = (rec.flags & TOELESS_RX_REC_HOST_CPU) != 0;
 			rx->skip = rx->engine_bytes;
 			if (rx->engine_bytes == rx->data_len &&
 			    (rec.data_digest == TOELESS_DIGEST_OK || rec.data_digest == TOELESS_DIGEST_BAD)) {
@@ -443,8 +445,8 @@ static void crc_engine_placed(toeless_ctx *ctx)
 	struct iovec iov[RX_IOV_MAX];
 	while (rx->crc_done < rx->engine_bytes) {
 		uint64_t covered;
-		int n = tl_task_slice(rx->task, (uint64_t)rx->place_off + rx->crc_done,
-				      rx->engine_bytes - rx->crc_done, iov, RX_IOV_MAX, &covered);
+		int n = tl_task_slice(rx->task, (uint64_t)rx->place_off + rx->crc_done, rx->engine_bytes - rx->crc_done,
+				      iov, RX_IOV_MAX, &covered);
 		rx->crc = toeless_crc32c_iov(rx->crc, iov, n);
 		rx->crc_done += (uint32_t)covered;
 	}
@@ -535,8 +537,8 @@ static int read_data(toeless_ctx *ctx)
 		uint32_t payload_before = rx->data_have;
 		rx->data_have += (uint32_t)r;
 		if (dd_len(ctx) && !rx->engine_checked && payload_before < rx->data_len)
-			crc_received(rx, iov, n_payload, (rx->data_have < rx->data_len ? rx->data_have : rx->data_len) -
-								payload_before);
+			crc_received(rx, iov, n_payload,
+				     (rx->data_have < rx->data_len ? rx->data_have : rx->data_len) - payload_before);
 	}
 	return 0;
 }
@@ -561,12 +563,14 @@ static int finish_pdu(toeless_ctx *ctx, struct toeless_pdu *pdu)
 		if (rx->engine_checked) {
 			pdu->data_digest = rx->engine_data_digest;
 			TL_STAT_INC(&ctx->stats, data_digests_engine);
+			if (rx->engine_host)
+				TL_STAT_INC(&ctx->stats, data_digests_engine_host);
 			TL_STAT_INC(&ctx->stats, data_digests_checked);
 		} else {
 			/* the digest covers data and pad; the pad sits in rx->trailer */
 			uint32_t crc = toeless_crc32c(rx->crc, rx->trailer, pad);
-			pdu->data_digest = crc == toeless_get_le32(rx->trailer + pad) ? TOELESS_DIGEST_OK
-										  : TOELESS_DIGEST_BAD;
+			pdu->data_digest =
+				crc == toeless_get_le32(rx->trailer + pad) ? TOELESS_DIGEST_OK : TOELESS_DIGEST_BAD;
 			TL_STAT_INC(&ctx->stats, data_digests_checked);
 		}
 		if (pdu->data_digest == TOELESS_DIGEST_BAD) {
@@ -584,6 +588,8 @@ static int finish_pdu(toeless_ctx *ctx, struct toeless_pdu *pdu)
 				err = rc;
 			task->bytes_engine += rx->engine_bytes;
 			TL_STAT_ADD(&ctx->stats, bytes_placed_engine, rx->engine_bytes);
+			if (rx->engine_host)
+				TL_STAT_ADD(&ctx->stats, bytes_placed_engine_host, rx->engine_bytes);
 			TL_STAT_ADD(&ctx->stats, bytes_placed_sw, rx->data_len - rx->engine_bytes);
 			TL_STAT_INC(&ctx->stats, data_in_placed);
 			pdu->flags |= TOELESS_PDU_F_PLACED;

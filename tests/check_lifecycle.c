@@ -69,7 +69,8 @@ START_TEST(test_cancel_outstanding)
 	struct th_buf w;
 	th_buf_init(&w);
 	for (uint32_t i = 0; i < 3; i++)
-		th_append_data_in(&w, DG_BOTH, 0x100 + i, 0, 0, d, 128, TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS, 0, 0);
+		th_append_data_in(&w, DG_BOTH, 0x100 + i, 0, 0, d, 128,
+				  TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS, 0, 0);
 	th_feed(c.peer, c.fd, w.p, w.len);
 	struct toeless_pdu pdu;
 	for (uint32_t i = 0; i < 3; i++) {
@@ -118,7 +119,8 @@ START_TEST(test_cancel_mid_pdu)
 	th_fill_pattern(d, sizeof(d), 2);
 	struct th_buf w;
 	th_buf_init(&w);
-	th_append_data_in(&w, DG_BOTH, 0x200, 0, 0, d, 1000, TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS, 0, 0);
+	th_append_data_in(&w, DG_BOTH, 0x200, 0, 0, d, 1000, TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS, 0,
+			  0);
 	uint8_t bhs[48];
 	th_bhs_nop_in(bhs, 0x201, 0xffffffff);
 	size_t nop = th_append_bhs(&w, DG_BOTH, bhs, "next", 4);
@@ -525,8 +527,9 @@ START_TEST(test_ctx_progress_delivers_release)
 	th_ctx_attr_init(&a, -1, NULL, 0, 0);
 	struct th_conn c;
 	th_conn_open_spec(&c, TH_SOCK_UNIX, "mock", &a);
-	struct toeless_mock_fault f = { .size = sizeof(f), .kind = TOELESS_MOCK_FAULT_DELAY_RELEASE,
-					.count = 2, .value = 2 };
+	struct toeless_mock_fault f = {
+		.size = sizeof(f), .kind = TOELESS_MOCK_FAULT_DELAY_RELEASE, .count = 2, .value = 2
+	};
 	ck_assert_int_gt(toeless_mock_fault_add(c.dev, &f), 0);
 	uint8_t b1[32], b2[32];
 	struct iovec i1 = { b1, 32 }, i2 = { b2, 32 };
@@ -606,20 +609,26 @@ START_TEST(test_ctx_create_bad)
 		switch (k) {
 		case 0: a.fd = -1; break;
 		case 1: a.fd = closed; break;
-		case 2: a.fd = pfd[0]; break;                /* not a socket */
-		case 3: a.fd = udp; break;                   /* not a stream */
+		case 2: a.fd = pfd[0]; break; /* not a socket */
+		case 3: a.fd = udp; break;    /* not a stream */
 		case 4: a.cq = NULL; break;
-		case 5: a.cq = cq2; break;                   /* another device's queue */
+		case 5: a.cq = cq2; break; /* another device's queue */
 		case 6: a.size = 0; break;
 		case 7: a.params.reserved[0] = 1; break; /* a parameter this library does not know */
 		case 8: a.params.max_recv_dsl = caps.max_recv_dsl + 1; break;
 		case 9: a.params.max_recv_dsl = TOELESS_ISCSI_MAX_DSL + 1; break;
 		case 10: a.params.max_send_dsl = TOELESS_ISCSI_MAX_DSL + 1; break;
 		case 11: a.max_tasks = caps.max_tasks + 1; break;
-		case 13: a.max_tasks = 100; a.itt_slots = 129; break; /* more than max_tasks rounded up */
-		case 14: a.max_tasks = 1u << 25; a.itt_slots = (1u << 24) + 1; break; /* over 2^24 */
-		case 15: a.flags = 1u << 9; break;           /* an unknown attribute flag */
-		default: a.params.flags = 1u << 7; break;    /* an unknown flag */
+		case 13:
+			a.max_tasks = 100;
+			a.itt_slots = 129;
+			break; /* more than max_tasks rounded up */
+		case 14:
+			a.max_tasks = 1u << 25;
+			a.itt_slots = (1u << 24) + 1;
+			break;                            /* over 2^24 */
+		case 15: a.flags = 1u << 9; break;        /* an unknown attribute flag */
+		default: a.params.flags = 1u << 7; break; /* an unknown flag */
 		}
 		int rc = toeless_ctx_create(c.dev, &a, &ctx);
 		ck_assert_msg(rc == -EINVAL, "bad attr %d: %d, expected -EINVAL", k, rc);
@@ -876,8 +885,8 @@ START_TEST(test_destroy_keeps_first_error)
 	struct th_buf w;
 	th_buf_init(&w);
 	th_append_data_in(&w, 0, 0x60, 0, 0, d, 128, 0, 0, 0);
-	th_append_data_in(&w, 0, 0x60, 1, 64, d, 128, 0, 0, 0);   /* over placed bytes */
-	th_append_data_in(&w, 0, 0x61, 0, 200, d, 100, 0, 0, 0);  /* past the SGL */
+	th_append_data_in(&w, 0, 0x60, 1, 64, d, 128, 0, 0, 0);  /* over placed bytes */
+	th_append_data_in(&w, 0, 0x61, 0, 200, d, 100, 0, 0, 0); /* past the SGL */
 	th_feed(c.peer, c.fd, w.p, w.len);
 	struct toeless_pdu pdu;
 	ck_assert_int_eq(th_recv(c.ctx, c.fd, &pdu, TH_TIMEOUT_MS), 0);
@@ -962,8 +971,11 @@ static void nop_close(void *priv)
 START_TEST(test_missing_op_named)
 {
 	struct toeless_backend_ops ops = {
-		.size = sizeof(ops), .abi_version = TOELESS_BACKEND_ABI, .name = "lacks",
-		.open = nop_open, .close = nop_close, /* no query */
+		.size = sizeof(ops),
+		.abi_version = TOELESS_BACKEND_ABI,
+		.name = "lacks",
+		.open = nop_open,
+		.close = nop_close, /* no query */
 	};
 	struct toeless_device_attr a = { .size = sizeof(a), .log_fn = keep_log };
 	toeless_device *dev = NULL;

@@ -159,3 +159,41 @@ expect_exit() {
 counter() { awk -v n="$1" '$1 == n { v = $NF } END { print v + 0 }' "$2"; }
 
 check() { eval "$1" || fail "$2"; }
+
+# ---- nbdkit-toeless-plugin (tests/iscsi/test-nbdkit*.sh, test-chap.sh) ----
+PLUGIN=${PLUGIN:-$top_builddir/plugins/nbdkit/.libs/nbdkit-toeless-plugin.so}
+need_plugin() {
+	command -v nbdkit >/dev/null 2>&1 || skip "nbdkit not installed (apt-get install nbdkit)"
+	[ -f "$PLUGIN" ] || skip "nbdkit-toeless-plugin not built (needs nbdkit-plugin-dev and libuv1-dev)"
+}
+need_cmd() { command -v "$1" >/dev/null 2>&1 || skip "$1 not installed (apt-get install $2)"; }
+
+# plugin_start NAME ARGS...: nbdkit with the plugin on the Unix socket
+# $WORK/NAME.sock, in the foreground of a background job; NBD_SOCK, NBD_PID.
+# Its stderr (-v: the plugin's debug lines and counters) goes to $WORK/NAME.log.
+plugin_start() {
+	local name=$1 i
+	shift
+	NBD_SOCK=$WORK/$name.sock
+	rm -f "$NBD_SOCK"
+	nbdkit -f -v -U "$NBD_SOCK" "$PLUGIN" "$@" 2>"$WORK/$name.log" &
+	NBD_PID=$!
+	BG_PIDS="$BG_PIDS $NBD_PID"
+	for i in $(seq 100); do
+		[ -S "$NBD_SOCK" ] && return 0
+		kill -0 "$NBD_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	tail -20 "$WORK/$name.log"
+	fail "nbdkit did not start: $*"
+}
+
+# plugin_stop: SIGTERM, wait; the plugin logs out and prints its counters.
+plugin_stop() {
+	[ -n "${NBD_PID:-}" ] || return 0
+	kill -TERM "$NBD_PID" 2>/dev/null
+	wait "$NBD_PID" 2>/dev/null
+	NBD_PID=
+}
+
+nbd_uri() { echo "nbd+unix:///?socket=$NBD_SOCK"; }
