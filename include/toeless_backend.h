@@ -52,6 +52,8 @@
  * parameters inside struct toeless_backend_ctx_info are the fixed-size
  * struct toeless_ctx_params, which grows only into its reserved words.
  *
+ * Appended after ABI 2: @c tx_pdu (transmit digest insertion).
+ *
  * ABI 2 (libtoeless 0.2): struct toeless_ctx_params lost its size field and
  * gained reserved words; struct toeless_rx_query and struct
  * toeless_rx_record start with a size.  The ops are those of ABI 1.
@@ -77,6 +79,7 @@
  * | crc_submit       | toeless_crc_submit() computes on the host and completes at once   |
  * | progress         | never called                                                      |
  * | sgl_claim        | the engine is not told: right only for an engine that places nothing but what rx_pdu() offers (see "Buffers") |
+ * | tx_pdu           | -EOPNOTSUPP: the host computes every transmit digest               |
  *
  * SGLs are offered (sgl_post) only when query() set #TOELESS_CAP_DDP, and
  * when it also set #TOELESS_CAP_DDP_NEEDS_REG, only SGLs that lie wholly in
@@ -175,19 +178,19 @@ extern "C" {
 
 /** What a context is bound to, given to ctx_create. */
 struct toeless_backend_ctx_info {
-	size_t size;               /**< sizeof(struct toeless_backend_ctx_info) */
-	int fd;                    /**< the connected socket: the backend must not consume from it (MSG_PEEK is allowed) */
+	size_t size; /**< sizeof(struct toeless_backend_ctx_info) */
+	int fd;      /**< the connected socket: the backend must not consume from it (MSG_PEEK is allowed) */
 	struct toeless_ctx_params params; /**< negotiated parameters */
-	uint32_t max_tasks;        /**< SGL posts at once the core allows */
-	uint64_t stream_pos;       /**< stream position of the next PDU header */
+	uint32_t max_tasks;               /**< SGL posts at once the core allows */
+	uint64_t stream_pos;              /**< stream position of the next PDU header */
 };
 
 /** One SGE of an SGL post, with its registration if it lies inside one. */
 struct toeless_backend_sge {
-	void *addr;         /**< host address */
-	size_t len;         /**< bytes */
-	void *mr_priv;      /**< the backend's handle from mr_reg, or NULL if unregistered */
-	size_t mr_offset;   /**< offset of addr inside that registration */
+	void *addr;       /**< host address */
+	size_t len;       /**< bytes */
+	void *mr_priv;    /**< the backend's handle from mr_reg, or NULL if unregistered */
+	size_t mr_offset; /**< offset of addr inside that registration */
 };
 
 /**
@@ -196,14 +199,15 @@ struct toeless_backend_sge {
  * checks @c size first.
  */
 struct toeless_rx_query {
-	size_t size;              /**< sizeof(struct toeless_rx_query) of the core */
-	uint64_t stream_pos;      /**< position of the PDU header */
-	uint64_t payload_pos;     /**< position of the first data-segment byte */
-	const uint8_t *bhs;       /**< the 48-byte BHS */
-	uint32_t data_len;        /**< DataSegmentLength */
-	uint32_t itt;             /**< Initiator Task Tag from the header */
-	uint32_t buffer_offset;   /**< Data-In Buffer Offset */
-	uint32_t sgl_posted_to_engine; /**< 1 when the engine holds this ITT's SGL and may place this payload: 0 for one the core rejects (outside the SGL, over placed bytes), see "Buffers" */
+	size_t size;            /**< sizeof(struct toeless_rx_query) of the core */
+	uint64_t stream_pos;    /**< position of the PDU header */
+	uint64_t payload_pos;   /**< position of the first data-segment byte */
+	const uint8_t *bhs;     /**< the 48-byte BHS */
+	uint32_t data_len;      /**< DataSegmentLength */
+	uint32_t itt;           /**< Initiator Task Tag from the header */
+	uint32_t buffer_offset; /**< Data-In Buffer Offset */
+	uint32_t
+		sgl_posted_to_engine; /**< 1 when the engine holds this ITT's SGL and may place this payload: 0 for one the core rejects (outside the SGL, over placed bytes), see "Buffers" */
 };
 
 /**
@@ -212,27 +216,42 @@ struct toeless_rx_query {
  * within @c size, and never writes @c size.
  */
 struct toeless_rx_record {
-	size_t size;              /**< bytes the core reads (set by the core) */
-	uint32_t bytes_placed;    /**< payload bytes from the segment start already placed (0..data_len) */
-	uint8_t hdr_digest;       /**< ::toeless_digest_result of the engine's header check */
-	uint8_t data_digest;      /**< ::toeless_digest_result; OK/BAD only when bytes_placed == data_len */
-	uint8_t reserved[2];      /**< zero */
+	size_t size;           /**< bytes the core reads (set by the core) */
+	uint32_t bytes_placed; /**< payload bytes from the segment start already placed (0..data_len) */
+	uint8_t hdr_digest;    /**< ::toeless_digest_result of the engine's header check */
+	uint8_t data_digest;   /**< ::toeless_digest_result; OK/BAD only when bytes_placed == data_len */
+	uint8_t flags;         /**< ::toeless_rx_record_flags (was reserved, zero: same layout) */
+	uint8_t reserved;      /**< zero */
+};
+
+/**
+ * Flags of struct toeless_rx_record.  They say who did the work, for the
+ * counters only: an engine that copies payload from the socket with the
+ * host's CPU (MSG_PEEK, like the mock and the skeleton) is placing on
+ * its own behalf but saves the host nothing, and must not be counted as
+ * hardware placement.
+ */
+enum toeless_rx_record_flags {
+	/** The placed bytes (and any digest verdict) came from the host's CPU,
+	 *  not from a device: counted in toeless_stats.bytes_placed_engine_host
+	 *  and data_digests_engine_host as well. */
+	TOELESS_RX_REC_HOST_CPU = 1u << 0,
 };
 
 /** One asynchronous CRC request as the backend sees it. */
 struct toeless_backend_crc {
-	uint64_t id;               /**< report it back in toeless_backend_crc_done() */
-	const struct iovec *iov;   /**< the bytes */
-	int iovcnt;                /**< entries in iov */
-	uint32_t seed;             /**< digest to extend, or 0 */
+	uint64_t id;             /**< report it back in toeless_backend_crc_done() */
+	const struct iovec *iov; /**< the bytes */
+	int iovcnt;              /**< entries in iov */
+	uint32_t seed;           /**< digest to extend, or 0 */
 };
 
 /** The ops table.  @c size and @c abi_version let the core refuse a mismatch. */
 struct toeless_backend_ops {
-	size_t size;               /**< sizeof(struct toeless_backend_ops) */
-	uint32_t abi_version;      /**< TOELESS_BACKEND_ABI */
-	const char *name;          /**< the name a spec selects it by */
-	const char *version;       /**< the backend's own version */
+	size_t size;          /**< sizeof(struct toeless_backend_ops) */
+	uint32_t abi_version; /**< TOELESS_BACKEND_ABI */
+	const char *name;     /**< the name a spec selects it by */
+	const char *version;  /**< the backend's own version */
 
 	/** Open the engine; @p args is the text after "name:" or "". */
 	int (*open)(toeless_device *dev, const char *args, void **dev_priv);
@@ -292,6 +311,28 @@ struct toeless_backend_ops {
 	 * writes nothing.  See "Buffers".
 	 */
 	void (*sgl_claim)(void *ctx_priv, uint32_t itt, uint64_t lo, uint64_t hi);
+
+	/**
+	 * Transmit digest insertion (an engine that set #TOELESS_CAP_CRC_TX).
+	 * toeless_pdu_send() asks before the first byte of a PDU is written:
+	 * the PDU starts @p tx_pos bytes into what this context has sent
+	 * (0 at ctx_create(); @c info->fd had sent bytes before that the
+	 * engine learns itself, e.g. from the socket), its header (BHS + AHS,
+	 * without digest) is @p hdr_len bytes, its data segment @p data_len
+	 * bytes (pad follows), and @p flags (::toeless_tx_digest_flags) name
+	 * the digests wanted.  0: the engine will write those digests into
+	 * the outgoing bytes, where the core sends placeholder zero bytes,
+	 * for the first transmission and for every retransmission until the
+	 * peer acknowledged them.  Any error: the host computes them.  Called
+	 * once per PDU, in stream order, only when a digest is wanted.
+	 */
+	int (*tx_pdu)(void *ctx_priv, uint64_t tx_pos, uint32_t hdr_len, uint32_t data_len, uint32_t flags);
+};
+
+/** Digests named by the @c flags of toeless_backend_ops.tx_pdu. */
+enum toeless_tx_digest_flags {
+	TOELESS_TX_HDR_DIGEST = 1u << 0,  /**< the header digest follows the header */
+	TOELESS_TX_DATA_DIGEST = 1u << 1, /**< the data digest follows data and pad */
 };
 
 /* ---- services the core offers to backends ---- */
@@ -307,6 +348,32 @@ TOELESS_API void toeless_backend_device_error(toeless_device *dev, int err);
 /** Log through the device's log callback. */
 TOELESS_API void toeless_backend_log(toeless_device *dev, int level, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+
+/* ---- appended in libtoeless 0.2 (version node LIBTOELESS_0.2) ---- */
+
+/**
+ * Count one anomaly of the engine on @p ctx in toeless_stats.engine_anomalies
+ * (a record or completion the engine itself found inconsistent and dropped).
+ * Call it only from a context op of @p ctx.  NULL is ignored.
+ */
+TOELESS_API void toeless_backend_count_anomaly(toeless_ctx *ctx);
+/**
+ * The private data open() stored in @c *dev_priv, when @p dev is open on the
+ * engine whose ops table is @p ops; NULL when @p dev is NULL or open on
+ * another engine.  For an engine's own API (toeless_mock.h), which gets a
+ * device from the application and must check that it is one of its own.
+ */
+TOELESS_API void *toeless_backend_device_priv(toeless_device *dev, const struct toeless_backend_ops *ops);
+/**
+ * Copy the size-prefixed struct @p src (its first member is a size_t
+ * holding its size) into @p dst of @p dst_size bytes, the way the core takes
+ * its own attribute structs: a shorter @p src (an older caller) leaves the
+ * rest of @p dst zero; a longer one is accepted only when the bytes past
+ * @p dst_size are zero.  On success @p dst's size field is @p dst_size.
+ * @return 0, or -EINVAL (NULL pointers, @p dst_size below sizeof(size_t),
+ *         a size below sizeof(size_t), a nonzero unknown tail).
+ */
+TOELESS_API int toeless_backend_attr_copy(void *dst, size_t dst_size, const void *src);
 
 /* ---- plugins ---- */
 
@@ -345,10 +412,10 @@ TOELESS_BACKEND_EXPORT const struct toeless_backend_ops *toeless_backend_entry(u
  * <tt>const struct toeless_backend_ops</tt> of the plugin) for the ABI this
  * header describes, and NULL for any other.
  */
-#define TOELESS_BACKEND_DEFINE(ops)                                                               \
-	TOELESS_BACKEND_EXPORT const struct toeless_backend_ops *toeless_backend_entry(uint32_t core_abi) \
-	{                                                                                         \
-		return core_abi == TOELESS_BACKEND_ABI ? &(ops) : NULL;                           \
+#define TOELESS_BACKEND_DEFINE(ops)                                                                                    \
+	TOELESS_BACKEND_EXPORT const struct toeless_backend_ops *toeless_backend_entry(uint32_t core_abi)              \
+	{                                                                                                              \
+		return core_abi == TOELESS_BACKEND_ABI ? &(ops) : NULL;                                                \
 	}
 
 #ifdef __cplusplus

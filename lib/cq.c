@@ -11,7 +11,10 @@
  *
  * The eventfd is written once when the ring goes from empty to non-empty
  * and read (cleared) when a poll empties it, so it is readable exactly while
- * completions wait, for level-triggered epoll and uv_poll alike.
+ * completions wait, for level-triggered epoll and uv_poll alike.  A queue
+ * created with TOELESS_CQ_POLLED has no eventfd: its caller polls after
+ * each call that can complete something, and the write and read (two
+ * system calls per batch, doc/performance.md) are skipped.
  *
  * SPDX-License-Identifier: MIT
  */
@@ -26,7 +29,7 @@
 #include "oahash.h"
 
 #define TL_CQ_DEFAULT_DEPTH 1024
-#define TL_CRC_TABLE_MIN 64
+#define TL_CRC_TABLE_MIN    64
 
 /* ---- ring ---- */
 
@@ -75,7 +78,7 @@ static void cq_signal(toeless_cq *cq)
 	uint64_t one = 1;
 	ssize_t r;
 
-	if (cq->signalled)
+	if (cq->signalled || cq->polled)
 		return;
 	/* Cannot fail short of a closed descriptor: the counter is 0 or 1. */
 	r = write(cq->efd, &one, sizeof(one));
@@ -161,6 +164,10 @@ int toeless_cq_create(toeless_device *dev, const struct toeless_cq_attr *attr, t
 		a.depth = TL_CQ_DEFAULT_DEPTH;
 	if (a.depth > dev->caps.max_cq_depth)
 		return -EINVAL;
+	/* pad0 is not checked: it was padding, which older callers may have
+	 * left with any value */
+	if ((a.flags & ~(uint32_t)TOELESS_CQ_POLLED) || a.reserved)
+		return -EINVAL;
 
 	cq = calloc(1, sizeof(*cq));
 	if (!cq)
@@ -173,8 +180,9 @@ int toeless_cq_create(toeless_device *dev, const struct toeless_cq_attr *attr, t
 		goto err_free;
 	}
 	cq->cap = a.depth;
-	cq->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (cq->efd < 0) {
+	cq->polled = (a.flags & TOELESS_CQ_POLLED) != 0;
+	cq->efd = -1;
+	if (!cq->polled && (cq->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0) {
 		rc = -errno;
 		goto err_free;
 	}
@@ -189,7 +197,8 @@ int toeless_cq_create(toeless_device *dev, const struct toeless_cq_attr *attr, t
 	return 0;
 
 err_close:
-	close(cq->efd);
+	if (cq->efd >= 0)
+		close(cq->efd);
 err_free:
 	free(cq->ring);
 	free(cq);
@@ -215,7 +224,8 @@ int toeless_cq_destroy(toeless_cq *cq)
 	pthread_mutex_lock(&dev->lock);
 	dev->n_cq--;
 	pthread_mutex_unlock(&dev->lock);
-	close(cq->efd);
+	if (cq->efd >= 0)
+		close(cq->efd);
 	pthread_mutex_destroy(&cq->lock);
 	free(cq->crc);
 	free(cq->ring);
@@ -227,7 +237,7 @@ int toeless_cq_fd(toeless_cq *cq)
 {
 	if (!cq)
 		return -EINVAL;
-	return cq->efd;
+	return cq->polled ? -EOPNOTSUPP : cq->efd;
 }
 
 int toeless_cq_poll(toeless_cq *cq, struct toeless_completion *out, int max)
@@ -399,6 +409,6 @@ void toeless_backend_crc_done(toeless_cq *cq, uint64_t id, uint32_t crc, int sta
 		TL_STAT_INC(&dev->retired, engine_anomalies);
 	pthread_mutex_unlock(&dev->lock);
 	if (!known)
-		tl_log(dev, TOELESS_LOG_WARN, "%s: CRC completion for unknown request %llu ignored",
-		       dev->caps.backend, (unsigned long long)id);
+		tl_log(dev, TOELESS_LOG_WARN, "%s: CRC completion for unknown request %llu ignored", dev->caps.backend,
+		       (unsigned long long)id);
 }

@@ -24,8 +24,7 @@
  * the device failed (a device that holds buffers forever is broken). */
 #define TL_RELEASE_TIMEOUT_MS 5000
 
-static int params_check(const toeless_device *dev, const struct toeless_ctx_params *in,
-			struct toeless_ctx_params *out)
+static int params_check(const toeless_device *dev, const struct toeless_ctx_params *in, struct toeless_ctx_params *out)
 {
 	if (!in)
 		return -EINVAL;
@@ -73,9 +72,11 @@ int toeless_ctx_create(toeless_device *dev, const struct toeless_ctx_attr *attr,
 		return rc;
 	if (!a.cq || a.cq->dev != dev)
 		return -EINVAL;
-	toeless_ctx *ctx = calloc(1, sizeof(*ctx));
+	/* line-aligned: its layout is by cache line (toeless_int.h) */
+	toeless_ctx *ctx = aligned_alloc(64, sizeof(*ctx));
 	if (!ctx)
 		return -ENOMEM;
+	memset(ctx, 0, sizeof(*ctx));
 	ctx->dev = dev;
 	ctx->cq = a.cq;
 	ctx->fd = a.fd;
@@ -89,6 +90,25 @@ int toeless_ctx_create(toeless_device *dev, const struct toeless_ctx_attr *attr,
 		rc = -EINVAL;
 		goto fail_free;
 	}
+	/* the direct table: a power of two, no larger than max_tasks needs */
+	uint32_t direct = 0;
+	if (a.itt_slots) {
+		uint64_t lim = 1;
+		while (lim < a.max_tasks)
+			lim *= 2;
+		if (a.itt_slots > lim || a.itt_slots > TL_DIRECT_MAX) {
+			rc = -EINVAL;
+			goto fail_free;
+		}
+		for (direct = 1; direct < a.itt_slots; direct *= 2)
+			;
+	}
+	if (a.flags & ~(uint32_t)TOELESS_CTX_RCVLOWAT) {
+		rc = -EINVAL;
+		goto fail_free;
+	}
+	/* only TCP's poll readiness follows SO_RCVLOWAT */
+	ctx->rcvlowat = (a.flags & TOELESS_CTX_RCVLOWAT) != 0 && ctx->is_tcp;
 
 	pthread_mutex_lock(&dev->lock);
 	if (dev->n_ctx >= dev->caps.max_contexts) {
@@ -99,7 +119,7 @@ int toeless_ctx_create(toeless_device *dev, const struct toeless_ctx_attr *attr,
 	dev->n_ctx++; /* claimed now so concurrent creates honour the limit */
 	pthread_mutex_unlock(&dev->lock);
 
-	if ((rc = tl_tasks_init(&ctx->tasks, a.max_tasks)))
+	if ((rc = tl_tasks_init(&ctx->tasks, a.max_tasks, direct)))
 		goto fail_unclaim;
 	tl_rx_init(&ctx->rx, a.stream_pos);
 	if ((rc = tl_rx_alloc(ctx)))
@@ -195,7 +215,8 @@ static void task_complete(toeless_ctx *ctx, struct tl_task *task)
 	};
 	if (c.status == 0 && (c.status = task_judge_data(task)) != 0)
 		tl_log(ctx->dev, TOELESS_LOG_WARN,
-		       "ITT 0x%08x: good status but placed bytes are not [0, SGL length%s): %llu of %llu leading bytes valid, %llu placed in %u ranges",
+		       "ITT 0x%08x: good status but placed bytes are not [0, SGL length%s): %llu of %llu leading bytes "
+		       "valid, %llu placed in %u ranges",
 		       task->itt, (task->cflags & TOELESS_CQE_F_UNDERFLOW) ? " - residual" : "",
 		       (unsigned long long)c.bytes_valid, (unsigned long long)task->total,
 		       (unsigned long long)task->bytes_placed, task->nranges);
@@ -235,6 +256,12 @@ void tl_task_finish(toeless_ctx *ctx, struct tl_task *task, int32_t status)
 	task_complete(ctx, task);
 }
 
+void toeless_backend_count_anomaly(toeless_ctx *ctx)
+{
+	if (ctx)
+		TL_STAT_INC(&ctx->stats, engine_anomalies);
+}
+
 void toeless_backend_sgl_released(toeless_ctx *ctx, uint32_t itt)
 {
 	if (!ctx)
@@ -255,8 +282,8 @@ void toeless_backend_sgl_released(toeless_ctx *ctx, uint32_t itt)
 static void complete_orphaned_releases(toeless_ctx *ctx)
 {
 	struct tl_task_table *t = &ctx->tasks;
-	for (uint32_t i = 0; i <= t->mask && ctx->releasing; i++) {
-		struct tl_task *task = t->slots[i].task;
+	for (uint32_t i = 0; i < tl_tasks_span(t) && ctx->releasing; i++) {
+		struct tl_task *task = tl_task_at(t, i);
 		if (task && task->state == TL_TASK_RELEASING) {
 			ctx->releasing--;
 			task_complete(ctx, task);
@@ -309,8 +336,8 @@ int toeless_ctx_destroy(toeless_ctx *ctx)
 		return -EINVAL;
 	toeless_device *dev = ctx->dev;
 	struct tl_task_table *t = &ctx->tasks;
-	for (uint32_t i = 0; i <= t->mask; i++) {
-		struct tl_task *task = t->slots[i].task;
+	for (uint32_t i = 0; i < tl_tasks_span(t); i++) {
+		struct tl_task *task = tl_task_at(t, i);
 		if (task && task->state == TL_TASK_POSTED) {
 			uint32_t before = t->count;
 			tl_task_finish(ctx, task, -ECANCELED);
@@ -333,6 +360,11 @@ int toeless_ctx_destroy(toeless_ctx *ctx)
 	}
 	if (ctx->engine)
 		dev->ops->ctx_destroy(ctx->priv);
+	if (ctx->rx.lowat) {
+		/* the socket stays the caller's: give it back as it was */
+		int one = 1;
+		(void)setsockopt(ctx->fd, SOL_SOCKET, SO_RCVLOWAT, &one, sizeof(one));
+	}
 	if (ctx->error_reserved)
 		tl_cq_unreserve(ctx->cq, 1);
 	tl_cq_unbind(ctx->cq);

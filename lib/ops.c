@@ -95,6 +95,16 @@ static void def_progress(void *dev_priv)
 	(void)dev_priv;
 }
 
+static int def_tx_pdu(void *ctx_priv, uint64_t tx_pos, uint32_t hdr_len, uint32_t data_len, uint32_t flags)
+{
+	(void)ctx_priv;
+	(void)tx_pos;
+	(void)hdr_len;
+	(void)data_len;
+	(void)flags;
+	return -EOPNOTSUPP;
+}
+
 bool tl_ops_fill(struct toeless_backend_ops *dst, const struct toeless_backend_ops *src)
 {
 	bool offers_sgls = src->sgl_post != NULL;
@@ -106,8 +116,8 @@ bool tl_ops_fill(struct toeless_backend_ops *dst, const struct toeless_backend_o
 	/* a registration the engine never made is never taken back */
 	if (!dst->mr_reg)
 		dst->mr_dereg = NULL;
-#define TL_FILL(op) \
-	if (!dst->op)   \
+#define TL_FILL(op)                                                                                                    \
+	if (!dst->op)                                                                                                  \
 		dst->op = def_##op;
 	TL_FILL(mr_reg)
 	TL_FILL(mr_dereg)
@@ -121,6 +131,7 @@ bool tl_ops_fill(struct toeless_backend_ops *dst, const struct toeless_backend_o
 	TL_FILL(rx_resync_reply)
 	TL_FILL(crc_submit)
 	TL_FILL(progress)
+	TL_FILL(tx_pdu)
 #undef TL_FILL
 	return offers_sgls;
 }

@@ -52,8 +52,7 @@ void tl_rx_init(struct tl_rx_state *rx, uint64_t pos)
 int tl_rx_alloc(toeless_ctx *ctx)
 {
 	struct tl_rx_state *rx = &ctx->rx;
-	if (!rx->hdr && !(rx->hdr = malloc(TL_HDR_MAX)))
-		return -ENOMEM;
+	rx->hdr = ctx->hdr_store; /* in the context: no pointer to chase per PDU */
 	if (!rx->ahs_copy && !(rx->ahs_copy = malloc(1020)))
 		return -ENOMEM;
 	/* data segment + pad + data digest of the largest PDU we accept */
@@ -71,7 +70,6 @@ int tl_rx_alloc(toeless_ctx *ctx)
 
 void tl_rx_free(toeless_ctx *ctx)
 {
-	free(ctx->rx.hdr);
 	free(ctx->rx.ahs_copy);
 	free(ctx->rx.buf);
 	ctx->rx.hdr = ctx->rx.ahs_copy = ctx->rx.buf = NULL;
@@ -155,6 +153,50 @@ static ssize_t rx_skip(toeless_ctx *ctx, uint32_t n)
 	}
 	struct iovec iov = { ctx->rx.buf, n < ctx->rx.buf_cap ? n : ctx->rx.buf_cap };
 	return rx_readv(ctx, &iov, 1);
+}
+
+/* ---- wake-ups (TOELESS_CTX_RCVLOWAT) ---- */
+
+/* Below this, a PDU's remainder usually arrives in the segment that wakes
+ * the caller anyway: not worth a setsockopt. */
+#define RX_LOWAT_MIN 4096
+
+/* About to return -EAGAIN: the caller will sleep until the socket is
+ * readable.  Once a PDU's BHS is in, make it readable only once this PDU
+ * can complete (the bytes it still needs, never more: what follows it may
+ * not come before we answer); before a BHS, on any byte again (the next
+ * PDU may be shorter than any threshold).  TCP only: AF_UNIX poll readiness
+ * ignores SO_RCVLOWAT.  Set only when it changes, so a steady stream that
+ * never waits pays nothing. */
+static void rx_lowat_update(toeless_ctx *ctx)
+{
+	struct tl_rx_state *rx = &ctx->rx;
+	uint32_t need = 0, want = 0;
+	if (rx->phase == TL_RX_DATA) {
+		need = rx->seg_len + rx->trailer_len - rx->data_have;
+	} else if (rx->phase == TL_RX_HDR_REST) {
+		/* the BHS is in: the PDU's length is known.  Targets that write
+		 * header, digest, data and data digest separately (tgtd) are
+		 * waited for once, not four times; but not for a length we
+		 * will refuse (-EMSGSIZE is reported as soon as the header is) */
+		uint32_t dsl = toeless_bhs_dsl(rx->hdr);
+		need = rx->hdr_len - rx->hdr_have;
+		if (dsl && dsl <= ctx->params.max_recv_dsl)
+			need += dsl + toeless_pad_len(dsl) + dd_len(ctx);
+	}
+	if (need >= RX_LOWAT_MIN)
+		want = need;
+	if (want == rx->lowat)
+		return;
+	int v = want ? (int)want : 1;
+	if (setsockopt(ctx->fd, SOL_SOCKET, SO_RCVLOWAT, &v, sizeof(v)) == 0) {
+		rx->lowat = want;
+	} else if (!rx->lowat) {
+		/* refused from the start: leave the socket as it is */
+		ctx->rcvlowat = false;
+		tl_log(ctx->dev, TOELESS_LOG_INFO, "SO_RCVLOWAT refused (%s): one wake-up per segment",
+		       toeless_strerror(-errno));
+	}
 }
 
 /* ---- header ---- */
@@ -272,6 +314,7 @@ static int start_pdu(toeless_ctx *ctx)
 	rx->discard = false;
 	rx->skip = 0;
 	rx->engine_bytes = 0;
+	rx->engine_host = false;
 	rx->engine_checked = false;
 	rx->crc = 0;
 	rx->crc_done = 0;
@@ -360,6 +403,7 @@ static int start_pdu(toeless_ctx *ctx)
 		}
 		if (have_rec && rec.bytes_placed && offered) {
 			rx->engine_bytes = rec.bytes_placed < rx->data_len ? rec.bytes_placed : rx->data_len;
+			rx->engine_host = (rec.flags & TOELESS_RX_REC_HOST_CPU) != 0;
 			rx->skip = rx->engine_bytes;
 			if (rx->engine_bytes == rx->data_len &&
 			    (rec.data_digest == TOELESS_DIGEST_OK || rec.data_digest == TOELESS_DIGEST_BAD)) {
@@ -401,8 +445,8 @@ static void crc_engine_placed(toeless_ctx *ctx)
 	struct iovec iov[RX_IOV_MAX];
 	while (rx->crc_done < rx->engine_bytes) {
 		uint64_t covered;
-		int n = tl_task_slice(rx->task, (uint64_t)rx->place_off + rx->crc_done,
-				      rx->engine_bytes - rx->crc_done, iov, RX_IOV_MAX, &covered);
+		int n = tl_task_slice(rx->task, (uint64_t)rx->place_off + rx->crc_done, rx->engine_bytes - rx->crc_done,
+				      iov, RX_IOV_MAX, &covered);
 		rx->crc = toeless_crc32c_iov(rx->crc, iov, n);
 		rx->crc_done += (uint32_t)covered;
 	}
@@ -493,8 +537,8 @@ static int read_data(toeless_ctx *ctx)
 		uint32_t payload_before = rx->data_have;
 		rx->data_have += (uint32_t)r;
 		if (dd_len(ctx) && !rx->engine_checked && payload_before < rx->data_len)
-			crc_received(rx, iov, n_payload, (rx->data_have < rx->data_len ? rx->data_have : rx->data_len) -
-								payload_before);
+			crc_received(rx, iov, n_payload,
+				     (rx->data_have < rx->data_len ? rx->data_have : rx->data_len) - payload_before);
 	}
 	return 0;
 }
@@ -519,12 +563,14 @@ static int finish_pdu(toeless_ctx *ctx, struct toeless_pdu *pdu)
 		if (rx->engine_checked) {
 			pdu->data_digest = rx->engine_data_digest;
 			TL_STAT_INC(&ctx->stats, data_digests_engine);
+			if (rx->engine_host)
+				TL_STAT_INC(&ctx->stats, data_digests_engine_host);
 			TL_STAT_INC(&ctx->stats, data_digests_checked);
 		} else {
 			/* the digest covers data and pad; the pad sits in rx->trailer */
 			uint32_t crc = toeless_crc32c(rx->crc, rx->trailer, pad);
-			pdu->data_digest = crc == toeless_get_le32(rx->trailer + pad) ? TOELESS_DIGEST_OK
-										  : TOELESS_DIGEST_BAD;
+			pdu->data_digest =
+				crc == toeless_get_le32(rx->trailer + pad) ? TOELESS_DIGEST_OK : TOELESS_DIGEST_BAD;
 			TL_STAT_INC(&ctx->stats, data_digests_checked);
 		}
 		if (pdu->data_digest == TOELESS_DIGEST_BAD) {
@@ -542,6 +588,8 @@ static int finish_pdu(toeless_ctx *ctx, struct toeless_pdu *pdu)
 				err = rc;
 			task->bytes_engine += rx->engine_bytes;
 			TL_STAT_ADD(&ctx->stats, bytes_placed_engine, rx->engine_bytes);
+			if (rx->engine_host)
+				TL_STAT_ADD(&ctx->stats, bytes_placed_engine_host, rx->engine_bytes);
 			TL_STAT_ADD(&ctx->stats, bytes_placed_sw, rx->data_len - rx->engine_bytes);
 			TL_STAT_INC(&ctx->stats, data_in_placed);
 			pdu->flags |= TOELESS_PDU_F_PLACED;
@@ -641,5 +689,7 @@ int toeless_pdu_recv(toeless_ctx *ctx, struct toeless_pdu *pdu)
 read_error:
 	if (rc != -EAGAIN)
 		rx_fail(ctx, rc);
+	else if (ctx->rcvlowat)
+		rx_lowat_update(ctx);
 	return rc;
 }

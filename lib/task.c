@@ -8,6 +8,14 @@
  * steady state of post/complete does not call malloc for SGLs of up to
  * TL_INLINE_SGE entries.
  *
+ * An initiator whose ITTs are small integers (or carry one in their low
+ * bits, like a slot index under a sequence number) can ask for a direct
+ * table at context creation (toeless_ctx_attr.itt_slots): an array of
+ * tasks indexed by itt & dmask, each entry confirmed by its own itt.  A
+ * lookup is then one cache line, the task's own, instead of a hash slot
+ * and then the task.  An ITT whose entry is taken by another outstanding
+ * ITT goes to the hash instead: every 32-bit ITT still works, only slower.
+ *
  * SPDX-License-Identifier: MIT
  */
 #include "config.h"
@@ -37,15 +45,49 @@ static uint32_t slot_hash(const void *slot)
 	return itt_hash(((const struct tl_slot *)slot)->itt);
 }
 
-int tl_tasks_init(struct tl_task_table *t, uint32_t max)
+int tl_tasks_init(struct tl_task_table *t, uint32_t max, uint32_t direct)
 {
 	memset(t, 0, sizeof(*t));
+	if (direct & (direct - 1))
+		return -EINVAL;
 	t->slots = calloc(TL_TABLE_MIN, sizeof(*t->slots));
 	if (!t->slots)
 		return -ENOMEM;
 	t->mask = TL_TABLE_MIN - 1;
 	t->max = max;
+	if (direct) {
+		/* calloc: the pages of entries never used are never touched;
+		 * one line more to align the entries on lines */
+		t->direct_mem = calloc((size_t)direct * sizeof(struct tl_task) + 64, 1);
+		if (!t->direct_mem) {
+			free(t->slots);
+			t->slots = NULL;
+			return -ENOMEM;
+		}
+		t->direct = (struct tl_task *)(((uintptr_t)t->direct_mem + 63) & ~(uintptr_t)63);
+		t->dmask = direct - 1;
+	}
 	return 0;
+}
+
+uint32_t tl_tasks_span(const struct tl_task_table *t)
+{
+	return (t->direct ? t->dmask + 1 : 0) + t->mask + 1;
+}
+
+struct tl_task *tl_task_at(const struct tl_task_table *t, uint32_t i)
+{
+	if (t->direct) {
+		if (i <= t->dmask)
+			return t->direct[i].state ? &t->direct[i] : NULL;
+		i -= t->dmask + 1;
+	}
+	return t->slots[i].task;
+}
+
+static struct tl_task *task_alloc(void)
+{
+	return aligned_alloc(64, sizeof(struct tl_task));
 }
 
 static void task_free_storage(struct tl_task *task)
@@ -61,6 +103,10 @@ static void task_free_storage(struct tl_task *task)
 
 void tl_tasks_fini(struct tl_task_table *t)
 {
+	for (uint32_t i = 0; t->direct && i <= t->dmask; i++)
+		if (t->direct[i].state)
+			task_free_storage(&t->direct[i]);
+	free(t->direct_mem);
 	for (uint32_t i = 0; t->slots && i <= t->mask; i++) {
 		if (t->slots[i].task) {
 			task_free_storage(t->slots[i].task);
@@ -78,6 +124,13 @@ void tl_tasks_fini(struct tl_task_table *t)
 
 struct tl_task *tl_task_find(const struct tl_task_table *t, uint32_t itt)
 {
+	if (t->direct) {
+		struct tl_task *d = &t->direct[itt & t->dmask];
+		if (TL_LIKELY(d->state && d->itt == itt))
+			return d;
+		if (TL_LIKELY(!t->hcount))
+			return NULL;
+	}
 	uint32_t i = itt_hash(itt) & t->mask;
 	for (;;) {
 		const struct tl_slot *s = &t->slots[i];
@@ -110,26 +163,33 @@ static int table_grow(struct tl_task_table *t)
 	return 0;
 }
 
-int tl_task_add(struct tl_task_table *t, uint32_t itt, const struct iovec *iov, int iovcnt,
-		struct tl_task **out)
+int tl_task_add(struct tl_task_table *t, uint32_t itt, const struct iovec *iov, int iovcnt, struct tl_task **out)
 {
 	if (tl_task_find(t, itt))
 		return -EEXIST;
 	if (t->count >= t->max)
 		return -ENOSPC;
-	/* keep the load factor at or below 1/2 so probes stay short */
-	if ((t->count + 1) * 2 > t->mask + 1) {
-		int rc = table_grow(t);
-		if (rc)
-			return rc;
+	struct tl_task *task = NULL;
+	if (t->direct && !t->direct[itt & t->dmask].state) {
+		task = &t->direct[itt & t->dmask];
+	} else {
+		/* keep the load factor at or below 1/2 so probes stay short */
+		if ((t->hcount + 1) * 2 > t->mask + 1) {
+			int rc = table_grow(t);
+			if (rc)
+				return rc;
+		}
+		task = t->free;
+		if (task)
+			t->free = task->next_free;
+		else if (!(task = task_alloc()))
+			return -ENOMEM;
 	}
-
-	struct tl_task *task = t->free;
-	if (task)
-		t->free = task->next_free;
-	else if (!(task = malloc(sizeof(*task))))
-		return -ENOMEM;
+	bool direct = t->direct && task >= t->direct && task <= &t->direct[t->dmask];
+	/* hot line and cold fields; the inline storage is written below */
 	memset(task, 0, offsetof(struct tl_task, iov_inline));
+	memset(&task->user_data, 0, sizeof(*task) - offsetof(struct tl_task, user_data));
+	task->in_direct = direct;
 	task->itt = itt;
 	task->iovcnt = iovcnt;
 	task->iov = task->iov_inline;
@@ -141,8 +201,10 @@ int tl_task_add(struct tl_task_table *t, uint32_t itt, const struct iovec *iov, 
 		task->ends = malloc(sizeof(*task->ends) * (size_t)iovcnt);
 		if (!task->iov || !task->ends) {
 			task_free_storage(task);
-			task->next_free = t->free;
-			t->free = task;
+			if (!direct) {
+				task->next_free = t->free;
+				t->free = task;
+			}
 			return -ENOMEM;
 		}
 	}
@@ -155,7 +217,10 @@ int tl_task_add(struct tl_task_table *t, uint32_t itt, const struct iovec *iov, 
 	task->total = total;
 	task->state = TL_TASK_POSTED;
 	task->worst_digest = TOELESS_DIGEST_NONE;
-	table_insert(t->slots, t->mask, itt, task);
+	if (!direct) {
+		table_insert(t->slots, t->mask, itt, task);
+		t->hcount++;
+	}
 	t->count++;
 	*out = task;
 	return 0;
@@ -163,12 +228,19 @@ int tl_task_add(struct tl_task_table *t, uint32_t itt, const struct iovec *iov, 
 
 void tl_task_remove(struct tl_task_table *t, struct tl_task *task)
 {
+	if (task->in_direct) {
+		t->count--;
+		task_free_storage(task);
+		task->state = 0; /* the entry is free again */
+		return;
+	}
 	uint32_t i = itt_hash(task->itt) & t->mask;
 	while (t->slots[i].task != task)
 		i = (i + 1) & t->mask;
 	/* backward-shift deletion: no tombstones, so lookups stay O(1) */
 	tl_oa_remove(t->slots, sizeof(*t->slots), t->mask, i, slot_empty, slot_hash);
 	t->count--;
+	t->hcount--;
 	/* keep inline storage for reuse; free what was allocated for this post */
 	task_free_storage(task);
 	task->iov = task->iov_inline;
@@ -220,8 +292,7 @@ int tl_task_mark_range(struct tl_task *task, uint64_t lo, uint64_t hi)
 	bool right = k < task->nranges && task->ranges[k].lo == hi;
 	if (left && right) {
 		task->ranges[k - 1].hi = task->ranges[k].hi;
-		memmove(&task->ranges[k], &task->ranges[k + 1],
-			(task->nranges - k - 1) * sizeof(*task->ranges));
+		memmove(&task->ranges[k], &task->ranges[k + 1], (task->nranges - k - 1) * sizeof(*task->ranges));
 		task->nranges--;
 	} else if (left) {
 		task->ranges[k - 1].hi = hi;
@@ -266,8 +337,7 @@ static int sge_index(struct tl_task *task, uint64_t off)
 	return a;
 }
 
-int tl_task_slice(struct tl_task *task, uint64_t off, uint64_t len, struct iovec *out, int max,
-		  uint64_t *covered)
+int tl_task_slice(struct tl_task *task, uint64_t off, uint64_t len, struct iovec *out, int max, uint64_t *covered)
 {
 	*covered = 0;
 	if (len == 0)

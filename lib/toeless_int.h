@@ -21,6 +21,7 @@
 
 #include <pthread.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/uio.h>
@@ -29,12 +30,12 @@
 #include "toeless_backend.h"
 #include "pdu.h"
 
-#define TL_HIDDEN __attribute__((visibility("hidden")))
-#define TL_LIKELY(x) __builtin_expect(!!(x), 1)
+#define TL_HIDDEN      __attribute__((visibility("hidden")))
+#define TL_LIKELY(x)   __builtin_expect(!!(x), 1)
 #define TL_UNLIKELY(x) __builtin_expect(!!(x), 0)
 
 /* ---- counters: one writer per context, read from any thread ---- */
-#define TL_STAT_ADD(st, field, n) \
+#define TL_STAT_ADD(st, field, n)                                                                                      \
 	__atomic_store_n(&(st)->field, __atomic_load_n(&(st)->field, __ATOMIC_RELAXED) + (n), __ATOMIC_RELAXED)
 #define TL_STAT_INC(st, field) TL_STAT_ADD(st, field, 1)
 /* Add every counter of src into dst (dst under its owner's lock). */
@@ -60,13 +61,14 @@ struct toeless_device {
 	 * (lib/ops.c); heap, owned by the device. */
 	const struct toeless_backend_ops *ops;
 	const struct toeless_backend_ops *backend_ops; /* the engine's own table */
-	bool offers_sgls;             /* the engine has sgl_post and TOELESS_CAP_DDP */
+	bool offers_sgls;                              /* the engine has sgl_post and TOELESS_CAP_DDP */
+	bool tx_digests;                               /* the engine set TOELESS_CAP_CRC_TX: ask tx_pdu() */
 	void *priv;
 	pthread_mutex_t lock;
 	toeless_log_fn log_fn;
 	void *log_arg;
 	int log_level;
-	struct toeless_caps caps;     /* full-size copy queried at open */
+	struct toeless_caps caps; /* full-size copy queried at open */
 	uint32_t n_ctx, n_cq, n_mr;
 	struct tl_ctx_link ctxs;      /* open contexts, for toeless_device_stats */
 	struct toeless_stats retired; /* counters of destroyed contexts + device-level */
@@ -80,8 +82,8 @@ struct toeless_mr {
 	uint8_t *addr;
 	size_t len;
 	void *priv;
-	uint32_t users;               /* SGL posts referencing it (atomic) */
-	bool engine_reg;              /* the backend's mr_reg accepted it (priv is its handle) */
+	uint32_t users;  /* SGL posts referencing it (atomic) */
+	bool engine_reg; /* the backend's mr_reg accepted it (priv is its handle) */
 };
 
 TL_HIDDEN void tl_log(toeless_device *dev, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -98,19 +100,20 @@ static inline bool tl_device_failed(const toeless_device *dev)
 
 /* ---- completion queues ---- */
 struct tl_crc_pending {
-	uint64_t id;          /* 0 = empty slot */
+	uint64_t id; /* 0 = empty slot */
 	uint64_t user_data;
 };
 
 struct toeless_cq {
 	toeless_device *dev;
 	pthread_mutex_t lock;
-	int efd;                        /* eventfd: readable while entries wait */
-	bool signalled;                 /* efd holds a count */
+	int efd;        /* eventfd: readable while entries wait (-1 when polled) */
+	bool signalled; /* efd holds a count */
+	bool polled;    /* TOELESS_CQ_POLLED: no eventfd, never signalled */
 	struct toeless_completion *ring;
-	uint32_t cap, head, count;      /* ring of cap entries, count used */
-	uint32_t reserved;              /* entries promised to producers, not yet pushed */
-	uint32_t n_ctx;                 /* contexts delivering here */
+	uint32_t cap, head, count; /* ring of cap entries, count used */
+	uint32_t reserved;         /* entries promised to producers, not yet pushed */
+	uint32_t n_ctx;            /* contexts delivering here */
 	/* outstanding asynchronous CRC requests, open addressing by id */
 	struct tl_crc_pending *crc;
 	uint32_t crc_mask, crc_count;
@@ -135,68 +138,95 @@ TL_HIDDEN void tl_cq_crc_abort(toeless_cq *cq, uint64_t first_id, int n);
 
 /* ---- tasks (ITT table) ---- */
 enum tl_task_state {
-	TL_TASK_POSTED = 1,   /* waiting for data; buffers are ours */
-	TL_TASK_RELEASING,    /* finished; waiting for the engine to let go */
+	TL_TASK_POSTED = 1, /* waiting for data; buffers are ours */
+	TL_TASK_RELEASING,  /* finished; waiting for the engine to let go */
 };
 
 struct tl_range {
-	uint64_t lo, hi;      /* [lo, hi) placed */
+	uint64_t lo, hi; /* [lo, hi) placed */
 };
 
+/* Laid out by use (doc/performance.md, "Layout"): the first cache line
+ * holds what every PDU for the task reads or writes, the second the inline
+ * storage those pointers usually point to, the rest what only a post, a
+ * status or a completion touches.  Aligned to a line, so a task of the
+ * direct table (and one from tl_task_alloc) never straddles one more. */
 struct tl_task {
+	/* line 0: per PDU */
 	uint32_t itt;
-	uint8_t state;
-	uint8_t engine_owned;     /* the engine accepted this SGL */
-	uint8_t worst_digest;     /* toeless_digest_result, worst seen */
-	uint8_t scsi_status;
-	uint8_t response;
-	uint8_t has_status;
-	uint8_t status_datain;    /* the status came with a final Data-In (S bit) */
-	uint16_t cflags;          /* toeless_cqe_flags gathered */
-	int32_t status;           /* 0 or first error */
-	uint32_t residual;
+	uint8_t state;        /* 0 (a free direct-table entry) or enum tl_task_state */
+	uint8_t engine_owned; /* the engine accepted this SGL */
+	uint8_t worst_digest; /* toeless_digest_result, worst seen */
+	uint8_t in_direct;    /* an entry of the direct table, not of the hash */
 	int iovcnt;
-	uint64_t total;           /* sum of iov lengths */
-	uint64_t user_data;
+	int cur_idx;      /* the SGE where the last placement ended, for in-order streams */
+	uint32_t nranges; /* placement ranges: sorted, merged, disjoint */
+	int32_t status;   /* 0 or first error */
+	uint64_t total;   /* sum of iov lengths */
 	uint64_t bytes_placed;
-	uint64_t bytes_engine;
-	struct iovec *iov;        /* iov_inline or heap */
-	uint64_t *ends;           /* cumulative end offsets, heap when iovcnt > TL_INLINE_SGE */
-	toeless_mr **mrs;         /* per-SGE registration refs, or NULL when none */
-	/* placement ranges: sorted, merged, disjoint */
+	struct iovec *iov; /* iov_inline or heap */
+	uint64_t *ends;    /* cumulative end offsets, heap when iovcnt > TL_INLINE_SGE */
 	struct tl_range *ranges;
-	uint32_t nranges, ranges_cap;
-	/* cursor: the SGE where the last placement ended, for in-order streams */
-	int cur_idx;
-	struct tl_task *next_free;
+	/* line 1: inline storage */
 #define TL_INLINE_SGE 2
 	struct iovec iov_inline[TL_INLINE_SGE];
 	uint64_t ends_inline[TL_INLINE_SGE];
 	struct tl_range range_inline[1];
-};
+	/* line 2: per post / status / completion */
+	uint64_t user_data;
+	uint64_t bytes_engine;
+	toeless_mr **mrs; /* per-SGE registration refs, or NULL when none */
+	struct tl_task *next_free;
+	uint32_t ranges_cap;
+	uint32_t residual;
+	uint16_t cflags; /* toeless_cqe_flags gathered */
+	uint8_t scsi_status;
+	uint8_t response;
+	uint8_t has_status;
+	uint8_t status_datain; /* the status came with a final Data-In (S bit) */
+} __attribute__((aligned(64)));
+
+_Static_assert(offsetof(struct tl_task, ranges) + sizeof(void *) <= 64, "tl_task: per-PDU fields in line 0");
+_Static_assert(offsetof(struct tl_task, iov_inline) == 64, "tl_task: inline storage in line 1");
+_Static_assert(offsetof(struct tl_task, user_data) == 128, "tl_task: cold fields from line 2");
+_Static_assert(sizeof(struct tl_task) == 192, "tl_task: three cache lines");
 
 /* A slot keeps the ITT next to the pointer: probes and the backward shift
  * of a deletion compare keys without touching the tasks (cache misses). */
 struct tl_slot {
 	uint32_t itt;
-	struct tl_task *task;     /* NULL = empty */
+	struct tl_task *task; /* NULL = empty */
 };
 
+/* Tasks are found by ITT in a direct table when the context has one (ITT
+ * low bits index it; the entry's own itt confirms) and else, or when that
+ * entry is taken by another ITT, in the hash.  Entries of the direct table
+ * are the tasks themselves: one cache miss per lookup instead of two. */
 struct tl_task_table {
-	struct tl_slot *slots;    /* open addressing, linear probing */
+	struct tl_task *direct; /* dmask + 1 tasks, line-aligned; NULL: hash only */
+	uint32_t dmask;
+	uint32_t hcount;       /* tasks in the hash */
+	uint32_t count;        /* tasks in both */
+	uint32_t max;          /* limit on count */
+	struct tl_slot *slots; /* open addressing, linear probing */
 	uint32_t mask;
-	uint32_t count;
-	uint32_t max;             /* limit on count */
-	struct tl_task *free;     /* recycled task structs */
+	struct tl_task *free; /* recycled task structs */
+	void *direct_mem;     /* what was allocated for direct (unaligned) */
 };
 
-TL_HIDDEN int tl_tasks_init(struct tl_task_table *t, uint32_t max);
+/* direct: entries of the direct table (0: none; else a power of two). */
+TL_HIDDEN int tl_tasks_init(struct tl_task_table *t, uint32_t max, uint32_t direct);
 TL_HIDDEN void tl_tasks_fini(struct tl_task_table *t);
 TL_HIDDEN struct tl_task *tl_task_find(const struct tl_task_table *t, uint32_t itt);
 /* Allocate and insert a task for itt; -EEXIST, -ENOSPC, -ENOMEM, -E2BIG. */
 TL_HIDDEN int tl_task_add(struct tl_task_table *t, uint32_t itt, const struct iovec *iov, int iovcnt,
 			  struct tl_task **out);
 TL_HIDDEN void tl_task_remove(struct tl_task_table *t, struct tl_task *task);
+/* Every task, for walks that may finish (remove) the one they are at:
+ * index 0 .. tl_tasks_span() - 1; NULL for an empty index.  After a removal
+ * at index i, look at i again (a hash deletion shifts another task in). */
+TL_HIDDEN uint32_t tl_tasks_span(const struct tl_task_table *t);
+TL_HIDDEN struct tl_task *tl_task_at(const struct tl_task_table *t, uint32_t i);
 /* Record [lo, hi) as placed; -EEXIST when it overlaps, -ERANGE past total. */
 TL_HIDDEN int tl_task_check_range(const struct tl_task *task, uint64_t lo, uint64_t hi);
 TL_HIDDEN int tl_task_mark_range(struct tl_task *task, uint64_t lo, uint64_t hi);
@@ -208,10 +238,12 @@ TL_HIDDEN int tl_task_slice(struct tl_task *task, uint64_t off, uint64_t len, st
 
 /* ---- contexts ---- */
 enum tl_rx_phase {
-	TL_RX_BHS = 0,   /* reading the 48-byte BHS */
-	TL_RX_HDR_REST,  /* reading AHS + header digest */
-	TL_RX_DATA,      /* reading data segment + pad + data digest */
+	TL_RX_BHS = 0,  /* reading the 48-byte BHS */
+	TL_RX_HDR_REST, /* reading AHS + header digest */
+	TL_RX_DATA,     /* reading data segment + pad + data digest */
 };
+
+#define TL_HDR_MAX (TOELESS_BHS_LEN + 1020 + 4)
 
 struct tl_tx_state {
 	uint8_t hdr[TOELESS_BHS_LEN + 1020 + 4]; /* BHS + AHS + header digest */
@@ -220,64 +252,83 @@ struct tl_tx_state {
 	struct iovec iov_store[8];
 	struct iovec *iov_heap;
 	int iov_heap_cap;
-	int iovcnt;                              /* remaining entries */
-	int pending;                             /* a PDU is partly sent */
+	int iovcnt;   /* remaining entries */
+	int pending;  /* a PDU is partly sent */
+	uint64_t pos; /* bytes queued by toeless_pdu_send() since ctx_create */
 };
 
+/* Fields in the order of use: the first lines hold what every PDU reads
+ * and writes (phase and lengths, positions, the placement of the current
+ * PDU, its BHS, the header history), the last ones what only the slow path
+ * or a resync touches. */
 struct tl_rx_state {
+	/* per PDU */
 	enum tl_rx_phase phase;
-	uint64_t pos;             /* stream position of the next byte to read */
-	uint64_t pdu_pos;         /* stream position of the current PDU's header */
-	uint8_t *hdr;             /* BHS + AHS + header digest (size TL_HDR_MAX) */
-	uint32_t hdr_have;        /* bytes of hdr read */
-	uint32_t hdr_len;         /* bytes of hdr needed (48, then full) */
+	uint32_t hdr_have; /* bytes of hdr read */
+	uint32_t hdr_len;  /* bytes of hdr needed (48, then full) */
 	uint32_t ahs_len;
-	uint32_t data_len;        /* DataSegmentLength */
-	uint32_t seg_len;         /* data_len + pad (bytes of data segment on the wire) */
-	uint32_t trailer_len;     /* data digest bytes (0 or 4) */
-	uint32_t data_have;       /* bytes of segment+trailer read */
-	uint8_t trailer[8];       /* pad + data digest when placing into an SGL */
-	uint8_t *buf;             /* slow-path data segment buffer (max_recv_dsl + 8) */
-	uint32_t buf_cap;
-	uint8_t *ahs_copy;        /* AHS of the current PDU (hdr is reused for the next) */
-	uint8_t bhs[TOELESS_BHS_LEN]; /* BHS of the current PDU, for the same reason */
-	uint32_t skip;            /* engine-placed payload bytes still to consume from the socket */
-	bool engine_checked;      /* the engine's data-digest verdict stands */
-	uint64_t hist[8];         /* recent header positions, for resync replies */
-	uint32_t hist_n;
+	uint32_t data_len;    /* DataSegmentLength */
+	uint32_t seg_len;     /* data_len + pad (bytes of data segment on the wire) */
+	uint32_t trailer_len; /* data digest bytes (0 or 4) */
+	uint32_t data_have;   /* bytes of segment+trailer read */
+	uint64_t pos;         /* stream position of the next byte to read */
+	uint64_t pdu_pos;     /* stream position of the current PDU's header */
+	uint8_t *hdr;         /* BHS + AHS + header digest (ctx->hdr_store) */
 	/* current PDU's placement */
-	struct tl_task *task;     /* posted task when placing, else NULL */
-	int32_t pdu_err;          /* problem found with the current PDU so far */
-	uint32_t place_off;       /* Buffer Offset */
-	uint32_t engine_bytes;    /* payload bytes the engine placed */
+	struct tl_task *task;  /* posted task when placing, else NULL */
+	int32_t pdu_err;       /* problem found with the current PDU so far */
+	uint32_t place_off;    /* Buffer Offset */
+	uint32_t engine_bytes; /* payload bytes the engine placed */
+	bool engine_host;      /* ... with the host's CPU (TOELESS_RX_REC_HOST_CPU) */
+	uint32_t crc;          /* running data-digest CRC (toeless_crc32c convention) */
+	uint32_t crc_done;     /* payload bytes covered by crc */
+	uint32_t skip;         /* engine-placed payload bytes still to consume from the socket */
+	uint32_t hist_n;
+	uint32_t lowat; /* SO_RCVLOWAT now set on the socket (TOELESS_CTX_RCVLOWAT; 0: default) */
 	uint8_t engine_data_digest;
 	uint8_t hdr_digest;
-	uint32_t crc;             /* running data-digest CRC (toeless_crc32c convention) */
-	uint32_t crc_done;        /* payload bytes covered by crc */
-	bool discard;             /* payload goes to the scratch buffer */
-	/* resync handshake */
-	uint64_t resync_pos;
+	bool discard;        /* payload goes to the scratch buffer */
+	bool engine_checked; /* the engine's data-digest verdict stands */
 	bool resync_wanted;
+	uint8_t trailer[8];           /* pad + data digest when placing into an SGL */
+	uint8_t bhs[TOELESS_BHS_LEN]; /* BHS of the current PDU (hdr is reused for the next) */
+	uint64_t hist[8];             /* recent header positions, for resync replies */
+	/* slow path, resync */
+	uint8_t *buf; /* slow-path data segment buffer (max_recv_dsl + 8) */
+	uint32_t buf_cap;
+	uint8_t *ahs_copy; /* AHS of the current PDU (hdr is reused for the next) */
+	uint64_t resync_pos;
 };
 
+/* Laid out by use (doc/performance.md, "Layout"): line-aligned, the
+ * fields every PDU reads first (descriptor, state, parameters, the task
+ * table's header, the hot part of rx), then the counters (a public struct:
+ * its order is fixed), then the header buffer whose first line every PDU
+ * reads, and the rest (send state, cold fields) last.  Over 10 000
+ * contexts each is cold when its PDU arrives, so every line counts. */
 struct toeless_ctx {
 	toeless_device *dev;
 	toeless_cq *cq;
-	void *priv;               /* backend's context */
+	void *priv; /* backend's context */
 	int fd;
-	bool is_tcp;              /* MSG_TRUNC may discard engine-placed bytes */
-	bool engine;              /* the backend took this context (else all software) */
-	bool error_reserved;      /* a CQ slot is still held for the ERROR completion */
-	int32_t failed;           /* 0 or the error that failed the context */
+	int32_t failed;      /* 0 or the error that failed the context */
+	bool is_tcp;         /* MSG_TRUNC may discard engine-placed bytes */
+	bool engine;         /* the backend took this context (else all software) */
+	bool error_reserved; /* a CQ slot is still held for the ERROR completion */
+	bool rcvlowat;       /* TOELESS_CTX_RCVLOWAT */
+	uint32_t releasing;  /* tasks waiting for the engine */
 	struct toeless_ctx_params params;
-	uint64_t user_data;
 	struct tl_task_table tasks;
-	uint32_t releasing;       /* tasks waiting for the engine */
 	struct tl_rx_state rx;
-	struct tl_tx_state tx;
 	struct toeless_stats stats;
-	struct tl_ctx_link link;  /* in dev->ctxs */
-};
+	uint8_t hdr_store[TL_HDR_MAX]; /* rx.hdr: the next PDU's header, read ahead */
+	uint64_t user_data;
+	struct tl_ctx_link link; /* in dev->ctxs */
+	struct tl_tx_state tx;
+} __attribute__((aligned(64)));
+
+_Static_assert(offsetof(struct toeless_ctx, rx) + offsetof(struct tl_rx_state, buf) <= 6 * 64,
+	       "toeless_ctx: what every PDU reads must stay in the first six lines");
 
 /* Finish a task: record why, ask the engine to release it, and complete it
  * on the queue once released.  The task leaves the table on completion. */
@@ -297,8 +348,8 @@ TL_HIDDEN void tl_rx_detach_task(toeless_ctx *ctx, struct tl_task *task);
 /* Let the engine progress; complete releases a failed device never will. */
 TL_HIDDEN void tl_ctx_progress(toeless_ctx *ctx);
 
-#define TL_HDR_MAX (TOELESS_BHS_LEN + 1020 + 4)
 #define TL_DEFAULT_MAX_TASKS 1024
-#define TL_DEFAULT_RECV_DSL 8192
+#define TL_DIRECT_MAX        (1u << 24) /* entries of a direct task table */
+#define TL_DEFAULT_RECV_DSL  8192
 
 #endif /* TOELESS_INT_H */

@@ -6,6 +6,11 @@
  * sendmsg(MSG_NOSIGNAL) rather than writev, so a peer that went away is an
  * -EPIPE return and not a SIGPIPE in the caller's process.
  *
+ * With an engine that inserts transmit digests (TOELESS_CAP_CRC_TX and
+ * its tx_pdu op took the PDU), the digest bytes go out as zeros and the
+ * engine writes the values into the segments on the wire; the host then
+ * neither reads the data nor computes a CRC.
+ *
  * SPDX-License-Identifier: MIT
  */
 #include "config.h"
@@ -107,8 +112,18 @@ int toeless_pdu_send(toeless_ctx *ctx, const uint8_t bhs[TOELESS_BHS_LEN], const
 	toeless_bhs_set_lengths(h, ahs_len, (uint32_t)data_len);
 	if (ahs_len)
 		memcpy(h + TOELESS_BHS_LEN, ahs, ahs_len);
+	/* Which digests the engine inserts: asked before any byte of the PDU
+	 * is written, so its transmit record exists when the segments pass. */
+	uint32_t want = (ctx->params.flags & TOELESS_CTX_HEADER_DIGEST ? TOELESS_TX_HDR_DIGEST : 0) |
+			(data_len && (ctx->params.flags & TOELESS_CTX_DATA_DIGEST) ? TOELESS_TX_DATA_DIGEST : 0);
+	uint32_t by_engine = 0;
+	if (want && ctx->engine && ctx->dev->tx_digests && !tl_device_failed(ctx->dev) &&
+	    ctx->dev->ops->tx_pdu(ctx->priv, tx->pos, hlen, (uint32_t)data_len, want) == 0) {
+		by_engine = want;
+		TL_STAT_ADD(&ctx->stats, tx_digests_offloaded, (uint64_t)__builtin_popcount(want));
+	}
 	if (ctx->params.flags & TOELESS_CTX_HEADER_DIGEST) {
-		toeless_put_le32(h + hlen, toeless_crc32c(0, h, hlen));
+		toeless_put_le32(h + hlen, by_engine & TOELESS_TX_HDR_DIGEST ? 0 : toeless_crc32c(0, h, hlen));
 		hlen += 4;
 	}
 	int n = 0;
@@ -124,8 +139,11 @@ int toeless_pdu_send(toeless_ctx *ctx, const uint8_t bhs[TOELESS_BHS_LEN], const
 		if (ctx->params.flags & TOELESS_CTX_DATA_DIGEST) {
 			/* The digest is taken now: the caller's buffers must stay
 			 * unchanged until the bytes are sent (see toeless.h). */
-			uint32_t crc = toeless_crc32c_iov(0, data, iovcnt);
-			crc = toeless_crc32c(crc, tx->trailer, pad);
+			uint32_t crc = 0;
+			if (!(by_engine & TOELESS_TX_DATA_DIGEST)) {
+				crc = toeless_crc32c_iov(0, data, iovcnt);
+				crc = toeless_crc32c(crc, tx->trailer, pad);
+			}
 			toeless_put_le32(tx->trailer + pad, crc);
 			tlen += 4;
 		}
@@ -137,6 +155,8 @@ int toeless_pdu_send(toeless_ctx *ctx, const uint8_t bhs[TOELESS_BHS_LEN], const
 	tx->iov = iov;
 	tx->iovcnt = n;
 	tx->pending = 1;
+	for (int i = 0; i < n; i++)
+		tx->pos += iov[i].iov_len;
 	int rc = tx_push(ctx);
 	return rc == -EAGAIN ? -EINPROGRESS : rc;
 }

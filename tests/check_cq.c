@@ -10,16 +10,19 @@
 
 #include <check.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "toeless.h"
 #include "toeless_int.h"
 #include "backends.h"
+#include "helpers.h"
 
 static int fd_readable(int fd)
 {
@@ -245,7 +248,128 @@ START_TEST(test_cq_eventfd)
 }
 END_TEST
 
-#define PRODUCERS 4
+/* Open descriptors of this process (/proc/self/fd entries, less the
+ * directory's own). */
+static int count_fds(void)
+{
+	int n = 0;
+
+	for (int fd = 0; fd < 4096; fd++)
+		if (fcntl(fd, F_GETFD) >= 0)
+			n++;
+	return n;
+}
+
+/* TOELESS_CQ_POLLED: no eventfd exists, so none is written or read, and
+ * every completion still arrives by polling: 300 SGL completions through a
+ * ring of 2 that grows, the context's ERROR completion, and asynchronous
+ * CRC completions. */
+START_TEST(test_cq_polled)
+{
+	toeless_device *dev = open_sw();
+	struct toeless_cq_attr a = { .size = sizeof(a), .depth = 2 };
+	toeless_cq *cq = NULL, *plain = NULL;
+	struct toeless_completion c[512];
+	enum { NTASK = 300, LEN = 1000 };
+	static uint8_t bufs[NTASK][LEN], src[LEN];
+
+	/* argument checks: unknown flags and the reserved word are refused;
+	 * pad0 was padding and is ignored */
+	a.flags = 1u << 1;
+	ck_assert_int_eq(toeless_cq_create(dev, &a, &cq), -EINVAL);
+	a.flags = TOELESS_CQ_POLLED;
+	a.reserved = 1;
+	ck_assert_int_eq(toeless_cq_create(dev, &a, &cq), -EINVAL);
+	a.reserved = 0;
+	a.pad0 = 0xdeadbeef;
+
+	/* a plain queue takes one descriptor, a polled one none */
+	int fds0 = count_fds();
+	ck_assert_int_eq(toeless_cq_create(dev, &a, &cq), 0);
+	ck_assert_int_eq(count_fds(), fds0);
+	ck_assert_int_eq(toeless_cq_fd(cq), -EOPNOTSUPP);
+	ck_assert_int_eq(cq->efd, -1);
+	plain = make_cq(dev, 2);
+	ck_assert_int_eq(count_fds(), fds0 + 1);
+	ck_assert_int_ge(toeless_cq_fd(plain), 0);
+	ck_assert_int_eq(toeless_cq_destroy(plain), 0);
+
+	int sv[2];
+	th_sockpair(TH_SOCK_UNIX, sv);
+	th_set_nonblock(sv[0], true);
+	toeless_ctx *ctx = th_ctx_create(dev, cq, sv[0], TOELESS_CTX_HEADER_DIGEST | TOELESS_CTX_DATA_DIGEST, 0);
+	struct th_buf wire;
+	th_buf_init(&wire);
+	th_fill_pattern(src, LEN, 7);
+	for (uint32_t i = 0; i < NTASK; i++) {
+		struct iovec iov = { bufs[i], LEN };
+		ck_assert_int_eq(toeless_sgl_post(ctx, i, &iov, 1, 1000 + i), 0);
+		th_append_data_in(&wire, TOELESS_CTX_HEADER_DIGEST | TOELESS_CTX_DATA_DIGEST, i, 0, 0, src, LEN,
+				  TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS, 0, 0);
+	}
+	/* the writer thread paces the stream while the context receives */
+	struct th_writer_opts wo = { .split = TH_SPLIT_FIXED, .chunk = 4096, .drain_fd = -1 };
+	struct th_writer *w = th_writer_start(sv[1], wire.p, wire.len, &wo);
+	int got = 0;
+	for (uint32_t i = 0; i < NTASK; i++) {
+		struct toeless_pdu pdu;
+		ck_assert_int_eq(th_recv(ctx, sv[0], &pdu, TH_TIMEOUT_MS), 0);
+		ck_assert(pdu.flags & TOELESS_PDU_F_TASK_DONE);
+		ck_assert(!cq->signalled);
+		/* poll every third PDU: completions wait in the ring meanwhile */
+		if (i % 3 == 2 || i == NTASK - 1) {
+			int n = toeless_cq_poll(cq, c + got, 512 - got);
+			ck_assert_int_ge(n, 1);
+			got += n;
+		}
+	}
+	ck_assert_uint_eq(th_writer_join(w), wire.len);
+	ck_assert_int_eq(got, NTASK);
+	for (int i = 0; i < NTASK; i++) {
+		ck_assert_uint_eq(c[i].type, TOELESS_CQE_SGL);
+		ck_assert_int_eq(c[i].status, 0);
+		ck_assert_uint_eq(c[i].user_data, 1000 + (uint64_t)i);
+		ck_assert_uint_eq(c[i].bytes_placed, LEN);
+		ck_assert_uint_eq(c[i].data_digest, TOELESS_DIGEST_OK);
+		ck_assert_mem_eq(bufs[i], src, LEN);
+	}
+
+	/* asynchronous CRC requests complete through the same polled queue */
+	struct iovec civ = { src, LEN };
+	struct toeless_crc_req req[8];
+	for (int i = 0; i < 8; i++)
+		req[i] = (struct toeless_crc_req){ .iov = &civ, .iovcnt = 1, .seed = (uint32_t)i, .user_data = 50 + i };
+	ck_assert_int_eq(toeless_crc_submit(dev, cq, req, 8), 8);
+	ck_assert_int_eq(th_cq_wait(cq, c, 8, TH_TIMEOUT_MS), 8);
+	for (int i = 0; i < 8; i++) {
+		ck_assert_uint_eq(c[i].type, TOELESS_CQE_CRC);
+		ck_assert_uint_eq(c[i].user_data, 50 + (uint64_t)i);
+		ck_assert_uint_eq(c[i].crc, toeless_crc32c((uint32_t)i, src, LEN));
+	}
+
+	/* a failed context's ERROR completion, and a cancel's, are polled too */
+	struct iovec iov = { bufs[0], LEN };
+	ck_assert_int_eq(toeless_sgl_post(ctx, 7, &iov, 1, 77), 0);
+	ck_assert_int_eq(toeless_sgl_cancel(ctx, 7), 0);
+	ck_assert_int_eq(toeless_cq_poll(cq, c, 4), 1);
+	ck_assert_int_eq(c[0].status, -ECANCELED);
+	ck_assert_uint_eq(c[0].user_data, 77);
+	close(sv[1]);
+	struct toeless_pdu pdu;
+	ck_assert_int_lt(th_recv(ctx, sv[0], &pdu, TH_TIMEOUT_MS), 0);
+	ck_assert_int_eq(toeless_cq_poll(cq, c, 4), 1);
+	ck_assert_uint_eq(c[0].type, TOELESS_CQE_ERROR);
+	ck_assert(!cq->signalled);
+
+	th_buf_free(&wire);
+	ck_assert_int_eq(toeless_ctx_destroy(ctx), 0);
+	close(sv[0]);
+	ck_assert_int_eq(toeless_cq_destroy(cq), 0);
+	ck_assert_int_eq(toeless_device_close(dev), 0);
+}
+END_TEST
+
+#define PRODUCERS    4
 #define PER_PRODUCER 10000
 
 struct producer {
@@ -906,8 +1030,8 @@ END_TEST
 START_TEST(test_strerror)
 {
 	static const int codes[] = {
-		EBADMSG, ERANGE, EEXIST, EMSGSIZE, EPROTO, EPIPE, ECONNRESET, ENOTCONN, ECANCELED, E2BIG,
-		ENOSPC, ENOENT, EBUSY, EINPROGRESS, EAGAIN, EINVAL, ENODEV, EOPNOTSUPP, EIO, ENOMEM,
+		EBADMSG, ERANGE, EEXIST, EMSGSIZE,    EPROTO, EPIPE,  ECONNRESET, ENOTCONN,   ECANCELED, E2BIG,
+		ENOSPC,  ENOENT, EBUSY,  EINPROGRESS, EAGAIN, EINVAL, ENODEV,     EOPNOTSUPP, EIO,       ENOMEM,
 	};
 	const size_t n = sizeof(codes) / sizeof(codes[0]);
 	const char *generic = toeless_strerror(-99999);
@@ -941,8 +1065,7 @@ START_TEST(test_version)
 {
 	char want[32];
 
-	snprintf(want, sizeof(want), "%d.%d.%d", TOELESS_VERSION_MAJOR, TOELESS_VERSION_MINOR,
-		 TOELESS_VERSION_PATCH);
+	snprintf(want, sizeof(want), "%d.%d.%d", TOELESS_VERSION_MAJOR, TOELESS_VERSION_MINOR, TOELESS_VERSION_PATCH);
 	ck_assert_str_eq(toeless_version(), want);
 	/* The header, the library and configure.ac agree. */
 	ck_assert_str_eq(toeless_version(), PACKAGE_VERSION);
@@ -1012,6 +1135,7 @@ static Suite *cq_suite(void)
 	tcase_add_test(tc, test_cq_order);
 	tcase_add_test(tc, test_cq_growth);
 	tcase_add_test(tc, test_cq_eventfd);
+	tcase_add_test(tc, test_cq_polled);
 	tcase_add_test(tc, test_cq_threads);
 	tcase_add_test(tc, test_cq_busy);
 	tcase_add_test(tc, test_cq_crc_table);

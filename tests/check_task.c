@@ -38,10 +38,93 @@ static struct tl_task *add_ok(struct tl_task_table *t, uint32_t itt, void *base,
 	return task;
 }
 
+/* Table modes the lookup tests run in (loop index): 0 the hash alone; 1 a
+ * direct table of 64 entries, so that most ITTs collide and go to the
+ * hash; 2 a direct table of at least max entries (up to 2^16). */
+static int tasks_init(struct tl_task_table *t, uint32_t max, int mode)
+{
+	uint32_t direct = 0;
+	if (mode == 1)
+		direct = 64;
+	else if (mode == 2)
+		for (direct = 1; direct < max && direct < (1u << 16); direct *= 2)
+			;
+	return tl_tasks_init(t, max, direct);
+}
+
+/* Every task the walk of tl_task_at() visits, each once. */
+static uint32_t walk_count(const struct tl_task_table *t)
+{
+	uint32_t n = 0;
+	for (uint32_t i = 0; i < tl_tasks_span(t); i++)
+		if (tl_task_at(t, i))
+			n++;
+	return n;
+}
+
+START_TEST(test_direct)
+{
+	struct tl_task_table t;
+	struct iovec iov = { arena, 10 };
+	struct tl_task *x = NULL;
+
+	ck_assert_int_eq(tl_tasks_init(&t, 8, 3), -EINVAL); /* not a power of two */
+	ck_assert_int_eq(tl_tasks_init(&t, 64, 16), 0);
+	/* small integers: each in its own entry, line-aligned, no hash */
+	struct tl_task *d[16];
+	for (uint32_t i = 0; i < 16; i++) {
+		d[i] = add_ok(&t, i, arena + i, 10);
+		ck_assert_ptr_eq(d[i], &t.direct[i]);
+		ck_assert(d[i]->in_direct);
+		ck_assert_uint_eq((uintptr_t)d[i] % 64, 0);
+	}
+	ck_assert_uint_eq(t.hcount, 0);
+	ck_assert_uint_eq(walk_count(&t), 16);
+	/* a slot index under a sequence number (toeless-iscsi's ITTs): same
+	 * low bits as an outstanding ITT, so it goes to the hash */
+	struct tl_task *h = add_ok(&t, 1u << 16 | 5, arena + 100, 7);
+	ck_assert(!h->in_direct);
+	ck_assert_uint_eq(t.hcount, 1);
+	ck_assert_uint_eq(t.count, 17);
+	ck_assert_ptr_eq(tl_task_find(&t, 5), d[5]);
+	ck_assert_ptr_eq(tl_task_find(&t, 1u << 16 | 5), h);
+	ck_assert_ptr_null(tl_task_find(&t, 2u << 16 | 5));
+	ck_assert_ptr_null(tl_task_find(&t, 16));
+	ck_assert_int_eq(tl_task_add(&t, 5, &iov, 1, &x), -EEXIST);
+	ck_assert_int_eq(tl_task_add(&t, 1u << 16 | 5, &iov, 1, &x), -EEXIST);
+	ck_assert_uint_eq(walk_count(&t), 17);
+	/* the direct entry freed: its ITT is gone, the hashed one stays, and
+	 * the next ITT with those low bits takes the entry again */
+	tl_task_remove(&t, d[5]);
+	ck_assert_uint_eq(t.count, 16);
+	ck_assert_ptr_null(tl_task_find(&t, 5));
+	ck_assert_ptr_eq(tl_task_find(&t, 1u << 16 | 5), h);
+	struct tl_task *e = add_ok(&t, 2u << 16 | 5, arena + 200, 3);
+	ck_assert_ptr_eq(e, &t.direct[5]);
+	ck_assert_uint_eq(e->total, 3);
+	ck_assert_uint_eq(e->bytes_placed, 0);
+	ck_assert_int_eq(e->status, 0);
+	ck_assert_ptr_eq(e->iov, e->iov_inline);
+	tl_task_remove(&t, h);
+	ck_assert_uint_eq(t.hcount, 0);
+	ck_assert_ptr_eq(tl_task_find(&t, 2u << 16 | 5), e);
+	ck_assert_ptr_null(tl_task_find(&t, 1u << 16 | 5));
+	/* a large SGL in a direct entry: heap storage freed with it (ASan) */
+	struct iovec big[5] = { { arena, 1 }, { arena + 1, 1 }, { arena + 2, 1 }, { arena + 3, 1 }, { arena + 4, 1 } };
+	tl_task_remove(&t, d[7]);
+	ck_assert_int_eq(tl_task_add(&t, 7, big, 5, &x), 0);
+	ck_assert_ptr_eq(x, &t.direct[7]);
+	ck_assert_uint_eq(x->total, 5);
+	ck_assert_int_eq(tl_task_mark_range(x, 0, 2), 0);
+	ck_assert_int_eq(tl_task_mark_range(x, 3, 4), 0); /* a second range: heap */
+	tl_tasks_fini(&t);                                /* frees what the direct entries hold */
+}
+END_TEST
+
 START_TEST(test_basic)
 {
 	struct tl_task_table t;
-	ck_assert_int_eq(tl_tasks_init(&t, 16), 0);
+	ck_assert_int_eq(tasks_init(&t, 16, _i), 0);
 	ck_assert_ptr_null(tl_task_find(&t, 0));
 	ck_assert_ptr_null(tl_task_find(&t, 0xffffffffu));
 	struct iovec iov[3] = { { arena, 10 }, { arena + 100, 1 }, { arena + 200, 7 } };
@@ -77,7 +160,7 @@ END_TEST
 START_TEST(test_duplicate)
 {
 	struct tl_task_table t;
-	ck_assert_int_eq(tl_tasks_init(&t, 16), 0);
+	ck_assert_int_eq(tasks_init(&t, 16, _i), 0);
 	struct tl_task *a = add_ok(&t, 42, arena, 100);
 	struct iovec iov = { arena + 1000, 5 };
 	struct tl_task *b = (struct tl_task *)(uintptr_t)1;
@@ -98,7 +181,7 @@ END_TEST
 START_TEST(test_max)
 {
 	struct tl_task_table t;
-	ck_assert_int_eq(tl_tasks_init(&t, 8), 0);
+	ck_assert_int_eq(tasks_init(&t, 8, _i), 0);
 	struct tl_task *tasks[8];
 	for (uint32_t i = 0; i < 8; i++)
 		tasks[i] = add_ok(&t, mix32(i), arena, 10);
@@ -125,7 +208,7 @@ START_TEST(test_100k)
 	/* 100k normally; TOELESS_TEST_ITER scales it (valgrind runs a fifth) */
 	const uint32_t n = th_iter(100000);
 	struct tl_task_table t;
-	ck_assert_int_eq(tl_tasks_init(&t, 2 * n), 0);
+	ck_assert_int_eq(tasks_init(&t, 2 * n, _i), 0);
 	struct tl_task **tasks = calloc(n, sizeof(*tasks));
 	uint32_t salt = (uint32_t)th_seed(0x5eed);
 	for (uint32_t i = 0; i < n; i++)
@@ -161,7 +244,7 @@ START_TEST(test_patterns)
 	static const uint32_t shifts[] = { 0, 8, 12, 16, 20 };
 	for (size_t s = 0; s < sizeof(shifts) / sizeof(shifts[0]); s++) {
 		struct tl_task_table t;
-		ck_assert_int_eq(tl_tasks_init(&t, n), 0);
+		ck_assert_int_eq(tasks_init(&t, n, _i), 0);
 		uint32_t m = shifts[s] ? (0xffffffffu >> shifts[s]) + 1 : n;
 		uint32_t cnt = n < m ? n : m;
 		for (uint32_t i = 0; i < cnt; i++)
@@ -187,7 +270,7 @@ START_TEST(test_random_ops)
 {
 	enum { KEYS = 4096 };
 	struct tl_task_table t;
-	ck_assert_int_eq(tl_tasks_init(&t, KEYS), 0);
+	ck_assert_int_eq(tasks_init(&t, KEYS, _i), 0);
 	static struct tl_task *ref[KEYS];
 	memset(ref, 0, sizeof(ref));
 	uint64_t rs = th_seed(0xabc);
@@ -234,7 +317,7 @@ END_TEST
 START_TEST(test_range_basic)
 {
 	struct tl_task_table t;
-	ck_assert_int_eq(tl_tasks_init(&t, 4), 0);
+	ck_assert_int_eq(tl_tasks_init(&t, 4, 0), 0);
 	struct iovec iov[2] = { { arena, 600 }, { arena + 1000, 400 } };
 	struct tl_task *task;
 	ck_assert_int_eq(tl_task_add(&t, 7, iov, 2, &task), 0);
@@ -289,7 +372,7 @@ START_TEST(test_range_random)
 	static uint8_t map[4096];
 	for (unsigned it = 0; it < iters; it++) {
 		struct tl_task_table t;
-		ck_assert_int_eq(tl_tasks_init(&t, 4), 0);
+		ck_assert_int_eq(tl_tasks_init(&t, 4, 0), 0);
 		uint32_t total = th_rand_range(&rs, 1, sizeof(map));
 		struct iovec iov = { arena, total };
 		struct tl_task *task;
@@ -385,8 +468,7 @@ static void random_sgl(uint64_t *rs, struct iovec *sgl, int cnt, uint32_t maxlen
 	}
 }
 
-static void compare_slice(struct tl_task *task, const struct iovec *sgl, int cnt, uint64_t off, uint64_t len,
-			  int max)
+static void compare_slice(struct tl_task *task, const struct iovec *sgl, int cnt, uint64_t off, uint64_t len, int max)
 {
 	struct iovec got[80], exp[80];
 	uint64_t gcov = 12345, ecov;
@@ -394,9 +476,8 @@ static void compare_slice(struct tl_task *task, const struct iovec *sgl, int cnt
 	int gn = tl_task_slice(task, off, len, got, max, &gcov);
 	TH_CHECK(gn == en, "slice(off %llu, len %llu, max %d): %d entries, expected %d", (unsigned long long)off,
 		 (unsigned long long)len, max, gn, en);
-	TH_CHECK(gcov == ecov, "slice(off %llu, len %llu, max %d): covers %llu, expected %llu",
-		 (unsigned long long)off, (unsigned long long)len, max, (unsigned long long)gcov,
-		 (unsigned long long)ecov);
+	TH_CHECK(gcov == ecov, "slice(off %llu, len %llu, max %d): covers %llu, expected %llu", (unsigned long long)off,
+		 (unsigned long long)len, max, (unsigned long long)gcov, (unsigned long long)ecov);
 	for (int i = 0; i < en; i++)
 		TH_CHECK(got[i].iov_base == exp[i].iov_base && got[i].iov_len == exp[i].iov_len,
 			 "slice(off %llu, len %llu, max %d): entry %d differs", (unsigned long long)off,
@@ -410,7 +491,7 @@ START_TEST(test_slice_random)
 	struct iovec sgl[64];
 	for (unsigned it = 0; it < iters; it++) {
 		struct tl_task_table t;
-		ck_assert_int_eq(tl_tasks_init(&t, 4), 0);
+		ck_assert_int_eq(tl_tasks_init(&t, 4, 0), 0);
 		int cnt = (int)th_rand_range(&rs, 1, 64);
 		random_sgl(&rs, sgl, cnt, th_rand_range(&rs, 1, 300));
 		struct tl_task *task;
@@ -447,7 +528,7 @@ START_TEST(test_slice_sequential)
 	struct iovec sgl[40];
 	for (unsigned it = 0; it < iters; it++) {
 		struct tl_task_table t;
-		ck_assert_int_eq(tl_tasks_init(&t, 4), 0);
+		ck_assert_int_eq(tl_tasks_init(&t, 4, 0), 0);
 		int cnt = (int)th_rand_range(&rs, 1, 40);
 		random_sgl(&rs, sgl, cnt, 97);
 		struct tl_task *task;
@@ -491,7 +572,7 @@ START_TEST(test_slice_fill)
 			at += sgl[i].iov_len + 1 + (size_t)(i % 3);
 		}
 		struct tl_task_table t;
-		ck_assert_int_eq(tl_tasks_init(&t, 4), 0);
+		ck_assert_int_eq(tl_tasks_init(&t, 4, 0), 0);
 		struct tl_task *task;
 		ck_assert_int_eq(tl_task_add(&t, 1, sgl, cnt, &task), 0);
 		uint64_t total = task->total;
@@ -529,12 +610,13 @@ END_TEST
 static Suite *task_suite(void)
 {
 	Suite *s = suite_create("task");
-	TH_TEST(s, test_basic);
-	TH_TEST(s, test_duplicate);
-	TH_TEST(s, test_max);
-	TH_TEST(s, test_100k);
-	TH_TEST(s, test_patterns);
-	TH_TEST(s, test_random_ops);
+	TH_LOOP_TEST(s, test_basic, 0, 3);
+	TH_LOOP_TEST(s, test_duplicate, 0, 3);
+	TH_LOOP_TEST(s, test_max, 0, 3);
+	TH_LOOP_TEST(s, test_100k, 0, 3);
+	TH_LOOP_TEST(s, test_patterns, 0, 3);
+	TH_LOOP_TEST(s, test_random_ops, 0, 3);
+	TH_TEST(s, test_direct);
 	TH_TEST(s, test_range_basic);
 	TH_TEST(s, test_range_random);
 	TH_TEST(s, test_slice_random);

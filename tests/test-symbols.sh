@@ -92,7 +92,7 @@ while read -r sym type; do
 done <"$tmp.exported"
 
 # Internals stay hidden.
-for hidden in tl_backend_sw tl_backend_mock tl_log tl_cq_push tl_task_find; do
+for hidden in tl_backend_sw tl_backend_mock tl_backend_hw tl_log tl_cq_push tl_task_find; do
 	if grep -qx "$hidden" "$tmp.names"; then
 		echo "FAIL: internal symbol $hidden is exported"
 		fail=1

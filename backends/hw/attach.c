@@ -14,7 +14,11 @@
  *
  * SPDX-License-Identifier: MIT
  */
+#ifdef HAVE_CONFIG_H
 #include "config.h"
+#else
+#define _GNU_SOURCE /* built alone, as a plugin from the installed headers */
+#endif
 
 #include <errno.h>
 #include <fcntl.h>
@@ -165,8 +169,8 @@ static void maybe_allow_device_writes(struct hw_dev *d)
 		fclose(f);
 	}
 	if (scope == 1 && d->dev_pid > 0 && prctl(PR_SET_PTRACER, (unsigned long)d->dev_pid, 0, 0, 0) != 0)
-		toeless_backend_log(d->tdev, TOELESS_LOG_WARN, "hw: PR_SET_PTRACER: %s; the device may not reach memory",
-				    strerror(errno));
+		toeless_backend_log(d->tdev, TOELESS_LOG_WARN,
+				    "hw: PR_SET_PTRACER: %s; the device may not reach memory", strerror(errno));
 }
 
 int hw_attach(struct hw_dev *d, const char *path)
@@ -186,6 +190,23 @@ int hw_attach(struct hw_dev *d, const char *path)
 		return -errno;
 	if (connect(d->ctl, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
 		rc = errno == ENOENT || errno == ECONNREFUSED ? -ENODEV : -errno;
+		goto fail;
+	}
+	/* The device will write our memory and judge our digests: attach only
+	 * to one run by our own user or by root.  Any local user can put a
+	 * socket at a path in /tmp, so the path proves nothing; the kernel's
+	 * record of who listens does. */
+	struct ucred cred;
+	socklen_t cl = sizeof(cred);
+	if (getsockopt(d->ctl, SOL_SOCKET, SO_PEERCRED, &cred, &cl) != 0) {
+		rc = -errno;
+		goto fail;
+	}
+	if (cred.uid != geteuid() && cred.uid != 0) {
+		toeless_backend_log(d->tdev, TOELESS_LOG_ERR,
+				    "hw: %s is served by uid %u (pid %d), not by this user or root: not attached", path,
+				    (unsigned)cred.uid, (int)cred.pid);
+		rc = -EPERM;
 		goto fail;
 	}
 
@@ -252,9 +273,7 @@ int hw_attach(struct hw_dev *d, const char *path)
 		d->info.max_sge = 1024;
 	if (!d->info.max_crc_sge)
 		d->info.max_crc_sge = 1;
-	struct ucred cred;
-	socklen_t cl = sizeof(cred);
-	d->dev_pid = getsockopt(d->ctl, SOL_SOCKET, SO_PEERCRED, &cred, &cl) == 0 ? cred.pid : (pid_t)d->info.device_pid;
+	d->dev_pid = cred.pid;
 	maybe_allow_device_writes(d);
 	if (HWIF_LOAD(&d->hdr->state) != HWIF_STATE_RUNNING) {
 		rc = -EIO;
@@ -369,11 +388,8 @@ void hw_admin_reap(struct hw_dev *d, struct hw_crc_done *done, int max, int *n)
 			pthread_mutex_unlock(&d->crc_lock);
 			break;
 		}
-		case HWIF_CQE_RESET:
-			hw_dev_fail(d, -EIO);
-			break;
-		default:
-			break;
+		case HWIF_CQE_RESET: hw_dev_fail(d, -EIO); break;
+		default: break;
 		}
 		d->acq_head++;
 	}

@@ -16,7 +16,11 @@
  *
  * SPDX-License-Identifier: MIT
  */
+#ifdef HAVE_CONFIG_H
 #include "config.h"
+#else
+#define _GNU_SOURCE /* built alone, as a plugin from the installed headers */
+#endif
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -33,8 +37,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "toeless_int.h"
-#include "backends.h"
+#include "toeless_iscsi.h"
 #include "hw_int.h"
 
 #define HW_VERSION "1.0"
@@ -99,6 +102,8 @@ static int hw_query(void *dev_priv, struct toeless_caps *caps)
 		caps->flags |= TOELESS_CAP_CRC_RX;
 	if (d->features & HWIF_F_CRC_REQ)
 		caps->flags |= TOELESS_CAP_CRC_ASYNC;
+	if (d->features & HWIF_F_DIGEST_TX)
+		caps->flags |= TOELESS_CAP_CRC_TX;
 	caps->max_contexts = d->info.max_contexts;
 	/* the core's limit for a post: beyond the device's SGEs, software places */
 	caps->max_sge = 1024;
@@ -314,6 +319,29 @@ static void hw_progress(void *dev_priv)
 
 /* ---- contexts ---- */
 
+/* Bytes the host has written to the connection: acknowledged ones
+ * (TCP_INFO bytes_acked counts the SYN as one) and those still queued
+ * (SIOCOUTQ).  An ACK between the calls moves bytes from one to the other,
+ * so the queue is read on both sides of TCP_INFO. */
+static int conn_tx_written(int fd, uint64_t *written)
+{
+	for (int tries = 0; tries < 100; tries++) {
+		struct tcp_info ti;
+		socklen_t tl = sizeof(ti);
+		int q1 = 0, q2 = 0;
+		memset(&ti, 0, sizeof(ti));
+		if (ioctl(fd, SIOCOUTQ, &q1) != 0 || getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &tl) != 0 ||
+		    tl < offsetof(struct tcp_info, tcpi_bytes_acked) + sizeof(ti.tcpi_bytes_acked) ||
+		    ioctl(fd, SIOCOUTQ, &q2) != 0)
+			return -EOPNOTSUPP;
+		if (q1 == q2 && ti.tcpi_bytes_acked >= 1) {
+			*written = ti.tcpi_bytes_acked - 1 + (uint64_t)q1;
+			return 0;
+		}
+	}
+	return -EBUSY;
+}
+
 /* The connection's identity and how many bytes of its receive stream the
  * host has consumed (TCP_INFO bytes_received less what is still queued). */
 static int conn_identity(struct hw_ctx *c, int fd, uint64_t *consumed)
@@ -335,7 +363,8 @@ static int conn_identity(struct hw_ctx *c, int fd, uint64_t *consumed)
 		b->local_port = l4->sin_port;
 		b->peer_port = p4->sin_port;
 	} else if (la.ss_family == AF_INET6) {
-		const struct sockaddr_in6 *l6 = (const struct sockaddr_in6 *)&la, *p6 = (const struct sockaddr_in6 *)&pa;
+		const struct sockaddr_in6 *l6 = (const struct sockaddr_in6 *)&la,
+					  *p6 = (const struct sockaddr_in6 *)&pa;
 		memcpy(b->local_addr, &l6->sin6_addr, 16);
 		memcpy(b->peer_addr, &p6->sin6_addr, 16);
 		b->local_port = l6->sin6_port;
@@ -417,6 +446,12 @@ static int hw_ctx_create(void *dev_priv, toeless_ctx *tctx, const struct toeless
 		goto fail;
 	c->blk->host_pos = info->stream_pos;
 	c->blk->wire_off = consumed;
+	if (d->features & HWIF_F_DIGEST_TX) {
+		uint64_t written = 0;
+		/* without the count the device cannot find our PDUs: host digests */
+		c->tx_digests = conn_tx_written(info->fd, &written) == 0;
+		c->blk->tx_wire_off = written;
+	}
 	c->blk->flags = (info->params.flags & TOELESS_CTX_HEADER_DIGEST ? HWIF_CTX_HDR_DIGEST : 0) |
 			(info->params.flags & TOELESS_CTX_DATA_DIGEST ? HWIF_CTX_DATA_DIGEST : 0);
 	c->blk->max_recv_dsl = info->params.max_recv_dsl;
@@ -494,7 +529,7 @@ static int hw_ctx_set_params(void *ctx_priv, const struct toeless_ctx_params *pa
 
 static void note_anomaly(struct hw_ctx *c)
 {
-	TL_STAT_INC(&c->tctx->stats, engine_anomalies);
+	toeless_backend_count_anomaly(c->tctx);
 }
 
 /* The device let go of (itt, gen) on its own (record flag). */
@@ -546,8 +581,7 @@ static void ctx_cqe(struct hw_ctx *c, const struct hwif_cqe *e)
 				    toeless_strerror(e->status));
 		c->dead = true;
 		break;
-	default:
-		break;
+	default: break;
 	}
 }
 
@@ -845,6 +879,35 @@ timeout:
 
 /* ---- receive records ---- */
 
+/* A wire device publishes a PDU's record when it has the header and makes
+ * it final when the last segment of the PDU has passed it (or it stopped
+ * following).  The host reads the header first, so the rest of the PDU
+ * may still be on the wire: sleep on the context's vector (the device
+ * signals it when it finalises a record) until the record is final, for
+ * at most HW_FINAL_WAIT_MS; then the prefix placed so far counts. */
+#define HW_FINAL_WAIT_MS 200
+static void wait_final(struct hw_ctx *c, const struct hwif_rqe *r)
+{
+	struct timespec t0, t;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		HWIF_STORE(&c->blk->irq_arm, 1);
+		if ((HWIF_LOAD(&r->flags) & HWIF_REC_F_FINAL) || !hw_dev_ok(c->dev))
+			break;
+		struct pollfd pf = { .fd = c->irq, .events = POLLIN };
+		if (poll(&pf, 1, 5) > 0) {
+			uint64_t v;
+			if (read(c->irq, &v, sizeof(v)) < 0) {
+				/* EAGAIN: another reader took it; the flag is what counts */
+			}
+		}
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		if ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000 >= HW_FINAL_WAIT_MS)
+			break;
+	}
+	HWIF_STORE(&c->blk->irq_arm, 0);
+}
+
 static int hw_rx_pdu(void *ctx_priv, const struct toeless_rx_query *q, struct toeless_rx_record *rec)
 {
 	struct hw_ctx *c = ctx_priv;
@@ -858,7 +921,16 @@ static int hw_rx_pdu(void *ctx_priv, const struct toeless_rx_query *q, struct to
 		const struct hwif_rqe *r = &c->rq[c->rq_head & (HW_CTX_RQ - 1)];
 		if (r->stream_pos > q->stream_pos)
 			break; /* a later PDU's record: keep it */
+		if ((c->dev->features & HWIF_F_WIRE_RECORDS) && r->stream_pos == q->stream_pos &&
+		    !(HWIF_LOAD(&r->flags) & HWIF_REC_F_FINAL))
+			wait_final(c, r);
 		struct hwif_rqe e = *r;
+		if ((c->dev->features & HWIF_F_WIRE_RECORDS) && !(HWIF_LOAD(&r->flags) & HWIF_REC_F_FINAL)) {
+			/* still open: only the prefix placed so far is the host's to skip;
+			 * the rest is placed in software after a claim, which stops the device */
+			e.bytes_placed = HWIF_LOAD(&r->bytes_placed);
+			e.data_digest = HWIF_DIGEST_UNCHECKED;
+		}
 		c->rq_head++;
 		if (e.flags & HWIF_REC_F_RELEASED)
 			dev_released(c, e.itt, e.gen);
@@ -909,6 +981,34 @@ static void hw_rx_resync_reply(void *ctx_priv, uint64_t pos, int is_header)
 	hw_doorbell(c->dev);
 }
 
+/* A transmit record: the device inserts the digests of the PDU starting
+ * tx_pos bytes into what this context sent.  The SQ entry is published
+ * before the caller writes the PDU's first byte, and the device reads the
+ * SQ before it handles a segment from the host, so the record is there
+ * when the segment passes. */
+static int hw_tx_pdu(void *ctx_priv, uint64_t tx_pos, uint32_t hdr_len, uint32_t data_len, uint32_t flags)
+{
+	struct hw_ctx *c = ctx_priv;
+	if (!c->tx_digests || c->dead || !hw_dev_ok(c->dev))
+		return -ENODEV;
+	uint32_t head = HWIF_LOAD(&c->blk->sq_head);
+	if (hw_sq_free(c->sq_tail, head, HW_CTX_SQ) < 1)
+		return -ENOSPC; /* the host computes this one */
+	struct hwif_sqe *e = &c->sq[c->sq_tail & (HW_CTX_SQ - 1)];
+	memset(e, 0, sizeof(*e));
+	e->opcode = HWIF_OP_TX_PDU;
+	e->u.tx.pos = tx_pos;
+	e->u.tx.hdr_len = hdr_len;
+	e->u.tx.data_len = data_len;
+	e->u.tx.flags = (flags & TOELESS_TX_HDR_DIGEST ? HWIF_TX_HDR_DIGEST : 0) |
+			(flags & TOELESS_TX_DATA_DIGEST ? HWIF_TX_DATA_DIGEST : 0);
+	HWIF_STORE(&c->blk->sq_tail, ++c->sq_tail);
+	/* no doorbell: the device reads the SQ when the segment arrives */
+	return 0;
+}
+
+/* Linked into the library, found by name (lib/device.c's registry). */
+extern const struct toeless_backend_ops tl_backend_hw __attribute__((visibility("hidden")));
 const struct toeless_backend_ops tl_backend_hw = {
 	.size = sizeof(struct toeless_backend_ops),
 	.abi_version = TOELESS_BACKEND_ABI,
@@ -928,6 +1028,13 @@ const struct toeless_backend_ops tl_backend_hw = {
 	.rx_pdu = hw_rx_pdu,
 	.rx_resync_reply = hw_rx_resync_reply,
 	.crc_submit = hw_crc_submit,
+	.tx_pdu = hw_tx_pdu,
 	.progress = hw_progress,
 	.sgl_claim = hw_sgl_claim,
 };
+
+/* Built alone (-DTOELESS_ENGINE_PLUGIN, tests/test-engine-plugins.sh) the
+ * engine is a plugin like any vendor's: the same table, exported. */
+#ifdef TOELESS_ENGINE_PLUGIN
+TOELESS_BACKEND_DEFINE(tl_backend_hw)
+#endif

@@ -8,7 +8,11 @@
  *
  * SPDX-License-Identifier: MIT
  */
+#ifdef HAVE_CONFIG_H
 #include "config.h"
+#else
+#define _GNU_SOURCE /* built alone, as a plugin from the installed headers */
+#endif
 
 #include <errno.h>
 #include <stdlib.h>

@@ -22,7 +22,12 @@
  *
  * SPDX-License-Identifier: MIT
  */
+#ifdef HAVE_CONFIG_H
 #include "config.h"
+#else
+#define _GNU_SOURCE     /* built alone, as a plugin from the installed headers */
+#define PACKAGE_VERSION "plugin"
+#endif
 
 #include <errno.h>
 #include <limits.h>
@@ -32,14 +37,19 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 
-#include "toeless_int.h"
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "toeless.h"
+#include "toeless_backend.h"
+#include "toeless_iscsi.h"
 #include "toeless_mock.h"
-#include "backends.h"
 
 #define MOCK_MAX_FAULTS 32
-#define MOCK_BUCKETS 256     /* per-context ITT hash; ITTs are usually dense */
-#define MOCK_BATCH 32        /* completions delivered per locked pass */
-#define MOCK_MAX_SGE 1023    /* one SGL slice + the trailer fit in IOV_MAX */
+#define MOCK_BUCKETS    256  /* per-context ITT hash; ITTs are usually dense */
+#define MOCK_BATCH      32   /* completions delivered per locked pass */
+#define MOCK_MAX_SGE    1023 /* one SGL slice + the trailer fit in IOV_MAX */
 
 /* ---- state ---- */
 
@@ -48,14 +58,14 @@ struct mock_range {
 };
 
 struct mock_sgl {
-	struct mock_sgl *hnext;   /* hash chain */
-	struct mock_sgl *rnext;   /* release FIFO */
+	struct mock_sgl *hnext; /* hash chain */
+	struct mock_sgl *rnext; /* release FIFO */
 	uint32_t itt;
-	bool releasing;           /* the core let go; waiting to report the release */
-	bool dup;                 /* report the release twice */
-	uint32_t delay;           /* ctx_progress calls until the release is reported */
+	bool releasing; /* the core let go; waiting to report the release */
+	bool dup;       /* report the release twice */
+	uint32_t delay; /* ctx_progress calls until the release is reported */
 	uint64_t total;
-	bool no_place;            /* a claim could not be recorded: place nothing more */
+	bool no_place;             /* a claim could not be recorded: place nothing more */
 	struct mock_range *ranges; /* bytes placed, by the engine or claimed by software: sorted, merged */
 	uint32_t nranges, rcap;
 	int n;
@@ -64,8 +74,8 @@ struct mock_sgl {
 
 enum mock_sync {
 	SYNC_OK = 0,
-	SYNC_LOST,    /* declining everything; resync_pos valid when cand */
-	SYNC_ASKED,   /* resync requested at resync_pos; waiting for the reply */
+	SYNC_LOST,  /* declining everything; resync_pos valid when cand */
+	SYNC_ASKED, /* resync requested at resync_pos; waiting for the reply */
 };
 
 struct mock_dev;
@@ -76,14 +86,14 @@ struct mock_ctx {
 	toeless_ctx *ctx;
 	uint32_t id;
 	int fd;
-	uint32_t flags;           /* negotiated digests */
-	uint32_t nsgl;            /* SGLs held, releasing ones included */
+	uint32_t flags; /* negotiated digests */
+	uint32_t nsgl;  /* SGLs held, releasing ones included */
 	struct mock_sgl *bucket[MOCK_BUCKETS];
 	struct mock_sgl *rel_head, *rel_tail;
 	enum mock_sync sync;
 	bool cand;
 	uint64_t resync_pos;
-	bool asked;               /* a resync request is unanswered */
+	bool asked; /* a resync request is unanswered */
 	uint64_t asked_pos;
 };
 
@@ -96,7 +106,7 @@ struct mock_crc {
 };
 
 struct mock_fault {
-	int id;                   /* 0: free slot */
+	int id; /* 0: free slot */
 	struct toeless_mock_fault f;
 	uint64_t events;
 	uint64_t fired;
@@ -119,7 +129,7 @@ struct mock_dev {
 	bool dead;
 	struct mock_ctx *ctxs;
 	uint32_t next_ctx_id;
-	struct mock_crc *crc;     /* FIFO ring of crc_queue entries */
+	struct mock_crc *crc; /* FIFO ring of crc_queue entries */
 	uint32_t crc_head, crc_count;
 	struct mock_fault faults[MOCK_MAX_FAULTS];
 	int next_fault_id;
@@ -144,13 +154,13 @@ struct mock_act {
 	uint32_t itt;
 	uint32_t crc;
 	int status;
-	uint64_t arg;             /* CRC id, resync position */
+	uint64_t arg; /* CRC id, resync position */
 };
 
 struct mock_out {
 	struct mock_act a[2 * MOCK_BATCH + 1];
 	int n;
-	bool device_error;        /* report the device failure, flush the CRC queue */
+	bool device_error; /* report the device failure, flush the CRC queue */
 };
 
 /* ---- helpers ---- */
@@ -235,8 +245,7 @@ static struct mock_fault *fault_event(struct mock_dev *m, uint32_t kind, uint32_
  * Every op starts here, under the lock: count the call and see whether the
  * device dies at it.  Returns true when the device is dead.
  */
-static bool op_enter(struct mock_dev *m, uint32_t op, bool has_itt, uint32_t itt, uint32_t *mask,
-		     struct mock_out *out)
+static bool op_enter(struct mock_dev *m, uint32_t op, bool has_itt, uint32_t itt, uint32_t *mask, struct mock_out *out)
 {
 	m->st.calls++;
 	if (m->dead)
@@ -279,15 +288,9 @@ static void out_deliver(struct mock_dev *m, struct mock_out *out)
 	for (int i = 0; i < out->n; i++) {
 		struct mock_act *a = &out->a[i];
 		switch (a->type) {
-		case ACT_RELEASED:
-			toeless_backend_sgl_released(a->ctx, a->itt);
-			break;
-		case ACT_RESYNC:
-			toeless_backend_resync_request(a->ctx, a->arg);
-			break;
-		case ACT_CRC:
-			toeless_backend_crc_done(a->cq, a->arg, a->crc, a->status);
-			break;
+		case ACT_RELEASED: toeless_backend_sgl_released(a->ctx, a->itt); break;
+		case ACT_RESYNC: toeless_backend_resync_request(a->ctx, a->arg); break;
+		case ACT_CRC: toeless_backend_crc_done(a->cq, a->arg, a->crc, a->status); break;
 		}
 	}
 	out->n = 0;
@@ -608,8 +611,8 @@ static int mock_crc_submit(void *dev_priv, toeless_cq *cq, const struct toeless_
 	} else {
 		uint32_t room = m->crc_queue - m->crc_count;
 		uint32_t take = (uint32_t)n < room ? (uint32_t)n : room;
-		struct mock_fault *f = fault_event(m, TOELESS_MOCK_FAULT_EXHAUSTION, TOELESS_MOCK_OP_CRC_SUBMIT, false,
-						   0, &mask);
+		struct mock_fault *f =
+			fault_event(m, TOELESS_MOCK_FAULT_EXHAUSTION, TOELESS_MOCK_OP_CRC_SUBMIT, false, 0, &mask);
 		if (f && f->f.value < take)
 			take = f->f.value;
 		for (uint32_t i = 0; i < take; i++) {
@@ -662,8 +665,8 @@ static void mock_progress(void *dev_priv)
 			};
 			n++;
 		}
-		if (n >= 2 && fault_event(m, TOELESS_MOCK_FAULT_REORDER_COMPLETIONS, TOELESS_MOCK_OP_PROGRESS, false, 0,
-					  &bmask))
+		if (n >= 2 &&
+		    fault_event(m, TOELESS_MOCK_FAULT_REORDER_COMPLETIONS, TOELESS_MOCK_OP_PROGRESS, false, 0, &bmask))
 			acts_reverse(batch, n);
 		for (int i = 0; i < n; i++)
 			dup[i] = fault_event(m, TOELESS_MOCK_FAULT_DUPLICATE_COMPLETIONS, TOELESS_MOCK_OP_PROGRESS,
@@ -813,8 +816,8 @@ static void mock_ctx_progress(void *ctx_priv)
 		n++;
 		sgl_free(c, s);
 	}
-	if (n >= 2 && fault_event(m, TOELESS_MOCK_FAULT_REORDER_COMPLETIONS, TOELESS_MOCK_OP_CTX_PROGRESS, false, 0,
-				  &mask)) {
+	if (n >= 2 &&
+	    fault_event(m, TOELESS_MOCK_FAULT_REORDER_COMPLETIONS, TOELESS_MOCK_OP_CTX_PROGRESS, false, 0, &mask)) {
 		acts_reverse(batch, n);
 		for (int i = 0, j = n - 1; i < j; i++, j--) {
 			bool t = dup[i];
@@ -1007,8 +1010,8 @@ static int place_data_in(struct mock_ctx *c, const struct toeless_rx_query *q, s
 
 	uint32_t k = q->data_len;
 	bool partial = false;
-	struct mock_fault *f = fault_event(m, TOELESS_MOCK_FAULT_PARTIAL_PLACEMENT, TOELESS_MOCK_OP_RX_PDU, true,
-					   q->itt, mask);
+	struct mock_fault *f =
+		fault_event(m, TOELESS_MOCK_FAULT_PARTIAL_PLACEMENT, TOELESS_MOCK_OP_RX_PDU, true, q->itt, mask);
 	if (f) {
 		partial = true;
 		k = f->f.value < q->data_len ? f->f.value : q->data_len;
@@ -1037,6 +1040,7 @@ static int place_data_in(struct mock_ctx *c, const struct toeless_rx_query *q, s
 		return -ENOENT;
 
 	rec->bytes_placed = k;
+	rec->flags = TOELESS_RX_REC_HOST_CPU; /* copied with MSG_PEEK: no device did it */
 	rec->hdr_digest = (c->flags & TOELESS_CTX_HEADER_DIGEST) ? TOELESS_DIGEST_UNCHECKED : TOELESS_DIGEST_NONE;
 	m->st.bytes_placed += k;
 	if (partial) {
@@ -1078,7 +1082,8 @@ static int mock_rx_pdu(void *ctx_priv, const struct toeless_rx_query *q, struct 
 		goto done;
 
 	/* Every PDU is an event for LOSE_SYNC, in sync or not. */
-	struct mock_fault *lf = fault_event(m, TOELESS_MOCK_FAULT_LOSE_SYNC, TOELESS_MOCK_OP_RX_PDU, true, q->itt, &mask);
+	struct mock_fault *lf =
+		fault_event(m, TOELESS_MOCK_FAULT_LOSE_SYNC, TOELESS_MOCK_OP_RX_PDU, true, q->itt, &mask);
 	if (lf) {
 		uint32_t count = lf->f.count ? lf->f.count : 1;
 		bool more = !(lf->f.flags & TOELESS_MOCK_FAULT_F_RANDOM) &&
@@ -1161,6 +1166,8 @@ static void mock_rx_resync_reply(void *ctx_priv, uint64_t pos, int is_header)
 	out_deliver(m, &out);
 }
 
+/* Linked into the library, found by name (lib/device.c's registry). */
+extern const struct toeless_backend_ops tl_backend_mock __attribute__((visibility("hidden")));
 const struct toeless_backend_ops tl_backend_mock = {
 	.size = sizeof(struct toeless_backend_ops),
 	.abi_version = TOELESS_BACKEND_ABI,
@@ -1184,14 +1191,18 @@ const struct toeless_backend_ops tl_backend_mock = {
 	.sgl_claim = mock_sgl_claim,
 };
 
+/* Built alone (-DTOELESS_ENGINE_PLUGIN, tests/test-engine-plugins.sh) the
+ * engine is a plugin like any vendor's: the same table, exported. */
+#ifdef TOELESS_ENGINE_PLUGIN
+TOELESS_BACKEND_DEFINE(tl_backend_mock)
+#endif
+
 /* ---- the scripting API (include/toeless_mock.h) ---- */
 
 /* The mock behind a device, or NULL when it is not a mock device. */
 static struct mock_dev *mock_of(toeless_device *dev)
 {
-	if (!dev || dev->backend_ops != &tl_backend_mock)
-		return NULL;
-	return dev->priv;
+	return toeless_backend_device_priv(dev, &tl_backend_mock);
 }
 
 int toeless_mock_fault_add(toeless_device *dev, const struct toeless_mock_fault *fault)
@@ -1200,7 +1211,7 @@ int toeless_mock_fault_add(toeless_device *dev, const struct toeless_mock_fault 
 	struct toeless_mock_fault f;
 	if (!m || !fault)
 		return -EINVAL;
-	int rc = tl_attr_copy(&f, sizeof(f), fault);
+	int rc = toeless_backend_attr_copy(&f, sizeof(f), fault);
 	if (rc)
 		return rc;
 	if (f.kind < TOELESS_MOCK_FAULT_DATA_DIGEST || f.kind > TOELESS_MOCK_FAULT_DEVICE_FAILURE)

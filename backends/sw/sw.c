@@ -10,7 +10,12 @@
  *
  * SPDX-License-Identifier: MIT
  */
+#ifdef HAVE_CONFIG_H
 #include "config.h"
+#else
+#define _GNU_SOURCE     /* built alone, as a plugin from the installed headers */
+#define PACKAGE_VERSION "plugin"
+#endif
 
 #include <errno.h>
 
@@ -56,8 +61,7 @@ static int sw_crc_submit(void *dev_priv, toeless_cq *cq, const struct toeless_ba
 	return n;
 }
 
-/* Linked into the library, found by name (lib/device.c); as a plugin this
- * would be TOELESS_BACKEND_DEFINE(tl_backend_sw). */
+/* Linked into the library, found by name (lib/device.c's registry). */
 extern const struct toeless_backend_ops tl_backend_sw __attribute__((visibility("hidden")));
 const struct toeless_backend_ops tl_backend_sw = {
 	.size = sizeof(struct toeless_backend_ops),
@@ -69,3 +73,9 @@ const struct toeless_backend_ops tl_backend_sw = {
 	.query = sw_query,
 	.crc_submit = sw_crc_submit,
 };
+
+/* Built alone (-DTOELESS_ENGINE_PLUGIN, tests/test-engine-plugins.sh) the
+ * engine is a plugin like any vendor's: the same table, exported. */
+#ifdef TOELESS_ENGINE_PLUGIN
+TOELESS_BACKEND_DEFINE(tl_backend_sw)
+#endif

@@ -80,10 +80,10 @@ run_case ops fail \
 	's|^\tvoid (\*close)(void \*dev_priv);|&\n\tint (*inserted_op)(void *dev_priv);|' toeless_backend.h -- \
 	"member inserted inside struct toeless_backend_ops" "bump TOELESS_BACKEND_ABI"
 run_case completion fail \
-	's|^\tuint64_t reserved\[3\];   /\*\*< zero; room for future fields \*/|&\n\tuint64_t appended;|' toeless.h -- \
+	'/^struct toeless_completion {/,/^};/s|^\tuint64_t reserved\[[0-9]*\];.*|&\n\tuint64_t appended;|' toeless.h -- \
 	"struct toeless_completion has no leading size field and cannot grow"
 run_case append pass \
-	's|^\tuint64_t send_syscalls;.*|&\n\tuint64_t appended;|' toeless.h -- \
+	'/^struct toeless_stats {/,/^};/s|^};|\tuint64_t appended;\n};|' toeless.h -- \
 	"PASS: compatible additions only" "make abi-update"
 printf '#include "toeless.h"\nint toeless_abi_added(void)\n{\n\treturn 1;\n}\n' >"$WORK/added.c"
 run_case function pass \

@@ -24,7 +24,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "devsim.h"
+#include "hwdev.h"
 
 static int ctl_listen_fd = -1;
 static uv_poll_t ctl_listen_poll;
@@ -169,6 +169,74 @@ static int host_reachable(pid_t pid, uint64_t addr, uint64_t len)
 	return 0;
 }
 
+/* ---- placement ---- */
+
+uint32_t dv_place(struct dv_ctx *x, struct dv_sgl *s, uint64_t boff, const uint8_t *p, uint32_t len)
+{
+	struct iovec remote[64];
+	uint32_t done = 0;
+	uint32_t k = 0;
+	uint64_t base = 0;
+	while (k < s->nsge && base + s->sge[k].len <= boff)
+		base += s->sge[k++].len;
+	while (done < len && k < s->nsge) {
+		int n = 0;
+		uint32_t batch = 0;
+		while (n < 64 && done + batch < len && k < s->nsge) {
+			uint64_t in = boff + done + batch - base;
+			uint64_t room = s->sge[k].len - in;
+			uint32_t take = len - done - batch < room ? len - done - batch : (uint32_t)room;
+			remote[n].iov_base = (void *)(uintptr_t)(s->sge[k].addr + in);
+			remote[n].iov_len = take;
+			n++;
+			batch += take;
+			if (take == room)
+				base += s->sge[k++].len;
+		}
+		struct iovec local = { (void *)(uintptr_t)(p + done), batch };
+		ssize_t w = process_vm_writev(x->att->host_pid, &local, 1, remote, (unsigned long)n, 0);
+		if (w <= 0) {
+			dv_log(0, "slot %u: placement into host memory failed: %s", x->slot,
+			       w < 0 ? strerror(errno) : "nothing written");
+			break;
+		}
+		done += (uint32_t)w;
+		if ((uint32_t)w < batch)
+			break;
+	}
+	return done;
+}
+
+bool dv_sgl_overlaps(const struct dv_sgl *s, uint64_t lo, uint64_t hi)
+{
+	for (uint32_t i = 0; i < s->nranges; i++)
+		if (lo < s->ranges[i][1] && s->ranges[i][0] < hi)
+			return true;
+	return false;
+}
+
+void dv_sgl_mark(struct dv_sgl *s, uint64_t lo, uint64_t hi)
+{
+	for (uint32_t i = 0; i < s->nranges; i++)
+		if (s->ranges[i][1] == lo) {
+			s->ranges[i][1] = hi;
+			return;
+		}
+	if (s->nranges == s->cap_ranges) {
+		uint32_t nc = s->cap_ranges ? s->cap_ranges * 2 : 4;
+		void *n = realloc(s->ranges, nc * sizeof(*s->ranges));
+		if (!n) {
+			s->no_place = true; /* cannot remember the range: place nothing more here */
+			return;
+		}
+		s->ranges = n;
+		s->cap_ranges = nc;
+	}
+	s->ranges[s->nranges][0] = lo;
+	s->ranges[s->nranges][1] = hi;
+	s->nranges++;
+}
+
 /* ---- SGL table of a context ---- */
 
 #define DV_BUCKETS 1024
@@ -264,8 +332,9 @@ void dv_ctx_drain_sq(struct dv_ctx *c)
 			if (used == 0)
 				goto out; /* not all there: the driver publishes whole lists */
 			if (used < 0) {
-				struct hwif_cqe r = { .type = HWIF_CQE_SGL_REFUSED, .status = -EINVAL, .a = e->a,
-						      .b = e->b };
+				struct hwif_cqe r = {
+					.type = HWIF_CQE_SGL_REFUSED, .status = -EINVAL, .a = e->a, .b = e->b
+				};
 				dv_ctx_cqe(c, &r);
 				posted = true;
 				used = 1;
@@ -285,8 +354,10 @@ void dv_ctx_drain_sq(struct dv_ctx *c)
 			posted = true;
 			break;
 		}
-		case HWIF_OP_RESYNC_REPLY:
-			dv_track_resync_reply(c, e->u.resync.pos, e->u.resync.is_header != 0);
+		case HWIF_OP_RESYNC_REPLY: dv_track_resync_reply(c, e->u.resync.pos, e->u.resync.is_header != 0); break;
+		case HWIF_OP_TX_PDU:
+			DV_STAT(c->att, tx_records, 1);
+			dv_track_tx_pdu(c, e);
 			break;
 		case HWIF_OP_SGL_CLAIM: {
 			/* The host places [lo, hi) itself: the wire is handled
@@ -302,8 +373,7 @@ void dv_ctx_drain_sq(struct dv_ctx *c)
 			posted = true;
 			break;
 		}
-		default:
-			break; /* NOP, stray continuation */
+		default: break; /* NOP, stray continuation */
 		}
 		c->sq_head += (uint32_t)used;
 	}
@@ -359,8 +429,6 @@ static int cmd_ctx_add(struct dv_att *a, uint32_t slot)
 	struct dv_conn *conn = dv_conn_find(c->blk);
 	if (!conn)
 		return -ENOENT; /* this connection does not pass through us */
-	if (conn->ctx)
-		return -EBUSY;
 	if (!(c->buckets = calloc(DV_BUCKETS, sizeof(*c->buckets))))
 		return -ENOMEM;
 	c->active = true;
@@ -376,7 +444,14 @@ static int cmd_ctx_add(struct dv_att *a, uint32_t slot)
 	c->max_dsl = c->blk->max_recv_dsl ? c->blk->max_recv_dsl : 8192;
 	c->pos_base = c->blk->host_pos - c->blk->wire_off;
 	c->conn = conn;
-	dv_track_bind(conn, c);
+	int rc = dv_track_bind(conn, c);
+	if (rc) {
+		c->conn = NULL;
+		c->active = false;
+		free(c->buckets);
+		c->buckets = NULL;
+		return rc;
+	}
 	dv_log(1, "slot %u: context added (host pos %llu, wire offset %llu, digests %s%s)", slot,
 	       (unsigned long long)c->blk->host_pos, (unsigned long long)c->blk->wire_off,
 	       c->flags & HWIF_CTX_HDR_DIGEST ? "H" : "-", c->flags & HWIF_CTX_DATA_DIGEST ? "D" : "-");
@@ -449,8 +524,7 @@ static void admin_drain(struct dv_att *a)
 		struct hwif_cqe r = { .type = HWIF_CQE_CMD, .opcode = e->opcode, .tag = e->tag, .a = e->a };
 		int used = 1;
 		switch (e->opcode) {
-		case HWIF_OP_NOP:
-			break;
+		case HWIF_OP_NOP: break;
 		case HWIF_OP_MR_REG: {
 			if (a->n_regions >= DV_MAX_REGIONS || region_find(a, e->a) || !e->u.mr.len) {
 				r.status = a->n_regions >= DV_MAX_REGIONS ? -ENOSPC : -EINVAL;
@@ -478,9 +552,7 @@ static void admin_drain(struct dv_att *a)
 				r.status = -ENOENT;
 			break;
 		}
-		case HWIF_OP_CTX_ADD:
-			r.status = cmd_ctx_add(a, e->a);
-			break;
+		case HWIF_OP_CTX_ADD: r.status = cmd_ctx_add(a, e->a); break;
 		case HWIF_OP_CTX_MODIFY:
 			if (e->a >= a->max_contexts || !a->ctx[e->a].active) {
 				r.status = -ENOENT;
@@ -516,9 +588,7 @@ static void admin_drain(struct dv_att *a)
 			att_reset(a, HWIF_STATE_RUNNING);
 			HWIF_STORE(&a->hdr->state, HWIF_STATE_RUNNING);
 			break;
-		default:
-			r.status = -EOPNOTSUPP;
-			break;
+		default: r.status = -EOPNOTSUPP; break;
 		}
 		admin_cqe(a, &r);
 		posted = true;
@@ -649,7 +719,7 @@ static int do_hello(struct dv_att *a, const struct hwif_hello *h, int *fds, int 
 	a->rq_n = h->ctx_rq_entries;
 	a->max_contexts = h->max_contexts;
 	a->host_pid = (pid_t)h->host_pid;
-	a->features = h->features & HWIF_F_ALL & ~dv.o.f.features_off;
+	a->features = h->features & dv_model_features & ~dv.o.f.features_off;
 	a->ctx = calloc(a->max_contexts, sizeof(*a->ctx));
 	if (!a->ctx)
 		return -ENOMEM;
@@ -691,8 +761,9 @@ static void on_ctl(uv_poll_t *h, int status, int events)
 		struct cmsghdr align;
 	} cbuf;
 	struct iovec iov = { &m, sizeof(m) };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf.buf,
-			     .msg_controllen = sizeof(cbuf.buf) };
+	struct msghdr mh = {
+		.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf.buf, .msg_controllen = sizeof(cbuf.buf)
+	};
 	int fds[8], nfds = 0;
 
 	if (status < 0) {
@@ -735,7 +806,7 @@ static void on_ctl(uv_poll_t *h, int status, int events)
 		r.max_dsl = DV_MAX_DSL;
 		r.max_regions = DV_MAX_REGIONS;
 		r.max_crc_sge = DV_MAX_SGE;
-		snprintf(r.name, sizeof(r.name), "%s", DV_NAME);
+		snprintf(r.name, sizeof(r.name), "%s", dv_model_name);
 		ctl_send(a->ctl, &r, sizeof(r));
 		if (rc)
 			dv_log(0, "attach refused: %s", strerror(-rc));
@@ -767,6 +838,14 @@ static void on_ctl_listen(uv_poll_t *h, int status, int events)
 	int fd = accept4(ctl_listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 	if (fd < 0)
 		return;
+	/* only our own user or root may drive the device */
+	struct ucred cred;
+	socklen_t cl = sizeof(cred);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) != 0 || (cred.uid != geteuid() && cred.uid != 0)) {
+		dv_log(0, "control: refused a driver of uid %u", (unsigned)cred.uid);
+		close(fd);
+		return;
+	}
 	struct dv_att *a = calloc(1, sizeof(*a));
 	if (!a) {
 		close(fd);
@@ -794,7 +873,11 @@ int dv_control_start(const char *path)
 	if (ctl_listen_fd < 0)
 		return -errno;
 	unlink(path);
-	if (bind(ctl_listen_fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 || listen(ctl_listen_fd, 16) != 0)
+	/* the socket is the owner's only (0600), whatever the directory */
+	mode_t old = umask(0177);
+	int brc = bind(ctl_listen_fd, (struct sockaddr *)&sa, sizeof(sa));
+	umask(old);
+	if (brc != 0 || listen(ctl_listen_fd, 16) != 0)
 		return -errno;
 	uv_poll_init(dv.loop, &ctl_listen_poll, ctl_listen_fd);
 	uv_poll_start(&ctl_listen_poll, UV_READABLE, on_ctl_listen);

@@ -1,0 +1,232 @@
+/*
+ * toeless-nic: the wire-level reference NIC (see nic.h, doc/hw.md).
+ *
+ *   toeless-nic --control PATH --host-ns NS --target-ns NS
+ *               [--host-tun NAME] [--target-tun NAME] [--ready FILE]
+ *               [--seed N] [--wire NAME=VALUE]... [--fault NAME=VALUE]... [-v]...
+ *
+ * It creates one TUN device (IFF_TUN | IFF_NO_PI) in each network
+ * namespace (by name, /run/netns/NS) and forwards IPv4 between them;
+ * addresses and routes are the setup script's (toeless-nic-netns).
+ *
+ * SPDX-License-Identifier: MIT
+ */
+#define _GNU_SOURCE 1 /* setns */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <linux/if.h>
+#include <linux/if_tun.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "nic.h"
+
+struct nic nic;
+const uint64_t dv_model_features = HWIF_F_ALL; /* with transmit digests */
+const char dv_model_name[] = NIC_NAME;
+
+/* A TUN device created inside network namespace ns. */
+static int tun_in_ns(const char *ns, const char *name)
+{
+	char path[4096];
+	int self = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+	if (self < 0)
+		return -errno;
+	snprintf(path, sizeof(path), "%s%s", strchr(ns, '/') ? "" : "/run/netns/", ns);
+	int nsfd = open(path, O_RDONLY | O_CLOEXEC);
+	if (nsfd < 0 || setns(nsfd, CLONE_NEWNET) != 0) {
+		int e = -errno;
+		if (nsfd >= 0)
+			close(nsfd);
+		close(self);
+		return e;
+	}
+	close(nsfd);
+	int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC | O_NONBLOCK);
+	int e = fd < 0 ? -errno : 0;
+	if (fd >= 0) {
+		struct ifreq ifr;
+		memset(&ifr, 0, sizeof(ifr));
+		ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
+		snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
+		if (ioctl(fd, TUNSETIFF, &ifr) != 0) {
+			e = -errno;
+			close(fd);
+			fd = -1;
+		}
+	}
+	if (setns(self, CLONE_NEWNET) != 0 && !e)
+		e = -errno;
+	close(self);
+	return fd >= 0 && !e ? fd : e;
+}
+
+static int wire_fault(struct nic_wire_faults *f, const char *s)
+{
+	unsigned a = 0, b = 0;
+	const char *eq = strchr(s, '=');
+	if (!eq)
+		return -1;
+	int k = sscanf(eq + 1, "%u:%u", &a, &b);
+	size_t n = (size_t)(eq - s);
+#define IS(x) (n == strlen(x) && !strncmp(s, x, n))
+	if (k < 1)
+		return -1;
+	if (IS("drop"))
+		f->drop = a;
+	else if (IS("reorder"))
+		f->reorder = a;
+	else if (IS("dup"))
+		f->dup = a;
+	else if (IS("delay")) {
+		f->delay = a;
+		f->delay_ms = k == 2 ? b : 20;
+	} else if (IS("split-hdr"))
+		f->split_hdr = a;
+	else if (IS("corrupt-data"))
+		f->corrupt_data = a;
+	else if (IS("corrupt-hdr"))
+		f->corrupt_hdr = a;
+	else if (IS("bad-guess"))
+		f->bad_guess = a;
+	else if (IS("tx-drop"))
+		f->tx_drop = a;
+	else if (IS("tx-skip"))
+		f->tx_skip = a;
+	else
+		return -1;
+#undef IS
+	return 0;
+}
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"usage: toeless-nic --host-ns NS --target-ns NS [options]\n"
+		"  -c, --control PATH      control socket (default $" HWIF_PATH_ENV " or " HWIF_DEFAULT_PATH ")\n"
+		"  -H, --host-ns NS        network namespace of the initiator (name or path)\n"
+		"  -T, --target-ns NS      network namespace of the target\n"
+		"      --host-tun NAME     TUN device there (default tlnic0)\n"
+		"      --target-tun NAME   TUN device there (default tlnic1)\n"
+		"  -r, --ready FILE        write the pid there once the devices and the socket are up\n"
+		"  -s, --seed N            seed of the wire faults (default 1)\n"
+		"  -w, --wire NAME=VALUE   wire fault on target->host data segments, per mille; repeatable:\n"
+		"        drop, reorder, dup, delay=P[:MS], split-hdr, corrupt-data, corrupt-hdr,\n"
+		"        bad-guess=EVERY (every EVERY-th resync request names a wrong position),\n"
+		"        tx-drop (host->target data segments of an added connection, after digest insertion),\n"
+		"        tx-skip (transmit records whose digests are not inserted: the target must refuse them)\n"
+		"  -f, --fault NAME=VALUE  device fault; repeatable:\n"
+		"%s"
+		"  -v, --verbose           more messages (repeat)\n"
+		"  -h, --help\n",
+		dv_fault_usage);
+}
+
+static uv_signal_t sig_term, sig_int;
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+	dv_print_stats();
+	nic_print_stats();
+	nic_wire_stop();
+	dv_control_stop();
+	uv_stop(dv.loop);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "control", required_argument, NULL, 'c' },
+		{ "host-ns", required_argument, NULL, 'H' },
+		{ "target-ns", required_argument, NULL, 'T' },
+		{ "host-tun", required_argument, NULL, 1 },
+		{ "target-tun", required_argument, NULL, 2 },
+		{ "ready", required_argument, NULL, 'r' },
+		{ "seed", required_argument, NULL, 's' },
+		{ "wire", required_argument, NULL, 'w' },
+		{ "fault", required_argument, NULL, 'f' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *ns_h = NULL, *ns_t = NULL, *tun_h = "tlnic0", *tun_t = "tlnic1", *ready = NULL;
+	int ch;
+	nic.seed = 1;
+	dv.o.control = getenv(HWIF_PATH_ENV);
+	if (!dv.o.control || !*dv.o.control)
+		dv.o.control = HWIF_DEFAULT_PATH;
+	while ((ch = getopt_long(argc, argv, "c:H:T:r:s:w:f:vh", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'c': dv.o.control = optarg; break;
+		case 'H': ns_h = optarg; break;
+		case 'T': ns_t = optarg; break;
+		case 1: tun_h = optarg; break;
+		case 2: tun_t = optarg; break;
+		case 'r': ready = optarg; break;
+		case 's': nic.seed = strtoull(optarg, NULL, 0); break;
+		case 'w':
+			if (wire_fault(&nic.wf, optarg)) {
+				fprintf(stderr, "toeless-nic: bad wire fault \"%s\"\n", optarg);
+				return 2;
+			}
+			break;
+		case 'f':
+			if (dv_fault_parse(&dv.o.f, optarg)) {
+				fprintf(stderr, "toeless-nic: bad fault \"%s\"\n", optarg);
+				return 2;
+			}
+			break;
+		case 'v': dv.o.verbose++; break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (!ns_h || !ns_t) {
+		usage(stderr);
+		return 2;
+	}
+	nic.rng = nic.seed * 0x9E3779B97F4A7C15ull + 1;
+	nic.fd_host = tun_in_ns(ns_h, tun_h);
+	nic.fd_tgt = tun_in_ns(ns_t, tun_t);
+	if (nic.fd_host < 0 || nic.fd_tgt < 0) {
+		int e = nic.fd_host < 0 ? nic.fd_host : nic.fd_tgt;
+		fprintf(stderr, "toeless-nic: TUN device in %s: %s\n", nic.fd_host < 0 ? ns_h : ns_t, strerror(-e));
+		return e == -ENOENT || e == -EPERM || e == -ENODEV ? 77 : 1;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	dv.loop = uv_default_loop();
+	dv.delayed_tail = &dv.delayed;
+	uv_timer_init(dv.loop, &dv.tick);
+	int rc = nic_wire_start();
+	if (!rc)
+		rc = dv_control_start(dv.o.control);
+	if (rc) {
+		fprintf(stderr, "toeless-nic: start: %s\n", strerror(-rc));
+		return 1;
+	}
+	if (ready) {
+		char tmp[4096];
+		snprintf(tmp, sizeof(tmp), "%s.tmp", ready);
+		FILE *f = fopen(tmp, "w");
+		if (!f || fprintf(f, "%d\n", (int)getpid()) < 0 || fclose(f) != 0 || rename(tmp, ready) != 0) {
+			fprintf(stderr, "toeless-nic: cannot write %s\n", ready);
+			return 1;
+		}
+	}
+	dv_log(1, "ready: control %s, %s:%s <-> %s:%s, seed %llu", dv.o.control, ns_h, tun_h, ns_t, tun_t,
+	       (unsigned long long)nic.seed);
+	uv_signal_init(dv.loop, &sig_term);
+	uv_signal_start(&sig_term, on_signal, SIGTERM);
+	uv_signal_init(dv.loop, &sig_int);
+	uv_signal_start(&sig_int, on_signal, SIGINT);
+	uv_run(dv.loop, UV_RUN_DEFAULT);
+	return 0;
+}
