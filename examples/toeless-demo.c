@@ -51,14 +51,14 @@
 #include <toeless.h>
 #include <toeless_iscsi.h>
 
-#define DEFAULT_READ_LEN (4u << 20) /* a 4 MiB read ... */
-#define SEGMENT_LEN (64u << 10)     /* ... sent as 64 KiB Data-In PDUs */
-#define MAX_READ_LEN (1u << 30)
-#define DEMO_ITT 0x00001234u        /* the read's Initiator Task Tag */
-#define DEMO_SGES 5                 /* the reader's buffer comes in 5 pieces */
+#define DEFAULT_READ_LEN (4u << 20)  /* a 4 MiB read ... */
+#define SEGMENT_LEN      (64u << 10) /* ... sent as 64 KiB Data-In PDUs */
+#define MAX_READ_LEN     (1u << 30)
+#define DEMO_ITT         0x00001234u /* the read's Initiator Task Tag */
+#define DEMO_SGES        5           /* the reader's buffer comes in 5 pieces */
 
 /* iSCSI opcodes and flags: <toeless_iscsi.h>; the one bit it lacks: */
-#define CMD_FLAG_READ 0x40     /* byte 1 of a SCSI Command: R */
+#define CMD_FLAG_READ 0x40 /* byte 1 of a SCSI Command: R */
 
 /* ------------------------------------------------------------------ */
 /* small helpers                                                        */
@@ -96,8 +96,7 @@ static void log_cb(int level, const char *msg, void *arg)
  * data buffers must not change until this returns (the data digest was
  * computed over them when the PDU was queued).
  */
-static int send_pdu(toeless_ctx *ctx, int fd, const uint8_t *bhs, const struct iovec *data,
-		    int iovcnt)
+static int send_pdu(toeless_ctx *ctx, int fd, const uint8_t *bhs, const struct iovec *data, int iovcnt)
 {
 	int rc = toeless_pdu_send(ctx, bhs, NULL, 0, data, iovcnt);
 
@@ -117,9 +116,9 @@ static int send_pdu(toeless_ctx *ctx, int fd, const uint8_t *bhs, const struct i
 
 struct target {
 	toeless_device *dev;
-	int fd;                    /* blocking socket */
-	uint32_t max_send_dsl;     /* the initiator's MaxRecvDataSegmentLength */
-	uint8_t *payload;          /* what it serves: pattern_byte(0 .. len) */
+	int fd;                /* blocking socket */
+	uint32_t max_send_dsl; /* the initiator's MaxRecvDataSegmentLength */
+	uint8_t *payload;      /* what it serves: pattern_byte(0 .. len) */
 	uint32_t len;
 	/* results */
 	int rc;
@@ -128,25 +127,25 @@ struct target {
 };
 
 /* Build the Basic Header Segment of one Data-In PDU. */
-static void build_data_in(uint8_t bhs[TOELESS_BHS_LEN], uint32_t itt, uint32_t data_sn,
-			  uint32_t offset, int last, uint32_t stat_sn)
+static void build_data_in(uint8_t bhs[TOELESS_BHS_LEN], uint32_t itt, uint32_t data_sn, uint32_t offset, int last,
+			  uint32_t stat_sn)
 {
 	memset(bhs, 0, TOELESS_BHS_LEN);
 	bhs[0] = TOELESS_ISCSI_OP_DATA_IN;
 	if (last) {
 		bhs[1] = TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS; /* F and S: status is in this PDU */
 		bhs[3] = TOELESS_ISCSI_SCSI_GOOD;
-		toeless_put_be32(bhs + 24, stat_sn);            /* StatSN, valid with S */
+		toeless_put_be32(bhs + 24, stat_sn); /* StatSN, valid with S */
 	}
 	/* bytes 4..7: TotalAHSLength and DataSegmentLength, filled by toeless_pdu_send() */
 	/* bytes 8..15: LUN 0 */
-	toeless_put_be32(bhs + 16, itt);                        /* Initiator Task Tag */
-	toeless_put_be32(bhs + 20, 0xffffffffu);                /* Target Transfer Tag: none */
-	toeless_put_be32(bhs + 28, 1);                          /* ExpCmdSN */
-	toeless_put_be32(bhs + 32, 64);                         /* MaxCmdSN */
-	toeless_put_be32(bhs + 36, data_sn);                    /* DataSN */
-	toeless_put_be32(bhs + 40, offset);                     /* Buffer Offset */
-	/* bytes 44..47: Residual Count 0 */
+	toeless_put_be32(bhs + 16, itt);         /* Initiator Task Tag */
+	toeless_put_be32(bhs + 20, 0xffffffffu); /* Target Transfer Tag: none */
+	toeless_put_be32(bhs + 28, 1);           /* ExpCmdSN */
+	toeless_put_be32(bhs + 32, 64);          /* MaxCmdSN */
+	toeless_put_be32(bhs + 36, data_sn);     /* DataSN */
+	toeless_put_be32(bhs + 40, offset);      /* Buffer Offset */
+						 /* bytes 44..47: Residual Count 0 */
 }
 
 static void *target_main(void *arg)
@@ -184,8 +183,7 @@ static void *target_main(void *arg)
 		goto out;
 	}
 	if (cmd.opcode != TOELESS_ISCSI_OP_SCSI_CMD || !(cmd.bhs[1] & CMD_FLAG_READ)) {
-		fprintf(stderr, "toeless-demo: target: expected a SCSI READ command, got opcode 0x%02x\n",
-			cmd.opcode);
+		fprintf(stderr, "toeless-demo: target: expected a SCSI READ command, got opcode 0x%02x\n", cmd.opcode);
 		rc = -EPROTO;
 		goto out;
 	}
@@ -250,15 +248,14 @@ static int tcp_pair(int *client, int *server, int *port)
 	*server = s;
 	*port = ntohs(a.sin_port);
 	return 0;
-err:
-	{
-		int err = -errno;
+err : {
+	int err = -errno;
 
-		close(l);
-		if (c >= 0)
-			close(c);
-		return err;
-	}
+	close(l);
+	if (c >= 0)
+		close(c);
+	return err;
+}
 }
 
 /* ------------------------------------------------------------------ */
@@ -269,8 +266,7 @@ static void print_caps(const struct toeless_caps *caps)
 {
 	printf("device     : backend %s %s\n", caps->backend, caps->backend_version);
 	printf("caps       :%s%s%s%s%s%s%s\n", caps->flags ? "" : " none",
-	       caps->flags & TOELESS_CAP_CRC_TX ? " crc-tx" : "",
-	       caps->flags & TOELESS_CAP_CRC_RX ? " crc-rx" : "",
+	       caps->flags & TOELESS_CAP_CRC_TX ? " crc-tx" : "", caps->flags & TOELESS_CAP_CRC_RX ? " crc-rx" : "",
 	       caps->flags & TOELESS_CAP_DDP ? " ddp" : "",
 	       caps->flags & TOELESS_CAP_DDP_NEEDS_REG ? " ddp-needs-reg" : "",
 	       caps->flags & TOELESS_CAP_CRC_ASYNC ? " crc-async" : "",
@@ -338,9 +334,11 @@ int main(int argc, char **argv)
 	double t0, t1;
 
 	if (argc > 3 || (argc > 1 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")))) {
-		fprintf(stderr, "usage: toeless-demo [BACKEND] [BYTES]\n"
-				"  BACKEND: auto (default), sw, mock, NAME:ARGS\n"
-				"  BYTES:   size of the read, default %u\n", DEFAULT_READ_LEN);
+		fprintf(stderr,
+			"usage: toeless-demo [BACKEND] [BYTES]\n"
+			"  BACKEND: auto (default), sw, mock, NAME:ARGS\n"
+			"  BYTES:   size of the read, default %u\n",
+			DEFAULT_READ_LEN);
 		return 2;
 	}
 	if (argc > 2) {
@@ -371,8 +369,7 @@ int main(int argc, char **argv)
 		fail("toeless_device_query", rc);
 		goto out;
 	}
-	printf("libtoeless : %s, demo of one %u-byte iSCSI read over loopback TCP\n", toeless_version(),
-	       len);
+	printf("libtoeless : %s, demo of one %u-byte iSCSI read over loopback TCP\n", toeless_version(), len);
 	print_caps(&caps);
 	if (caps.max_recv_dsl && caps.max_recv_dsl < seg_len)
 		seg_len = caps.max_recv_dsl;
@@ -403,7 +400,8 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	printf("connection : 127.0.0.1:%d, HeaderDigest=CRC32C DataDigest=CRC32C, "
-	       "MaxRecvDataSegmentLength=%u\n", port, seg_len);
+	       "MaxRecvDataSegmentLength=%u\n",
+	       port, seg_len);
 
 	/* 3. The read's buffer, in several pieces of uneven sizes (a scatter
 	 *    list: PDUs straddle the pieces).  Poisoned, so that a byte nobody
@@ -468,10 +466,10 @@ int main(int argc, char **argv)
 		bhs[0] = TOELESS_ISCSI_OP_SCSI_CMD;
 		bhs[1] = TOELESS_ISCSI_FLAG_FINAL | CMD_FLAG_READ | 0x01; /* ATTR: simple */
 		toeless_put_be32(bhs + 16, DEMO_ITT);
-		toeless_put_be32(bhs + 20, len);                  /* Expected Data Transfer Length */
-		toeless_put_be32(bhs + 24, 1);                    /* CmdSN */
-		toeless_put_be32(bhs + 28, 1);                    /* ExpStatSN */
-		bhs[32] = 0x88;                           /* CDB: READ(16), LBA 0 */
+		toeless_put_be32(bhs + 20, len);                    /* Expected Data Transfer Length */
+		toeless_put_be32(bhs + 24, 1);                      /* CmdSN */
+		toeless_put_be32(bhs + 28, 1);                      /* ExpStatSN */
+		bhs[32] = 0x88;                                     /* CDB: READ(16), LBA 0 */
 		toeless_put_be32(bhs + 32 + 10, (len + 511) / 512); /* transfer length in blocks */
 		rc = send_pdu(ctx, fd, bhs, NULL, 0);
 		if (rc < 0) {
@@ -497,8 +495,8 @@ int main(int argc, char **argv)
 		}
 		/* Drain the socket: one PDU per call, -EAGAIN when none is complete. */
 		while ((rc = toeless_pdu_recv(ctx, &pdu)) != -EAGAIN) {
-			if (rc == -EINVAL || rc == -ENOTCONN || rc == -EPIPE || rc == -ECONNRESET ||
-			    rc == -EPROTO || rc == -EMSGSIZE) {
+			if (rc == -EINVAL || rc == -ENOTCONN || rc == -EPIPE || rc == -ECONNRESET || rc == -EPROTO ||
+			    rc == -EMSGSIZE) {
 				fail("toeless_pdu_recv", rc);
 				goto out;
 			}
@@ -509,8 +507,9 @@ int main(int argc, char **argv)
 			if (pdu.hdr_digest == TOELESS_DIGEST_BAD || pdu.data_digest == TOELESS_DIGEST_BAD)
 				bad_digests++;
 			if (rc < 0)
-				fprintf(stderr, "toeless-demo: PDU at stream byte %llu: %s "
-						"(header digest %s, data digest %s)\n",
+				fprintf(stderr,
+					"toeless-demo: PDU at stream byte %llu: %s "
+					"(header digest %s, data digest %s)\n",
 					(unsigned long long)pdu.stream_pos, toeless_strerror(rc),
 					digest_name(pdu.hdr_digest), digest_name(pdu.data_digest));
 			else if (pdu.opcode != TOELESS_ISCSI_OP_DATA_IN)
@@ -550,12 +549,11 @@ int main(int argc, char **argv)
 	printf("completion : status %d (%s), SCSI status 0x%02x%s, %llu bytes placed (%llu by the engine), "
 	       "data digest %s, cookie %llu\n",
 	       done.status, toeless_strerror(done.status), done.scsi_status,
-	       done.scsi_status == TOELESS_ISCSI_SCSI_GOOD ? " GOOD" : "",
-	       (unsigned long long)done.bytes_placed, (unsigned long long)done.bytes_engine,
-	       digest_name(done.data_digest), (unsigned long long)done.user_data);
+	       done.scsi_status == TOELESS_ISCSI_SCSI_GOOD ? " GOOD" : "", (unsigned long long)done.bytes_placed,
+	       (unsigned long long)done.bytes_engine, digest_name(done.data_digest),
+	       (unsigned long long)done.user_data);
 	printf("received   : %llu PDUs, %llu placed into the posted buffers, %llu with a bad digest\n",
-	       (unsigned long long)pdus, (unsigned long long)placed_pdus,
-	       (unsigned long long)bad_digests);
+	       (unsigned long long)pdus, (unsigned long long)placed_pdus, (unsigned long long)bad_digests);
 	rc = toeless_ctx_stats(ctx, &st);
 	if (rc < 0) {
 		fail("toeless_ctx_stats", rc);

@@ -53,8 +53,7 @@ extern "C" {
 /** Patch version: fixes only. */
 #define TOELESS_VERSION_PATCH 0
 /** The version as one comparable number: major << 16 | minor << 8 | patch. */
-#define TOELESS_VERSION_HEX \
-	((TOELESS_VERSION_MAJOR << 16) | (TOELESS_VERSION_MINOR << 8) | TOELESS_VERSION_PATCH)
+#define TOELESS_VERSION_HEX ((TOELESS_VERSION_MAJOR << 16) | (TOELESS_VERSION_MINOR << 8) | TOELESS_VERSION_PATCH)
 
 /** @return the run-time library version as a string, e.g. "0.1.0". */
 TOELESS_API const char *toeless_version(void);
@@ -113,10 +112,10 @@ typedef struct toeless_mr toeless_mr;
  * newer library adds after @c size are taken as zero.
  */
 struct toeless_device_attr {
-	size_t size;            /**< sizeof(struct toeless_device_attr) */
-	toeless_log_fn log_fn;  /**< log callback, or NULL for silence */
-	void *log_arg;          /**< passed to log_fn */
-	int log_level;          /**< highest ::toeless_log_level passed to log_fn; 0 means TOELESS_LOG_WARN */
+	size_t size;           /**< sizeof(struct toeless_device_attr) */
+	toeless_log_fn log_fn; /**< log callback, or NULL for silence */
+	void *log_arg;         /**< passed to log_fn */
+	int log_level;         /**< highest ::toeless_log_level passed to log_fn; 0 means TOELESS_LOG_WARN */
 };
 
 /**
@@ -136,8 +135,7 @@ struct toeless_device_attr {
  *         entry point, another ABI version); other negative errno from the
  *         backend.
  */
-TOELESS_API int toeless_device_open(const char *spec, const struct toeless_device_attr *attr,
-				    toeless_device **out);
+TOELESS_API int toeless_device_open(const char *spec, const struct toeless_device_attr *attr, toeless_device **out);
 
 /**
  * Close a device.
@@ -151,11 +149,12 @@ TOELESS_API int toeless_device_close(toeless_device *dev);
 
 /** Capability flags in ::toeless_caps. */
 enum toeless_cap_flags {
-	TOELESS_CAP_CRC_TX = 1u << 0,    /**< the engine inserts transmit digests into the outgoing segments (toeless_pdu_send() leaves them to it) */
-	TOELESS_CAP_CRC_RX = 1u << 1,    /**< the engine checks receive digests */
-	TOELESS_CAP_DDP = 1u << 2,       /**< the engine places Data-In payload itself */
+	/** the engine inserts transmit digests into the outgoing segments (toeless_pdu_send() leaves them to it) */
+	TOELESS_CAP_CRC_TX = 1u << 0,
+	TOELESS_CAP_CRC_RX = 1u << 1,        /**< the engine checks receive digests */
+	TOELESS_CAP_DDP = 1u << 2,           /**< the engine places Data-In payload itself */
 	TOELESS_CAP_DDP_NEEDS_REG = 1u << 3, /**< engine placement only into registered memory */
-	TOELESS_CAP_CRC_ASYNC = 1u << 4, /**< asynchronous CRC requests run on the engine */
+	TOELESS_CAP_CRC_ASYNC = 1u << 4,     /**< asynchronous CRC requests run on the engine */
 };
 
 /**
@@ -165,17 +164,17 @@ enum toeless_cap_flags {
  * outcome: without TOELESS_CAP_DDP every byte is still placed, by software.
  */
 struct toeless_caps {
-	size_t size;                 /**< sizeof(struct toeless_caps) */
-	char backend[32];            /**< backend name, e.g. "sw" */
-	char backend_version[32];    /**< backend's own version string */
-	uint32_t flags;              /**< ::toeless_cap_flags */
-	uint32_t max_contexts;       /**< contexts open at once on this device */
-	uint32_t max_sge;            /**< iovecs in one SGL post */
-	uint32_t max_tasks;          /**< SGLs posted at once in one context */
-	uint32_t max_recv_dsl;       /**< largest MaxRecvDataSegmentLength accepted */
-	uint32_t sge_align;          /**< address alignment engine placement needs (1: none) */
-	uint32_t max_crc_batch;      /**< requests in one toeless_crc_submit() */
-	uint32_t max_cq_depth;       /**< largest completion queue depth */
+	size_t size;              /**< sizeof(struct toeless_caps) */
+	char backend[32];         /**< backend name, e.g. "sw" */
+	char backend_version[32]; /**< backend's own version string */
+	uint32_t flags;           /**< ::toeless_cap_flags */
+	uint32_t max_contexts;    /**< contexts open at once on this device */
+	uint32_t max_sge;         /**< iovecs in one SGL post */
+	uint32_t max_tasks;       /**< SGLs posted at once in one context */
+	uint32_t max_recv_dsl;    /**< largest MaxRecvDataSegmentLength accepted */
+	uint32_t sge_align;       /**< address alignment engine placement needs (1: none) */
+	uint32_t max_crc_batch;   /**< requests in one toeless_crc_submit() */
+	uint32_t max_cq_depth;    /**< largest completion queue depth */
 };
 
 /**
@@ -271,23 +270,25 @@ enum toeless_cqe_flags {
  * may be used; with any other error they must not.
  */
 struct toeless_completion {
-	uint32_t type;          /**< ::toeless_cqe_type */
-	int32_t status;         /**< 0 or a negative errno, see above */
-	uint64_t user_data;     /**< SGL, CRC: the cookie given at post or submit; ERROR: the context's user_data (match on it, not on ctx, which may be reused after destroy) */
-	toeless_ctx *ctx;       /**< the context (SGL and ERROR), or NULL */
-	uint32_t itt;           /**< the task's ITT (SGL) */
-	uint32_t flags;         /**< ::toeless_cqe_flags */
-	uint64_t bytes_placed;  /**< SGL: distinct payload bytes placed */
-	uint64_t bytes_engine;  /**< SGL: of which placed by the engine */
-	uint32_t residual;      /**< SGL: residual count from the target */
-	uint8_t scsi_status;    /**< SGL: SCSI status byte */
-	uint8_t response;       /**< SGL: iSCSI response code (0 when from a Data-In) */
-	uint8_t data_digest;    /**< SGL: worst ::toeless_digest_result over the task's PDUs */
-	uint8_t reserved0;      /**< zero; room for a future field */
-	uint32_t crc;           /**< CRC: the digest value */
-	uint32_t reserved1;     /**< zero; room for a future field */
-	uint64_t bytes_valid;   /**< SGL: length of the leading range [0, n) of the SGL that was placed with no hole (see above) */
-	uint64_t reserved[2];   /**< zero; room for future fields */
+	uint32_t type;  /**< ::toeless_cqe_type */
+	int32_t status; /**< 0 or a negative errno, see above */
+	uint64_t
+		user_data; /**< SGL, CRC: the cookie given at post or submit; ERROR: the context's user_data (match on it, not on ctx, which may be reused after destroy) */
+	toeless_ctx *ctx;  /**< the context (SGL and ERROR), or NULL */
+	uint32_t itt;      /**< the task's ITT (SGL) */
+	uint32_t flags;    /**< ::toeless_cqe_flags */
+	uint64_t bytes_placed; /**< SGL: distinct payload bytes placed */
+	uint64_t bytes_engine; /**< SGL: of which placed by the engine */
+	uint32_t residual;     /**< SGL: residual count from the target */
+	uint8_t scsi_status;   /**< SGL: SCSI status byte */
+	uint8_t response;      /**< SGL: iSCSI response code (0 when from a Data-In) */
+	uint8_t data_digest;   /**< SGL: worst ::toeless_digest_result over the task's PDUs */
+	uint8_t reserved0;     /**< zero; room for a future field */
+	uint32_t crc;          /**< CRC: the digest value */
+	uint32_t reserved1;    /**< zero; room for a future field */
+	uint64_t
+		bytes_valid; /**< SGL: length of the leading range [0, n) of the SGL that was placed with no hole (see above) */
+	uint64_t reserved[2]; /**< zero; room for future fields */
 };
 
 /** Flags in ::toeless_cq_attr. */
@@ -310,10 +311,10 @@ enum toeless_cq_flags {
 
 /** Options for toeless_cq_create(). */
 struct toeless_cq_attr {
-	size_t size;     /**< sizeof(struct toeless_cq_attr) */
-	uint32_t depth;  /**< initial entries (0: 1024); the queue grows rather than drop one */
-	uint32_t pad0;   /**< ignored: padding in the first layout, which callers may have left unset */
-	uint32_t flags;  /**< ::toeless_cq_flags (0: the descriptor is signalled); unknown bits: -EINVAL */
+	size_t size;       /**< sizeof(struct toeless_cq_attr) */
+	uint32_t depth;    /**< initial entries (0: 1024); the queue grows rather than drop one */
+	uint32_t pad0;     /**< ignored: padding in the first layout, which callers may have left unset */
+	uint32_t flags;    /**< ::toeless_cq_flags (0: the descriptor is signalled); unknown bits: -EINVAL */
 	uint32_t reserved; /**< zero; room for a future field */
 };
 
@@ -324,8 +325,7 @@ struct toeless_cq_attr {
  * @param[out] out the new queue.
  * @return 0; -EINVAL; -ENOMEM; -EMFILE when no descriptor is left.
  */
-TOELESS_API int toeless_cq_create(toeless_device *dev, const struct toeless_cq_attr *attr,
-				  toeless_cq **out);
+TOELESS_API int toeless_cq_create(toeless_device *dev, const struct toeless_cq_attr *attr, toeless_cq **out);
 
 /**
  * Destroy a completion queue.
@@ -378,10 +378,10 @@ enum toeless_ctx_flags {
  * know a parameter refuses a nonzero reserved word (-EINVAL).
  */
 struct toeless_ctx_params {
-	uint32_t flags;         /**< ::toeless_ctx_flags */
-	uint32_t max_recv_dsl;  /**< our MaxRecvDataSegmentLength: the most the target may send (0: 8192) */
-	uint32_t max_send_dsl;  /**< the target's MaxRecvDataSegmentLength: the most we may send (0: no check) */
-	uint32_t reserved[5];   /**< zero; room for future parameters */
+	uint32_t flags;        /**< ::toeless_ctx_flags */
+	uint32_t max_recv_dsl; /**< our MaxRecvDataSegmentLength: the most the target may send (0: 8192) */
+	uint32_t max_send_dsl; /**< the target's MaxRecvDataSegmentLength: the most we may send (0: no check) */
+	uint32_t reserved[5];  /**< zero; room for future parameters */
 };
 
 /** Flags in ::toeless_ctx_attr (behaviour of this library, not negotiated). */
@@ -400,13 +400,13 @@ enum toeless_ctx_attr_flags {
 
 /** Options for toeless_ctx_create(). */
 struct toeless_ctx_attr {
-	size_t size;             /**< sizeof(struct toeless_ctx_attr) */
-	int fd;                  /**< connected TCP socket (any stream socket works for software) */
-	toeless_cq *cq;          /**< where SGL and ERROR completions go */
+	size_t size;                      /**< sizeof(struct toeless_ctx_attr) */
+	int fd;                           /**< connected TCP socket (any stream socket works for software) */
+	toeless_cq *cq;                   /**< where SGL and ERROR completions go */
 	struct toeless_ctx_params params; /**< negotiated parameters (zero: login defaults) */
-	uint32_t max_tasks;      /**< SGL posts at once (0: 1024; at most caps.max_tasks) */
-	uint64_t stream_pos;     /**< receive-stream byte position of the next PDU header */
-	uint64_t user_data;      /**< returned by toeless_ctx_user_data() */
+	uint32_t max_tasks;               /**< SGL posts at once (0: 1024; at most caps.max_tasks) */
+	uint64_t stream_pos;              /**< receive-stream byte position of the next PDU header */
+	uint64_t user_data;               /**< returned by toeless_ctx_user_data() */
 	/**
 	 * Entries of a direct-indexed task table (0: none, the hash alone;
 	 * else rounded up to a power of two n, at most 2^24 and at most
@@ -419,7 +419,7 @@ struct toeless_ctx_attr {
 	 * Address space: about 192 bytes per entry, touched only as used.
 	 */
 	uint32_t itt_slots;
-	uint32_t flags;          /**< ::toeless_ctx_attr_flags; unknown bits: -EINVAL */
+	uint32_t flags; /**< ::toeless_ctx_attr_flags; unknown bits: -EINVAL */
 };
 
 /**
@@ -438,8 +438,7 @@ struct toeless_ctx_attr {
  *         unknown flags); -ENOSPC when the
  *         device has caps.max_contexts open; -ENOMEM.
  */
-TOELESS_API int toeless_ctx_create(toeless_device *dev, const struct toeless_ctx_attr *attr,
-				   toeless_ctx **out);
+TOELESS_API int toeless_ctx_create(toeless_device *dev, const struct toeless_ctx_attr *attr, toeless_ctx **out);
 
 /**
  * Destroy a context.  Every outstanding SGL post completes on the queue
@@ -555,20 +554,20 @@ enum toeless_pdu_flags {
  */
 struct toeless_pdu {
 	uint8_t bhs[TOELESS_BHS_LEN]; /**< the Basic Header Segment as received */
-	const uint8_t *ahs;     /**< Additional Header Segments, or NULL */
-	uint32_t ahs_len;       /**< bytes at ahs (TotalAHSLength * 4) */
-	uint32_t data_len;      /**< DataSegmentLength */
-	const uint8_t *data;    /**< the data segment of a slow-path PDU; NULL when placed or empty */
-	uint32_t flags;         /**< ::toeless_pdu_flags */
-	uint8_t opcode;         /**< bhs[0] & 0x3f */
-	uint8_t hdr_digest;     /**< ::toeless_digest_result */
-	uint8_t data_digest;    /**< ::toeless_digest_result */
-	uint8_t reserved0;      /**< zero; room for a future field */
-	uint32_t itt;           /**< Initiator Task Tag from the header */
-	int32_t status;         /**< equal to the return value of toeless_pdu_recv() */
-	uint64_t stream_pos;    /**< receive-stream byte position of this PDU's header */
-	uint64_t user_data;     /**< the SGL's cookie when TOELESS_PDU_F_PLACED */
-	uint64_t reserved[2];   /**< zero; room for future fields */
+	const uint8_t *ahs;           /**< Additional Header Segments, or NULL */
+	uint32_t ahs_len;             /**< bytes at ahs (TotalAHSLength * 4) */
+	uint32_t data_len;            /**< DataSegmentLength */
+	const uint8_t *data;          /**< the data segment of a slow-path PDU; NULL when placed or empty */
+	uint32_t flags;               /**< ::toeless_pdu_flags */
+	uint8_t opcode;               /**< bhs[0] & 0x3f */
+	uint8_t hdr_digest;           /**< ::toeless_digest_result */
+	uint8_t data_digest;          /**< ::toeless_digest_result */
+	uint8_t reserved0;            /**< zero; room for a future field */
+	uint32_t itt;                 /**< Initiator Task Tag from the header */
+	int32_t status;               /**< equal to the return value of toeless_pdu_recv() */
+	uint64_t stream_pos;          /**< receive-stream byte position of this PDU's header */
+	uint64_t user_data;           /**< the SGL's cookie when TOELESS_PDU_F_PLACED */
+	uint64_t reserved[2];         /**< zero; room for future fields */
 };
 
 /**
@@ -691,8 +690,7 @@ struct toeless_crc_req {
  *         later); -EINVAL on bad arguments; -EAGAIN when none could be
  *         accepted now.
  */
-TOELESS_API int toeless_crc_submit(toeless_device *dev, toeless_cq *cq, const struct toeless_crc_req *reqs,
-				   int n);
+TOELESS_API int toeless_crc_submit(toeless_device *dev, toeless_cq *cq, const struct toeless_crc_req *reqs, int n);
 /** @} */
 
 /** @defgroup stats Counters
@@ -703,37 +701,41 @@ TOELESS_API int toeless_crc_submit(toeless_device *dev, toeless_cq *cq, const st
  * context it ever had.
  */
 struct toeless_stats {
-	size_t size;                 /**< sizeof(struct toeless_stats) */
-	uint64_t pdus_rx;            /**< PDUs (headers) delivered by toeless_pdu_recv(), whatever their status: also those delivered with a bad header digest, -EMSGSIZE or -EPROTO */
-	uint64_t pdus_tx;            /**< PDUs fully sent */
-	uint64_t bytes_rx;           /**< bytes read from the stream (headers, data, pad, digests) */
-	uint64_t bytes_tx;           /**< bytes written to the stream */
-	uint64_t data_in_placed;     /**< Data-In PDUs placed into posted SGLs */
-	uint64_t bytes_placed_engine;/**< payload bytes the engine placed */
-	uint64_t bytes_placed_sw;    /**< payload bytes software placed (readv into the SGL) */
-	uint64_t bytes_slow_path;    /**< data-segment bytes delivered in pdu->data */
-	uint64_t hdr_digests_checked;   /**< header digests checked (by anyone) */
-	uint64_t hdr_digest_errors;     /**< of which bad */
-	uint64_t data_digests_checked;  /**< data digests checked (by anyone) */
-	uint64_t data_digests_engine;   /**< of which checked by the engine */
-	uint64_t data_digest_errors;    /**< data digests found bad */
-	uint64_t sw_fallback_pdus;   /**< Data-In PDUs of posted tasks the engine did not handle */
-	uint64_t engine_post_full;   /**< posts the engine refused (exhausted): software placed them */
-	uint64_t sgl_posted;         /**< SGL posts accepted */
-	uint64_t sgl_completed;      /**< SGL completions with status 0 */
-	uint64_t sgl_failed;         /**< SGL completions with an error other than -ECANCELED */
-	uint64_t sgl_cancelled;      /**< SGL completions with -ECANCELED */
-	uint64_t unknown_itt_pdus;   /**< Data-In PDUs for an ITT with no post */
-	uint64_t placement_errors;   /**< Data-In outside the SGL or overlapping */
-	uint64_t protocol_errors;    /**< context failures for malformed PDUs */
-	uint64_t resyncs;            /**< resynchronisations confirmed to the engine */
-	uint64_t engine_anomalies;   /**< duplicate or unknown engine records ignored */
-	uint64_t crc_requests;       /**< asynchronous CRC requests completed */
-	uint64_t recv_syscalls;      /**< read/readv calls */
-	uint64_t send_syscalls;      /**< writev calls */
-	uint64_t tx_digests_offloaded; /**< header and data digests toeless_pdu_send() left to the engine (TOELESS_CAP_CRC_TX) */
-	uint64_t bytes_placed_engine_host; /**< of bytes_placed_engine: copied by the host's CPU on the engine's behalf (TOELESS_RX_REC_HOST_CPU: mock, skeleton), not by a device */
-	uint64_t data_digests_engine_host; /**< of data_digests_engine: computed by the host's CPU on the engine's behalf */
+	size_t size; /**< sizeof(struct toeless_stats) */
+	uint64_t
+		pdus_rx; /**< PDUs (headers) delivered by toeless_pdu_recv(), whatever their status: also those delivered with a bad header digest, -EMSGSIZE or -EPROTO */
+	uint64_t pdus_tx;              /**< PDUs fully sent */
+	uint64_t bytes_rx;             /**< bytes read from the stream (headers, data, pad, digests) */
+	uint64_t bytes_tx;             /**< bytes written to the stream */
+	uint64_t data_in_placed;       /**< Data-In PDUs placed into posted SGLs */
+	uint64_t bytes_placed_engine;  /**< payload bytes the engine placed */
+	uint64_t bytes_placed_sw;      /**< payload bytes software placed (readv into the SGL) */
+	uint64_t bytes_slow_path;      /**< data-segment bytes delivered in pdu->data */
+	uint64_t hdr_digests_checked;  /**< header digests checked (by anyone) */
+	uint64_t hdr_digest_errors;    /**< of which bad */
+	uint64_t data_digests_checked; /**< data digests checked (by anyone) */
+	uint64_t data_digests_engine;  /**< of which checked by the engine */
+	uint64_t data_digest_errors;   /**< data digests found bad */
+	uint64_t sw_fallback_pdus;     /**< Data-In PDUs of posted tasks the engine did not handle */
+	uint64_t engine_post_full;     /**< posts the engine refused (exhausted): software placed them */
+	uint64_t sgl_posted;           /**< SGL posts accepted */
+	uint64_t sgl_completed;        /**< SGL completions with status 0 */
+	uint64_t sgl_failed;           /**< SGL completions with an error other than -ECANCELED */
+	uint64_t sgl_cancelled;        /**< SGL completions with -ECANCELED */
+	uint64_t unknown_itt_pdus;     /**< Data-In PDUs for an ITT with no post */
+	uint64_t placement_errors;     /**< Data-In outside the SGL or overlapping */
+	uint64_t protocol_errors;      /**< context failures for malformed PDUs */
+	uint64_t resyncs;              /**< resynchronisations confirmed to the engine */
+	uint64_t engine_anomalies;     /**< duplicate or unknown engine records ignored */
+	uint64_t crc_requests;         /**< asynchronous CRC requests completed */
+	uint64_t recv_syscalls;        /**< read/readv calls */
+	uint64_t send_syscalls;        /**< writev calls */
+	uint64_t
+		tx_digests_offloaded; /**< header and data digests toeless_pdu_send() left to the engine (TOELESS_CAP_CRC_TX) */
+	uint64_t
+		bytes_placed_engine_host; /**< of bytes_placed_engine: copied by the host's CPU on the engine's behalf (TOELESS_RX_REC_HOST_CPU: mock, skeleton), not by a device */
+	uint64_t
+		data_digests_engine_host; /**< of data_digests_engine: computed by the host's CPU on the engine's behalf */
 };
 
 /**

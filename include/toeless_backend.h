@@ -178,19 +178,19 @@ extern "C" {
 
 /** What a context is bound to, given to ctx_create. */
 struct toeless_backend_ctx_info {
-	size_t size;               /**< sizeof(struct toeless_backend_ctx_info) */
-	int fd;                    /**< the connected socket: the backend must not consume from it (MSG_PEEK is allowed) */
+	size_t size; /**< sizeof(struct toeless_backend_ctx_info) */
+	int fd;      /**< the connected socket: the backend must not consume from it (MSG_PEEK is allowed) */
 	struct toeless_ctx_params params; /**< negotiated parameters */
-	uint32_t max_tasks;        /**< SGL posts at once the core allows */
-	uint64_t stream_pos;       /**< stream position of the next PDU header */
+	uint32_t max_tasks;               /**< SGL posts at once the core allows */
+	uint64_t stream_pos;              /**< stream position of the next PDU header */
 };
 
 /** One SGE of an SGL post, with its registration if it lies inside one. */
 struct toeless_backend_sge {
-	void *addr;         /**< host address */
-	size_t len;         /**< bytes */
-	void *mr_priv;      /**< the backend's handle from mr_reg, or NULL if unregistered */
-	size_t mr_offset;   /**< offset of addr inside that registration */
+	void *addr;       /**< host address */
+	size_t len;       /**< bytes */
+	void *mr_priv;    /**< the backend's handle from mr_reg, or NULL if unregistered */
+	size_t mr_offset; /**< offset of addr inside that registration */
 };
 
 /**
@@ -199,14 +199,15 @@ struct toeless_backend_sge {
  * checks @c size first.
  */
 struct toeless_rx_query {
-	size_t size;              /**< sizeof(struct toeless_rx_query) of the core */
-	uint64_t stream_pos;      /**< position of the PDU header */
-	uint64_t payload_pos;     /**< position of the first data-segment byte */
-	const uint8_t *bhs;       /**< the 48-byte BHS */
-	uint32_t data_len;        /**< DataSegmentLength */
-	uint32_t itt;             /**< Initiator Task Tag from the header */
-	uint32_t buffer_offset;   /**< Data-In Buffer Offset */
-	uint32_t sgl_posted_to_engine; /**< 1 when the engine holds this ITT's SGL and may place this payload: 0 for one the core rejects (outside the SGL, over placed bytes), see "Buffers" */
+	size_t size;            /**< sizeof(struct toeless_rx_query) of the core */
+	uint64_t stream_pos;    /**< position of the PDU header */
+	uint64_t payload_pos;   /**< position of the first data-segment byte */
+	const uint8_t *bhs;     /**< the 48-byte BHS */
+	uint32_t data_len;      /**< DataSegmentLength */
+	uint32_t itt;           /**< Initiator Task Tag from the header */
+	uint32_t buffer_offset; /**< Data-In Buffer Offset */
+	uint32_t
+		sgl_posted_to_engine; /**< 1 when the engine holds this ITT's SGL and may place this payload: 0 for one the core rejects (outside the SGL, over placed bytes), see "Buffers" */
 };
 
 /**
@@ -215,12 +216,12 @@ struct toeless_rx_query {
  * within @c size, and never writes @c size.
  */
 struct toeless_rx_record {
-	size_t size;              /**< bytes the core reads (set by the core) */
-	uint32_t bytes_placed;    /**< payload bytes from the segment start already placed (0..data_len) */
-	uint8_t hdr_digest;       /**< ::toeless_digest_result of the engine's header check */
-	uint8_t data_digest;      /**< ::toeless_digest_result; OK/BAD only when bytes_placed == data_len */
-	uint8_t flags;            /**< ::toeless_rx_record_flags (was reserved, zero: same layout) */
-	uint8_t reserved;         /**< zero */
+	size_t size;           /**< bytes the core reads (set by the core) */
+	uint32_t bytes_placed; /**< payload bytes from the segment start already placed (0..data_len) */
+	uint8_t hdr_digest;    /**< ::toeless_digest_result of the engine's header check */
+	uint8_t data_digest;   /**< ::toeless_digest_result; OK/BAD only when bytes_placed == data_len */
+	uint8_t flags;         /**< ::toeless_rx_record_flags (was reserved, zero: same layout) */
+	uint8_t reserved;      /**< zero */
 };
 
 /**
@@ -239,18 +240,18 @@ enum toeless_rx_record_flags {
 
 /** One asynchronous CRC request as the backend sees it. */
 struct toeless_backend_crc {
-	uint64_t id;               /**< report it back in toeless_backend_crc_done() */
-	const struct iovec *iov;   /**< the bytes */
-	int iovcnt;                /**< entries in iov */
-	uint32_t seed;             /**< digest to extend, or 0 */
+	uint64_t id;             /**< report it back in toeless_backend_crc_done() */
+	const struct iovec *iov; /**< the bytes */
+	int iovcnt;              /**< entries in iov */
+	uint32_t seed;           /**< digest to extend, or 0 */
 };
 
 /** The ops table.  @c size and @c abi_version let the core refuse a mismatch. */
 struct toeless_backend_ops {
-	size_t size;               /**< sizeof(struct toeless_backend_ops) */
-	uint32_t abi_version;      /**< TOELESS_BACKEND_ABI */
-	const char *name;          /**< the name a spec selects it by */
-	const char *version;       /**< the backend's own version */
+	size_t size;          /**< sizeof(struct toeless_backend_ops) */
+	uint32_t abi_version; /**< TOELESS_BACKEND_ABI */
+	const char *name;     /**< the name a spec selects it by */
+	const char *version;  /**< the backend's own version */
 
 	/** Open the engine; @p args is the text after "name:" or "". */
 	int (*open)(toeless_device *dev, const char *args, void **dev_priv);
@@ -411,10 +412,10 @@ TOELESS_BACKEND_EXPORT const struct toeless_backend_ops *toeless_backend_entry(u
  * <tt>const struct toeless_backend_ops</tt> of the plugin) for the ABI this
  * header describes, and NULL for any other.
  */
-#define TOELESS_BACKEND_DEFINE(ops)                                                               \
-	TOELESS_BACKEND_EXPORT const struct toeless_backend_ops *toeless_backend_entry(uint32_t core_abi) \
-	{                                                                                         \
-		return core_abi == TOELESS_BACKEND_ABI ? &(ops) : NULL;                           \
+#define TOELESS_BACKEND_DEFINE(ops)                                                                                    \
+	TOELESS_BACKEND_EXPORT const struct toeless_backend_ops *toeless_backend_entry(uint32_t core_abi)              \
+	{                                                                                                              \
+		return core_abi == TOELESS_BACKEND_ABI ? &(ops) : NULL;                                                \
 	}
 
 #ifdef __cplusplus

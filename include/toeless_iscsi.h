@@ -33,25 +33,25 @@ extern "C" {
 #endif
 
 /* Initiator opcodes */
-#define TOELESS_ISCSI_OP_NOP_OUT 0x00        /**< NOP-Out */
-#define TOELESS_ISCSI_OP_SCSI_CMD 0x01       /**< SCSI Command */
-#define TOELESS_ISCSI_OP_TASK_MGMT_REQ 0x02  /**< Task Management Function Request */
-#define TOELESS_ISCSI_OP_LOGIN_REQ 0x03      /**< Login Request */
-#define TOELESS_ISCSI_OP_TEXT_REQ 0x04       /**< Text Request */
-#define TOELESS_ISCSI_OP_DATA_OUT 0x05       /**< SCSI Data-Out */
-#define TOELESS_ISCSI_OP_LOGOUT_REQ 0x06     /**< Logout Request */
-#define TOELESS_ISCSI_OP_SNACK_REQ 0x10      /**< SNACK Request */
+#define TOELESS_ISCSI_OP_NOP_OUT       0x00 /**< NOP-Out */
+#define TOELESS_ISCSI_OP_SCSI_CMD      0x01 /**< SCSI Command */
+#define TOELESS_ISCSI_OP_TASK_MGMT_REQ 0x02 /**< Task Management Function Request */
+#define TOELESS_ISCSI_OP_LOGIN_REQ     0x03 /**< Login Request */
+#define TOELESS_ISCSI_OP_TEXT_REQ      0x04 /**< Text Request */
+#define TOELESS_ISCSI_OP_DATA_OUT      0x05 /**< SCSI Data-Out */
+#define TOELESS_ISCSI_OP_LOGOUT_REQ    0x06 /**< Logout Request */
+#define TOELESS_ISCSI_OP_SNACK_REQ     0x10 /**< SNACK Request */
 /* Target opcodes */
-#define TOELESS_ISCSI_OP_NOP_IN 0x20         /**< NOP-In */
-#define TOELESS_ISCSI_OP_SCSI_RSP 0x21       /**< SCSI Response */
-#define TOELESS_ISCSI_OP_TASK_MGMT_RSP 0x22  /**< Task Management Function Response */
-#define TOELESS_ISCSI_OP_LOGIN_RSP 0x23      /**< Login Response */
-#define TOELESS_ISCSI_OP_TEXT_RSP 0x24       /**< Text Response */
-#define TOELESS_ISCSI_OP_DATA_IN 0x25        /**< SCSI Data-In */
-#define TOELESS_ISCSI_OP_LOGOUT_RSP 0x26     /**< Logout Response */
-#define TOELESS_ISCSI_OP_R2T 0x31            /**< Ready To Transfer */
-#define TOELESS_ISCSI_OP_ASYNC_MSG 0x32      /**< Asynchronous Message */
-#define TOELESS_ISCSI_OP_REJECT 0x3f         /**< Reject */
+#define TOELESS_ISCSI_OP_NOP_IN        0x20 /**< NOP-In */
+#define TOELESS_ISCSI_OP_SCSI_RSP      0x21 /**< SCSI Response */
+#define TOELESS_ISCSI_OP_TASK_MGMT_RSP 0x22 /**< Task Management Function Response */
+#define TOELESS_ISCSI_OP_LOGIN_RSP     0x23 /**< Login Response */
+#define TOELESS_ISCSI_OP_TEXT_RSP      0x24 /**< Text Response */
+#define TOELESS_ISCSI_OP_DATA_IN       0x25 /**< SCSI Data-In */
+#define TOELESS_ISCSI_OP_LOGOUT_RSP    0x26 /**< Logout Response */
+#define TOELESS_ISCSI_OP_R2T           0x31 /**< Ready To Transfer */
+#define TOELESS_ISCSI_OP_ASYNC_MSG     0x32 /**< Asynchronous Message */
+#define TOELESS_ISCSI_OP_REJECT        0x3f /**< Reject */
 
 /** Byte 0: the opcode bits. */
 #define TOELESS_ISCSI_OPCODE_MASK 0x3f
@@ -84,21 +84,21 @@ extern "C" {
 #define TOELESS_ISCSI_MAX_DSL 0xffffffu
 
 /* BHS field offsets (bytes from the start of the BHS) */
-#define TOELESS_BHS_OFF_OPCODE 0        /**< I bit and opcode */
-#define TOELESS_BHS_OFF_FLAGS 1         /**< opcode-specific flags */
-#define TOELESS_BHS_OFF_RESPONSE 2      /**< SCSI Response: iSCSI response code */
-#define TOELESS_BHS_OFF_STATUS 3        /**< SCSI Response, Data-In with S: SCSI status */
-#define TOELESS_BHS_OFF_AHS_LEN 4       /**< TotalAHSLength, in 4-byte words */
-#define TOELESS_BHS_OFF_DSL 5           /**< DataSegmentLength, 3 bytes */
-#define TOELESS_BHS_OFF_LUN 8           /**< LUN or opcode-specific, 8 bytes */
-#define TOELESS_BHS_OFF_ITT 16          /**< Initiator Task Tag */
-#define TOELESS_BHS_OFF_TTT 20          /**< Target Transfer Tag (Data-In, R2T, NOP-In) */
-#define TOELESS_BHS_OFF_STATSN 24       /**< StatSN (target PDUs) */
-#define TOELESS_BHS_OFF_EXPCMDSN 28     /**< ExpCmdSN (target PDUs) */
-#define TOELESS_BHS_OFF_MAXCMDSN 32     /**< MaxCmdSN (target PDUs) */
-#define TOELESS_BHS_OFF_DATASN 36       /**< DataSN (Data-In) */
+#define TOELESS_BHS_OFF_OPCODE        0  /**< I bit and opcode */
+#define TOELESS_BHS_OFF_FLAGS         1  /**< opcode-specific flags */
+#define TOELESS_BHS_OFF_RESPONSE      2  /**< SCSI Response: iSCSI response code */
+#define TOELESS_BHS_OFF_STATUS        3  /**< SCSI Response, Data-In with S: SCSI status */
+#define TOELESS_BHS_OFF_AHS_LEN       4  /**< TotalAHSLength, in 4-byte words */
+#define TOELESS_BHS_OFF_DSL           5  /**< DataSegmentLength, 3 bytes */
+#define TOELESS_BHS_OFF_LUN           8  /**< LUN or opcode-specific, 8 bytes */
+#define TOELESS_BHS_OFF_ITT           16 /**< Initiator Task Tag */
+#define TOELESS_BHS_OFF_TTT           20 /**< Target Transfer Tag (Data-In, R2T, NOP-In) */
+#define TOELESS_BHS_OFF_STATSN        24 /**< StatSN (target PDUs) */
+#define TOELESS_BHS_OFF_EXPCMDSN      28 /**< ExpCmdSN (target PDUs) */
+#define TOELESS_BHS_OFF_MAXCMDSN      32 /**< MaxCmdSN (target PDUs) */
+#define TOELESS_BHS_OFF_DATASN        36 /**< DataSN (Data-In) */
 #define TOELESS_BHS_OFF_BUFFER_OFFSET 40 /**< Buffer Offset (Data-In, Data-Out) */
-#define TOELESS_BHS_OFF_RESIDUAL 44     /**< Residual Count (Data-In, SCSI Response) */
+#define TOELESS_BHS_OFF_RESIDUAL      44 /**< Residual Count (Data-In, SCSI Response) */
 
 /** @return the big-endian 32-bit value at @p p. */
 static inline uint32_t toeless_get_be32(const uint8_t *p)

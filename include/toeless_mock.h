@@ -127,31 +127,31 @@ enum toeless_mock_fault_flags {
  * ::toeless_mock_fault.ops.
  */
 enum toeless_mock_op {
-	TOELESS_MOCK_OP_MR_REG = 1,          /**< mr_reg: memory registration */
-	TOELESS_MOCK_OP_MR_DEREG = 2,        /**< mr_dereg */
-	TOELESS_MOCK_OP_CTX_CREATE = 3,      /**< ctx_create */
-	TOELESS_MOCK_OP_CTX_DESTROY = 4,     /**< ctx_destroy */
-	TOELESS_MOCK_OP_CTX_SET_PARAMS = 5,  /**< ctx_set_params */
-	TOELESS_MOCK_OP_CTX_PROGRESS = 6,    /**< ctx_progress (logged only when it has work) */
-	TOELESS_MOCK_OP_SGL_POST = 7,        /**< sgl_post */
-	TOELESS_MOCK_OP_SGL_RELEASE = 8,     /**< sgl_release */
-	TOELESS_MOCK_OP_RX_PDU = 9,          /**< rx_pdu: the library asks about one PDU */
-	TOELESS_MOCK_OP_RX_RESYNC_REPLY = 10,/**< rx_resync_reply */
-	TOELESS_MOCK_OP_CRC_SUBMIT = 11,     /**< crc_submit */
-	TOELESS_MOCK_OP_PROGRESS = 12,       /**< progress (logged only when it has work) */
-	TOELESS_MOCK_EV_SGL_RELEASED = 16,   /**< the engine called toeless_backend_sgl_released() */
-	TOELESS_MOCK_EV_RESYNC_REQUEST = 17, /**< the engine called toeless_backend_resync_request() */
-	TOELESS_MOCK_EV_CRC_DONE = 18,       /**< the engine called toeless_backend_crc_done() */
-	TOELESS_MOCK_EV_DEVICE_ERROR = 19,   /**< the engine called toeless_backend_device_error() */
+	TOELESS_MOCK_OP_MR_REG = 1,           /**< mr_reg: memory registration */
+	TOELESS_MOCK_OP_MR_DEREG = 2,         /**< mr_dereg */
+	TOELESS_MOCK_OP_CTX_CREATE = 3,       /**< ctx_create */
+	TOELESS_MOCK_OP_CTX_DESTROY = 4,      /**< ctx_destroy */
+	TOELESS_MOCK_OP_CTX_SET_PARAMS = 5,   /**< ctx_set_params */
+	TOELESS_MOCK_OP_CTX_PROGRESS = 6,     /**< ctx_progress (logged only when it has work) */
+	TOELESS_MOCK_OP_SGL_POST = 7,         /**< sgl_post */
+	TOELESS_MOCK_OP_SGL_RELEASE = 8,      /**< sgl_release */
+	TOELESS_MOCK_OP_RX_PDU = 9,           /**< rx_pdu: the library asks about one PDU */
+	TOELESS_MOCK_OP_RX_RESYNC_REPLY = 10, /**< rx_resync_reply */
+	TOELESS_MOCK_OP_CRC_SUBMIT = 11,      /**< crc_submit */
+	TOELESS_MOCK_OP_PROGRESS = 12,        /**< progress (logged only when it has work) */
+	TOELESS_MOCK_EV_SGL_RELEASED = 16,    /**< the engine called toeless_backend_sgl_released() */
+	TOELESS_MOCK_EV_RESYNC_REQUEST = 17,  /**< the engine called toeless_backend_resync_request() */
+	TOELESS_MOCK_EV_CRC_DONE = 18,        /**< the engine called toeless_backend_crc_done() */
+	TOELESS_MOCK_EV_DEVICE_ERROR = 19,    /**< the engine called toeless_backend_device_error() */
 };
 
 /** Default ::toeless_mock_fault.ops of TOELESS_MOCK_FAULT_DEVICE_FAILURE:
  *  the ops a test drives directly (not the progress calls, whose number
  *  depends on how often the library polls). */
-#define TOELESS_MOCK_OPS_DEFAULT_FAILURE                                                          \
-	((1u << TOELESS_MOCK_OP_MR_REG) | (1u << TOELESS_MOCK_OP_CTX_CREATE) |                    \
-	 (1u << TOELESS_MOCK_OP_CTX_SET_PARAMS) | (1u << TOELESS_MOCK_OP_SGL_POST) |              \
-	 (1u << TOELESS_MOCK_OP_SGL_RELEASE) | (1u << TOELESS_MOCK_OP_RX_PDU) |                   \
+#define TOELESS_MOCK_OPS_DEFAULT_FAILURE                                                                               \
+	((1u << TOELESS_MOCK_OP_MR_REG) | (1u << TOELESS_MOCK_OP_CTX_CREATE) |                                         \
+	 (1u << TOELESS_MOCK_OP_CTX_SET_PARAMS) | (1u << TOELESS_MOCK_OP_SGL_POST) |                                   \
+	 (1u << TOELESS_MOCK_OP_SGL_RELEASE) | (1u << TOELESS_MOCK_OP_RX_PDU) |                                        \
 	 (1u << TOELESS_MOCK_OP_RX_RESYNC_REPLY) | (1u << TOELESS_MOCK_OP_CRC_SUBMIT))
 
 /**
@@ -216,40 +216,40 @@ TOELESS_API int toeless_mock_fault_fired(toeless_device *dev, int id);
  * written.
  */
 struct toeless_mock_stats {
-	size_t size;                 /**< sizeof(struct toeless_mock_stats) */
-	uint64_t calls;              /**< op calls of any kind (idle progress calls included) */
-	uint64_t mr_reg;             /**< mr_reg calls */
-	uint64_t mr_dereg;           /**< mr_dereg calls */
-	uint64_t ctx_create;         /**< ctx_create calls */
-	uint64_t ctx_destroy;        /**< ctx_destroy calls */
-	uint64_t ctx_set_params;     /**< ctx_set_params calls */
-	uint64_t ctx_progress;       /**< ctx_progress calls */
-	uint64_t progress;           /**< progress calls */
-	uint64_t sgl_post;           /**< sgl_post calls */
-	uint64_t sgl_post_accepted;  /**< of which accepted (0) */
-	uint64_t sgl_post_nospc;     /**< of which refused with -ENOSPC */
-	uint64_t sgl_release;        /**< sgl_release calls */
-	uint64_t sgl_release_delayed;/**< of which answered 1 (release reported later) */
-	uint64_t sgl_released;       /**< toeless_backend_sgl_released() calls made (duplicates included) */
-	uint64_t rx_pdu_answered;    /**< rx_pdu calls answered with a record (0) */
-	uint64_t rx_pdu_declined;    /**< rx_pdu calls answered -ENOENT (software path) */
-	uint64_t rx_placed_full;     /**< Data-In PDUs the engine placed whole */
-	uint64_t rx_placed_partial;  /**< Data-In PDUs the engine placed in part */
-	uint64_t bytes_placed;       /**< payload bytes the engine placed */
-	uint64_t data_digests_ok;    /**< data digests the engine checked and found good */
-	uint64_t data_digests_bad;   /**< data digests the engine reported bad (faults included) */
-	uint64_t crc_submit;         /**< crc_submit calls */
-	uint64_t crc_accepted;       /**< CRC requests accepted */
-	uint64_t crc_done;           /**< toeless_backend_crc_done() calls made (duplicates included) */
-	uint64_t resync_requests;    /**< toeless_backend_resync_request() calls made */
-	uint64_t resync_replies;     /**< rx_resync_reply calls */
-	uint64_t resync_confirmed;   /**< of which confirmed the requested header */
-	uint64_t faults_fired;       /**< fault firings, all kinds (one per fault per event) */
-	uint64_t device_errors;      /**< toeless_backend_device_error() calls made */
-	uint64_t anomalies;          /**< calls that made no sense to the engine (release of an ITT
+	size_t size;                  /**< sizeof(struct toeless_mock_stats) */
+	uint64_t calls;               /**< op calls of any kind (idle progress calls included) */
+	uint64_t mr_reg;              /**< mr_reg calls */
+	uint64_t mr_dereg;            /**< mr_dereg calls */
+	uint64_t ctx_create;          /**< ctx_create calls */
+	uint64_t ctx_destroy;         /**< ctx_destroy calls */
+	uint64_t ctx_set_params;      /**< ctx_set_params calls */
+	uint64_t ctx_progress;        /**< ctx_progress calls */
+	uint64_t progress;            /**< progress calls */
+	uint64_t sgl_post;            /**< sgl_post calls */
+	uint64_t sgl_post_accepted;   /**< of which accepted (0) */
+	uint64_t sgl_post_nospc;      /**< of which refused with -ENOSPC */
+	uint64_t sgl_release;         /**< sgl_release calls */
+	uint64_t sgl_release_delayed; /**< of which answered 1 (release reported later) */
+	uint64_t sgl_released;        /**< toeless_backend_sgl_released() calls made (duplicates included) */
+	uint64_t rx_pdu_answered;     /**< rx_pdu calls answered with a record (0) */
+	uint64_t rx_pdu_declined;     /**< rx_pdu calls answered -ENOENT (software path) */
+	uint64_t rx_placed_full;      /**< Data-In PDUs the engine placed whole */
+	uint64_t rx_placed_partial;   /**< Data-In PDUs the engine placed in part */
+	uint64_t bytes_placed;        /**< payload bytes the engine placed */
+	uint64_t data_digests_ok;     /**< data digests the engine checked and found good */
+	uint64_t data_digests_bad;    /**< data digests the engine reported bad (faults included) */
+	uint64_t crc_submit;          /**< crc_submit calls */
+	uint64_t crc_accepted;        /**< CRC requests accepted */
+	uint64_t crc_done;            /**< toeless_backend_crc_done() calls made (duplicates included) */
+	uint64_t resync_requests;     /**< toeless_backend_resync_request() calls made */
+	uint64_t resync_replies;      /**< rx_resync_reply calls */
+	uint64_t resync_confirmed;    /**< of which confirmed the requested header */
+	uint64_t faults_fired;        /**< fault firings, all kinds (one per fault per event) */
+	uint64_t device_errors;       /**< toeless_backend_device_error() calls made */
+	uint64_t anomalies;           /**< calls that made no sense to the engine (release of an ITT
 				          it does not hold, a post of an ITT it holds, ...) */
-	uint64_t engine_sgls;        /**< SGLs the engine holds now, all contexts (a gauge) */
-	uint64_t crc_queued;         /**< CRC requests waiting now (a gauge) */
+	uint64_t engine_sgls;         /**< SGLs the engine holds now, all contexts (a gauge) */
+	uint64_t crc_queued;          /**< CRC requests waiting now (a gauge) */
 };
 
 /**

@@ -17,8 +17,8 @@ extern const struct toeless_backend_ops tl_backend_hw __attribute__((visibility(
  * later a plugin's): checks the table's size and ABI version (-EPROTO,
  * logged), opens the backend with args ("" for none), queries its caps.
  * attr is a full-size struct (after tl_attr_copy). */
-__attribute__((visibility("hidden"))) int
-tl_device_open_ops(const struct toeless_backend_ops *ops, const char *args,
-		   const struct toeless_device_attr *attr, toeless_device **out);
+__attribute__((visibility("hidden"))) int tl_device_open_ops(const struct toeless_backend_ops *ops, const char *args,
+							     const struct toeless_device_attr *attr,
+							     toeless_device **out);
 
 #endif

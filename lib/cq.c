@@ -29,7 +29,7 @@
 #include "oahash.h"
 
 #define TL_CQ_DEFAULT_DEPTH 1024
-#define TL_CRC_TABLE_MIN 64
+#define TL_CRC_TABLE_MIN    64
 
 /* ---- ring ---- */
 
@@ -409,6 +409,6 @@ void toeless_backend_crc_done(toeless_cq *cq, uint64_t id, uint32_t crc, int sta
 		TL_STAT_INC(&dev->retired, engine_anomalies);
 	pthread_mutex_unlock(&dev->lock);
 	if (!known)
-		tl_log(dev, TOELESS_LOG_WARN, "%s: CRC completion for unknown request %llu ignored",
-		       dev->caps.backend, (unsigned long long)id);
+		tl_log(dev, TOELESS_LOG_WARN, "%s: CRC completion for unknown request %llu ignored", dev->caps.backend,
+		       (unsigned long long)id);
 }

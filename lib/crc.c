@@ -154,8 +154,8 @@ static int crc_req_check(const struct toeless_crc_req *r)
 
 /* Hand [0, n) to the engine; returns how many it took, or a negative
  * errno when it took none. */
-static int crc_submit_engine(toeless_device *dev, toeless_cq *cq, const struct toeless_crc_req *reqs,
-			     int n, uint64_t first_id)
+static int crc_submit_engine(toeless_device *dev, toeless_cq *cq, const struct toeless_crc_req *reqs, int n,
+			     uint64_t first_id)
 {
 	struct toeless_backend_crc stack[TL_CRC_STACK_REQS], *b = stack;
 	int rc;

@@ -24,8 +24,7 @@
  * the device failed (a device that holds buffers forever is broken). */
 #define TL_RELEASE_TIMEOUT_MS 5000
 
-static int params_check(const toeless_device *dev, const struct toeless_ctx_params *in,
-			struct toeless_ctx_params *out)
+static int params_check(const toeless_device *dev, const struct toeless_ctx_params *in, struct toeless_ctx_params *out)
 {
 	if (!in)
 		return -EINVAL;
@@ -108,7 +107,8 @@ int toeless_ctx_create(toeless_device *dev, const struct toeless_ctx_attr *attr,
 		rc = -EINVAL;
 		goto fail_free;
 	}
-	ctx->rcvlowat = (a.flags & TOELESS_CTX_RCVLOWAT) != 0;
+	/* only TCP's poll readiness follows SO_RCVLOWAT */
+	ctx->rcvlowat = (a.flags & TOELESS_CTX_RCVLOWAT) != 0 && ctx->is_tcp;
 
 	pthread_mutex_lock(&dev->lock);
 	if (dev->n_ctx >= dev->caps.max_contexts) {
@@ -215,7 +215,8 @@ static void task_complete(toeless_ctx *ctx, struct tl_task *task)
 	};
 	if (c.status == 0 && (c.status = task_judge_data(task)) != 0)
 		tl_log(ctx->dev, TOELESS_LOG_WARN,
-		       "ITT 0x%08x: good status but placed bytes are not [0, SGL length%s): %llu of %llu leading bytes valid, %llu placed in %u ranges",
+		       "ITT 0x%08x: good status but placed bytes are not [0, SGL length%s): %llu of %llu leading bytes "
+		       "valid, %llu placed in %u ranges",
 		       task->itt, (task->cflags & TOELESS_CQE_F_UNDERFLOW) ? " - residual" : "",
 		       (unsigned long long)c.bytes_valid, (unsigned long long)task->total,
 		       (unsigned long long)task->bytes_placed, task->nranges);
@@ -359,6 +360,11 @@ int toeless_ctx_destroy(toeless_ctx *ctx)
 	}
 	if (ctx->engine)
 		dev->ops->ctx_destroy(ctx->priv);
+	if (ctx->rx.lowat) {
+		/* the socket stays the caller's: give it back as it was */
+		int one = 1;
+		(void)setsockopt(ctx->fd, SOL_SOCKET, SO_RCVLOWAT, &one, sizeof(one));
+	}
 	if (ctx->error_reserved)
 		tl_cq_unreserve(ctx->cq, 1);
 	tl_cq_unbind(ctx->cq);

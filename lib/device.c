@@ -95,8 +95,8 @@ void toeless_backend_device_error(toeless_device *dev, int err)
 		return;
 	/* Only the first report is logged: a dying device tends to repeat. */
 	if (__atomic_exchange_n(&dev->failed, 1, __ATOMIC_ACQ_REL) == 0)
-		tl_log(dev, TOELESS_LOG_ERR, "%s: device error (%s); continuing in software",
-		       dev->ops->name, toeless_strerror(err));
+		tl_log(dev, TOELESS_LOG_ERR, "%s: device error (%s); continuing in software", dev->ops->name,
+		       toeless_strerror(err));
 }
 
 void *toeless_backend_device_priv(toeless_device *dev, const struct toeless_backend_ops *ops)
@@ -150,14 +150,13 @@ static void tl_export(void *out, const void *src, size_t src_size)
 		memset((uint8_t *)out + src_size, 0, size - src_size);
 		size = src_size;
 	}
-	memcpy((uint8_t *)out + sizeof(size_t), (const uint8_t *)src + sizeof(size_t),
-	       size - sizeof(size_t));
+	memcpy((uint8_t *)out + sizeof(size_t), (const uint8_t *)src + sizeof(size_t), size - sizeof(size_t));
 }
 
 /* ---- counters ---- */
 
 #define TL_STATS_FIRST offsetof(struct toeless_stats, pdus_rx)
-#define TL_STATS_N ((sizeof(struct toeless_stats) - TL_STATS_FIRST) / sizeof(uint64_t))
+#define TL_STATS_N     ((sizeof(struct toeless_stats) - TL_STATS_FIRST) / sizeof(uint64_t))
 
 _Static_assert((sizeof(struct toeless_stats) - TL_STATS_FIRST) % sizeof(uint64_t) == 0,
 	       "struct toeless_stats holds only uint64_t counters after size");
@@ -184,7 +183,7 @@ int tl_stats_export(const struct toeless_stats *src, struct toeless_stats *out)
 	return 0;
 }
 
-#define tl_link_ctx(l) ((toeless_ctx *)((uint8_t *)(l) - offsetof(struct toeless_ctx, link)))
+#define tl_link_ctx(l) ((toeless_ctx *)((uint8_t *)(l)-offsetof(struct toeless_ctx, link)))
 
 /* Only the list: ctx.c claims dev->n_ctx itself, against max_contexts,
  * before the context exists. */
@@ -255,20 +254,20 @@ static int tl_ops_check(toeless_device *dev, const struct toeless_backend_ops *o
 	const char *name = ops->name ? ops->name : "(unnamed)";
 
 	if (ops->abi_version != TOELESS_BACKEND_ABI) {
-		tl_log(dev, TOELESS_LOG_ERR, "backend %s: ABI version %u, this library speaks %u",
-		       name, ops->abi_version, TOELESS_BACKEND_ABI);
+		tl_log(dev, TOELESS_LOG_ERR, "backend %s: ABI version %u, this library speaks %u", name,
+		       ops->abi_version, TOELESS_BACKEND_ABI);
 		return -EPROTO;
 	}
 	/* The same ABI with a shorter table means a header that never was. */
 	if (ops->size < sizeof(struct toeless_backend_ops)) {
-		tl_log(dev, TOELESS_LOG_ERR, "backend %s: ops table of %zu bytes, expected %zu",
-		       name, ops->size, sizeof(struct toeless_backend_ops));
+		tl_log(dev, TOELESS_LOG_ERR, "backend %s: ops table of %zu bytes, expected %zu", name, ops->size,
+		       sizeof(struct toeless_backend_ops));
 		return -EPROTO;
 	}
 	char miss[64];
 	if (*tl_ops_missing(ops, miss, sizeof(miss))) {
-		tl_log(dev, TOELESS_LOG_ERR, "backend %s: required op missing: %s (name, open, close and query are required)",
-		       name, miss);
+		tl_log(dev, TOELESS_LOG_ERR,
+		       "backend %s: required op missing: %s (name, open, close and query are required)", name, miss);
 		return -EPROTO;
 	}
 	return 0;
@@ -304,8 +303,8 @@ static void tl_caps_fixup(toeless_device *dev, struct toeless_caps *caps)
 		caps->max_cq_depth = UINT32_MAX / 2;
 }
 
-int tl_device_open_ops(const struct toeless_backend_ops *ops, const char *args,
-		       const struct toeless_device_attr *attr, toeless_device **out)
+int tl_device_open_ops(const struct toeless_backend_ops *ops, const char *args, const struct toeless_device_attr *attr,
+		       toeless_device **out)
 {
 	toeless_device *dev;
 	int rc;
@@ -360,11 +359,12 @@ int tl_device_open_ops(const struct toeless_backend_ops *ops, const char *args,
 	tl_caps_fixup(dev, &dev->caps);
 	dev->offers_sgls &= (dev->caps.flags & TOELESS_CAP_DDP) != 0;
 	/* transmit digests go to the engine only when it says so and has the op */
-	dev->tx_digests = (dev->caps.flags & TOELESS_CAP_CRC_TX) &&
-			  dev->backend_ops->size >= offsetof(struct toeless_backend_ops, tx_pdu) + sizeof(ops->tx_pdu) &&
-			  dev->backend_ops->tx_pdu;
-	tl_log(dev, TOELESS_LOG_INFO, "opened backend %s %s (flags 0x%x)", dev->caps.backend,
-	       dev->caps.backend_version, dev->caps.flags);
+	dev->tx_digests =
+		(dev->caps.flags & TOELESS_CAP_CRC_TX) &&
+		dev->backend_ops->size >= offsetof(struct toeless_backend_ops, tx_pdu) + sizeof(ops->tx_pdu) &&
+		dev->backend_ops->tx_pdu;
+	tl_log(dev, TOELESS_LOG_INFO, "opened backend %s %s (flags 0x%x)", dev->caps.backend, dev->caps.backend_version,
+	       dev->caps.flags);
 	*out = dev;
 	return 0;
 
@@ -447,7 +447,8 @@ static int tl_plugin_load(const char *path, const struct toeless_device_attr *at
 	if (ops->abi_version != TOELESS_BACKEND_ABI) {
 		tl_attr_log(attr, TOELESS_LOG_ERR,
 			    "backend plugin %s: built for backend ABI %u, this library speaks ABI %u: rebuild it "
-			    "against this libtoeless", path, ops->abi_version, TOELESS_BACKEND_ABI);
+			    "against this libtoeless",
+			    path, ops->abi_version, TOELESS_BACKEND_ABI);
 		dlclose(dl);
 		return -EPROTO;
 	}
@@ -462,7 +463,8 @@ static int tl_plugin_load(const char *path, const struct toeless_device_attr *at
 	if (*tl_ops_missing(ops, miss, sizeof(miss))) {
 		tl_attr_log(attr, TOELESS_LOG_ERR,
 			    "backend plugin %s: required op missing from its ops table: %s (name, open, close and "
-			    "query are required)", path, miss);
+			    "query are required)",
+			    path, miss);
 		dlclose(dl);
 		return -EPROTO;
 	}
@@ -527,8 +529,8 @@ static int tl_plugin_open_name(const char *name, const char *args, const struct 
 	char path[PATH_MAX];
 
 	for (const char *c = name; *c; c++)
-		if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
-		      *c == '-' || *c == '_'))
+		if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || *c == '-' ||
+		      *c == '_'))
 			return -ENOENT;
 	while (env && *env) {
 		const char *end = strchr(env, ':');

@@ -116,8 +116,8 @@ bool tl_ops_fill(struct toeless_backend_ops *dst, const struct toeless_backend_o
 	/* a registration the engine never made is never taken back */
 	if (!dst->mr_reg)
 		dst->mr_dereg = NULL;
-#define TL_FILL(op) \
-	if (!dst->op)   \
+#define TL_FILL(op)                                                                                                    \
+	if (!dst->op)                                                                                                  \
 		dst->op = def_##op;
 	TL_FILL(mr_reg)
 	TL_FILL(mr_dereg)

@@ -155,6 +155,41 @@ static ssize_t rx_skip(toeless_ctx *ctx, uint32_t n)
 	return rx_readv(ctx, &iov, 1);
 }
 
+/* ---- wake-ups (TOELESS_CTX_RCVLOWAT) ---- */
+
+/* Below this, a PDU's remainder usually arrives in the segment that wakes
+ * the caller anyway: not worth a setsockopt. */
+#define RX_LOWAT_MIN 4096
+
+/* About to return -EAGAIN: the caller will sleep until the socket is
+ * readable.  In a data phase make it readable only once this PDU can
+ * complete (the bytes it still needs, never more: what follows it may not
+ * come before we answer); between PDUs on any byte again (the next PDU
+ * may be shorter than any threshold).  TCP only: AF_UNIX poll readiness
+ * ignores SO_RCVLOWAT.  Set only when it changes, so a steady stream that
+ * never waits pays nothing. */
+static void rx_lowat_update(toeless_ctx *ctx)
+{
+	struct tl_rx_state *rx = &ctx->rx;
+	uint32_t want = 0;
+	if (rx->phase == TL_RX_DATA) {
+		uint32_t need = rx->seg_len + rx->trailer_len - rx->data_have;
+		if (need >= RX_LOWAT_MIN)
+			want = need;
+	}
+	if (want == rx->lowat)
+		return;
+	int v = want ? (int)want : 1;
+	if (setsockopt(ctx->fd, SOL_SOCKET, SO_RCVLOWAT, &v, sizeof(v)) == 0) {
+		rx->lowat = want;
+	} else if (!rx->lowat) {
+		/* refused from the start: leave the socket as it is */
+		ctx->rcvlowat = false;
+		tl_log(ctx->dev, TOELESS_LOG_INFO, "SO_RCVLOWAT refused (%s): one wake-up per segment",
+		       toeless_strerror(-errno));
+	}
+}
+
 /* ---- header ---- */
 
 static void rx_fail(toeless_ctx *ctx, int err)
@@ -401,8 +436,8 @@ static void crc_engine_placed(toeless_ctx *ctx)
 	struct iovec iov[RX_IOV_MAX];
 	while (rx->crc_done < rx->engine_bytes) {
 		uint64_t covered;
-		int n = tl_task_slice(rx->task, (uint64_t)rx->place_off + rx->crc_done,
-				      rx->engine_bytes - rx->crc_done, iov, RX_IOV_MAX, &covered);
+		int n = tl_task_slice(rx->task, (uint64_t)rx->place_off + rx->crc_done, rx->engine_bytes - rx->crc_done,
+				      iov, RX_IOV_MAX, &covered);
 		rx->crc = toeless_crc32c_iov(rx->crc, iov, n);
 		rx->crc_done += (uint32_t)covered;
 	}
@@ -493,8 +528,8 @@ static int read_data(toeless_ctx *ctx)
 		uint32_t payload_before = rx->data_have;
 		rx->data_have += (uint32_t)r;
 		if (dd_len(ctx) && !rx->engine_checked && payload_before < rx->data_len)
-			crc_received(rx, iov, n_payload, (rx->data_have < rx->data_len ? rx->data_have : rx->data_len) -
-								payload_before);
+			crc_received(rx, iov, n_payload,
+				     (rx->data_have < rx->data_len ? rx->data_have : rx->data_len) - payload_before);
 	}
 	return 0;
 }
@@ -525,8 +560,8 @@ static int finish_pdu(toeless_ctx *ctx, struct toeless_pdu *pdu)
 		} else {
 			/* the digest covers data and pad; the pad sits in rx->trailer */
 			uint32_t crc = toeless_crc32c(rx->crc, rx->trailer, pad);
-			pdu->data_digest = crc == toeless_get_le32(rx->trailer + pad) ? TOELESS_DIGEST_OK
-										  : TOELESS_DIGEST_BAD;
+			pdu->data_digest =
+				crc == toeless_get_le32(rx->trailer + pad) ? TOELESS_DIGEST_OK : TOELESS_DIGEST_BAD;
 			TL_STAT_INC(&ctx->stats, data_digests_checked);
 		}
 		if (pdu->data_digest == TOELESS_DIGEST_BAD) {
@@ -645,5 +680,7 @@ int toeless_pdu_recv(toeless_ctx *ctx, struct toeless_pdu *pdu)
 read_error:
 	if (rc != -EAGAIN)
 		rx_fail(ctx, rc);
+	else if (ctx->rcvlowat)
+		rx_lowat_update(ctx);
 	return rc;
 }

@@ -163,8 +163,7 @@ static int table_grow(struct tl_task_table *t)
 	return 0;
 }
 
-int tl_task_add(struct tl_task_table *t, uint32_t itt, const struct iovec *iov, int iovcnt,
-		struct tl_task **out)
+int tl_task_add(struct tl_task_table *t, uint32_t itt, const struct iovec *iov, int iovcnt, struct tl_task **out)
 {
 	if (tl_task_find(t, itt))
 		return -EEXIST;
@@ -293,8 +292,7 @@ int tl_task_mark_range(struct tl_task *task, uint64_t lo, uint64_t hi)
 	bool right = k < task->nranges && task->ranges[k].lo == hi;
 	if (left && right) {
 		task->ranges[k - 1].hi = task->ranges[k].hi;
-		memmove(&task->ranges[k], &task->ranges[k + 1],
-			(task->nranges - k - 1) * sizeof(*task->ranges));
+		memmove(&task->ranges[k], &task->ranges[k + 1], (task->nranges - k - 1) * sizeof(*task->ranges));
 		task->nranges--;
 	} else if (left) {
 		task->ranges[k - 1].hi = hi;
@@ -339,8 +337,7 @@ static int sge_index(struct tl_task *task, uint64_t off)
 	return a;
 }
 
-int tl_task_slice(struct tl_task *task, uint64_t off, uint64_t len, struct iovec *out, int max,
-		  uint64_t *covered)
+int tl_task_slice(struct tl_task *task, uint64_t off, uint64_t len, struct iovec *out, int max, uint64_t *covered)
 {
 	*covered = 0;
 	if (len == 0)

@@ -30,12 +30,12 @@
 #include "toeless_backend.h"
 #include "pdu.h"
 
-#define TL_HIDDEN __attribute__((visibility("hidden")))
-#define TL_LIKELY(x) __builtin_expect(!!(x), 1)
+#define TL_HIDDEN      __attribute__((visibility("hidden")))
+#define TL_LIKELY(x)   __builtin_expect(!!(x), 1)
 #define TL_UNLIKELY(x) __builtin_expect(!!(x), 0)
 
 /* ---- counters: one writer per context, read from any thread ---- */
-#define TL_STAT_ADD(st, field, n) \
+#define TL_STAT_ADD(st, field, n)                                                                                      \
 	__atomic_store_n(&(st)->field, __atomic_load_n(&(st)->field, __ATOMIC_RELAXED) + (n), __ATOMIC_RELAXED)
 #define TL_STAT_INC(st, field) TL_STAT_ADD(st, field, 1)
 /* Add every counter of src into dst (dst under its owner's lock). */
@@ -61,14 +61,14 @@ struct toeless_device {
 	 * (lib/ops.c); heap, owned by the device. */
 	const struct toeless_backend_ops *ops;
 	const struct toeless_backend_ops *backend_ops; /* the engine's own table */
-	bool offers_sgls;             /* the engine has sgl_post and TOELESS_CAP_DDP */
-	bool tx_digests;              /* the engine set TOELESS_CAP_CRC_TX: ask tx_pdu() */
+	bool offers_sgls;                              /* the engine has sgl_post and TOELESS_CAP_DDP */
+	bool tx_digests;                               /* the engine set TOELESS_CAP_CRC_TX: ask tx_pdu() */
 	void *priv;
 	pthread_mutex_t lock;
 	toeless_log_fn log_fn;
 	void *log_arg;
 	int log_level;
-	struct toeless_caps caps;     /* full-size copy queried at open */
+	struct toeless_caps caps; /* full-size copy queried at open */
 	uint32_t n_ctx, n_cq, n_mr;
 	struct tl_ctx_link ctxs;      /* open contexts, for toeless_device_stats */
 	struct toeless_stats retired; /* counters of destroyed contexts + device-level */
@@ -82,8 +82,8 @@ struct toeless_mr {
 	uint8_t *addr;
 	size_t len;
 	void *priv;
-	uint32_t users;               /* SGL posts referencing it (atomic) */
-	bool engine_reg;              /* the backend's mr_reg accepted it (priv is its handle) */
+	uint32_t users;  /* SGL posts referencing it (atomic) */
+	bool engine_reg; /* the backend's mr_reg accepted it (priv is its handle) */
 };
 
 TL_HIDDEN void tl_log(toeless_device *dev, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -100,20 +100,20 @@ static inline bool tl_device_failed(const toeless_device *dev)
 
 /* ---- completion queues ---- */
 struct tl_crc_pending {
-	uint64_t id;          /* 0 = empty slot */
+	uint64_t id; /* 0 = empty slot */
 	uint64_t user_data;
 };
 
 struct toeless_cq {
 	toeless_device *dev;
 	pthread_mutex_t lock;
-	int efd;                        /* eventfd: readable while entries wait (-1 when polled) */
-	bool signalled;                 /* efd holds a count */
-	bool polled;                    /* TOELESS_CQ_POLLED: no eventfd, never signalled */
+	int efd;        /* eventfd: readable while entries wait (-1 when polled) */
+	bool signalled; /* efd holds a count */
+	bool polled;    /* TOELESS_CQ_POLLED: no eventfd, never signalled */
 	struct toeless_completion *ring;
-	uint32_t cap, head, count;      /* ring of cap entries, count used */
-	uint32_t reserved;              /* entries promised to producers, not yet pushed */
-	uint32_t n_ctx;                 /* contexts delivering here */
+	uint32_t cap, head, count; /* ring of cap entries, count used */
+	uint32_t reserved;         /* entries promised to producers, not yet pushed */
+	uint32_t n_ctx;            /* contexts delivering here */
 	/* outstanding asynchronous CRC requests, open addressing by id */
 	struct tl_crc_pending *crc;
 	uint32_t crc_mask, crc_count;
@@ -138,12 +138,12 @@ TL_HIDDEN void tl_cq_crc_abort(toeless_cq *cq, uint64_t first_id, int n);
 
 /* ---- tasks (ITT table) ---- */
 enum tl_task_state {
-	TL_TASK_POSTED = 1,   /* waiting for data; buffers are ours */
-	TL_TASK_RELEASING,    /* finished; waiting for the engine to let go */
+	TL_TASK_POSTED = 1, /* waiting for data; buffers are ours */
+	TL_TASK_RELEASING,  /* finished; waiting for the engine to let go */
 };
 
 struct tl_range {
-	uint64_t lo, hi;      /* [lo, hi) placed */
+	uint64_t lo, hi; /* [lo, hi) placed */
 };
 
 /* Laid out by use (doc/performance.md, "Layout"): the first cache line
@@ -154,18 +154,18 @@ struct tl_range {
 struct tl_task {
 	/* line 0: per PDU */
 	uint32_t itt;
-	uint8_t state;            /* 0 (a free direct-table entry) or enum tl_task_state */
-	uint8_t engine_owned;     /* the engine accepted this SGL */
-	uint8_t worst_digest;     /* toeless_digest_result, worst seen */
-	uint8_t in_direct;        /* an entry of the direct table, not of the hash */
+	uint8_t state;        /* 0 (a free direct-table entry) or enum tl_task_state */
+	uint8_t engine_owned; /* the engine accepted this SGL */
+	uint8_t worst_digest; /* toeless_digest_result, worst seen */
+	uint8_t in_direct;    /* an entry of the direct table, not of the hash */
 	int iovcnt;
-	int cur_idx;              /* the SGE where the last placement ended, for in-order streams */
-	uint32_t nranges;         /* placement ranges: sorted, merged, disjoint */
-	int32_t status;           /* 0 or first error */
-	uint64_t total;           /* sum of iov lengths */
+	int cur_idx;      /* the SGE where the last placement ended, for in-order streams */
+	uint32_t nranges; /* placement ranges: sorted, merged, disjoint */
+	int32_t status;   /* 0 or first error */
+	uint64_t total;   /* sum of iov lengths */
 	uint64_t bytes_placed;
-	struct iovec *iov;        /* iov_inline or heap */
-	uint64_t *ends;           /* cumulative end offsets, heap when iovcnt > TL_INLINE_SGE */
+	struct iovec *iov; /* iov_inline or heap */
+	uint64_t *ends;    /* cumulative end offsets, heap when iovcnt > TL_INLINE_SGE */
 	struct tl_range *ranges;
 	/* line 1: inline storage */
 #define TL_INLINE_SGE 2
@@ -175,15 +175,15 @@ struct tl_task {
 	/* line 2: per post / status / completion */
 	uint64_t user_data;
 	uint64_t bytes_engine;
-	toeless_mr **mrs;         /* per-SGE registration refs, or NULL when none */
+	toeless_mr **mrs; /* per-SGE registration refs, or NULL when none */
 	struct tl_task *next_free;
 	uint32_t ranges_cap;
 	uint32_t residual;
-	uint16_t cflags;          /* toeless_cqe_flags gathered */
+	uint16_t cflags; /* toeless_cqe_flags gathered */
 	uint8_t scsi_status;
 	uint8_t response;
 	uint8_t has_status;
-	uint8_t status_datain;    /* the status came with a final Data-In (S bit) */
+	uint8_t status_datain; /* the status came with a final Data-In (S bit) */
 } __attribute__((aligned(64)));
 
 _Static_assert(offsetof(struct tl_task, ranges) + sizeof(void *) <= 64, "tl_task: per-PDU fields in line 0");
@@ -191,12 +191,11 @@ _Static_assert(offsetof(struct tl_task, iov_inline) == 64, "tl_task: inline stor
 _Static_assert(offsetof(struct tl_task, user_data) == 128, "tl_task: cold fields from line 2");
 _Static_assert(sizeof(struct tl_task) == 192, "tl_task: three cache lines");
 
-
 /* A slot keeps the ITT next to the pointer: probes and the backward shift
  * of a deletion compare keys without touching the tasks (cache misses). */
 struct tl_slot {
 	uint32_t itt;
-	struct tl_task *task;     /* NULL = empty */
+	struct tl_task *task; /* NULL = empty */
 };
 
 /* Tasks are found by ITT in a direct table when the context has one (ITT
@@ -204,15 +203,15 @@ struct tl_slot {
  * entry is taken by another ITT, in the hash.  Entries of the direct table
  * are the tasks themselves: one cache miss per lookup instead of two. */
 struct tl_task_table {
-	struct tl_task *direct;   /* dmask + 1 tasks, line-aligned; NULL: hash only */
+	struct tl_task *direct; /* dmask + 1 tasks, line-aligned; NULL: hash only */
 	uint32_t dmask;
-	uint32_t hcount;          /* tasks in the hash */
-	uint32_t count;           /* tasks in both */
-	uint32_t max;             /* limit on count */
-	struct tl_slot *slots;    /* open addressing, linear probing */
+	uint32_t hcount;       /* tasks in the hash */
+	uint32_t count;        /* tasks in both */
+	uint32_t max;          /* limit on count */
+	struct tl_slot *slots; /* open addressing, linear probing */
 	uint32_t mask;
-	struct tl_task *free;     /* recycled task structs */
-	void *direct_mem;         /* what was allocated for direct (unaligned) */
+	struct tl_task *free; /* recycled task structs */
+	void *direct_mem;     /* what was allocated for direct (unaligned) */
 };
 
 /* direct: entries of the direct table (0: none; else a power of two). */
@@ -239,9 +238,9 @@ TL_HIDDEN int tl_task_slice(struct tl_task *task, uint64_t off, uint64_t len, st
 
 /* ---- contexts ---- */
 enum tl_rx_phase {
-	TL_RX_BHS = 0,   /* reading the 48-byte BHS */
-	TL_RX_HDR_REST,  /* reading AHS + header digest */
-	TL_RX_DATA,      /* reading data segment + pad + data digest */
+	TL_RX_BHS = 0,  /* reading the 48-byte BHS */
+	TL_RX_HDR_REST, /* reading AHS + header digest */
+	TL_RX_DATA,     /* reading data segment + pad + data digest */
 };
 
 #define TL_HDR_MAX (TOELESS_BHS_LEN + 1020 + 4)
@@ -253,9 +252,9 @@ struct tl_tx_state {
 	struct iovec iov_store[8];
 	struct iovec *iov_heap;
 	int iov_heap_cap;
-	int iovcnt;                              /* remaining entries */
-	int pending;                             /* a PDU is partly sent */
-	uint64_t pos;                            /* bytes queued by toeless_pdu_send() since ctx_create */
+	int iovcnt;   /* remaining entries */
+	int pending;  /* a PDU is partly sent */
+	uint64_t pos; /* bytes queued by toeless_pdu_send() since ctx_create */
 };
 
 /* Fields in the order of use: the first lines hold what every PDU reads
@@ -265,39 +264,39 @@ struct tl_tx_state {
 struct tl_rx_state {
 	/* per PDU */
 	enum tl_rx_phase phase;
-	uint32_t hdr_have;        /* bytes of hdr read */
-	uint32_t hdr_len;         /* bytes of hdr needed (48, then full) */
+	uint32_t hdr_have; /* bytes of hdr read */
+	uint32_t hdr_len;  /* bytes of hdr needed (48, then full) */
 	uint32_t ahs_len;
-	uint32_t data_len;        /* DataSegmentLength */
-	uint32_t seg_len;         /* data_len + pad (bytes of data segment on the wire) */
-	uint32_t trailer_len;     /* data digest bytes (0 or 4) */
-	uint32_t data_have;       /* bytes of segment+trailer read */
-	uint64_t pos;             /* stream position of the next byte to read */
-	uint64_t pdu_pos;         /* stream position of the current PDU's header */
-	uint8_t *hdr;             /* BHS + AHS + header digest (ctx->hdr_store) */
+	uint32_t data_len;    /* DataSegmentLength */
+	uint32_t seg_len;     /* data_len + pad (bytes of data segment on the wire) */
+	uint32_t trailer_len; /* data digest bytes (0 or 4) */
+	uint32_t data_have;   /* bytes of segment+trailer read */
+	uint64_t pos;         /* stream position of the next byte to read */
+	uint64_t pdu_pos;     /* stream position of the current PDU's header */
+	uint8_t *hdr;         /* BHS + AHS + header digest (ctx->hdr_store) */
 	/* current PDU's placement */
-	struct tl_task *task;     /* posted task when placing, else NULL */
-	int32_t pdu_err;          /* problem found with the current PDU so far */
-	uint32_t place_off;       /* Buffer Offset */
-	uint32_t engine_bytes;    /* payload bytes the engine placed */
-	bool engine_host;         /* ... with the host's CPU (TOELESS_RX_REC_HOST_CPU) */
-	uint32_t crc;             /* running data-digest CRC (toeless_crc32c convention) */
-	uint32_t crc_done;        /* payload bytes covered by crc */
-	uint32_t skip;            /* engine-placed payload bytes still to consume from the socket */
+	struct tl_task *task;  /* posted task when placing, else NULL */
+	int32_t pdu_err;       /* problem found with the current PDU so far */
+	uint32_t place_off;    /* Buffer Offset */
+	uint32_t engine_bytes; /* payload bytes the engine placed */
+	bool engine_host;      /* ... with the host's CPU (TOELESS_RX_REC_HOST_CPU) */
+	uint32_t crc;          /* running data-digest CRC (toeless_crc32c convention) */
+	uint32_t crc_done;     /* payload bytes covered by crc */
+	uint32_t skip;         /* engine-placed payload bytes still to consume from the socket */
 	uint32_t hist_n;
-	uint32_t lowat;           /* SO_RCVLOWAT now set on the socket (TOELESS_CTX_RCVLOWAT; 0: default) */
+	uint32_t lowat; /* SO_RCVLOWAT now set on the socket (TOELESS_CTX_RCVLOWAT; 0: default) */
 	uint8_t engine_data_digest;
 	uint8_t hdr_digest;
-	bool discard;             /* payload goes to the scratch buffer */
-	bool engine_checked;      /* the engine's data-digest verdict stands */
+	bool discard;        /* payload goes to the scratch buffer */
+	bool engine_checked; /* the engine's data-digest verdict stands */
 	bool resync_wanted;
-	uint8_t trailer[8];       /* pad + data digest when placing into an SGL */
+	uint8_t trailer[8];           /* pad + data digest when placing into an SGL */
 	uint8_t bhs[TOELESS_BHS_LEN]; /* BHS of the current PDU (hdr is reused for the next) */
-	uint64_t hist[8];         /* recent header positions, for resync replies */
+	uint64_t hist[8];             /* recent header positions, for resync replies */
 	/* slow path, resync */
-	uint8_t *buf;             /* slow-path data segment buffer (max_recv_dsl + 8) */
+	uint8_t *buf; /* slow-path data segment buffer (max_recv_dsl + 8) */
 	uint32_t buf_cap;
-	uint8_t *ahs_copy;        /* AHS of the current PDU (hdr is reused for the next) */
+	uint8_t *ahs_copy; /* AHS of the current PDU (hdr is reused for the next) */
 	uint64_t resync_pos;
 };
 
@@ -310,21 +309,21 @@ struct tl_rx_state {
 struct toeless_ctx {
 	toeless_device *dev;
 	toeless_cq *cq;
-	void *priv;               /* backend's context */
+	void *priv; /* backend's context */
 	int fd;
-	int32_t failed;           /* 0 or the error that failed the context */
-	bool is_tcp;              /* MSG_TRUNC may discard engine-placed bytes */
-	bool engine;              /* the backend took this context (else all software) */
-	bool error_reserved;      /* a CQ slot is still held for the ERROR completion */
-	bool rcvlowat;            /* TOELESS_CTX_RCVLOWAT */
-	uint32_t releasing;       /* tasks waiting for the engine */
+	int32_t failed;      /* 0 or the error that failed the context */
+	bool is_tcp;         /* MSG_TRUNC may discard engine-placed bytes */
+	bool engine;         /* the backend took this context (else all software) */
+	bool error_reserved; /* a CQ slot is still held for the ERROR completion */
+	bool rcvlowat;       /* TOELESS_CTX_RCVLOWAT */
+	uint32_t releasing;  /* tasks waiting for the engine */
 	struct toeless_ctx_params params;
 	struct tl_task_table tasks;
 	struct tl_rx_state rx;
 	struct toeless_stats stats;
 	uint8_t hdr_store[TL_HDR_MAX]; /* rx.hdr: the next PDU's header, read ahead */
 	uint64_t user_data;
-	struct tl_ctx_link link;  /* in dev->ctxs */
+	struct tl_ctx_link link; /* in dev->ctxs */
 	struct tl_tx_state tx;
 } __attribute__((aligned(64)));
 
@@ -350,7 +349,7 @@ TL_HIDDEN void tl_rx_detach_task(toeless_ctx *ctx, struct tl_task *task);
 TL_HIDDEN void tl_ctx_progress(toeless_ctx *ctx);
 
 #define TL_DEFAULT_MAX_TASKS 1024
-#define TL_DIRECT_MAX (1u << 24)  /* entries of a direct task table */
-#define TL_DEFAULT_RECV_DSL 8192
+#define TL_DIRECT_MAX        (1u << 24) /* entries of a direct task table */
+#define TL_DEFAULT_RECV_DSL  8192
 
 #endif /* TOELESS_INT_H */

@@ -194,7 +194,8 @@ START_TEST(test_post_e2big)
 	th_fill_pattern(data, caps.max_sge, 5);
 	struct th_buf w;
 	th_buf_init(&w);
-	th_append_data_in(&w, 0, 1, 0, 0, data, caps.max_sge, TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS, 0, 0);
+	th_append_data_in(&w, 0, 1, 0, 0, data, caps.max_sge, TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS, 0,
+			  0);
 	th_feed(c.peer, c.fd, w.p, w.len);
 	struct toeless_pdu pdu;
 	ck_assert_int_eq(th_recv(c.ctx, c.fd, &pdu, TH_TIMEOUT_MS), 0);
@@ -442,8 +443,8 @@ START_TEST(test_guard_pages)
 		/* too long by one byte, then the real thing in two PDUs */
 		th_append_data_in(&w, DG_BOTH, itt, 0, 0, data, len + 4, 0, 0, 0);
 		th_append_data_in(&w, DG_BOTH, itt, 1, 0, data, len, 0, 0, 0);
-		th_append_data_in(&w, DG_BOTH, itt, 2, len, data + len, 3, TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS, 0,
-				  0);
+		th_append_data_in(&w, DG_BOTH, itt, 2, len, data + len, 3,
+				  TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS, 0, 0);
 		th_feed(c.peer, c.fd, w.p, w.len);
 		ck_assert_int_eq(th_recv(c.ctx, c.fd, &pdu, TH_TIMEOUT_MS), -ERANGE);
 		ck_assert_int_eq(th_recv(c.ctx, c.fd, &pdu, TH_TIMEOUT_MS), 0);
@@ -478,9 +479,10 @@ START_TEST(test_datain_overlap)
 	struct th_buf w;
 	th_buf_init(&w);
 	th_append_data_in(&w, dg, 0x20, 0, 0, d1, 60, 0, 0, 0);
-	th_append_data_in(&w, dg, 0x20, 1, 40, d2 + 40, 60, 0, 0, 0);  /* overlaps [40, 60) */
-	th_append_data_in(&w, dg, 0x20, 2, 10, d2 + 10, 1, 0, 0, 0);   /* inside */
-	th_append_data_in(&w, dg, 0x20, 3, 60, d1 + 60, 40, TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS, 0, 0);
+	th_append_data_in(&w, dg, 0x20, 1, 40, d2 + 40, 60, 0, 0, 0); /* overlaps [40, 60) */
+	th_append_data_in(&w, dg, 0x20, 2, 10, d2 + 10, 1, 0, 0, 0);  /* inside */
+	th_append_data_in(&w, dg, 0x20, 3, 60, d1 + 60, 40, TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS, 0,
+			  0);
 	th_feed(c.peer, c.fd, w.p, w.len);
 	struct toeless_pdu pdu;
 	ck_assert_int_eq(th_recv(c.ctx, c.fd, &pdu, TH_TIMEOUT_MS), 0);
@@ -787,9 +789,7 @@ START_TEST(test_data_digest_bad_placed)
 	p.data_len = 33; /* pad 3 */
 	p.digests = DG_BOTH;
 	switch (_i & 3) {
-	case 0:
-		p.corrupt = TH_CORRUPT_DATA_DIGEST;
-		break;
+	case 0: p.corrupt = TH_CORRUPT_DATA_DIGEST; break;
 	case 1:
 		p.corrupt = TH_CORRUPT_BYTE;
 		p.corrupt_off = 52 + 17;
@@ -800,7 +800,8 @@ START_TEST(test_data_digest_bad_placed)
 		break;
 	}
 	size_t bad = th_pdu_append(&w, &p);
-	th_append_data_in(&w, DG_BOTH, 0x80, 2, 66, d + 66, 33, TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS, 0, 0);
+	th_append_data_in(&w, DG_BOTH, 0x80, 2, 66, d + 66, 33, TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS,
+			  0, 0);
 	uint8_t bhs[48];
 	th_bhs_nop_in(bhs, 0x81, 0xffffffff);
 	th_append_bhs(&w, DG_BOTH, bhs, "after", 5);

@@ -23,14 +23,14 @@
 #include "pdu.h"
 #include "helpers.h"
 
-#define DD TOELESS_CTX_DATA_DIGEST
+#define DD      TOELESS_CTX_DATA_DIGEST
 #define FINAL_S (TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS)
-#define LEN 2048u
+#define LEN     2048u
 
 struct cc {
 	struct th_conn c;
-	uint8_t *buf;           /* the SGL: LEN bytes between canaries */
-	uint8_t src[LEN];       /* what the target sends */
+	uint8_t *buf;     /* the SGL: LEN bytes between canaries */
+	uint8_t src[LEN]; /* what the target sends */
 	struct th_buf w;
 };
 

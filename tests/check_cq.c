@@ -369,7 +369,7 @@ START_TEST(test_cq_polled)
 }
 END_TEST
 
-#define PRODUCERS 4
+#define PRODUCERS    4
 #define PER_PRODUCER 10000
 
 struct producer {
@@ -1030,8 +1030,8 @@ END_TEST
 START_TEST(test_strerror)
 {
 	static const int codes[] = {
-		EBADMSG, ERANGE, EEXIST, EMSGSIZE, EPROTO, EPIPE, ECONNRESET, ENOTCONN, ECANCELED, E2BIG,
-		ENOSPC, ENOENT, EBUSY, EINPROGRESS, EAGAIN, EINVAL, ENODEV, EOPNOTSUPP, EIO, ENOMEM,
+		EBADMSG, ERANGE, EEXIST, EMSGSIZE,    EPROTO, EPIPE,  ECONNRESET, ENOTCONN,   ECANCELED, E2BIG,
+		ENOSPC,  ENOENT, EBUSY,  EINPROGRESS, EAGAIN, EINVAL, ENODEV,     EOPNOTSUPP, EIO,       ENOMEM,
 	};
 	const size_t n = sizeof(codes) / sizeof(codes[0]);
 	const char *generic = toeless_strerror(-99999);
@@ -1065,8 +1065,7 @@ START_TEST(test_version)
 {
 	char want[32];
 
-	snprintf(want, sizeof(want), "%d.%d.%d", TOELESS_VERSION_MAJOR, TOELESS_VERSION_MINOR,
-		 TOELESS_VERSION_PATCH);
+	snprintf(want, sizeof(want), "%d.%d.%d", TOELESS_VERSION_MAJOR, TOELESS_VERSION_MINOR, TOELESS_VERSION_PATCH);
 	ck_assert_str_eq(toeless_version(), want);
 	/* The header, the library and configure.ac agree. */
 	ck_assert_str_eq(toeless_version(), PACKAGE_VERSION);

@@ -212,7 +212,7 @@ START_TEST(test_vectors)
 		const char *name;
 		size_t len;
 	} expect[] = {
-		{ "zeros32", 32 }, { "ones32", 32 }, { "incrementing32", 32 },
+		{ "zeros32", 32 },        { "ones32", 32 },      { "incrementing32", 32 },
 		{ "decrementing32", 32 }, { "check-string", 9 }, { "read10-bhs", 48 },
 	};
 

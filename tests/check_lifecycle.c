@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,7 +69,8 @@ START_TEST(test_cancel_outstanding)
 	struct th_buf w;
 	th_buf_init(&w);
 	for (uint32_t i = 0; i < 3; i++)
-		th_append_data_in(&w, DG_BOTH, 0x100 + i, 0, 0, d, 128, TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS, 0, 0);
+		th_append_data_in(&w, DG_BOTH, 0x100 + i, 0, 0, d, 128,
+				  TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS, 0, 0);
 	th_feed(c.peer, c.fd, w.p, w.len);
 	struct toeless_pdu pdu;
 	for (uint32_t i = 0; i < 3; i++) {
@@ -117,7 +119,8 @@ START_TEST(test_cancel_mid_pdu)
 	th_fill_pattern(d, sizeof(d), 2);
 	struct th_buf w;
 	th_buf_init(&w);
-	th_append_data_in(&w, DG_BOTH, 0x200, 0, 0, d, 1000, TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS, 0, 0);
+	th_append_data_in(&w, DG_BOTH, 0x200, 0, 0, d, 1000, TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS, 0,
+			  0);
 	uint8_t bhs[48];
 	th_bhs_nop_in(bhs, 0x201, 0xffffffff);
 	size_t nop = th_append_bhs(&w, DG_BOTH, bhs, "next", 4);
@@ -292,6 +295,103 @@ START_TEST(test_itt_slots)
 }
 END_TEST
 
+static int rcvlowat_of(int fd)
+{
+	int v = -1;
+	socklen_t l = sizeof(v);
+	ck_assert_int_eq(getsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &v, &l), 0);
+	return v;
+}
+
+static bool readable_now(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	return poll(&p, 1, 0) == 1 && (p.revents & POLLIN);
+}
+
+/* TOELESS_CTX_RCVLOWAT over TCP: a PDU that stops half way leaves the
+ * socket readable only once the rest is in (one wake-up, not one per
+ * segment); between PDUs any byte wakes it again (a short PDU after a long
+ * one is not held back); destroy gives the socket its default back.
+ * Without the flag nothing changes (loop index 0). */
+START_TEST(test_rcvlowat)
+{
+	enum { LEN = 65536 };
+	unsigned dg = TOELESS_CTX_HEADER_DIGEST | TOELESS_CTX_DATA_DIGEST;
+	struct th_conn c;
+	struct toeless_ctx_attr ta;
+	th_ctx_attr_init(&ta, -1, NULL, dg, LEN);
+	ta.flags = _i ? TOELESS_CTX_RCVLOWAT : 0;
+	th_conn_open_attr(&c, TH_SOCK_TCP, &ta);
+	int big = 4 << 20;
+	setsockopt(c.fd, SOL_SOCKET, SO_RCVBUF, &big, sizeof(big));
+	uint8_t *dst = calloc(1, LEN), *src = malloc(LEN);
+	th_fill_pattern(src, LEN, 5);
+	struct iovec iov = { dst, LEN };
+	ck_assert_int_eq(toeless_sgl_post(c.ctx, 9, &iov, 1, 9), 0);
+	struct th_buf w;
+	th_buf_init(&w);
+	th_append_data_in(&w, dg, 9, 0, 0, src, LEN, TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS, 0, 0);
+	size_t first = 52 + 20000;
+	th_feed(c.peer, c.fd, w.p, first);
+	struct toeless_pdu pdu;
+	ck_assert_int_eq(toeless_pdu_recv(c.ctx, &pdu), -EAGAIN);
+	uint32_t rest = (uint32_t)(w.len - first);
+	if (_i) {
+		ck_assert_int_eq(rcvlowat_of(c.fd), (int)rest);
+		/* most of the rest arrives: still not worth waking up */
+		ck_assert_int_eq(th_write_all(c.peer, w.p + first, rest - 100), 0);
+		usleep(20000);
+		ck_assert(!readable_now(c.fd));
+		ck_assert_int_eq(th_write_all(c.peer, w.p + first + rest - 100, 100), 0);
+	} else {
+		ck_assert_int_eq(rcvlowat_of(c.fd), 1);
+		ck_assert_int_eq(th_write_all(c.peer, w.p + first, rest - 100), 0);
+		ck_assert_int_eq(th_write_all(c.peer, w.p + first + rest - 100, 100), 0);
+	}
+	ck_assert_int_eq(th_recv(c.ctx, c.fd, &pdu, TH_TIMEOUT_MS), 0);
+	ck_assert(pdu.flags & TOELESS_PDU_F_TASK_DONE);
+	ck_assert_uint_eq(pdu.data_digest, TOELESS_DIGEST_OK);
+	ck_assert_mem_eq(dst, src, LEN);
+	/* between PDUs: back to any byte, so a 48-byte NOP-In wakes us */
+	ck_assert_int_eq(toeless_pdu_recv(c.ctx, &pdu), -EAGAIN);
+	ck_assert_int_eq(rcvlowat_of(c.fd), 1);
+	uint8_t nop[48];
+	th_bhs_nop_in(nop, 0xffffffffu, 1);
+	struct th_buf w2;
+	th_buf_init(&w2);
+	th_append_bhs(&w2, dg, nop, NULL, 0);
+	ck_assert_int_eq(th_write_all(c.peer, w2.p, w2.len), 0);
+	ck_assert_int_eq(th_recv(c.ctx, c.fd, &pdu, TH_TIMEOUT_MS), 0);
+	ck_assert_uint_eq(pdu.opcode, TOELESS_ISCSI_OP_NOP_IN);
+	/* a short remainder (< 4 KiB) is not worth a setsockopt */
+	struct iovec iov2 = { dst, 6000 };
+	ck_assert_int_eq(toeless_sgl_post(c.ctx, 10, &iov2, 1, 10), 0);
+	struct th_buf w3;
+	th_buf_init(&w3);
+	th_append_data_in(&w3, dg, 10, 0, 0, src, 6000, TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS, 0, 0);
+	th_feed(c.peer, c.fd, w3.p, 52 + 3000);
+	ck_assert_int_eq(toeless_pdu_recv(c.ctx, &pdu), -EAGAIN);
+	ck_assert_int_eq(rcvlowat_of(c.fd), 1);
+	/* a long one left half way, then destroy: the socket is given back at 1 */
+	ck_assert_int_eq(th_write_all(c.peer, w3.p + 52 + 3000, w3.len - 52 - 3000), 0);
+	ck_assert_int_eq(th_recv(c.ctx, c.fd, &pdu, TH_TIMEOUT_MS), 0);
+	ck_assert_int_eq(toeless_sgl_post(c.ctx, 9, &iov, 1, 9), 0);
+	th_feed(c.peer, c.fd, w.p, first);
+	ck_assert_int_eq(toeless_pdu_recv(c.ctx, &pdu), -EAGAIN);
+	ck_assert_int_eq(rcvlowat_of(c.fd), _i ? (int)rest : 1);
+	ck_assert_int_eq(toeless_ctx_destroy(c.ctx), 0);
+	c.ctx = NULL;
+	ck_assert_int_eq(rcvlowat_of(c.fd), 1);
+	th_buf_free(&w);
+	th_buf_free(&w2);
+	th_buf_free(&w3);
+	free(dst);
+	free(src);
+	th_conn_close(&c);
+}
+END_TEST
+
 /* The same against the mock engine holding every SGL and releasing it
  * late (and twice): destroy still completes each post exactly once. */
 START_TEST(test_destroy_engine_held)
@@ -415,8 +515,9 @@ START_TEST(test_ctx_progress_delivers_release)
 	th_ctx_attr_init(&a, -1, NULL, 0, 0);
 	struct th_conn c;
 	th_conn_open_spec(&c, TH_SOCK_UNIX, "mock", &a);
-	struct toeless_mock_fault f = { .size = sizeof(f), .kind = TOELESS_MOCK_FAULT_DELAY_RELEASE,
-					.count = 2, .value = 2 };
+	struct toeless_mock_fault f = {
+		.size = sizeof(f), .kind = TOELESS_MOCK_FAULT_DELAY_RELEASE, .count = 2, .value = 2
+	};
 	ck_assert_int_gt(toeless_mock_fault_add(c.dev, &f), 0);
 	uint8_t b1[32], b2[32];
 	struct iovec i1 = { b1, 32 }, i2 = { b2, 32 };
@@ -496,20 +597,26 @@ START_TEST(test_ctx_create_bad)
 		switch (k) {
 		case 0: a.fd = -1; break;
 		case 1: a.fd = closed; break;
-		case 2: a.fd = pfd[0]; break;                /* not a socket */
-		case 3: a.fd = udp; break;                   /* not a stream */
+		case 2: a.fd = pfd[0]; break; /* not a socket */
+		case 3: a.fd = udp; break;    /* not a stream */
 		case 4: a.cq = NULL; break;
-		case 5: a.cq = cq2; break;                   /* another device's queue */
+		case 5: a.cq = cq2; break; /* another device's queue */
 		case 6: a.size = 0; break;
 		case 7: a.params.reserved[0] = 1; break; /* a parameter this library does not know */
 		case 8: a.params.max_recv_dsl = caps.max_recv_dsl + 1; break;
 		case 9: a.params.max_recv_dsl = TOELESS_ISCSI_MAX_DSL + 1; break;
 		case 10: a.params.max_send_dsl = TOELESS_ISCSI_MAX_DSL + 1; break;
 		case 11: a.max_tasks = caps.max_tasks + 1; break;
-		case 13: a.max_tasks = 100; a.itt_slots = 129; break; /* more than max_tasks rounded up */
-		case 14: a.max_tasks = 1u << 25; a.itt_slots = (1u << 24) + 1; break; /* over 2^24 */
-		case 15: a.flags = 1u << 9; break;           /* an unknown attribute flag */
-		default: a.params.flags = 1u << 7; break;    /* an unknown flag */
+		case 13:
+			a.max_tasks = 100;
+			a.itt_slots = 129;
+			break; /* more than max_tasks rounded up */
+		case 14:
+			a.max_tasks = 1u << 25;
+			a.itt_slots = (1u << 24) + 1;
+			break;                            /* over 2^24 */
+		case 15: a.flags = 1u << 9; break;        /* an unknown attribute flag */
+		default: a.params.flags = 1u << 7; break; /* an unknown flag */
 		}
 		int rc = toeless_ctx_create(c.dev, &a, &ctx);
 		ck_assert_msg(rc == -EINVAL, "bad attr %d: %d, expected -EINVAL", k, rc);
@@ -766,8 +873,8 @@ START_TEST(test_destroy_keeps_first_error)
 	struct th_buf w;
 	th_buf_init(&w);
 	th_append_data_in(&w, 0, 0x60, 0, 0, d, 128, 0, 0, 0);
-	th_append_data_in(&w, 0, 0x60, 1, 64, d, 128, 0, 0, 0);   /* over placed bytes */
-	th_append_data_in(&w, 0, 0x61, 0, 200, d, 100, 0, 0, 0);  /* past the SGL */
+	th_append_data_in(&w, 0, 0x60, 1, 64, d, 128, 0, 0, 0);  /* over placed bytes */
+	th_append_data_in(&w, 0, 0x61, 0, 200, d, 100, 0, 0, 0); /* past the SGL */
 	th_feed(c.peer, c.fd, w.p, w.len);
 	struct toeless_pdu pdu;
 	ck_assert_int_eq(th_recv(c.ctx, c.fd, &pdu, TH_TIMEOUT_MS), 0);
@@ -852,8 +959,11 @@ static void nop_close(void *priv)
 START_TEST(test_missing_op_named)
 {
 	struct toeless_backend_ops ops = {
-		.size = sizeof(ops), .abi_version = TOELESS_BACKEND_ABI, .name = "lacks",
-		.open = nop_open, .close = nop_close, /* no query */
+		.size = sizeof(ops),
+		.abi_version = TOELESS_BACKEND_ABI,
+		.name = "lacks",
+		.open = nop_open,
+		.close = nop_close, /* no query */
 	};
 	struct toeless_device_attr a = { .size = sizeof(a), .log_fn = keep_log };
 	toeless_device *dev = NULL;
@@ -874,6 +984,7 @@ static Suite *lifecycle_suite(void)
 	TH_LOOP_TEST(s, test_cancel_mid_pdu, 0, 2);
 	TH_LOOP_TEST(s, test_destroy_outstanding, 0, 3);
 	TH_LOOP_TEST(s, test_itt_slots, 0, 2);
+	TH_LOOP_TEST(s, test_rcvlowat, 0, 2);
 	TH_LOOP_TEST(s, test_destroy_engine_held, 0, 2);
 	TH_TEST(s, test_itt_reuse);
 	TH_TEST(s, test_itt_reuse_delayed_release);

@@ -24,8 +24,8 @@
 #include "pdu.h"
 #include "helpers.h"
 
-#define DIG_HD TOELESS_CTX_HEADER_DIGEST
-#define DIG_DD TOELESS_CTX_DATA_DIGEST
+#define DIG_HD  TOELESS_CTX_HEADER_DIGEST
+#define DIG_DD  TOELESS_CTX_DATA_DIGEST
 #define DIG_ALL (DIG_HD | DIG_DD)
 #define FINAL_S (TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS)
 
@@ -218,9 +218,9 @@ START_TEST(test_args_and_caps)
 	ck_assert_int_eq(toeless_device_close(dev), 0);
 
 	static const char *const bad[] = {
-		"mock:bogus=1", "mock:ddp=2", "mock:ddp=", "mock:ddp", "mock:=1", "mock:ddp=1,,seed=2",
-		"mock:seed=1,", "mock:max_sge=0", "mock:max_sge=5000", "mock:max_tasks=-1", "mock:log=12x",
-		"mock:max_recv_dsl=100",
+		"mock:bogus=1",      "mock:ddp=2",         "mock:ddp=",    "mock:ddp",
+		"mock:=1",           "mock:ddp=1,,seed=2", "mock:seed=1,", "mock:max_sge=0",
+		"mock:max_sge=5000", "mock:max_tasks=-1",  "mock:log=12x", "mock:max_recv_dsl=100",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		dev = NULL;
@@ -330,8 +330,7 @@ START_TEST(test_engine_places)
 	static const int order[4] = { 2, 0, 1, 3 };
 	for (int k = 0; k < 4; k++) {
 		int i = order[k];
-		th_append_data_in(&b, dig, 0x42, (uint32_t)i, off[i], src + off[i], len[i], k == 3 ? FINAL_S : 0, 0,
-				  0);
+		th_append_data_in(&b, dig, 0x42, (uint32_t)i, off[i], src + off[i], len[i], k == 3 ? FINAL_S : 0, 0, 0);
 		if (k == 1) {
 			uint8_t bhs[48];
 			th_bhs_nop_in(bhs, 0x99, 0xffffffff);
@@ -825,7 +824,7 @@ START_TEST(test_fault_delay_release)
 	uint64_t before;
 	if (_i == 0) {
 		ck_assert_int_eq(toeless_sgl_cancel(c.ctx, 4), 0);
-		before = mstats(c.dev).ctx_progress; /* the release happened here */
+		before = mstats(c.dev).ctx_progress;                     /* the release happened here */
 		ck_assert_int_eq(toeless_sgl_cancel(c.ctx, 4), -ENOENT); /* already finishing */
 	} else {
 		struct toeless_pdu pdu;
@@ -975,8 +974,11 @@ START_TEST(test_fault_exhaustion)
 	mc_open(&c, _i == 0 ? "mock:max_engine_tasks=2" : "mock", TH_SOCK_UNIX, DIG_DD);
 	int id = 0;
 	if (_i == 1) {
-		struct toeless_mock_fault f = { .size = sizeof(f), .kind = TOELESS_MOCK_FAULT_EXHAUSTION, .after = 2,
-						.count = 1, .ops = 1u << TOELESS_MOCK_OP_SGL_POST };
+		struct toeless_mock_fault f = { .size = sizeof(f),
+						.kind = TOELESS_MOCK_FAULT_EXHAUSTION,
+						.after = 2,
+						.count = 1,
+						.ops = 1u << TOELESS_MOCK_OP_SGL_POST };
 		id = toeless_mock_fault_add(c.dev, &f);
 		ck_assert_int_gt(id, 0);
 	}
@@ -1015,8 +1017,11 @@ START_TEST(test_fault_exhaustion)
 
 	/* crc_submit accepts fewer, then none */
 	toeless_mock_fault_clear(c.dev);
-	struct toeless_mock_fault f = { .size = sizeof(f), .kind = TOELESS_MOCK_FAULT_EXHAUSTION, .count = 1,
-					.value = 1, .ops = 1u << TOELESS_MOCK_OP_CRC_SUBMIT };
+	struct toeless_mock_fault f = { .size = sizeof(f),
+					.kind = TOELESS_MOCK_FAULT_EXHAUSTION,
+					.count = 1,
+					.value = 1,
+					.ops = 1u << TOELESS_MOCK_OP_CRC_SUBMIT };
 	ck_assert_int_gt(toeless_mock_fault_add(c.dev, &f), 0);
 	f.after = 1;
 	f.value = 0;
@@ -1045,7 +1050,9 @@ START_TEST(test_fault_device_failure)
 {
 	struct mc c;
 	mc_open(&c, "mock", TH_SOCK_TCP, DIG_ALL);
-	struct toeless_mock_fault f = { .size = sizeof(f), .kind = TOELESS_MOCK_FAULT_DEVICE_FAILURE, .after = 1,
+	struct toeless_mock_fault f = { .size = sizeof(f),
+					.kind = TOELESS_MOCK_FAULT_DEVICE_FAILURE,
+					.after = 1,
 					.ops = 1u << TOELESS_MOCK_OP_RX_PDU };
 	int id = toeless_mock_fault_add(c.dev, &f);
 	ck_assert_int_gt(id, 0);
@@ -1147,11 +1154,11 @@ END_TEST
  * its job in software.  _i: 0 sgl_post, 1 ctx_create, 2 mr_reg. */
 START_TEST(test_device_failure_at_op)
 {
-	static const uint32_t ops[3] = { TOELESS_MOCK_OP_SGL_POST, TOELESS_MOCK_OP_CTX_CREATE,
-					 TOELESS_MOCK_OP_MR_REG };
+	static const uint32_t ops[3] = { TOELESS_MOCK_OP_SGL_POST, TOELESS_MOCK_OP_CTX_CREATE, TOELESS_MOCK_OP_MR_REG };
 	toeless_device *dev = th_dev_open("mock");
 	toeless_cq *cq = th_cq_create(dev, 0);
-	struct toeless_mock_fault f = { .size = sizeof(f), .kind = TOELESS_MOCK_FAULT_DEVICE_FAILURE,
+	struct toeless_mock_fault f = { .size = sizeof(f),
+					.kind = TOELESS_MOCK_FAULT_DEVICE_FAILURE,
 					.ops = 1u << ops[_i] };
 	int id = toeless_mock_fault_add(dev, &f);
 	ck_assert_int_gt(id, 0);
@@ -1254,8 +1261,10 @@ static uint32_t random_bad_mask(const char *spec)
 {
 	struct mc c;
 	mc_open(&c, spec, TH_SOCK_UNIX, DIG_DD);
-	struct toeless_mock_fault f = { .size = sizeof(f), .kind = TOELESS_MOCK_FAULT_DATA_DIGEST,
-					.flags = TOELESS_MOCK_FAULT_F_RANDOM, .count = TOELESS_MOCK_FOREVER,
+	struct toeless_mock_fault f = { .size = sizeof(f),
+					.kind = TOELESS_MOCK_FAULT_DATA_DIGEST,
+					.flags = TOELESS_MOCK_FAULT_F_RANDOM,
+					.count = TOELESS_MOCK_FOREVER,
 					.permille = 500 };
 	ck_assert_int_gt(toeless_mock_fault_add(c.dev, &f), 0);
 	enum { N = 24, L = 64 };

@@ -82,7 +82,8 @@ END_TEST
 START_TEST(test_bhs_fields)
 {
 	uint8_t bhs[48];
-	th_bhs_data_in(bhs, 0x01020304, 9, 0xa0b0c0d0, TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS, 0x02, 0xdeadbeef);
+	th_bhs_data_in(bhs, 0x01020304, 9, 0xa0b0c0d0, TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS, 0x02,
+		       0xdeadbeef);
 	ck_assert_uint_eq(toeless_bhs_opcode(bhs), TOELESS_ISCSI_OP_DATA_IN);
 	ck_assert_uint_eq(toeless_bhs_itt(bhs), 0x01020304);
 	ck_assert_uint_eq(toeless_bhs_buffer_offset(bhs), 0xa0b0c0d0);
@@ -275,7 +276,8 @@ START_TEST(test_send_roundtrip)
 	th_conn_open(&c, TH_SOCK_UNIX, digests, 0);
 
 	uint8_t bhs[48];
-	th_bhs_init(bhs, TOELESS_ISCSI_OP_SCSI_CMD | TOELESS_ISCSI_FLAG_IMMEDIATE, TOELESS_ISCSI_FLAG_FINAL | 0x40, 0x1234);
+	th_bhs_init(bhs, TOELESS_ISCSI_OP_SCSI_CMD | TOELESS_ISCSI_FLAG_IMMEDIATE, TOELESS_ISCSI_FLAG_FINAL | 0x40,
+		    0x1234);
 	bhs[4] = 0x77; /* garbage the library must replace */
 	bhs[5] = 0x66;
 	bhs[6] = 0x55;

@@ -25,18 +25,18 @@
 
 struct rx_task {
 	uint32_t itt;
-	uint32_t sgl_len;         /* bytes posted */
-	uint32_t xfer;            /* bytes the target sends */
+	uint32_t sgl_len; /* bytes posted */
+	uint32_t xfer;    /* bytes the target sends */
 	int niov;
 	struct iovec iov[MAX_SGE];
-	uint8_t *expect;          /* sgl_len bytes: the expected buffer content */
+	uint8_t *expect; /* sgl_len bytes: the expected buffer content */
 	uint8_t status;
-	uint8_t uo;               /* TOELESS_ISCSI_DATAIN_UNDERFLOW / OVERFLOW */
+	uint8_t uo; /* TOELESS_ISCSI_DATAIN_UNDERFLOW / OVERFLOW */
 	uint32_t residual;
-	bool by_rsp;              /* completed by a SCSI Response, not the S bit */
-	uint8_t response;         /* iSCSI response code in that SCSI Response */
+	bool by_rsp;      /* completed by a SCSI Response, not the S bit */
+	uint8_t response; /* iSCSI response code in that SCSI Response */
 	uint64_t cookie;
-	bool seen;                /* its completion arrived */
+	bool seen; /* its completion arrived */
 };
 
 struct exp_pdu {
@@ -46,14 +46,14 @@ struct exp_pdu {
 	uint32_t flags;
 	uint32_t data_len;
 	uint32_t ahs_len;
-	uint64_t pos;             /* expected stream_pos */
-	uint64_t user_data;       /* when PLACED */
+	uint64_t pos;       /* expected stream_pos */
+	uint64_t user_data; /* when PLACED */
 };
 
 struct scen {
 	unsigned digests;
 	uint32_t max_dsl;
-	uint64_t base;            /* attr.stream_pos */
+	uint64_t base; /* attr.stream_pos */
 	struct th_buf wire;
 	struct exp_pdu *exp;
 	int nexp, capexp;
@@ -152,7 +152,7 @@ static void scen_datain(struct scen *s, struct rx_task *t, uint32_t off, uint32_
 	}
 	struct exp_pdu *e = scen_exp(s);
 	e->pos = s->base + th_append_data_in(&s->wire, s->digests, t->itt, datasn, off, t->expect + off, len, flags,
-					      t->status, t->residual);
+					     t->status, t->residual);
 	e->opcode = TOELESS_ISCSI_OP_DATA_IN;
 	e->itt = t->itt;
 	e->data_len = len;
@@ -224,13 +224,11 @@ static void scen_random_slow(struct scen *s, uint64_t *rs)
 		len = th_rand_range(rs, 0, 100);
 		break;
 	case 1:
-		th_bhs_data_in(bhs, 0x60000000u | (k & 0xffffff), 0, th_rand_range(rs, 0, 5000), TOELESS_ISCSI_FLAG_FINAL, 0,
-			       0);
+		th_bhs_data_in(bhs, 0x60000000u | (k & 0xffffff), 0, th_rand_range(rs, 0, 5000),
+			       TOELESS_ISCSI_FLAG_FINAL, 0, 0);
 		len = th_rand_range(rs, 1, 200);
 		break;
-	case 2:
-		th_bhs_r2t(bhs, 0x50000000u | (k & 0xffffff), 0x99, 0, 0, 4096);
-		break;
+	case 2: th_bhs_r2t(bhs, 0x50000000u | (k & 0xffffff), 0x99, 0, 0, 4096); break;
 	case 3:
 		th_bhs_async(bhs, 1, 0);
 		len = th_rand_range(rs, 0, 40);
@@ -240,9 +238,7 @@ static void scen_random_slow(struct scen *s, uint64_t *rs)
 		th_bhs_init(data, TOELESS_ISCSI_OP_SCSI_CMD, 0x80, k);
 		len = 48;
 		break;
-	default:
-		th_bhs_scsi_rsp(bhs, 0x50000000u | (k & 0xffffff), 0, 0, 0, 0);
-		break;
+	default: th_bhs_scsi_rsp(bhs, 0x50000000u | (k & 0xffffff), 0, 0, 0, 0); break;
 	}
 	if (len && !(bhs[0] == TOELESS_ISCSI_OP_REJECT))
 		th_fill_pattern(data, len, k);
@@ -343,8 +339,8 @@ static void check_one(struct scen *s, int i, int rc, const struct toeless_pdu *p
 	ck_assert_uint_eq(pdu->opcode, e->opcode);
 	ck_assert_uint_eq(pdu->itt, e->itt);
 	ck_assert_uint_eq(pdu->data_len, e->data_len);
-	ck_assert_msg(pdu->flags == e->flags, "PDU %d (op 0x%02x): flags 0x%x, expected 0x%x", i, e->opcode,
-		      pdu->flags, e->flags);
+	ck_assert_msg(pdu->flags == e->flags, "PDU %d (op 0x%02x): flags 0x%x, expected 0x%x", i, e->opcode, pdu->flags,
+		      e->flags);
 	ck_assert_uint_eq(pdu->hdr_digest,
 			  s->digests & TOELESS_CTX_HEADER_DIGEST ? TOELESS_DIGEST_OK : TOELESS_DIGEST_NONE);
 	ck_assert_uint_eq(pdu->data_digest, (s->digests & TOELESS_CTX_DATA_DIGEST) && e->data_len
@@ -463,8 +459,7 @@ static void open_conn(struct scen *s, struct th_conn *c, enum th_sock kind)
 }
 
 /* Send the stream with a paced writer thread, receive and check it all. */
-static void scen_run(struct scen *s, enum th_sock kind, enum th_split split, size_t chunk, uint64_t seed,
-		     bool drain)
+static void scen_run(struct scen *s, enum th_sock kind, enum th_split split, size_t chunk, uint64_t seed, bool drain)
 {
 	struct th_conn c;
 	scen_zero_buffers(s);
@@ -857,8 +852,7 @@ START_TEST(test_set_params_switch)
 	ck_assert_mem_eq(pdu.data, kv, 38);
 	size_t first = b.len;
 
-	struct toeless_ctx_params p = { 
-					.flags = TOELESS_CTX_HEADER_DIGEST | TOELESS_CTX_DATA_DIGEST,
+	struct toeless_ctx_params p = { .flags = TOELESS_CTX_HEADER_DIGEST | TOELESS_CTX_DATA_DIGEST,
 					.max_recv_dsl = 65536 };
 	ck_assert_int_eq(toeless_ctx_set_params(c.ctx, &p), 0);
 
@@ -946,9 +940,11 @@ START_TEST(test_itt_reuse_in_stream)
 	ck_assert_int_eq(toeless_sgl_post(c.ctx, 5, &iov, 1, 1), 0);
 	struct th_buf w;
 	th_buf_init(&w);
-	th_append_data_in(&w, TOELESS_CTX_DATA_DIGEST, 5, 0, 0, d1, 100, TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS, 0, 0);
+	th_append_data_in(&w, TOELESS_CTX_DATA_DIGEST, 5, 0, 0, d1, 100,
+			  TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS, 0, 0);
 	size_t second = w.len;
-	th_append_data_in(&w, TOELESS_CTX_DATA_DIGEST, 5, 0, 0, d2, 100, TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS, 0, 0);
+	th_append_data_in(&w, TOELESS_CTX_DATA_DIGEST, 5, 0, 0, d2, 100,
+			  TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS, 0, 0);
 	th_feed(c.peer, c.fd, w.p, second);
 	struct toeless_pdu pdu;
 	ck_assert_int_eq(th_recv(c.ctx, c.fd, &pdu, TH_TIMEOUT_MS), 0);
@@ -1031,8 +1027,8 @@ START_TEST(test_status_only_datain)
 	struct th_buf w;
 	th_buf_init(&w);
 	th_append_data_in(&w, TOELESS_CTX_DATA_DIGEST, 0xb0, 0, 0, d, 64, TOELESS_ISCSI_FLAG_FINAL, 0, 0);
-	th_append_data_in(&w, TOELESS_CTX_DATA_DIGEST, 0xb0, 1, 64, NULL, 0, TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS,
-			  0x02, 0);
+	th_append_data_in(&w, TOELESS_CTX_DATA_DIGEST, 0xb0, 1, 64, NULL, 0,
+			  TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS, 0x02, 0);
 	th_feed(c.peer, c.fd, w.p, w.len);
 	struct toeless_pdu pdu;
 	ck_assert_int_eq(th_recv(c.ctx, c.fd, &pdu, TH_TIMEOUT_MS), 0);

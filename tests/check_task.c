@@ -117,7 +117,7 @@ START_TEST(test_direct)
 	ck_assert_uint_eq(x->total, 5);
 	ck_assert_int_eq(tl_task_mark_range(x, 0, 2), 0);
 	ck_assert_int_eq(tl_task_mark_range(x, 3, 4), 0); /* a second range: heap */
-	tl_tasks_fini(&t); /* frees what the direct entries hold */
+	tl_tasks_fini(&t);                                /* frees what the direct entries hold */
 }
 END_TEST
 
@@ -468,8 +468,7 @@ static void random_sgl(uint64_t *rs, struct iovec *sgl, int cnt, uint32_t maxlen
 	}
 }
 
-static void compare_slice(struct tl_task *task, const struct iovec *sgl, int cnt, uint64_t off, uint64_t len,
-			  int max)
+static void compare_slice(struct tl_task *task, const struct iovec *sgl, int cnt, uint64_t off, uint64_t len, int max)
 {
 	struct iovec got[80], exp[80];
 	uint64_t gcov = 12345, ecov;
@@ -477,9 +476,8 @@ static void compare_slice(struct tl_task *task, const struct iovec *sgl, int cnt
 	int gn = tl_task_slice(task, off, len, got, max, &gcov);
 	TH_CHECK(gn == en, "slice(off %llu, len %llu, max %d): %d entries, expected %d", (unsigned long long)off,
 		 (unsigned long long)len, max, gn, en);
-	TH_CHECK(gcov == ecov, "slice(off %llu, len %llu, max %d): covers %llu, expected %llu",
-		 (unsigned long long)off, (unsigned long long)len, max, (unsigned long long)gcov,
-		 (unsigned long long)ecov);
+	TH_CHECK(gcov == ecov, "slice(off %llu, len %llu, max %d): covers %llu, expected %llu", (unsigned long long)off,
+		 (unsigned long long)len, max, (unsigned long long)gcov, (unsigned long long)ecov);
 	for (int i = 0; i < en; i++)
 		TH_CHECK(got[i].iov_base == exp[i].iov_base && got[i].iov_len == exp[i].iov_len,
 			 "slice(off %llu, len %llu, max %d): entry %d differs", (unsigned long long)off,

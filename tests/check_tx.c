@@ -92,7 +92,8 @@ START_TEST(test_send_variants)
 			memcpy(copy, iov, sizeof(iov));
 			/* no data: sometimes no iovecs at all, sometimes empty ones */
 			bool pass = len || th_rand(&rs) % 2;
-			int rc = toeless_pdu_send(c.ctx, bhs, words ? ahs : NULL, ahs_len, pass ? iov : NULL, pass ? n : 0);
+			int rc = toeless_pdu_send(c.ctx, bhs, words ? ahs : NULL, ahs_len, pass ? iov : NULL,
+						  pass ? n : 0);
 			ck_assert_int_eq(rc, 0);
 			/* the caller's iovecs are not modified */
 			ck_assert_mem_eq(copy, iov, sizeof(iov));
@@ -396,7 +397,8 @@ START_TEST(test_send_while_receiving)
 	th_buf_init(&in);
 	th_append_data_in(&in, DG_BOTH, 0x44, 0, 0, d, 1500, 0, 0, 0);
 	size_t half = in.len;
-	th_append_data_in(&in, DG_BOTH, 0x44, 1, 1500, d + 1500, 1500, TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS, 0, 0);
+	th_append_data_in(&in, DG_BOTH, 0x44, 1, 1500, d + 1500, 1500,
+			  TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS, 0, 0);
 	/* half of the first Data-In, then send a PDU, then the rest */
 	th_feed(c.peer, c.fd, in.p, half / 2);
 	struct toeless_pdu pdu;

@@ -157,7 +157,7 @@ devsim() {
 	cd "$asan" || return 1
 	[ "$(id -u)" = 0 ] || { echo "SKIP: needs root for tgtd"; return 77; }
 	command -v tgtd >/dev/null || { echo "SKIP: tgtd not installed"; return 77; }
-	make -j"$JOBS" backends/hw/devsim/toeless-devsim examples/toeless-iscsi/toeless-iscsi >/dev/null 2>&1 ||
+	make -j"$JOBS" tools/toeless-devsim/toeless-devsim examples/toeless-iscsi/toeless-iscsi >/dev/null 2>&1 ||
 		{ echo "SKIP: toeless-devsim does not build"; return 77; }
 	DEVSIM_SECONDS=$DEVSIM_SECONDS top_builddir=$asan top_srcdir=$srcdir \
 		ASAN_OPTIONS=detect_leaks=1 bash "$srcdir/tests/stress/fault-devsim.sh"

@@ -104,8 +104,7 @@ void th_bhs_init(uint8_t bhs[48], uint8_t opcode, uint8_t flags, uint32_t itt)
 	ref_put_be32(bhs + 16, itt);
 }
 
-void th_bhs_scsi_rsp(uint8_t bhs[48], uint32_t itt, uint8_t response, uint8_t status, uint8_t flags,
-		     uint32_t residual)
+void th_bhs_scsi_rsp(uint8_t bhs[48], uint32_t itt, uint8_t response, uint8_t status, uint8_t flags, uint32_t residual)
 {
 	th_bhs_init(bhs, TOELESS_ISCSI_OP_SCSI_RSP, (uint8_t)(TOELESS_ISCSI_FLAG_FINAL | flags), itt);
 	bhs[2] = response;
@@ -113,7 +112,7 @@ void th_bhs_scsi_rsp(uint8_t bhs[48], uint32_t itt, uint8_t response, uint8_t st
 	ref_put_be32(bhs + 24, 0x200);
 	ref_put_be32(bhs + 28, 8);
 	ref_put_be32(bhs + 32, 71);
-	ref_put_be32(bhs + 36, 3);   /* ExpDataSN */
+	ref_put_be32(bhs + 36, 3); /* ExpDataSN */
 	ref_put_be32(bhs + 44, residual);
 }
 
@@ -124,8 +123,7 @@ void th_bhs_nop_in(uint8_t bhs[48], uint32_t itt, uint32_t ttt)
 	ref_put_be32(bhs + 24, 0x300);
 }
 
-void th_bhs_r2t(uint8_t bhs[48], uint32_t itt, uint32_t ttt, uint32_t r2tsn, uint32_t offset,
-		uint32_t desired_len)
+void th_bhs_r2t(uint8_t bhs[48], uint32_t itt, uint32_t ttt, uint32_t r2tsn, uint32_t offset, uint32_t desired_len)
 {
 	th_bhs_init(bhs, TOELESS_ISCSI_OP_R2T, TOELESS_ISCSI_FLAG_FINAL, itt);
 	ref_put_be32(bhs + 8, 0x00010000);
@@ -189,8 +187,7 @@ size_t th_pdu_append(struct th_buf *out, const struct th_pdu *p)
 		ck_assert_uint_lt(start + p->corrupt_off, out->len);
 		out->p[start + p->corrupt_off] ^= 0x40;
 		break;
-	case TH_CORRUPT_NONE:
-		break;
+	case TH_CORRUPT_NONE: break;
 	}
 	return start;
 }
@@ -207,8 +204,7 @@ size_t th_append_data_in(struct th_buf *out, unsigned digests, uint32_t itt, uin
 	return th_pdu_append(out, &p);
 }
 
-size_t th_append_bhs(struct th_buf *out, unsigned digests, const uint8_t bhs[48], const void *data,
-		     uint32_t len)
+size_t th_append_bhs(struct th_buf *out, unsigned digests, const uint8_t bhs[48], const void *data, uint32_t len)
 {
 	struct th_pdu p;
 	memset(&p, 0, sizeof(p));
@@ -428,18 +424,10 @@ static void *writer_main(void *arg)
 	while (off < w->len && !__atomic_load_n(&w->stop, __ATOMIC_ACQUIRE)) {
 		size_t n;
 		switch (w->o.split) {
-		case TH_SPLIT_BYTE:
-			n = 1;
-			break;
-		case TH_SPLIT_FIXED:
-			n = w->o.chunk ? w->o.chunk : 1;
-			break;
-		case TH_SPLIT_RANDOM:
-			n = th_rand_range(&rs, 1, (uint32_t)(w->o.chunk ? w->o.chunk : 64));
-			break;
-		default:
-			n = w->len;
-			break;
+		case TH_SPLIT_BYTE: n = 1; break;
+		case TH_SPLIT_FIXED: n = w->o.chunk ? w->o.chunk : 1; break;
+		case TH_SPLIT_RANDOM: n = th_rand_range(&rs, 1, (uint32_t)(w->o.chunk ? w->o.chunk : 64)); break;
+		default: n = w->len; break;
 		}
 		if (n > w->len - off)
 			n = w->len - off;

@@ -5,7 +5,7 @@
  *
  * Nothing here uses the library to compute a value the library is being
  * tested for: digests come from th_crc32c(), a plain bitwise CRC32C
- * (tests/common/ref.h, shared with toeless-conform).
+ * (tools/common/ref.h, shared with toeless-conform).
  *
  * Environment:
  *   TOELESS_TEST_ITER  multiplies random iteration counts (th_iter());
@@ -26,14 +26,14 @@
 
 #include "toeless.h"
 
-#include "common/ref.h"
+#include "../tools/common/ref.h"
 
 /* ---- CRC32C reference and randomness (deterministic): the references of
- * tests/common/ref.h, which toeless-conform uses too ---- */
-#define th_crc32c ref_crc32c         /* th_crc32c(0, "123456789", 9) == 0xE3069283 */
-#define th_crc32c_iov ref_crc32c_iov
-#define th_rand ref_rand             /* splitmix64 */
-#define th_rand_range ref_rand_range /* lo..hi inclusive */
+ * tools/common/ref.h, which toeless-conform uses too ---- */
+#define th_crc32c      ref_crc32c /* th_crc32c(0, "123456789", 9) == 0xE3069283 */
+#define th_crc32c_iov  ref_crc32c_iov
+#define th_rand        ref_rand       /* splitmix64 */
+#define th_rand_range  ref_rand_range /* lo..hi inclusive */
 #define th_shuffle_u32 ref_shuffle_u32
 /* Fill buf with a pattern that depends on seed and the byte's index. */
 void th_fill_pattern(void *buf, size_t len, uint32_t seed);
@@ -56,11 +56,9 @@ void th_bhs_init(uint8_t bhs[48], uint8_t opcode, uint8_t flags, uint32_t itt);
 /* Data-In.  flags: TOELESS_ISCSI_FLAG_FINAL, TOELESS_ISCSI_DATAIN_STATUS/UNDERFLOW/OVERFLOW/ACK. */
 #define th_bhs_data_in ref_bhs_data_in
 /* SCSI Response.  flags: TOELESS_ISCSI_RSP_UNDERFLOW/OVERFLOW (the F bit is always set). */
-void th_bhs_scsi_rsp(uint8_t bhs[48], uint32_t itt, uint8_t response, uint8_t status, uint8_t flags,
-		     uint32_t residual);
+void th_bhs_scsi_rsp(uint8_t bhs[48], uint32_t itt, uint8_t response, uint8_t status, uint8_t flags, uint32_t residual);
 void th_bhs_nop_in(uint8_t bhs[48], uint32_t itt, uint32_t ttt);
-void th_bhs_r2t(uint8_t bhs[48], uint32_t itt, uint32_t ttt, uint32_t r2tsn, uint32_t offset,
-		uint32_t desired_len);
+void th_bhs_r2t(uint8_t bhs[48], uint32_t itt, uint32_t ttt, uint32_t r2tsn, uint32_t offset, uint32_t desired_len);
 void th_bhs_reject(uint8_t bhs[48], uint8_t reason);
 void th_bhs_async(uint8_t bhs[48], uint8_t event, uint8_t vcode);
 /* SCSI Response data segment: SenseLength (2 bytes, big-endian) + sense.
@@ -78,11 +76,11 @@ enum th_corrupt {
 struct th_pdu {
 	uint8_t bhs[48];
 	const void *ahs;
-	uint32_t ahs_len;       /* bytes; TotalAHSLength = ahs_len / 4 unless keep_lengths */
+	uint32_t ahs_len; /* bytes; TotalAHSLength = ahs_len / 4 unless keep_lengths */
 	const void *data;
-	uint32_t data_len;      /* DataSegmentLength */
-	unsigned digests;       /* TOELESS_CTX_HEADER_DIGEST | TOELESS_CTX_DATA_DIGEST */
-	bool keep_lengths;      /* leave bytes 4..7 of bhs as given (lie about lengths) */
+	uint32_t data_len; /* DataSegmentLength */
+	unsigned digests;  /* TOELESS_CTX_HEADER_DIGEST | TOELESS_CTX_DATA_DIGEST */
+	bool keep_lengths; /* leave bytes 4..7 of bhs as given (lie about lengths) */
 	enum th_corrupt corrupt;
 	size_t corrupt_off;
 };
@@ -95,18 +93,17 @@ size_t th_pdu_append(struct th_buf *out, const struct th_pdu *p);
 size_t th_append_data_in(struct th_buf *out, unsigned digests, uint32_t itt, uint32_t datasn, uint32_t offset,
 			 const void *data, uint32_t len, uint8_t flags, uint8_t status, uint32_t residual);
 /* Shortcut: any PDU from a prepared BHS. */
-size_t th_append_bhs(struct th_buf *out, unsigned digests, const uint8_t bhs[48], const void *data,
-		     uint32_t len);
+size_t th_append_bhs(struct th_buf *out, unsigned digests, const uint8_t bhs[48], const void *data, uint32_t len);
 
 /* ---- independent parser (for what the library sends) ---- */
 struct th_parsed {
 	uint8_t bhs[48];
 	uint8_t ahs[1020];
 	uint32_t ahs_len;
-	const uint8_t *data;    /* points into the parsed buffer */
+	const uint8_t *data; /* points into the parsed buffer */
 	uint32_t data_len;
 	uint32_t pad_len;
-	bool pad_zero;          /* every pad byte is 0 */
+	bool pad_zero; /* every pad byte is 0 */
 	bool has_hdr_digest, has_data_digest;
 	uint32_t hdr_digest, data_digest;           /* as on the wire (LSB first) */
 	uint32_t hdr_digest_calc, data_digest_calc; /* computed with th_crc32c */
@@ -146,9 +143,9 @@ struct th_writer_opts {
 	enum th_split split;
 	size_t chunk;
 	uint64_t seed;
-	int drain_fd;      /* receiver's fd: wait until it read each chunk (-1: no waiting) */
+	int drain_fd;        /* receiver's fd: wait until it read each chunk (-1: no waiting) */
 	bool shutdown_after; /* shutdown(SHUT_WR) when done */
-	unsigned delay_us; /* sleep between chunks */
+	unsigned delay_us;   /* sleep between chunks */
 };
 struct th_writer;
 struct th_writer *th_writer_start(int fd, const void *buf, size_t len, const struct th_writer_opts *o);
@@ -167,8 +164,8 @@ void th_ctx_stats(toeless_ctx *ctx, struct toeless_stats *st);
 
 /* One connection: a socket pair, the sw device, a CQ and a context. */
 struct th_conn {
-	int fd;    /* library side, non-blocking */
-	int peer;  /* target side, blocking */
+	int fd;   /* library side, non-blocking */
+	int peer; /* target side, blocking */
 	toeless_device *dev;
 	toeless_cq *cq;
 	toeless_ctx *ctx;
@@ -190,7 +187,7 @@ int th_cq_drain(toeless_cq *cq, struct toeless_completion *out, int max);
 int th_cq_wait(toeless_cq *cq, struct toeless_completion *out, int want, int timeout_ms);
 
 /* ---- canaries and guard pages ---- */
-#define TH_CANARY_LEN 64
+#define TH_CANARY_LEN  64
 #define TH_CANARY_BYTE 0xA5
 /* len usable bytes between two canary zones. */
 uint8_t *th_canary_alloc(size_t len);
@@ -204,10 +201,10 @@ void th_guard_free(uint8_t *p, size_t len);
 /* Check's ck_assert*() records a mark point on every assertion that holds
  * (a system call per assertion in fork mode): in loops over many bytes or
  * many thousands of items use TH_CHECK, which costs nothing when it holds. */
-#define TH_CHECK(cond, ...)                  \
-	do {                                 \
-		if (!(cond))                 \
-			ck_abort_msg(__VA_ARGS__); \
+#define TH_CHECK(cond, ...)                                                                                            \
+	do {                                                                                                           \
+		if (!(cond))                                                                                           \
+			ck_abort_msg(__VA_ARGS__);                                                                     \
 	} while (0)
 
 /* ---- running a suite ---- */
@@ -215,7 +212,7 @@ void th_guard_free(uint8_t *p, size_t len);
 void th_add_test(Suite *s, const char *name, const TTest *test);
 /* The same with _i running from start to end - 1. */
 void th_add_loop_test(Suite *s, const char *name, const TTest *test, int start, int end);
-#define TH_TEST(s, fn) th_add_test((s), #fn, fn)
+#define TH_TEST(s, fn)            th_add_test((s), #fn, fn)
 #define TH_LOOP_TEST(s, fn, a, b) th_add_loop_test((s), #fn, fn, (a), (b))
 int th_run_suite(Suite *s);
 

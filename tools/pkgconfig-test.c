@@ -45,8 +45,8 @@ int main(void)
 		return 1;
 	}
 
-	printf("libtoeless %s, backend %s, crc32c(\"123456789\") = 0x%08X\n", toeless_version(),
-	       caps.backend, (unsigned)crc);
+	printf("libtoeless %s, backend %s, crc32c(\"123456789\") = 0x%08X\n", toeless_version(), caps.backend,
+	       (unsigned)crc);
 	rc = toeless_device_close(dev);
 	if (rc < 0) {
 		fprintf(stderr, "toeless_device_close: %s\n", toeless_strerror(rc));

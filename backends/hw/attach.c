@@ -169,8 +169,8 @@ static void maybe_allow_device_writes(struct hw_dev *d)
 		fclose(f);
 	}
 	if (scope == 1 && d->dev_pid > 0 && prctl(PR_SET_PTRACER, (unsigned long)d->dev_pid, 0, 0, 0) != 0)
-		toeless_backend_log(d->tdev, TOELESS_LOG_WARN, "hw: PR_SET_PTRACER: %s; the device may not reach memory",
-				    strerror(errno));
+		toeless_backend_log(d->tdev, TOELESS_LOG_WARN,
+				    "hw: PR_SET_PTRACER: %s; the device may not reach memory", strerror(errno));
 }
 
 int hw_attach(struct hw_dev *d, const char *path)
@@ -388,11 +388,8 @@ void hw_admin_reap(struct hw_dev *d, struct hw_crc_done *done, int max, int *n)
 			pthread_mutex_unlock(&d->crc_lock);
 			break;
 		}
-		case HWIF_CQE_RESET:
-			hw_dev_fail(d, -EIO);
-			break;
-		default:
-			break;
+		case HWIF_CQE_RESET: hw_dev_fail(d, -EIO); break;
+		default: break;
 		}
 		d->acq_head++;
 	}

@@ -363,7 +363,8 @@ static int conn_identity(struct hw_ctx *c, int fd, uint64_t *consumed)
 		b->local_port = l4->sin_port;
 		b->peer_port = p4->sin_port;
 	} else if (la.ss_family == AF_INET6) {
-		const struct sockaddr_in6 *l6 = (const struct sockaddr_in6 *)&la, *p6 = (const struct sockaddr_in6 *)&pa;
+		const struct sockaddr_in6 *l6 = (const struct sockaddr_in6 *)&la,
+					  *p6 = (const struct sockaddr_in6 *)&pa;
 		memcpy(b->local_addr, &l6->sin6_addr, 16);
 		memcpy(b->peer_addr, &p6->sin6_addr, 16);
 		b->local_port = l6->sin6_port;
@@ -580,8 +581,7 @@ static void ctx_cqe(struct hw_ctx *c, const struct hwif_cqe *e)
 				    toeless_strerror(e->status));
 		c->dead = true;
 		break;
-	default:
-		break;
+	default: break;
 	}
 }
 

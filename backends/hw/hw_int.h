@@ -27,36 +27,36 @@
 
 /* Sizes the driver asks for at attach. */
 #define HW_MAX_CONTEXTS 64
-#define HW_ADMIN_SQ 256
-#define HW_ADMIN_CQ 512
-#define HW_CTX_SQ 256
-#define HW_CTX_CQ 1024
-#define HW_CTX_RQ 1024
+#define HW_ADMIN_SQ     256
+#define HW_ADMIN_CQ     512
+#define HW_CTX_SQ       256
+#define HW_CTX_CQ       1024
+#define HW_CTX_RQ       1024
 
 #define HW_ATTACH_TIMEOUT_MS 3000
-#define HW_CMD_TIMEOUT_MS 3000
+#define HW_CMD_TIMEOUT_MS    3000
 /* How long sgl_release waits for the device before it answers "later". */
 #define HW_RELEASE_WAIT_US 2000
 /* How long sgl_claim waits for the device's answer before failing it. */
 #define HW_CLAIM_WAIT_US 2000000
-#define HW_MAX_WAITERS 16
+#define HW_MAX_WAITERS   16
 
 struct hw_region {
 	struct hw_region *next;
 	uint32_t id;
 	uint8_t *addr;
 	size_t len;
-	int status;              /* 0: the device can reach it; else why not */
+	int status; /* 0: the device can reach it; else why not */
 };
 
 struct hw_waiter {
-	uint32_t tag;            /* 0: free */
+	uint32_t tag; /* 0: free */
 	int done;
 	int32_t status;
 };
 
 struct hw_crc_pending {
-	uint32_t tag;            /* 0: free */
+	uint32_t tag; /* 0: free */
 	toeless_cq *cq;
 	uint64_t id;
 };
@@ -71,13 +71,13 @@ struct hw_crc_done {
 struct hw_dev {
 	toeless_device *tdev;
 	pthread_mutex_t lock;
-	int ctl;                 /* control socket */
+	int ctl; /* control socket */
 	int memfd;
 	uint8_t *mem;
 	size_t mem_size;
 	struct hwif_layout lay;
-	int doorbell;            /* eventfd: driver -> device */
-	int irq0;                /* eventfd: admin vector */
+	int doorbell; /* eventfd: driver -> device */
+	int irq0;     /* eventfd: admin vector */
 	pid_t dev_pid;
 	char path[108];
 	struct hwif_hello_reply info; /* what the device granted */
@@ -88,60 +88,60 @@ struct hw_dev {
 	uint32_t asq_tail, acq_head;
 	uint32_t next_tag;
 	struct hw_waiter waiters[HW_MAX_WAITERS];
-	pthread_mutex_t crc_lock;     /* the CRC table (inside lock when both are held) */
-	struct hw_crc_pending *crcs;  /* open addressing by tag */
+	pthread_mutex_t crc_lock;    /* the CRC table (inside lock when both are held) */
+	struct hw_crc_pending *crcs; /* open addressing by tag */
 	uint32_t crc_mask, crc_count;
 	uint8_t slot_used[HW_MAX_CONTEXTS];
 	struct hw_region *regions;
 	uint32_t next_region;
-	int failed;              /* atomic */
+	int failed; /* atomic */
 	unsigned ticks;
 };
 
 enum hw_itt_state {
-	HW_ITT_HELD = 1,         /* offered to the device (it holds or will hold it) */
-	HW_ITT_DONE,             /* the device let go (auto-release) or refused it */
-	HW_ITT_REMOVING,         /* SGL_REMOVE posted: wait for SGL_RELEASED */
+	HW_ITT_HELD = 1, /* offered to the device (it holds or will hold it) */
+	HW_ITT_DONE,     /* the device let go (auto-release) or refused it */
+	HW_ITT_REMOVING, /* SGL_REMOVE posted: wait for SGL_RELEASED */
 };
 
 struct hw_itt {
 	uint32_t itt;
 	uint32_t gen;
 	uint8_t state;
-	uint8_t dev_holds;       /* counted in hw_ctx.n_held */
-	int32_t next;            /* chain in the bucket, or the free list; -1 ends */
+	uint8_t dev_holds; /* counted in hw_ctx.n_held */
+	int32_t next;      /* chain in the bucket, or the free list; -1 ends */
 };
 
 struct hw_ctx {
 	struct hw_dev *dev;
 	toeless_ctx *tctx;
 	uint32_t slot;
-	int irq;                 /* eventfd of this slot's vector */
+	int irq; /* eventfd of this slot's vector */
 	struct hwif_ctx_block *blk;
 	struct hwif_sqe *sq;
 	struct hwif_cqe *cq;
 	struct hwif_rqe *rq;
 	uint32_t sq_tail, cq_head, rq_head;
-	bool dead;               /* the device stopped following this context */
+	bool dead; /* the device stopped following this context */
 	bool hdr_digest, data_digest;
-	bool tx_digests;         /* transmit records go to the device (HWIF_F_DIGEST_TX) */
+	bool tx_digests; /* transmit records go to the device (HWIF_F_DIGEST_TX) */
 	/* ITT table: chained buckets over a fixed pool */
 	struct hw_itt *itts;
 	int32_t *buckets;
 	uint32_t bucket_mask;
 	int32_t free_itt;
 	uint32_t n_itts, max_itts;
-	uint32_t n_held;         /* SGLs the device may hold */
-	uint32_t n_removing;     /* SGL_REMOVEs waiting for their answer */
+	uint32_t n_held;     /* SGLs the device may hold */
+	uint32_t n_removing; /* SGL_REMOVEs waiting for their answer */
 	uint32_t gen_next;
-	uint32_t claim_tag;      /* tag of the last SGL_CLAIM */
+	uint32_t claim_tag; /* tag of the last SGL_CLAIM */
 	/* work to hand to the core from ctx_progress */
 	uint32_t *released;
 	uint32_t n_released, cap_released;
 	bool resync_pending;
 	uint64_t resync_pos;
 	/* SGL_REMOVEs that did not fit in the SQ */
-	uint64_t *backlog;       /* itt << 32 | gen */
+	uint64_t *backlog; /* itt << 32 | gen */
 	uint32_t n_backlog, cap_backlog;
 };
 

@@ -26,9 +26,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define HWIF_MAGIC 0x46495754u          /* "TWIF" */
-#define HWIF_VERSION_MAJOR 1            /* incompatible changes */
-#define HWIF_VERSION_MINOR 3            /* compatible additions: 1 adds SGL_CLAIM, 2 wire records, 3 transmit digests */
+#define HWIF_MAGIC         0x46495754u /* "TWIF" */
+#define HWIF_VERSION_MAJOR 1           /* incompatible changes */
+#define HWIF_VERSION_MINOR 3           /* compatible additions: 1 adds SGL_CLAIM, 2 wire records, 3 transmit digests */
 
 /* ---- features, negotiated at attach (driver asks, device grants a subset) ---- */
 #define HWIF_F_DDP          (1ull << 0) /* places Data-In payload into registered memory */
@@ -50,8 +50,10 @@
  * go; the device computes them over the outgoing segments, writes them in
  * (fixing the TCP checksum) and does so again for every retransmission
  * until the peer acknowledged the PDU. */
-#define HWIF_F_DIGEST_TX    (1ull << 7)
-#define HWIF_F_ALL (HWIF_F_DIGEST_TX | HWIF_F_DDP | HWIF_F_DIGEST_RX | HWIF_F_CRC_REQ | HWIF_F_RESYNC | HWIF_F_AUTO_RELEASE | HWIF_F_CLAIM | HWIF_F_WIRE_RECORDS)
+#define HWIF_F_DIGEST_TX (1ull << 7)
+#define HWIF_F_ALL                                                                                                     \
+	(HWIF_F_DIGEST_TX | HWIF_F_DDP | HWIF_F_DIGEST_RX | HWIF_F_CRC_REQ | HWIF_F_RESYNC | HWIF_F_AUTO_RELEASE |     \
+	 HWIF_F_CLAIM | HWIF_F_WIRE_RECORDS)
 
 /* ---- control socket messages ---- */
 enum hwif_msg_type {
@@ -62,18 +64,18 @@ enum hwif_msg_type {
 };
 
 struct hwif_msg_hdr {
-	uint32_t magic;           /* HWIF_MAGIC */
-	uint16_t type;            /* hwif_msg_type */
-	uint16_t len;             /* bytes of the whole message */
+	uint32_t magic; /* HWIF_MAGIC */
+	uint16_t type;  /* hwif_msg_type */
+	uint16_t len;   /* bytes of the whole message */
 };
 
 struct hwif_hello {
 	struct hwif_msg_hdr h;
 	uint16_t ver_major, ver_minor;
-	uint32_t host_pid;        /* the process whose memory regions name */
-	uint64_t features;        /* HWIF_F_* the driver can use */
-	uint64_t mem_size;        /* bytes of the queue memfd */
-	uint32_t max_contexts;    /* context slots laid out in the memfd */
+	uint32_t host_pid;     /* the process whose memory regions name */
+	uint64_t features;     /* HWIF_F_* the driver can use */
+	uint64_t mem_size;     /* bytes of the queue memfd */
+	uint32_t max_contexts; /* context slots laid out in the memfd */
 	uint32_t admin_sq_entries, admin_cq_entries;
 	uint32_t ctx_sq_entries, ctx_cq_entries, ctx_rq_entries;
 	uint32_t reserved[6];
@@ -82,24 +84,24 @@ struct hwif_hello {
 struct hwif_hello_reply {
 	struct hwif_msg_hdr h;
 	uint16_t ver_major, ver_minor;
-	int32_t status;           /* 0 or a negative errno: the attach failed */
-	uint64_t features;        /* granted: a subset of what was asked */
+	int32_t status;    /* 0 or a negative errno: the attach failed */
+	uint64_t features; /* granted: a subset of what was asked */
 	uint32_t device_pid;
-	uint32_t max_contexts;    /* slots the device serves (<= asked) */
-	uint32_t max_sge;         /* SGEs in one SGL */
-	uint32_t max_sgls;        /* SGLs held at once per context */
-	uint32_t max_dsl;         /* largest data segment it follows */
-	uint32_t max_regions;     /* memory regions at once */
-	uint32_t max_crc_sge;     /* SGEs in one CRC request */
+	uint32_t max_contexts; /* slots the device serves (<= asked) */
+	uint32_t max_sge;      /* SGEs in one SGL */
+	uint32_t max_sgls;     /* SGLs held at once per context */
+	uint32_t max_dsl;      /* largest data segment it follows */
+	uint32_t max_regions;  /* memory regions at once */
+	uint32_t max_crc_sge;  /* SGEs in one CRC request */
 	uint32_t reserved0;
-	char name[32];            /* device model name and version, NUL-terminated */
+	char name[32]; /* device model name and version, NUL-terminated */
 	uint32_t reserved[4];
 };
 
 struct hwif_vector_msg {
 	struct hwif_msg_hdr h;
-	uint32_t vector;          /* 1 + context slot */
-	int32_t status;           /* reply: 0 or negative errno */
+	uint32_t vector; /* 1 + context slot */
+	int32_t status;  /* reply: 0 or negative errno */
 };
 
 /* ---- queue memory layout ---- */
@@ -108,7 +110,7 @@ struct hwif_vector_msg {
 enum hwif_dev_state {
 	HWIF_STATE_ATTACHING = 0,
 	HWIF_STATE_RUNNING = 1,
-	HWIF_STATE_RESET = 2,     /* the device reset: it holds nothing, offloads nothing */
+	HWIF_STATE_RESET = 2, /* the device reset: it holds nothing, offloads nothing */
 	HWIF_STATE_FAILED = 3,
 };
 
@@ -125,25 +127,25 @@ struct hwif_dev_stats {
 	uint64_t crc_requests;    /* CRC requests served */
 	uint64_t sgls_added, sgls_refused, sgls_released;
 	uint64_t faults_injected;
-	uint64_t tx_records;      /* transmit records taken (HWIF_OP_TX_PDU) */
-	uint64_t tx_digests_inserted; /* header and data digests written into first transmissions */
+	uint64_t tx_records;            /* transmit records taken (HWIF_OP_TX_PDU) */
+	uint64_t tx_digests_inserted;   /* header and data digests written into first transmissions */
 	uint64_t tx_digests_reinserted; /* ... into retransmitted segments */
-	uint64_t tx_digest_misses; /* digests the device could not compute (bytes not seen in order) */
+	uint64_t tx_digest_misses;      /* digests the device could not compute (bytes not seen in order) */
 	uint64_t reserved[15];
 };
 
 struct hwif_shared_hdr {
-	uint32_t magic;           /* HWIF_MAGIC, written by the driver */
-	uint32_t state;           /* hwif_dev_state, written by the device */
+	uint32_t magic; /* HWIF_MAGIC, written by the driver */
+	uint32_t state; /* hwif_dev_state, written by the device */
 	uint32_t reset_count;
 	uint32_t reserved0[13];
-	uint32_t admin_sq_tail;   /* driver */
+	uint32_t admin_sq_tail; /* driver */
 	uint32_t pad0[15];
-	uint32_t admin_sq_head;   /* device */
-	uint32_t admin_cq_tail;   /* device */
+	uint32_t admin_sq_head; /* device */
+	uint32_t admin_cq_tail; /* device */
 	uint32_t pad1[14];
-	uint32_t admin_cq_head;   /* driver */
-	uint32_t admin_irq_arm;   /* driver sets 1 before it sleeps on vector 0; device clears */
+	uint32_t admin_cq_head; /* driver */
+	uint32_t admin_irq_arm; /* driver sets 1 before it sleeps on vector 0; device clears */
 	uint32_t pad2[14];
 	struct hwif_dev_stats stats;
 };
@@ -154,7 +156,7 @@ struct hwif_ctx_block {
 	uint32_t sq_tail;
 	uint32_t cq_head;
 	uint32_t rq_head;
-	uint32_t irq_arm;         /* set before sleeping on the slot's vector; device clears */
+	uint32_t irq_arm; /* set before sleeping on the slot's vector; device clears */
 	uint32_t pad0[12];
 	/* written by the device */
 	uint32_t sq_head;
@@ -162,44 +164,44 @@ struct hwif_ctx_block {
 	uint32_t rq_tail;
 	uint32_t pad1[13];
 	/* context parameters, written by the driver before CTX_ADD / CTX_MODIFY */
-	uint64_t host_pos;        /* stream position (host numbering) of the next PDU header */
-	uint64_t wire_off;        /* bytes of the target->host byte stream before that header */
-	uint32_t flags;           /* HWIF_CTX_HDR_DIGEST | HWIF_CTX_DATA_DIGEST */
+	uint64_t host_pos; /* stream position (host numbering) of the next PDU header */
+	uint64_t wire_off; /* bytes of the target->host byte stream before that header */
+	uint32_t flags;    /* HWIF_CTX_HDR_DIGEST | HWIF_CTX_DATA_DIGEST */
 	uint32_t max_recv_dsl;
-	uint16_t family;          /* AF_INET or AF_INET6 */
-	uint16_t local_port;      /* the host socket's own port (network order) */
-	uint16_t peer_port;       /* the port it is connected to (network order) */
+	uint16_t family;     /* AF_INET or AF_INET6 */
+	uint16_t local_port; /* the host socket's own port (network order) */
+	uint16_t peer_port;  /* the port it is connected to (network order) */
 	uint16_t pad2;
-	uint8_t local_addr[16];   /* IPv4 in the first 4 bytes */
+	uint8_t local_addr[16]; /* IPv4 in the first 4 bytes */
 	uint8_t peer_addr[16];
-	uint64_t tx_wire_off;     /* bytes the host sent on the connection before transmit position 0 */
+	uint64_t tx_wire_off; /* bytes the host sent on the connection before transmit position 0 */
 	uint32_t pad3[14];
 };
 
-#define HWIF_CTX_HDR_DIGEST 1u
+#define HWIF_CTX_HDR_DIGEST  1u
 #define HWIF_CTX_DATA_DIGEST 2u
-#define HWIF_TX_HDR_DIGEST 1u
-#define HWIF_TX_DATA_DIGEST 2u
+#define HWIF_TX_HDR_DIGEST   1u
+#define HWIF_TX_DATA_DIGEST  2u
 
 /* ---- submission queue entries (64 bytes) ---- */
 enum hwif_opcode {
 	HWIF_OP_NOP = 0,
 	/* admin queue */
-	HWIF_OP_MR_REG = 1,       /* a = region; u.mr = host address, length */
-	HWIF_OP_MR_DEREG = 2,     /* a = region */
-	HWIF_OP_CTX_ADD = 3,      /* a = slot: parameters in its block */
-	HWIF_OP_CTX_MODIFY = 4,   /* a = slot: new flags/max_recv_dsl apply from block.host_pos */
-	HWIF_OP_CTX_REMOVE = 5,   /* a = slot: releases every SGL, stops following */
-	HWIF_OP_CRC = 6,          /* count = SGEs, b = seed; SGEs inline then HWIF_OP_SGE entries */
-	HWIF_OP_RESET = 7,        /* drop everything this attachment holds */
+	HWIF_OP_MR_REG = 1,     /* a = region; u.mr = host address, length */
+	HWIF_OP_MR_DEREG = 2,   /* a = region */
+	HWIF_OP_CTX_ADD = 3,    /* a = slot: parameters in its block */
+	HWIF_OP_CTX_MODIFY = 4, /* a = slot: new flags/max_recv_dsl apply from block.host_pos */
+	HWIF_OP_CTX_REMOVE = 5, /* a = slot: releases every SGL, stops following */
+	HWIF_OP_CRC = 6,        /* count = SGEs, b = seed; SGEs inline then HWIF_OP_SGE entries */
+	HWIF_OP_RESET = 7,      /* drop everything this attachment holds */
 	/* context SQ */
-	HWIF_OP_SGL_ADD = 16,     /* a = ITT, b = generation, count = SGEs; then HWIF_OP_SGE entries */
-	HWIF_OP_SGL_REMOVE = 17,  /* a = ITT, b = generation */
+	HWIF_OP_SGL_ADD = 16,      /* a = ITT, b = generation, count = SGEs; then HWIF_OP_SGE entries */
+	HWIF_OP_SGL_REMOVE = 17,   /* a = ITT, b = generation */
 	HWIF_OP_RESYNC_REPLY = 18, /* u.resync */
-	HWIF_OP_SGL_CLAIM = 19,   /* a = ITT, b = generation, tag; u.claim: the host writes [lo, hi) */
-	HWIF_OP_TX_PDU = 20,      /* u.tx: a PDU the host is about to send; no completion */
+	HWIF_OP_SGL_CLAIM = 19,    /* a = ITT, b = generation, tag; u.claim: the host writes [lo, hi) */
+	HWIF_OP_TX_PDU = 20,       /* u.tx: a PDU the host is about to send; no completion */
 	/* continuation of the SGE list of the entry before it */
-	HWIF_OP_SGE = 31,         /* count = SGEs in this entry (1..3) */
+	HWIF_OP_SGE = 31, /* count = SGEs in this entry (1..3) */
 };
 
 /* One SGE: bytes [offset, offset + len) of a registered region. */
@@ -215,27 +217,27 @@ struct hwif_sqe {
 	uint8_t opcode;
 	uint8_t flags;
 	uint16_t count;
-	uint32_t tag;             /* echoed in the completion */
+	uint32_t tag; /* echoed in the completion */
 	uint32_t a;
 	uint32_t b;
 	union {
 		struct hwif_sge sge[HWIF_SGE_PER_SQE];
 		struct {
-			uint64_t addr;    /* host virtual address: the IOMMU-like mapping */
+			uint64_t addr; /* host virtual address: the IOMMU-like mapping */
 			uint64_t len;
 		} mr;
 		struct {
-			uint64_t pos;     /* host stream position asked about */
+			uint64_t pos; /* host stream position asked about */
 			uint32_t is_header;
 		} resync;
 		struct {
-			uint64_t lo, hi;  /* SGL byte range software places */
+			uint64_t lo, hi; /* SGL byte range software places */
 		} claim;
 		struct {
-			uint64_t pos;     /* transmit position of the PDU header (tx_wire_off + pos bytes after the SYN) */
-			uint32_t hdr_len; /* BHS + AHS, without digest */
+			uint64_t pos; /* transmit position of the PDU header (tx_wire_off + pos bytes after the SYN) */
+			uint32_t hdr_len;  /* BHS + AHS, without digest */
 			uint32_t data_len; /* DataSegmentLength (pad follows) */
-			uint32_t flags;   /* HWIF_TX_HDR_DIGEST | HWIF_TX_DATA_DIGEST: digests to insert */
+			uint32_t flags;    /* HWIF_TX_HDR_DIGEST | HWIF_TX_DATA_DIGEST: digests to insert */
 		} tx;
 		uint8_t raw[48];
 	} u;
@@ -243,21 +245,21 @@ struct hwif_sqe {
 
 /* ---- completion queue entries (32 bytes) ---- */
 enum hwif_cqe_type {
-	HWIF_CQE_CMD = 1,         /* a command finished: tag, opcode, status */
-	HWIF_CQE_CRC = 2,         /* tag, status, value = CRC (toeless_crc32c convention) */
+	HWIF_CQE_CMD = 1,          /* a command finished: tag, opcode, status */
+	HWIF_CQE_CRC = 2,          /* tag, status, value = CRC (toeless_crc32c convention) */
 	HWIF_CQE_SGL_RELEASED = 3, /* a = ITT, b = generation; the device no longer holds it */
-	HWIF_CQE_SGL_REFUSED = 4, /* a = ITT, b = generation, status: never held */
-	HWIF_CQE_RESYNC_REQ = 5,  /* value = host stream position: is there a header? */
-	HWIF_CQE_CTX_ERROR = 6,   /* status: the device stopped following this context */
-	HWIF_CQE_RESET = 7,       /* admin CQ: the device reset */
-	HWIF_CQE_SGL_CLAIMED = 8, /* a = ITT, b = generation, tag: from now on nothing is placed over the range */
+	HWIF_CQE_SGL_REFUSED = 4,  /* a = ITT, b = generation, status: never held */
+	HWIF_CQE_RESYNC_REQ = 5,   /* value = host stream position: is there a header? */
+	HWIF_CQE_CTX_ERROR = 6,    /* status: the device stopped following this context */
+	HWIF_CQE_RESET = 7,        /* admin CQ: the device reset */
+	HWIF_CQE_SGL_CLAIMED = 8,  /* a = ITT, b = generation, tag: from now on nothing is placed over the range */
 };
 
 struct hwif_cqe {
 	uint8_t type;
-	uint8_t opcode;           /* of the command (HWIF_CQE_CMD) */
+	uint8_t opcode; /* of the command (HWIF_CQE_CMD) */
 	uint16_t flags;
-	int32_t status;           /* 0 or a negative errno */
+	int32_t status; /* 0 or a negative errno */
 	uint32_t tag;
 	uint32_t a;
 	uint32_t b;
@@ -266,28 +268,28 @@ struct hwif_cqe {
 };
 
 /* ---- receive records (32 bytes), one per PDU the device followed in sync ---- */
-#define HWIF_REC_F_RELEASED 1u    /* the device released this ITT's SGL after this PDU */
-#define HWIF_REC_F_PLACED 2u      /* payload went to the SGL of (itt, gen) */
-#define HWIF_REC_F_FINAL 4u       /* HWIF_F_WIRE_RECORDS: the record is complete (set last) */
+#define HWIF_REC_F_RELEASED 1u /* the device released this ITT's SGL after this PDU */
+#define HWIF_REC_F_PLACED   2u /* payload went to the SGL of (itt, gen) */
+#define HWIF_REC_F_FINAL    4u /* HWIF_F_WIRE_RECORDS: the record is complete (set last) */
 
 struct hwif_rqe {
-	uint64_t stream_pos;      /* host numbering: position of the PDU header */
+	uint64_t stream_pos; /* host numbering: position of the PDU header */
 	uint32_t itt;
-	uint32_t gen;             /* generation of the SGL placed into */
-	uint32_t data_len;        /* DataSegmentLength */
-	uint32_t bytes_placed;    /* from the segment start */
-	uint8_t hdr_digest;       /* toeless_digest_result */
-	uint8_t data_digest;      /* toeless_digest_result */
-	uint8_t flags;            /* HWIF_REC_F_* */
+	uint32_t gen;          /* generation of the SGL placed into */
+	uint32_t data_len;     /* DataSegmentLength */
+	uint32_t bytes_placed; /* from the segment start */
+	uint8_t hdr_digest;    /* toeless_digest_result */
+	uint8_t data_digest;   /* toeless_digest_result */
+	uint8_t flags;         /* HWIF_REC_F_* */
 	uint8_t opcode;
-	uint32_t seq;             /* record number; with HWIF_F_WIRE_RECORDS the TCP sequence of the header */
+	uint32_t seq; /* record number; with HWIF_F_WIRE_RECORDS the TCP sequence of the header */
 };
 
 /* Digest results: the same values as enum toeless_digest_result. */
-#define HWIF_DIGEST_NONE 0
-#define HWIF_DIGEST_OK 1
+#define HWIF_DIGEST_NONE      0
+#define HWIF_DIGEST_OK        1
 #define HWIF_DIGEST_UNCHECKED 2
-#define HWIF_DIGEST_BAD 3
+#define HWIF_DIGEST_BAD       3
 
 _Static_assert(sizeof(struct hwif_hello) == 80, "hwif_hello layout");
 _Static_assert(sizeof(struct hwif_hello_reply) == 104, "hwif_hello_reply layout");
@@ -298,11 +300,11 @@ _Static_assert(sizeof(struct hwif_cqe) == 32, "hwif_cqe layout");
 _Static_assert(sizeof(struct hwif_rqe) == 32, "hwif_rqe layout");
 
 /* ---- layout arithmetic (both sides compute it from the HELLO) ---- */
-#define HWIF_PAGE 4096u
+#define HWIF_PAGE         4096u
 #define HWIF_ADMIN_SQ_OFF HWIF_PAGE
 
 struct hwif_layout {
-	uint64_t admin_sq, admin_cq;  /* offsets */
+	uint64_t admin_sq, admin_cq; /* offsets */
 	uint64_t ctx_base, ctx_stride;
 	uint64_t ctx_sq, ctx_cq, ctx_rq; /* offsets inside a context slot */
 	uint64_t size;
@@ -334,7 +336,7 @@ static inline void hwif_layout_compute(struct hwif_layout *l, uint32_t max_conte
 /* Ring indices are free-running 32-bit counters; an entry lives at
  * index & (entries - 1).  Producers publish with a release store, consumers
  * read with an acquire load. */
-#define HWIF_LOAD(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
+#define HWIF_LOAD(p)     __atomic_load_n((p), __ATOMIC_ACQUIRE)
 #define HWIF_STORE(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
 
 /* Default path of a device's control socket ("hw" with no argument). */

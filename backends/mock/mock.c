@@ -25,7 +25,7 @@
 #ifdef HAVE_CONFIG_H
 #include "config.h"
 #else
-#define _GNU_SOURCE /* built alone, as a plugin from the installed headers */
+#define _GNU_SOURCE     /* built alone, as a plugin from the installed headers */
 #define PACKAGE_VERSION "plugin"
 #endif
 
@@ -47,9 +47,9 @@
 #include "toeless_mock.h"
 
 #define MOCK_MAX_FAULTS 32
-#define MOCK_BUCKETS 256     /* per-context ITT hash; ITTs are usually dense */
-#define MOCK_BATCH 32        /* completions delivered per locked pass */
-#define MOCK_MAX_SGE 1023    /* one SGL slice + the trailer fit in IOV_MAX */
+#define MOCK_BUCKETS    256  /* per-context ITT hash; ITTs are usually dense */
+#define MOCK_BATCH      32   /* completions delivered per locked pass */
+#define MOCK_MAX_SGE    1023 /* one SGL slice + the trailer fit in IOV_MAX */
 
 /* ---- state ---- */
 
@@ -58,14 +58,14 @@ struct mock_range {
 };
 
 struct mock_sgl {
-	struct mock_sgl *hnext;   /* hash chain */
-	struct mock_sgl *rnext;   /* release FIFO */
+	struct mock_sgl *hnext; /* hash chain */
+	struct mock_sgl *rnext; /* release FIFO */
 	uint32_t itt;
-	bool releasing;           /* the core let go; waiting to report the release */
-	bool dup;                 /* report the release twice */
-	uint32_t delay;           /* ctx_progress calls until the release is reported */
+	bool releasing; /* the core let go; waiting to report the release */
+	bool dup;       /* report the release twice */
+	uint32_t delay; /* ctx_progress calls until the release is reported */
 	uint64_t total;
-	bool no_place;            /* a claim could not be recorded: place nothing more */
+	bool no_place;             /* a claim could not be recorded: place nothing more */
 	struct mock_range *ranges; /* bytes placed, by the engine or claimed by software: sorted, merged */
 	uint32_t nranges, rcap;
 	int n;
@@ -74,8 +74,8 @@ struct mock_sgl {
 
 enum mock_sync {
 	SYNC_OK = 0,
-	SYNC_LOST,    /* declining everything; resync_pos valid when cand */
-	SYNC_ASKED,   /* resync requested at resync_pos; waiting for the reply */
+	SYNC_LOST,  /* declining everything; resync_pos valid when cand */
+	SYNC_ASKED, /* resync requested at resync_pos; waiting for the reply */
 };
 
 struct mock_dev;
@@ -86,14 +86,14 @@ struct mock_ctx {
 	toeless_ctx *ctx;
 	uint32_t id;
 	int fd;
-	uint32_t flags;           /* negotiated digests */
-	uint32_t nsgl;            /* SGLs held, releasing ones included */
+	uint32_t flags; /* negotiated digests */
+	uint32_t nsgl;  /* SGLs held, releasing ones included */
 	struct mock_sgl *bucket[MOCK_BUCKETS];
 	struct mock_sgl *rel_head, *rel_tail;
 	enum mock_sync sync;
 	bool cand;
 	uint64_t resync_pos;
-	bool asked;               /* a resync request is unanswered */
+	bool asked; /* a resync request is unanswered */
 	uint64_t asked_pos;
 };
 
@@ -106,7 +106,7 @@ struct mock_crc {
 };
 
 struct mock_fault {
-	int id;                   /* 0: free slot */
+	int id; /* 0: free slot */
 	struct toeless_mock_fault f;
 	uint64_t events;
 	uint64_t fired;
@@ -129,7 +129,7 @@ struct mock_dev {
 	bool dead;
 	struct mock_ctx *ctxs;
 	uint32_t next_ctx_id;
-	struct mock_crc *crc;     /* FIFO ring of crc_queue entries */
+	struct mock_crc *crc; /* FIFO ring of crc_queue entries */
 	uint32_t crc_head, crc_count;
 	struct mock_fault faults[MOCK_MAX_FAULTS];
 	int next_fault_id;
@@ -154,13 +154,13 @@ struct mock_act {
 	uint32_t itt;
 	uint32_t crc;
 	int status;
-	uint64_t arg;             /* CRC id, resync position */
+	uint64_t arg; /* CRC id, resync position */
 };
 
 struct mock_out {
 	struct mock_act a[2 * MOCK_BATCH + 1];
 	int n;
-	bool device_error;        /* report the device failure, flush the CRC queue */
+	bool device_error; /* report the device failure, flush the CRC queue */
 };
 
 /* ---- helpers ---- */
@@ -245,8 +245,7 @@ static struct mock_fault *fault_event(struct mock_dev *m, uint32_t kind, uint32_
  * Every op starts here, under the lock: count the call and see whether the
  * device dies at it.  Returns true when the device is dead.
  */
-static bool op_enter(struct mock_dev *m, uint32_t op, bool has_itt, uint32_t itt, uint32_t *mask,
-		     struct mock_out *out)
+static bool op_enter(struct mock_dev *m, uint32_t op, bool has_itt, uint32_t itt, uint32_t *mask, struct mock_out *out)
 {
 	m->st.calls++;
 	if (m->dead)
@@ -289,15 +288,9 @@ static void out_deliver(struct mock_dev *m, struct mock_out *out)
 	for (int i = 0; i < out->n; i++) {
 		struct mock_act *a = &out->a[i];
 		switch (a->type) {
-		case ACT_RELEASED:
-			toeless_backend_sgl_released(a->ctx, a->itt);
-			break;
-		case ACT_RESYNC:
-			toeless_backend_resync_request(a->ctx, a->arg);
-			break;
-		case ACT_CRC:
-			toeless_backend_crc_done(a->cq, a->arg, a->crc, a->status);
-			break;
+		case ACT_RELEASED: toeless_backend_sgl_released(a->ctx, a->itt); break;
+		case ACT_RESYNC: toeless_backend_resync_request(a->ctx, a->arg); break;
+		case ACT_CRC: toeless_backend_crc_done(a->cq, a->arg, a->crc, a->status); break;
 		}
 	}
 	out->n = 0;
@@ -618,8 +611,8 @@ static int mock_crc_submit(void *dev_priv, toeless_cq *cq, const struct toeless_
 	} else {
 		uint32_t room = m->crc_queue - m->crc_count;
 		uint32_t take = (uint32_t)n < room ? (uint32_t)n : room;
-		struct mock_fault *f = fault_event(m, TOELESS_MOCK_FAULT_EXHAUSTION, TOELESS_MOCK_OP_CRC_SUBMIT, false,
-						   0, &mask);
+		struct mock_fault *f =
+			fault_event(m, TOELESS_MOCK_FAULT_EXHAUSTION, TOELESS_MOCK_OP_CRC_SUBMIT, false, 0, &mask);
 		if (f && f->f.value < take)
 			take = f->f.value;
 		for (uint32_t i = 0; i < take; i++) {
@@ -672,8 +665,8 @@ static void mock_progress(void *dev_priv)
 			};
 			n++;
 		}
-		if (n >= 2 && fault_event(m, TOELESS_MOCK_FAULT_REORDER_COMPLETIONS, TOELESS_MOCK_OP_PROGRESS, false, 0,
-					  &bmask))
+		if (n >= 2 &&
+		    fault_event(m, TOELESS_MOCK_FAULT_REORDER_COMPLETIONS, TOELESS_MOCK_OP_PROGRESS, false, 0, &bmask))
 			acts_reverse(batch, n);
 		for (int i = 0; i < n; i++)
 			dup[i] = fault_event(m, TOELESS_MOCK_FAULT_DUPLICATE_COMPLETIONS, TOELESS_MOCK_OP_PROGRESS,
@@ -823,8 +816,8 @@ static void mock_ctx_progress(void *ctx_priv)
 		n++;
 		sgl_free(c, s);
 	}
-	if (n >= 2 && fault_event(m, TOELESS_MOCK_FAULT_REORDER_COMPLETIONS, TOELESS_MOCK_OP_CTX_PROGRESS, false, 0,
-				  &mask)) {
+	if (n >= 2 &&
+	    fault_event(m, TOELESS_MOCK_FAULT_REORDER_COMPLETIONS, TOELESS_MOCK_OP_CTX_PROGRESS, false, 0, &mask)) {
 		acts_reverse(batch, n);
 		for (int i = 0, j = n - 1; i < j; i++, j--) {
 			bool t = dup[i];
@@ -1017,8 +1010,8 @@ static int place_data_in(struct mock_ctx *c, const struct toeless_rx_query *q, s
 
 	uint32_t k = q->data_len;
 	bool partial = false;
-	struct mock_fault *f = fault_event(m, TOELESS_MOCK_FAULT_PARTIAL_PLACEMENT, TOELESS_MOCK_OP_RX_PDU, true,
-					   q->itt, mask);
+	struct mock_fault *f =
+		fault_event(m, TOELESS_MOCK_FAULT_PARTIAL_PLACEMENT, TOELESS_MOCK_OP_RX_PDU, true, q->itt, mask);
 	if (f) {
 		partial = true;
 		k = f->f.value < q->data_len ? f->f.value : q->data_len;
@@ -1089,7 +1082,8 @@ static int mock_rx_pdu(void *ctx_priv, const struct toeless_rx_query *q, struct 
 		goto done;
 
 	/* Every PDU is an event for LOSE_SYNC, in sync or not. */
-	struct mock_fault *lf = fault_event(m, TOELESS_MOCK_FAULT_LOSE_SYNC, TOELESS_MOCK_OP_RX_PDU, true, q->itt, &mask);
+	struct mock_fault *lf =
+		fault_event(m, TOELESS_MOCK_FAULT_LOSE_SYNC, TOELESS_MOCK_OP_RX_PDU, true, q->itt, &mask);
 	if (lf) {
 		uint32_t count = lf->f.count ? lf->f.count : 1;
 		bool more = !(lf->f.flags & TOELESS_MOCK_FAULT_F_RANDOM) &&

@@ -13,7 +13,7 @@
 #ifdef HAVE_CONFIG_H
 #include "config.h"
 #else
-#define _GNU_SOURCE /* built alone, as a plugin from the installed headers */
+#define _GNU_SOURCE     /* built alone, as a plugin from the installed headers */
 #define PACKAGE_VERSION "plugin"
 #endif
 

@@ -47,9 +47,9 @@
 #include <toeless_backend.h>
 #include <toeless_iscsi.h>
 
-#define SK_MAX_SGE 16
+#define SK_MAX_SGE   16
 #define SK_MAX_TASKS 256
-#define SK_BUCKETS 64
+#define SK_BUCKETS   64
 
 /*
  * Defect hooks for the conformance suite's negative tests: tests/conform/
@@ -59,7 +59,7 @@
  * copied from here can drop them.
  */
 #ifndef SK_NAME
-#define SK_NAME "skeleton"
+#define SK_NAME    "skeleton"
 #define SK_VERSION "1.0"
 #endif
 #ifndef SK_DEFECT_SGL_STATE /* more members of struct sk_sgl (it is zeroed) */
@@ -79,7 +79,7 @@
 #endif
 #ifndef SK_DEFECT_SLICE /* rx_pdu(): the iovecs the payload lands in, SK_SLICE_MAX at most */
 #define SK_DEFECT_SLICE(s, off, len, iov) sk_slice((s)->sges, (s)->n, off, len, iov)
-#define SK_SLICE_MAX SK_MAX_SGE
+#define SK_SLICE_MAX                      SK_MAX_SGE
 #endif
 #ifndef SK_DEFECT_PROGRESS /* the ctx_progress op */
 #define SK_DEFECT_PROGRESS NULL
@@ -107,9 +107,9 @@ struct sk_sgl {
 };
 
 struct sk_ctx {
-	toeless_ctx *ctx;      /* for toeless_backend_sgl_released(), were a release to finish later */
+	toeless_ctx *ctx; /* for toeless_backend_sgl_released(), were a release to finish later */
 	int fd;
-	uint32_t flags;        /* negotiated digests */
+	uint32_t flags; /* negotiated digests */
 	uint32_t nsgl;
 	struct sk_sgl *bucket[SK_BUCKETS];
 	SK_DEFECT_CTX_STATE
@@ -160,8 +160,7 @@ static int sk_crc_submit(void *dev_priv, toeless_cq *cq, const struct toeless_ba
 
 /* ---- contexts ---- */
 
-static int sk_ctx_create(void *dev_priv, toeless_ctx *ctx, const struct toeless_backend_ctx_info *info,
-			 void **ctx_priv)
+static int sk_ctx_create(void *dev_priv, toeless_ctx *ctx, const struct toeless_backend_ctx_info *info, void **ctx_priv)
 {
 	(void)dev_priv;
 	struct sk_ctx *c = calloc(1, sizeof(*c));

@@ -39,10 +39,9 @@ static const uint32_t md5_k[64] = {
 	0x6fa87e4f, 0xfe2ce6e0, 0xa3014314, 0x4e0811a1, 0xf7537e82, 0xbd3af235, 0x2ad7d2bb, 0xeb86d391,
 };
 static const uint8_t md5_r[64] = {
-	7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22,
-	5, 9, 14, 20, 5, 9, 14, 20, 5, 9, 14, 20, 5, 9, 14, 20,
-	4, 11, 16, 23, 4, 11, 16, 23, 4, 11, 16, 23, 4, 11, 16, 23,
-	6, 10, 15, 21, 6, 10, 15, 21, 6, 10, 15, 21, 6, 10, 15, 21,
+	7,  12, 17, 22, 7,  12, 17, 22, 7,  12, 17, 22, 7,  12, 17, 22, 5,  9,  14, 20, 5,  9,
+	14, 20, 5,  9,  14, 20, 5,  9,  14, 20, 4,  11, 16, 23, 4,  11, 16, 23, 4,  11, 16, 23,
+	4,  11, 16, 23, 6,  10, 15, 21, 6,  10, 15, 21, 6,  10, 15, 21, 6,  10, 15, 21,
 };
 
 static uint32_t rol(uint32_t x, unsigned n)
@@ -117,7 +116,7 @@ void md5_update(struct md5_ctx *m, const void *data, size_t len)
 void md5_final(struct md5_ctx *m, uint8_t out[16])
 {
 	uint64_t bits = m->len * 8;
-	uint8_t pad[72] = {0x80};
+	uint8_t pad[72] = { 0x80 };
 	size_t have = m->len % 64, n = have < 56 ? 56 - have : 120 - have;
 
 	for (int i = 0; i < 8; i++)
@@ -341,7 +340,8 @@ int chap_step(struct conn *c, bool target_transit, bool *transit)
 		break;
 	case CHAP_SENT_A:
 		if (!ch->have_a || strcmp(ch->a, "5"))
-			return auth_fail(c, "the target chose CHAP_A=%s, only 5 (MD5) is offered", ch->have_a ? ch->a : "(none)");
+			return auth_fail(c, "the target chose CHAP_A=%s, only 5 (MD5) is offered",
+					 ch->have_a ? ch->a : "(none)");
 		if (!ch->have_i || !ch->have_c || ch->c_len == 0)
 			return auth_fail(c, "the target sent no CHAP_I or CHAP_C");
 		for (unsigned i = 0; i < s->chap_nsent && i < 4; i++)
@@ -380,8 +380,7 @@ int chap_step(struct conn *c, bool target_transit, bool *transit)
 					    "target secret we have)");
 		ch->step = CHAP_DONE;
 		break;
-	case CHAP_DONE:
-		break;
+	case CHAP_DONE: break;
 	}
 	ch->have_a = ch->have_i = ch->have_c = ch->have_n = ch->have_r = false;
 	return rc;

@@ -75,7 +75,7 @@ static void describe(const struct task *t, char *out, size_t n)
 static void send_tmf(struct conn *c, struct task *t, uint8_t fn)
 {
 	struct session *s = c->s;
-	uint8_t bhs[48] = {0};
+	uint8_t bhs[48] = { 0 };
 
 	bhs[0] = BHS_IMMEDIATE | OP_TMF_REQ;
 	bhs[1] = BHS_FINAL | fn;
@@ -180,13 +180,15 @@ void esc_tick(struct conn *c, uint64_t now)
 			s->st.timeout_reconnects++;
 			vlog("the CmdSN window stayed closed for %u s (CmdSN %u, MaxCmdSN %u): a new connection",
 			     cfg->cmd_timeout, s->cmdsn, s->max_cmdsn);
-			conn_fail(c, EXIT_TIMEOUT, "the target kept the CmdSN window closed for %u s (CmdSN %u, MaxCmdSN %u)",
+			conn_fail(c, EXIT_TIMEOUT,
+				  "the target kept the CmdSN window closed for %u s (CmdSN %u, MaxCmdSN %u)",
 				  cfg->cmd_timeout, s->cmdsn, s->max_cmdsn);
 		} else {
-			session_fatal(s, EXIT_TIMEOUT,
-				      "the target kept the CmdSN window closed for %u s (CmdSN %u, MaxCmdSN %u), on a new "
-				      "connection too; giving up",
-				      cfg->cmd_timeout, s->cmdsn, s->max_cmdsn);
+			session_fatal(
+				s, EXIT_TIMEOUT,
+				"the target kept the CmdSN window closed for %u s (CmdSN %u, MaxCmdSN %u), on a new "
+				"connection too; giving up",
+				cfg->cmd_timeout, s->cmdsn, s->max_cmdsn);
 		}
 	}
 }

@@ -95,24 +95,24 @@ enum iscsi_opcode {
 	OP_REJECT = TOELESS_ISCSI_OP_REJECT,
 };
 
-#define BHS_IMMEDIATE 0x40 /* byte 0: immediate delivery */
-#define BHS_FINAL 0x80     /* byte 1: F bit */
-#define CMD_READ 0x40      /* SCSI Command byte 1: R */
-#define CMD_WRITE 0x20     /* SCSI Command byte 1: W */
-#define CMD_ATTR_SIMPLE 1  /* SCSI Command byte 1: task attribute */
-#define DATAIN_STATUS 0x01 /* Data-In byte 1: S */
+#define BHS_IMMEDIATE    0x40 /* byte 0: immediate delivery */
+#define BHS_FINAL        0x80 /* byte 1: F bit */
+#define CMD_READ         0x40 /* SCSI Command byte 1: R */
+#define CMD_WRITE        0x20 /* SCSI Command byte 1: W */
+#define CMD_ATTR_SIMPLE  1    /* SCSI Command byte 1: task attribute */
+#define DATAIN_STATUS    0x01 /* Data-In byte 1: S */
 #define DATAIN_UNDERFLOW 0x02
-#define DATAIN_OVERFLOW 0x04
-#define RSP_UNDERFLOW 0x02 /* SCSI Response byte 1: U */
-#define RSP_OVERFLOW 0x04  /* SCSI Response byte 1: O */
-#define RESERVED_TAG 0xffffffffu
+#define DATAIN_OVERFLOW  0x04
+#define RSP_UNDERFLOW    0x02 /* SCSI Response byte 1: U */
+#define RSP_OVERFLOW     0x04 /* SCSI Response byte 1: O */
+#define RESERVED_TAG     0xffffffffu
 
 /* Task Management Function Request byte 1 (RFC 7143 11.5.1) */
 #define TMF_ABORT_TASK 1
-#define TMF_LUN_RESET 5
+#define TMF_LUN_RESET  5
 /* Task Management Function Response byte 2 (RFC 7143 11.6.1) */
 #define TMF_RSP_COMPLETE 0
-#define TMF_RSP_NO_TASK 1
+#define TMF_RSP_NO_TASK  1
 
 /* Name of any opcode of RFC 7143 section 11 ("reserved" for the rest). */
 const char *iscsi_opcode_str(uint8_t op);
@@ -190,6 +190,10 @@ struct config {
 	bool have_length;
 	unsigned seconds;
 	bool stats, bench_write, verbose, unchecked;
+	/* libtoeless receive-path options (doc/performance.md) */
+	bool cq_polled;  /* TOELESS_CQ_POLLED: no eventfd; we drain after every event */
+	bool rx_lowat;   /* TOELESS_CTX_RCVLOWAT: one wake-up per PDU from a slow target */
+	bool itt_direct; /* toeless_ctx_attr.itt_slots: tasks indexed by our slot numbers */
 	/* what we offer at login */
 	uint32_t max_recv_dsl, max_burst, first_burst, max_outstanding_r2t;
 	bool immediate_data, initial_r2t;
@@ -226,8 +230,8 @@ struct login_key;
 #define CHAP_CHALLENGE_LEN 16
 #define CHAP_MAX_CHALLENGE 1024 /* bytes of a target's challenge we accept */
 struct chap {
-	int step;               /* CHAP_IDLE .. CHAP_DONE */
-	bool offered;           /* AuthMethod=CHAP went out */
+	int step;     /* CHAP_IDLE .. CHAP_DONE */
+	bool offered; /* AuthMethod=CHAP went out */
 	/* from the target, in this response */
 	bool have_a, have_i, have_c, have_n, have_r;
 	char a[64];
@@ -244,11 +248,11 @@ struct chap {
 enum { CHAP_IDLE, CHAP_SENT_A, CHAP_SENT_R, CHAP_DONE };
 
 struct login {
-	int stage;           /* current stage (CSG): 0 security, 1 operational */
-	bool op_keys_sent;   /* our operational proposals are out */
-	char *rx_text;       /* text of a response that spans PDUs (C bit) */
+	int stage;         /* current stage (CSG): 0 security, 1 operational */
+	bool op_keys_sent; /* our operational proposals are out */
+	char *rx_text;     /* text of a response that spans PDUs (C bit) */
 	size_t rx_len, rx_cap;
-	char tx_text[4096];  /* keys for the next request */
+	char tx_text[4096]; /* keys for the next request */
 	size_t tx_len;
 	uint16_t tsih;
 	unsigned exchanges;
@@ -333,8 +337,8 @@ struct task {
 	/* set by the submitter */
 	uint8_t cdb[16];
 	enum task_dir dir;
-	uint8_t *buf;          /* the caller's buffer: Data-In lands here, Data-Out comes from here */
-	uint32_t len;          /* Expected Data Transfer Length */
+	uint8_t *buf; /* the caller's buffer: Data-In lands here, Data-Out comes from here */
+	uint32_t len; /* Expected Data Transfer Length */
 	task_done_fn done;
 	void *arg;
 	uint64_t app_tag;
@@ -344,21 +348,21 @@ struct task {
 	struct sense sense;
 	uint32_t residual;
 	bool underflow, overflow;
-	uint32_t bytes_in;     /* Data-In bytes received (placed or copied) */
-	uint64_t bytes_valid;  /* leading bytes that arrived with no hole */
+	uint32_t bytes_in;    /* Data-In bytes received (placed or copied) */
+	uint64_t bytes_valid; /* leading bytes that arrived with no hole */
 
 	/* session bookkeeping */
-	unsigned idx;          /* slot in the task table */
+	unsigned idx; /* slot in the task table */
 	enum task_state state;
-	uint64_t seq;          /* submission order: reissue keeps it */
+	uint64_t seq; /* submission order: reissue keeps it */
 	uint32_t itt, cmdsn;
-	uint32_t conn_gen;     /* connection the command was sent on */
-	struct task *next;     /* pending queue */
-	unsigned attempts;     /* times sent */
-	unsigned retries;      /* UNIT ATTENTION / BUSY retries */
+	uint32_t conn_gen; /* connection the command was sent on */
+	struct task *next; /* pending queue */
+	unsigned attempts; /* times sent */
+	unsigned retries;  /* UNIT ATTENTION / BUSY retries */
 	/* read side */
-	bool sgl_posted;       /* an SGL is posted on conn_gen */
-	bool sgl_held;         /* the library still owns buf (no completion yet) */
+	bool sgl_posted; /* an SGL is posted on conn_gen */
+	bool sgl_held;   /* the library still owns buf (no completion yet) */
 	uint32_t sgl_gen;
 	bool sgl_done;         /* SGL completion seen for this attempt */
 	bool status_seen;      /* status arrived (final Data-In or SCSI Response) */
@@ -366,8 +370,8 @@ struct task {
 	uint64_t bytes_placed; /* from the SGL completion */
 	uint32_t in_order;     /* bytes [0, in_order) arrived contiguously (copied path) */
 	/* deadline and escalation (escalate.c) */
-	uint64_t sent_ms;      /* when this attempt went on the wire */
-	unsigned esc_level;    /* steps taken for it: 1 ABORT TASK, 2 LUN RESET, 3 new connection */
+	uint64_t sent_ms;   /* when this attempt went on the wire */
+	unsigned esc_level; /* steps taken for it: 1 ABORT TASK, 2 LUN RESET, 3 new connection */
 	/* write side */
 	uint32_t exp_r2tsn;
 	unsigned dataout_jobs; /* queued Data-Out sequences */
@@ -384,12 +388,14 @@ struct session_stats {
 	uint64_t statsn_gaps, cmd_window_stalls, unit_attentions, busy_retries;
 	uint64_t async_events, rejects;
 	/* escalation of commands with no answer (escalate.c) */
-	uint64_t cmd_timeouts, window_stalls, abort_task_sent, abort_task_done, lun_reset_sent,
-		lun_reset_done, tmf_unanswered, tmf_refused, timeout_reconnects;
+	uint64_t cmd_timeouts, window_stalls, abort_task_sent, abort_task_done, lun_reset_sent, lun_reset_done,
+		tmf_unanswered, tmf_refused, timeout_reconnects;
 	/* receive paused while replies to the target's pings cannot be sent */
 	uint64_t rx_pauses, ping_replies_peak, ping_reply_bytes_peak;
 	/* READs the target ended GOOD with fewer bytes than asked */
 	uint64_t short_reads;
+	/* socket readable events handled (event-loop wake-ups for receiving) */
+	uint64_t rx_wakeups;
 };
 
 struct session {
@@ -403,15 +409,15 @@ struct session {
 	struct toeless_caps caps;
 	struct sockaddr_storage addr; /* the portal, resolved once */
 	socklen_t addrlen;
-	char portal[300];             /* "host:port" for messages */
+	char portal[300]; /* "host:port" for messages */
 
-	struct conn *conn;      /* current connection, or NULL */
+	struct conn *conn; /* current connection, or NULL */
 	uint32_t conn_gen;
 	uint8_t isid[6];
-	bool logged_in;         /* the current connection is in full-feature phase */
+	bool logged_in;             /* the current connection is in full-feature phase */
 	struct iscsi_params params; /* negotiated at the last login */
 	bool ever_logged_in;
-	bool closing;           /* logout requested: do not reconnect */
+	bool closing; /* logout requested: do not reconnect */
 	bool logout_done;
 
 	/* sequence numbers (session-wide; a new session starts them again) */
@@ -434,13 +440,13 @@ struct session {
 	struct task *tasks;
 	unsigned ntasks;
 	struct task *pend_head, *pend_tail;
-	unsigned active;        /* tasks not FREE */
+	unsigned active; /* tasks not FREE */
 	uint64_t task_seq;
 
 	/* recovery */
-	unsigned failures;      /* consecutive, reset by a completed task */
+	unsigned failures; /* consecutive, reset by a completed task */
 	unsigned digest_failures;
-	int fail_class;         /* exit code if the retries run out */
+	int fail_class; /* exit code if the retries run out */
 	char last_failure[400];
 
 	/* fatal error: the loop stops and main() exits with this */
@@ -476,10 +482,10 @@ struct conn {
 	struct iscsi_params params;
 	uint64_t started_ms, last_rx_ms;
 	/* transmit */
-	bool tx_busy;                 /* a PDU is partly sent: wait for writable */
-	struct tx_item *tx_head, *tx_tail;   /* control PDUs */
+	bool tx_busy;                          /* a PDU is partly sent: wait for writable */
+	struct tx_item *tx_head, *tx_tail;     /* control PDUs */
 	struct dataout_job *do_head, *do_tail; /* Data-Out sequences */
-	struct tx_item *tx_inflight;  /* freed when fully sent */
+	struct tx_item *tx_inflight;           /* freed when fully sent */
 	/* NOP-Out ping */
 	bool ping_outstanding;
 	uint32_t ping_itt;
@@ -491,12 +497,12 @@ struct conn {
 	bool tmf_outstanding;
 	uint8_t tmf_function;
 	uint32_t tmf_itt, tmf_ref_itt;
-	unsigned tmf_task;            /* slot of the task it is for */
+	unsigned tmf_task; /* slot of the task it is for */
 	uint64_t tmf_sent_ms;
 	/* replies to the target's NOP-In pings queued and not yet sent (bounded) */
 	unsigned ping_replies;
 	size_t ping_reply_bytes;
-	bool rx_paused;               /* not reading: those replies cannot drain */
+	bool rx_paused; /* not reading: those replies cannot drain */
 };
 
 /*
@@ -505,7 +511,7 @@ struct conn {
  * limit the connection stops reading (TCP flow control holds the target
  * back) until half of them are sent (doc/initiator.md, "Bounds").
  */
-#define PING_REPLIES_MAX 64u
+#define PING_REPLIES_MAX     64u
 #define PING_REPLY_BYTES_MAX (1024u * 1024u)
 
 /*
@@ -513,12 +519,12 @@ struct conn {
  * of the control slots below), the high bits count uses so that a tag is not
  * reused soon.  Bit 31 stays clear, so 0xffffffff never appears.
  */
-#define ITT_SLOT_LOGIN 0xff01u
-#define ITT_SLOT_PING 0xff02u
+#define ITT_SLOT_LOGIN  0xff01u
+#define ITT_SLOT_PING   0xff02u
 #define ITT_SLOT_LOGOUT 0xff03u
-#define ITT_SLOT_TMF 0xff04u
-#define ITT_SLOT_TEXT 0xff05u
-#define ITT_MAX_TASKS 0xff00u
+#define ITT_SLOT_TMF    0xff04u
+#define ITT_SLOT_TEXT   0xff05u
+#define ITT_MAX_TASKS   0xff00u
 uint32_t make_itt(struct session *s, unsigned slot);
 
 int session_init(struct session *s, const struct config *cfg, uv_loop_t *loop);
@@ -572,8 +578,8 @@ int session_report_luns(struct session *s, uint64_t **luns, size_t *count);
 
 #define DISCOVER_MAX_PORTALS 8
 struct discovered {
-	char name[224];                            /* TargetName */
-	char portals[DISCOVER_MAX_PORTALS][128];  /* TargetAddress: host:port,tag */
+	char name[224];                          /* TargetName */
+	char portals[DISCOVER_MAX_PORTALS][128]; /* TargetAddress: host:port,tag */
 	unsigned nportals;
 };
 /* SendTargets=All on a session logged in with cfg->discovery: *out is
@@ -612,14 +618,13 @@ int chap_step(struct conn *c, bool target_transit, bool *transit);
 struct iscsi_sync;
 /* Start the thread, log in and probe cfg->lun.  cfg must outlive the handle.
  * 0, or an enum iscsi_exit value with the reason in err. */
-int iscsi_sync_open(const struct config *cfg, struct iscsi_sync **out, struct lun_info *li, char *err,
-		    size_t errlen);
+int iscsi_sync_open(const struct config *cfg, struct iscsi_sync **out, struct lun_info *li, char *err, size_t errlen);
 /* READ(16)/WRITE(16) of [offset, offset+len), split into cfg->block_size
  * commands, up to cfg->queue_depth in flight for all callers together.
  * 0, -EINVAL (not block aligned or past the end), -EIO (SCSI error: *why
  * says which when given), -ENOTCONN (the session gave up). */
-int iscsi_sync_io(struct iscsi_sync *h, enum task_dir dir, void *buf, uint64_t offset, uint64_t len,
-		  char *why, size_t whylen);
+int iscsi_sync_io(struct iscsi_sync *h, enum task_dir dir, void *buf, uint64_t offset, uint64_t len, char *why,
+		  size_t whylen);
 /* SYNCHRONIZE CACHE(16) of the whole LUN. */
 int iscsi_sync_flush(struct iscsi_sync *h, char *why, size_t whylen);
 /* Counters of the session so far (a copy taken on the session thread). */

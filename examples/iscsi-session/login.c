@@ -24,9 +24,9 @@
 #include "iscsi_session.h"
 
 #define LOGIN_MAX_EXCHANGES 16
-#define STAGE_SECURITY 0
-#define STAGE_OPERATIONAL 1
-#define STAGE_FULL_FEATURE 3
+#define STAGE_SECURITY      0
+#define STAGE_OPERATIONAL   1
+#define STAGE_FULL_FEATURE  3
 
 /* How a key's result is formed from the two offers (RFC 7143 section 6.2). */
 enum key_type {
@@ -63,26 +63,26 @@ static const struct key_def {
 	enum key_type type;
 	bool propose; /* we send it in the operational stage */
 } key_defs[K_COUNT] = {
-	[K_HEADER_DIGEST] = {"HeaderDigest", KEY_DIGEST, true},
-	[K_DATA_DIGEST] = {"DataDigest", KEY_DIGEST, true},
-	[K_MAX_RECV_DSL] = {"MaxRecvDataSegmentLength", KEY_DECL, true},
-	[K_MAX_BURST] = {"MaxBurstLength", KEY_MIN, true},
-	[K_FIRST_BURST] = {"FirstBurstLength", KEY_MIN, true},
-	[K_IMMEDIATE_DATA] = {"ImmediateData", KEY_AND, true},
-	[K_INITIAL_R2T] = {"InitialR2T", KEY_OR, true},
-	[K_MAX_OUTSTANDING_R2T] = {"MaxOutstandingR2T", KEY_MIN, true},
-	[K_ERL] = {"ErrorRecoveryLevel", KEY_MIN, true},
-	[K_DATA_PDU_IN_ORDER] = {"DataPDUInOrder", KEY_OR, true},
-	[K_DATA_SEQ_IN_ORDER] = {"DataSequenceInOrder", KEY_OR, true},
-	[K_TIME2WAIT] = {"DefaultTime2Wait", KEY_MAX, true},
-	[K_TIME2RETAIN] = {"DefaultTime2Retain", KEY_MIN, true},
-	[K_MAX_CONNECTIONS] = {"MaxConnections", KEY_MIN, true},
+	[K_HEADER_DIGEST] = { "HeaderDigest", KEY_DIGEST, true },
+	[K_DATA_DIGEST] = { "DataDigest", KEY_DIGEST, true },
+	[K_MAX_RECV_DSL] = { "MaxRecvDataSegmentLength", KEY_DECL, true },
+	[K_MAX_BURST] = { "MaxBurstLength", KEY_MIN, true },
+	[K_FIRST_BURST] = { "FirstBurstLength", KEY_MIN, true },
+	[K_IMMEDIATE_DATA] = { "ImmediateData", KEY_AND, true },
+	[K_INITIAL_R2T] = { "InitialR2T", KEY_OR, true },
+	[K_MAX_OUTSTANDING_R2T] = { "MaxOutstandingR2T", KEY_MIN, true },
+	[K_ERL] = { "ErrorRecoveryLevel", KEY_MIN, true },
+	[K_DATA_PDU_IN_ORDER] = { "DataPDUInOrder", KEY_OR, true },
+	[K_DATA_SEQ_IN_ORDER] = { "DataSequenceInOrder", KEY_OR, true },
+	[K_TIME2WAIT] = { "DefaultTime2Wait", KEY_MAX, true },
+	[K_TIME2RETAIN] = { "DefaultTime2Retain", KEY_MIN, true },
+	[K_MAX_CONNECTIONS] = { "MaxConnections", KEY_MIN, true },
 	/* obsolete in RFC 7143; answered No if a target still proposes them */
-	[K_IFMARKER] = {"IFMarker", KEY_AND, false},
-	[K_OFMARKER] = {"OFMarker", KEY_AND, false},
+	[K_IFMARKER] = { "IFMarker", KEY_AND, false },
+	[K_OFMARKER] = { "OFMarker", KEY_AND, false },
 };
 
-#define KS_SENT 1u     /* we proposed it */
+#define KS_SENT     1u /* we proposed it */
 #define KS_ANSWERED 2u /* its result is known */
 
 /* ------------------------------------------------------------------------ */
@@ -161,7 +161,7 @@ static int send_request(struct conn *c, bool transit, int nsg)
 {
 	struct session *s = c->s;
 	struct login *l = &c->login;
-	uint8_t bhs[48] = {0};
+	uint8_t bhs[48] = { 0 };
 
 	bhs[0] = BHS_IMMEDIATE | OP_LOGIN_REQ;
 	bhs[1] = (uint8_t)((transit ? 0x80 : 0) | (l->stage << 2) | (transit ? nsg : 0));
@@ -276,12 +276,30 @@ static void set_result(struct iscsi_params *p, enum key_id k, const char *v)
 	switch (k) {
 	case K_HEADER_DIGEST: p->header_digest = !strcasecmp(v, "CRC32C"); break;
 	case K_DATA_DIGEST: p->data_digest = !strcasecmp(v, "CRC32C"); break;
-	case K_MAX_BURST: if (parse_u32(v, &n)) p->max_burst = n; break;
-	case K_FIRST_BURST: if (parse_u32(v, &n)) p->first_burst = n; break;
-	case K_MAX_OUTSTANDING_R2T: if (parse_u32(v, &n)) p->max_outstanding_r2t = n; break;
-	case K_ERL: if (parse_u32(v, &n)) p->error_recovery_level = n; break;
-	case K_IMMEDIATE_DATA: if (parse_bool(v, &b)) p->immediate_data = b; break;
-	case K_INITIAL_R2T: if (parse_bool(v, &b)) p->initial_r2t = b; break;
+	case K_MAX_BURST:
+		if (parse_u32(v, &n))
+			p->max_burst = n;
+		break;
+	case K_FIRST_BURST:
+		if (parse_u32(v, &n))
+			p->first_burst = n;
+		break;
+	case K_MAX_OUTSTANDING_R2T:
+		if (parse_u32(v, &n))
+			p->max_outstanding_r2t = n;
+		break;
+	case K_ERL:
+		if (parse_u32(v, &n))
+			p->error_recovery_level = n;
+		break;
+	case K_IMMEDIATE_DATA:
+		if (parse_bool(v, &b))
+			p->immediate_data = b;
+		break;
+	case K_INITIAL_R2T:
+		if (parse_bool(v, &b))
+			p->initial_r2t = b;
+		break;
 	default: break;
 	}
 }
@@ -317,15 +335,15 @@ static int check_answer(struct conn *c, enum key_id k, const char *v)
 		break;
 	case KEY_MIN:
 		if (!parse_u32(v, &a) || !parse_u32(ours, &b) || a > b)
-			return refuse(c, EXIT_LOGIN, "offered %s=%s, target answered %s (must not be larger)",
-				      name, ours, v);
+			return refuse(c, EXIT_LOGIN, "offered %s=%s, target answered %s (must not be larger)", name,
+				      ours, v);
 		if (k == K_ERL && a != 0)
 			return refuse(c, EXIT_LOGIN, "ErrorRecoveryLevel=%s: only 0 is supported", v);
 		break;
 	case KEY_MAX:
 		if (!parse_u32(v, &a) || !parse_u32(ours, &b) || a < b)
-			return refuse(c, EXIT_LOGIN, "offered %s=%s, target answered %s (must not be smaller)",
-				      name, ours, v);
+			return refuse(c, EXIT_LOGIN, "offered %s=%s, target answered %s (must not be smaller)", name,
+				      ours, v);
 		break;
 	case KEY_AND:
 		if (!parse_bool(v, &yes) || (yes && !strcmp(ours, "No")))
@@ -335,8 +353,7 @@ static int check_answer(struct conn *c, enum key_id k, const char *v)
 		if (!parse_bool(v, &yes) || (!yes && !strcmp(ours, "Yes")))
 			return refuse(c, EXIT_LOGIN, "offered %s=%s, target answered %s", name, ours, v);
 		break;
-	case KEY_DECL:
-		break;
+	case KEY_DECL: break;
 	}
 	if ((k == K_MAX_BURST || k == K_FIRST_BURST || k == K_MAX_OUTSTANDING_R2T) && a == 0)
 		return refuse(c, EXIT_LOGIN, "target answered %s=0", name);
@@ -367,8 +384,8 @@ static int answer_proposal(struct conn *c, enum key_id k, const char *v)
 				break;
 			}
 		if (!result[0])
-			return refuse(c, EXIT_LOGIN, "target proposed %s=%s, we accept only %s", key_defs[k].name,
-				      v, ours);
+			return refuse(c, EXIT_LOGIN, "target proposed %s=%s, we accept only %s", key_defs[k].name, v,
+				      ours);
 		break;
 	}
 	case KEY_MIN:
@@ -387,8 +404,7 @@ static int answer_proposal(struct conn *c, enum key_id k, const char *v)
 			snprintf(result, sizeof(result), "%s",
 				 (key_defs[k].type == KEY_AND ? (x && y) : (x || y)) ? "Yes" : "No");
 		break;
-	case KEY_DECL:
-		return 0;
+	case KEY_DECL: return 0;
 	}
 	if (k == K_ERL && strcmp(result, "0"))
 		return refuse(c, EXIT_LOGIN, "ErrorRecoveryLevel=%s: only 0 is supported", result);
@@ -411,8 +427,7 @@ static int handle_key(struct conn *c, char *key, char *value)
 		snprintf(l->target_alias, sizeof(l->target_alias), "%s", value);
 		return 0;
 	}
-	if (!strcmp(key, "TargetPortalGroupTag") || !strcmp(key, "TargetAddress") ||
-	    !strcmp(key, "TargetName"))
+	if (!strcmp(key, "TargetPortalGroupTag") || !strcmp(key, "TargetAddress") || !strcmp(key, "TargetName"))
 		return 0;
 	if (!strcmp(key, "MaxRecvDataSegmentLength")) {
 		/* declarative: the most we may send in one PDU */
@@ -471,8 +486,7 @@ static int finish(struct conn *c)
 	if (cfg->data_digest == DIGEST_WANT_NONE && p->data_digest)
 		return refuse(c, EXIT_LOGIN, "asked for DataDigest=None, login ended with CRC32C");
 	if (p->error_recovery_level != 0)
-		return refuse(c, EXIT_LOGIN, "ErrorRecoveryLevel=%u: only 0 is supported",
-			      p->error_recovery_level);
+		return refuse(c, EXIT_LOGIN, "ErrorRecoveryLevel=%u: only 0 is supported", p->error_recovery_level);
 	if (p->first_burst > p->max_burst)
 		p->first_burst = p->max_burst; /* RFC 7143 13.14: FirstBurstLength <= MaxBurstLength */
 	p->max_recv_dsl = cfg->max_recv_dsl;
@@ -499,10 +513,12 @@ int login_rx(struct conn *c, const struct toeless_pdu *pdu)
 	}
 	if (cls != 0) {
 		if (cls == 2 && detail == 1 && l->chap.offered)
-			return refuse(c, EXIT_AUTH, "%s: the target refused our CHAP secret for user \"%s\" (status 0x0201)",
+			return refuse(c, EXIT_AUTH,
+				      "%s: the target refused our CHAP secret for user \"%s\" (status 0x0201)",
 				      login_status_str(cls, detail), s->cfg->chap_user);
 		if (cls == 2 && detail == 1)
-			return refuse(c, EXIT_AUTH, "%s (status 0x0201): the target wants CHAP", login_status_str(cls, detail));
+			return refuse(c, EXIT_AUTH, "%s (status 0x0201): the target wants CHAP",
+				      login_status_str(cls, detail));
 		if (cls == 3) { /* target error: worth another try */
 			conn_fail(c, EXIT_LOGIN, "target error during login: %s", login_status_str(cls, detail));
 			return EXIT_CONN;

@@ -50,8 +50,7 @@ int session_probe_lun(struct session *s, struct lun_info *li)
 				     cfg->target);
 	if (t->scsi_status != SCSI_GOOD) {
 		scsi_describe(why, sizeof(why), t->scsi_status, &t->sense);
-		return session_error(s, EXIT_SCSI, "INQUIRY of LUN %llu failed: %s", (unsigned long long)cfg->lun,
-				     why);
+		return session_error(s, EXIT_SCSI, "INQUIRY of LUN %llu failed: %s", (unsigned long long)cfg->lun, why);
 	}
 	if ((inq[0] >> 5) != 0)
 		return session_error(s, EXIT_NOLUN, "no such LUN %llu on %s (peripheral qualifier %u)",
@@ -97,8 +96,8 @@ int session_probe_lun(struct session *s, struct lun_info *li)
 	if (li->block_len == 0 || (li->block_len & (li->block_len - 1)))
 		return session_error(s, EXIT_SCSI, "LUN %llu reports a block length of %u bytes",
 				     (unsigned long long)cfg->lun, li->block_len);
-	vlog("LUN %llu: %.8s %.16s, %llu blocks of %u bytes", (unsigned long long)cfg->lun, li->vendor,
-	     li->product, (unsigned long long)li->blocks, li->block_len);
+	vlog("LUN %llu: %.8s %.16s, %llu blocks of %u bytes", (unsigned long long)cfg->lun, li->vendor, li->product,
+	     (unsigned long long)li->blocks, li->block_len);
 	return 0;
 }
 
@@ -179,9 +178,9 @@ int session_report_luns(struct session *s, uint64_t **luns, size_t *count)
 static int text_request(struct conn *c, uint32_t ttt, const char *text, uint32_t len)
 {
 	struct session *s = c->s;
-	uint8_t bhs[48] = {0};
+	uint8_t bhs[48] = { 0 };
 
-	bhs[0] = OP_TEXT_REQ;  /* not immediate: it takes a CmdSN */
+	bhs[0] = OP_TEXT_REQ; /* not immediate: it takes a CmdSN */
 	bhs[1] = BHS_FINAL;
 	s->text_itt = make_itt(s, ITT_SLOT_TEXT);
 	put_be32(bhs + 16, s->text_itt);

@@ -57,7 +57,7 @@ void lun_encode(uint8_t out[8], uint64_t lun)
 
 struct sense sense_parse(const uint8_t *buf, size_t len)
 {
-	struct sense s = {0};
+	struct sense s = { 0 };
 
 	if (!buf || len < 2)
 		return s;
@@ -102,10 +102,10 @@ const char *scsi_status_str(uint8_t status)
 const char *sense_key_str(uint8_t key)
 {
 	static const char *const names[16] = {
-		"NO SENSE", "RECOVERED ERROR", "NOT READY", "MEDIUM ERROR",
+		"NO SENSE",       "RECOVERED ERROR", "NOT READY",      "MEDIUM ERROR",
 		"HARDWARE ERROR", "ILLEGAL REQUEST", "UNIT ATTENTION", "DATA PROTECT",
-		"BLANK CHECK", "VENDOR SPECIFIC", "COPY ABORTED", "ABORTED COMMAND",
-		"reserved", "VOLUME OVERFLOW", "MISCOMPARE", "COMPLETED",
+		"BLANK CHECK",    "VENDOR SPECIFIC", "COPY ABORTED",   "ABORTED COMMAND",
+		"reserved",       "VOLUME OVERFLOW", "MISCOMPARE",     "COMPLETED",
 	};
 	return names[key & 0x0f];
 }
@@ -116,34 +116,34 @@ const char *asc_str(uint8_t asc, uint8_t ascq)
 		uint8_t asc, ascq;
 		const char *text;
 	} table[] = {
-		{0x00, 0x00, "no additional sense information"},
-		{0x04, 0x00, "logical unit not ready, cause not reportable"},
-		{0x04, 0x01, "logical unit is in process of becoming ready"},
-		{0x04, 0x02, "logical unit not ready, initializing command required"},
-		{0x0c, 0x00, "write error"},
-		{0x11, 0x00, "unrecovered read error"},
-		{0x1a, 0x00, "parameter list length error"},
-		{0x20, 0x00, "invalid command operation code"},
-		{0x21, 0x00, "logical block address out of range"},
-		{0x24, 0x00, "invalid field in cdb"},
-		{0x25, 0x00, "logical unit not supported"},
-		{0x26, 0x00, "invalid field in parameter list"},
-		{0x27, 0x00, "write protected"},
-		{0x28, 0x00, "not ready to ready change, medium may have changed"},
-		{0x29, 0x00, "power on, reset, or bus device reset occurred"},
-		{0x29, 0x01, "power on occurred"},
-		{0x29, 0x02, "scsi bus reset occurred"},
-		{0x29, 0x03, "bus device reset function occurred"},
-		{0x29, 0x04, "device internal reset"},
-		{0x29, 0x07, "i_t nexus loss occurred"},
-		{0x2a, 0x01, "mode parameters changed"},
-		{0x2a, 0x09, "capacity data has changed"},
-		{0x3a, 0x00, "medium not present"},
-		{0x3f, 0x0e, "reported luns data has changed"},
-		{0x47, 0x00, "scsi parity error"},
-		{0x47, 0x05, "protocol service crc error"},
-		{0x4b, 0x00, "data phase error"},
-		{0x4e, 0x00, "overlapped commands attempted"},
+		{ 0x00, 0x00, "no additional sense information" },
+		{ 0x04, 0x00, "logical unit not ready, cause not reportable" },
+		{ 0x04, 0x01, "logical unit is in process of becoming ready" },
+		{ 0x04, 0x02, "logical unit not ready, initializing command required" },
+		{ 0x0c, 0x00, "write error" },
+		{ 0x11, 0x00, "unrecovered read error" },
+		{ 0x1a, 0x00, "parameter list length error" },
+		{ 0x20, 0x00, "invalid command operation code" },
+		{ 0x21, 0x00, "logical block address out of range" },
+		{ 0x24, 0x00, "invalid field in cdb" },
+		{ 0x25, 0x00, "logical unit not supported" },
+		{ 0x26, 0x00, "invalid field in parameter list" },
+		{ 0x27, 0x00, "write protected" },
+		{ 0x28, 0x00, "not ready to ready change, medium may have changed" },
+		{ 0x29, 0x00, "power on, reset, or bus device reset occurred" },
+		{ 0x29, 0x01, "power on occurred" },
+		{ 0x29, 0x02, "scsi bus reset occurred" },
+		{ 0x29, 0x03, "bus device reset function occurred" },
+		{ 0x29, 0x04, "device internal reset" },
+		{ 0x29, 0x07, "i_t nexus loss occurred" },
+		{ 0x2a, 0x01, "mode parameters changed" },
+		{ 0x2a, 0x09, "capacity data has changed" },
+		{ 0x3a, 0x00, "medium not present" },
+		{ 0x3f, 0x0e, "reported luns data has changed" },
+		{ 0x47, 0x00, "scsi parity error" },
+		{ 0x47, 0x05, "protocol service crc error" },
+		{ 0x4b, 0x00, "data phase error" },
+		{ 0x4e, 0x00, "overlapped commands attempted" },
 	};
 	for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++)
 		if (table[i].asc == asc && table[i].ascq == ascq)
@@ -154,9 +154,9 @@ const char *asc_str(uint8_t asc, uint8_t ascq)
 void scsi_describe(char *out, size_t outlen, uint8_t status, const struct sense *sense)
 {
 	if (status == SCSI_CHECK_CONDITION && sense && sense->valid)
-		snprintf(out, outlen, "%s, sense key 0x%x %s, ASC/ASCQ 0x%02x/0x%02x (%s)",
-			 scsi_status_str(status), sense->key, sense_key_str(sense->key), sense->asc,
-			 sense->ascq, asc_str(sense->asc, sense->ascq));
+		snprintf(out, outlen, "%s, sense key 0x%x %s, ASC/ASCQ 0x%02x/0x%02x (%s)", scsi_status_str(status),
+			 sense->key, sense_key_str(sense->key), sense->asc, sense->ascq,
+			 asc_str(sense->asc, sense->ascq));
 	else if (status == SCSI_CHECK_CONDITION)
 		snprintf(out, outlen, "%s without sense data", scsi_status_str(status));
 	else

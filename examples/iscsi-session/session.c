@@ -126,7 +126,7 @@ void session_fatal(struct session *s, int code, const char *fmt, ...)
 /* A control PDU (login, NOP-Out, logout, TMF) with a copy of its data. */
 struct tx_item {
 	struct tx_item *next;
-	bool ping_reply;  /* answers a NOP-In of the target: counted against the bound */
+	bool ping_reply; /* answers a NOP-In of the target: counted against the bound */
 	uint8_t bhs[48];
 	uint32_t len;
 	uint8_t data[];
@@ -320,7 +320,7 @@ static void build_command(struct conn *c, struct task *t, uint8_t *bhs, struct i
 
 	if (t->dir == DIR_READ) {
 		/* Post the buffer before the command leaves: Data-In can follow at once. */
-		struct iovec sgl = {.iov_base = t->buf, .iov_len = t->len};
+		struct iovec sgl = { .iov_base = t->buf, .iov_len = t->len };
 		uint64_t cookie = (uint64_t)c->gen << 32 | t->idx;
 		int rc = toeless_sgl_post(c->ctx, t->itt, &sgl, 1, cookie);
 		if (rc == 0) {
@@ -484,7 +484,7 @@ static void conn_pump(struct conn *c)
 static void send_ping(struct conn *c)
 {
 	struct session *s = c->s;
-	uint8_t bhs[48] = {0};
+	uint8_t bhs[48] = { 0 };
 
 	bhs[0] = BHS_IMMEDIATE | OP_NOP_OUT;
 	bhs[1] = BHS_FINAL;
@@ -619,8 +619,10 @@ static void task_maybe_done(struct conn *c, struct task *t)
 				  "READ ITT 0x%08x: the target reported %llu bytes (residual %u%s), but %llu arrived, "
 				  "the first %llu of them with no hole",
 				  t->itt, (unsigned long long)want, t->residual,
-				  t->overflow ? ", overflow" : t->underflow ? ", underflow" : "", (unsigned long long)got,
-				  (unsigned long long)valid);
+				  t->overflow    ? ", overflow"
+				  : t->underflow ? ", underflow"
+						 : "",
+				  (unsigned long long)got, (unsigned long long)valid);
 			return;
 		}
 		t->bytes_valid = valid;
@@ -720,7 +722,9 @@ const char *iscsi_opcode_str(uint8_t op)
 	case OP_DATA_OUT: return "SCSI Data-Out";
 	case OP_LOGOUT_REQ: return "Logout Request";
 	case OP_SNACK_REQ: return "SNACK Request";
-	case 0x1c: case 0x1d: case 0x1e: return "vendor-specific initiator";
+	case 0x1c:
+	case 0x1d:
+	case 0x1e: return "vendor-specific initiator";
 	case OP_NOP_IN: return "NOP-In";
 	case OP_SCSI_RSP: return "SCSI Response";
 	case OP_TMF_RSP: return "Task Management Function Response";
@@ -730,7 +734,9 @@ const char *iscsi_opcode_str(uint8_t op)
 	case OP_LOGOUT_RSP: return "Logout Response";
 	case OP_R2T: return "Ready To Transfer (R2T)";
 	case OP_ASYNC: return "Asynchronous Message";
-	case 0x3c: case 0x3d: case 0x3e: return "vendor-specific target";
+	case 0x3c:
+	case 0x3d:
+	case 0x3e: return "vendor-specific target";
 	case OP_REJECT: return "Reject";
 	default: return "reserved";
 	}
@@ -748,8 +754,8 @@ static void rx_data_in(struct conn *c, const struct toeless_pdu *pdu)
 		return;
 	}
 	if (datasn != t->exp_datasn) {
-		conn_fail(c, EXIT_CONN, "Data-In DataSN %u for ITT 0x%08x, expected %u (lost or reordered PDU)",
-			  datasn, t->itt, t->exp_datasn);
+		conn_fail(c, EXIT_CONN, "Data-In DataSN %u for ITT 0x%08x, expected %u (lost or reordered PDU)", datasn,
+			  t->itt, t->exp_datasn);
 		return;
 	}
 	t->exp_datasn++;
@@ -876,7 +882,7 @@ static void rx_nop_in(struct conn *c, const struct toeless_pdu *pdu)
 	session_update_window(s, bhs);
 	if (ttt != RESERVED_TAG) {
 		/* The target pings us: answer with a NOP-Out echoing TTT, LUN and data. */
-		uint8_t out[48] = {0};
+		uint8_t out[48] = { 0 };
 		out[0] = BHS_IMMEDIATE | OP_NOP_OUT;
 		out[1] = BHS_FINAL;
 		memcpy(out + 8, bhs + 8, 8);
@@ -901,7 +907,8 @@ static void rx_nop_in(struct conn *c, const struct toeless_pdu *pdu)
 			c->rx_paused = true;
 			s->st.rx_pauses++;
 			vlog("%u answers to the target's pings (%zu bytes) wait to be sent: not reading until "
-			     "half are out", c->ping_replies, c->ping_reply_bytes);
+			     "half are out",
+			     c->ping_replies, c->ping_reply_bytes);
 			poll_update(c);
 		}
 	} else if (pdu->itt != RESERVED_TAG) {
@@ -955,18 +962,11 @@ static void rx_async(struct conn *c, const struct toeless_pdu *pdu)
 	session_update_window(s, pdu->bhs);
 	s->st.async_events++;
 	switch (event) {
-	case 0:
-		vlog("asynchronous SCSI event");
-		break;
-	case 1:
-		conn_fail(c, EXIT_CONN, "target requested logout");
-		break;
+	case 0: vlog("asynchronous SCSI event"); break;
+	case 1: conn_fail(c, EXIT_CONN, "target requested logout"); break;
 	case 2:
-	case 3:
-		conn_fail(c, EXIT_CONN, "target announced it drops the connection (async event %u)", event);
-		break;
-	default:
-		vlog("async event %u ignored", event);
+	case 3: conn_fail(c, EXIT_CONN, "target announced it drops the connection (async event %u)", event); break;
+	default: vlog("async event %u ignored", event);
 	}
 }
 
@@ -996,15 +996,16 @@ static void login_done(struct conn *c)
 	s->st.logins++;
 	vlog("logged in to %s (TSIH %u): HeaderDigest=%s DataDigest=%s MaxRecvDataSegmentLength=%u/%u "
 	     "MaxBurstLength=%u FirstBurstLength=%u ImmediateData=%s InitialR2T=%s MaxOutstandingR2T=%u",
-	     s->cfg->target ? s->cfg->target : "the discovery session", c->login.tsih, p->header_digest ? "CRC32C" : "None",
-	     p->data_digest ? "CRC32C" : "None", p->max_recv_dsl, p->max_send_dsl, p->max_burst, p->first_burst,
-	     p->immediate_data ? "Yes" : "No", p->initial_r2t ? "Yes" : "No", p->max_outstanding_r2t);
+	     s->cfg->target ? s->cfg->target : "the discovery session", c->login.tsih,
+	     p->header_digest ? "CRC32C" : "None", p->data_digest ? "CRC32C" : "None", p->max_recv_dsl, p->max_send_dsl,
+	     p->max_burst, p->first_burst, p->immediate_data ? "Yes" : "No", p->initial_r2t ? "Yes" : "No",
+	     p->max_outstanding_r2t);
 	if (s->ever_logged_in) {
 		unsigned n = 0;
 		for (struct task *t = s->pend_head; t; t = t->next)
 			n += t->attempts > 0;
 		iscsi_log(ISCSI_LOG_WARN, "logged in again; sending %u outstanding command%s again", n,
-			n == 1 ? "" : "s");
+			  n == 1 ? "" : "s");
 	}
 	s->ever_logged_in = true;
 	login_free(&c->login);
@@ -1043,7 +1044,8 @@ static void rx_dispatch(struct conn *c, const struct toeless_pdu *pdu)
 		esc_tmf_response(c, pdu);
 		break;
 	default:
-		conn_fail(c, EXIT_CONN, "unexpected %s PDU (opcode 0x%02x)", iscsi_opcode_str(pdu->opcode), pdu->opcode);
+		conn_fail(c, EXIT_CONN, "unexpected %s PDU (opcode 0x%02x)", iscsi_opcode_str(pdu->opcode),
+			  pdu->opcode);
 	}
 }
 
@@ -1061,8 +1063,7 @@ static void conn_read(struct conn *c)
 			c->last_rx_ms = now_ms();
 			rx_dispatch(c, &pdu);
 			continue;
-		case -EAGAIN:
-			return;
+		case -EAGAIN: return;
 		case -EBADMSG:
 			if (pdu.hdr_digest == TOELESS_DIGEST_BAD) {
 				s->st.header_digest_errors++;
@@ -1079,12 +1080,8 @@ static void conn_read(struct conn *c)
 			conn_fail(c, EXIT_CONN, "Data-In for ITT 0x%08x at offset %u: %s", pdu.itt,
 				  get_be32(pdu.bhs + 40), toeless_strerror(rc));
 			return;
-		case -EPIPE:
-			conn_fail(c, EXIT_CONN, "the target closed the connection");
-			return;
-		default:
-			conn_fail(c, EXIT_CONN, "receive failed: %s", toeless_strerror(rc));
-			return;
+		case -EPIPE: conn_fail(c, EXIT_CONN, "the target closed the connection"); return;
+		default: conn_fail(c, EXIT_CONN, "receive failed: %s", toeless_strerror(rc)); return;
 		}
 	}
 }
@@ -1105,11 +1102,14 @@ static void conn_connected(struct conn *c)
 		.size = sizeof(attr),
 		.fd = c->fd,
 		.cq = s->cq,
-		.params = { .flags = 0, .max_recv_dsl = 8192,
-			   .max_send_dsl = 8192},
+		.params = { .flags = 0, .max_recv_dsl = 8192, .max_send_dsl = 8192 },
 		.max_tasks = s->ntasks,
 		.stream_pos = 0,
 		.user_data = c->gen,
+		/* our ITTs carry the task's slot (< ntasks) in their low 16 bits
+		 * (make_itt): the library indexes its tasks by it */
+		.itt_slots = s->cfg->itt_direct ? s->ntasks : 0,
+		.flags = s->cfg->rx_lowat ? TOELESS_CTX_RCVLOWAT : 0,
 	};
 	rc = toeless_ctx_create(s->dev, &attr, &c->ctx);
 	if (rc) {
@@ -1160,8 +1160,10 @@ static void on_socket(uv_poll_t *h, int status, int events)
 			return;
 		}
 	}
-	if (events & (UV_READABLE | UV_DISCONNECT))
+	if (events & (UV_READABLE | UV_DISCONNECT)) {
+		s->st.rx_wakeups++;
 		conn_read(c);
+	}
 	session_drain_cq(s);
 	if (c->state != CONN_DEAD)
 		conn_pump(c);
@@ -1207,8 +1209,10 @@ static void handle_sgl_completion(struct session *s, const struct toeless_comple
 	t->bytes_valid = e->bytes_valid;
 	if (e->status == -ENODATA) {
 		/* the placed ranges are not exactly the first (expected - residual) bytes */
-		conn_fail(c, EXIT_CONN, "READ ITT 0x%08x: the target reported %llu bytes (residual %u), but only the "
-			  "first %llu arrived with no hole", t->itt,
+		conn_fail(c, EXIT_CONN,
+			  "READ ITT 0x%08x: the target reported %llu bytes (residual %u), but only the "
+			  "first %llu arrived with no hole",
+			  t->itt,
 			  (unsigned long long)(t->len - ((e->flags & TOELESS_CQE_F_UNDERFLOW) ? e->residual : 0)),
 			  e->residual, (unsigned long long)e->bytes_valid);
 		return;
@@ -1241,9 +1245,7 @@ static void session_drain_cq(struct session *s)
 	while ((n = toeless_cq_poll(s->cq, e, 32)) > 0) {
 		for (int i = 0; i < n; i++) {
 			switch (e[i].type) {
-			case TOELESS_CQE_SGL:
-				handle_sgl_completion(s, &e[i]);
-				break;
+			case TOELESS_CQE_SGL: handle_sgl_completion(s, &e[i]); break;
 			case TOELESS_CQE_ERROR:
 				/* user_data is the context's: our connection generation
 				 * (a ctx pointer could be reused by a newer context) */
@@ -1251,8 +1253,7 @@ static void session_drain_cq(struct session *s)
 					conn_fail(s->conn, e[i].status == -EBADMSG ? EXIT_DIGEST : EXIT_CONN,
 						  "connection failed: %s", toeless_strerror(e[i].status));
 				break;
-			default:
-				break;
+			default: break;
 			}
 		}
 		if (n < 32)
@@ -1319,7 +1320,7 @@ static void conn_teardown(struct conn *c)
 	}
 	shutdown(c->fd, SHUT_RDWR);
 	uv_close((uv_handle_t *)&c->poll, conn_closed); /* the socket is closed once libuv let go */
-	session_drain_cq(s); /* take the cancellations: buffers return */
+	session_drain_cq(s);                            /* take the cancellations: buffers return */
 }
 
 static void on_retry(uv_timer_t *h)
@@ -1369,12 +1370,13 @@ void conn_fail(struct conn *c, int exit_class, const char *fmt, ...)
 				      "digest errors persisted: %u connection attempts in a row failed, last: %s",
 				      s->failures, msg);
 		else
-			session_fatal(s, s->fail_class, "giving up after %u failed connection attempts in a row, last: %s",
-				      s->failures, msg);
+			session_fatal(s, s->fail_class,
+				      "giving up after %u failed connection attempts in a row, last: %s", s->failures,
+				      msg);
 		return;
 	}
-	iscsi_log(ISCSI_LOG_WARN, "connection dropped: %s; logging in again (attempt %u of %u)", msg,
-		s->failures, s->cfg->retries);
+	iscsi_log(ISCSI_LOG_WARN, "connection dropped: %s; logging in again (attempt %u of %u)", msg, s->failures,
+		  s->cfg->retries);
 	uv_timer_start(&s->retry_timer, on_retry, 20u * s->failures, 0);
 }
 
@@ -1420,6 +1422,10 @@ static void on_tick(uv_timer_t *h)
 	struct conn *c = s->conn;
 	uint64_t now = now_ms(), limit = (uint64_t)s->cfg->timeout * 1000;
 
+	/* a polled queue has no descriptor to wake us: completions that no
+	 * socket event drained (a cancel's) are taken here at the latest */
+	if (s->cfg->cq_polled)
+		session_drain_cq(s);
 	if (!c)
 		return;
 	switch (c->state) {
@@ -1454,8 +1460,7 @@ static void on_tick(uv_timer_t *h)
 		if (now - c->started_ms > limit)
 			conn_fail(c, EXIT_CONN, "logout timed out");
 		break;
-	case CONN_DEAD:
-		break;
+	case CONN_DEAD: break;
 	}
 }
 
@@ -1472,7 +1477,7 @@ static void lib_log(int level, const char *msg, void *arg)
 static int resolve(struct session *s)
 {
 	const struct config *cfg = s->cfg;
-	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res = NULL;
 	int rc;
 
 	snprintf(s->portal, sizeof(s->portal), "%s%s%s:%s", strchr(cfg->host, ':') ? "[" : "", cfg->host,
@@ -1496,7 +1501,7 @@ int session_init(struct session *s, const struct config *cfg, uv_loop_t *loop)
 		.log_fn = lib_log,
 		.log_level = cfg->verbose ? TOELESS_LOG_INFO : TOELESS_LOG_WARN,
 	};
-	struct toeless_cq_attr qattr = {.size = sizeof(qattr)};
+	struct toeless_cq_attr qattr = { .size = sizeof(qattr) };
 	int rc;
 
 	memset(s, 0, sizeof(*s));
@@ -1531,15 +1536,21 @@ int session_init(struct session *s, const struct config *cfg, uv_loop_t *loop)
 	qattr.depth = 2 * s->ntasks + 16;
 	if (s->caps.max_cq_depth && qattr.depth > s->caps.max_cq_depth)
 		qattr.depth = s->caps.max_cq_depth;
+	/* every socket event, timer tick and teardown drains the queue
+	 * (session_drain_cq), so the eventfd only costs system calls */
+	if (cfg->cq_polled)
+		qattr.flags = TOELESS_CQ_POLLED;
 	rc = toeless_cq_create(s->dev, &qattr, &s->cq);
 	if (rc) {
 		s->cq = NULL;
 		session_fatal(s, EXIT_LOCAL, "toeless_cq_create: %s", toeless_strerror(rc));
 		return s->fatal;
 	}
-	uv_poll_init(loop, &s->cq_poll, toeless_cq_fd(s->cq));
-	s->cq_poll.data = s;
-	uv_poll_start(&s->cq_poll, UV_READABLE, on_cq);
+	if (!cfg->cq_polled) {
+		uv_poll_init(loop, &s->cq_poll, toeless_cq_fd(s->cq));
+		s->cq_poll.data = s;
+		uv_poll_start(&s->cq_poll, UV_READABLE, on_cq);
+	}
 	uv_timer_init(loop, &s->tick);
 	s->tick.data = s;
 	uv_timer_start(&s->tick, on_tick, TICK_MS, TICK_MS);
@@ -1590,7 +1601,7 @@ int session_exec(struct session *s, struct task *t)
 int session_logout(struct session *s)
 {
 	struct conn *c;
-	uint8_t bhs[48] = {0};
+	uint8_t bhs[48] = { 0 };
 
 	while (!s->fatal && s->active)
 		uv_run(s->loop, UV_RUN_ONCE);
@@ -1629,7 +1640,8 @@ void session_destroy(struct session *s)
 	if (s->conn)
 		conn_teardown(s->conn);
 	if (s->cq) {
-		uv_close((uv_handle_t *)&s->cq_poll, handle_closed);
+		if (!s->cfg->cq_polled)
+			uv_close((uv_handle_t *)&s->cq_poll, handle_closed);
 		uv_close((uv_handle_t *)&s->tick, handle_closed);
 		uv_close((uv_handle_t *)&s->retry_timer, handle_closed);
 		while (uv_run(s->loop, UV_RUN_DEFAULT)) /* let every close callback run */
@@ -1650,43 +1662,101 @@ void session_destroy(struct session *s)
 /* ------------------------------------------------------------------------ */
 /* --stats                                                                     */
 
-#define STAT(f) {#f, offsetof(struct toeless_stats, f)}
+#define STAT(f)                                                                                                        \
+	{                                                                                                              \
+#f, offsetof(struct toeless_stats, f)                                                                  \
+	}
 static const struct {
 	const char *name;
 	size_t off;
 } lib_counters[] = {
-	STAT(pdus_rx), STAT(pdus_tx), STAT(bytes_rx), STAT(bytes_tx), STAT(data_in_placed),
-	STAT(bytes_placed_engine), STAT(bytes_placed_sw), STAT(bytes_slow_path), STAT(hdr_digests_checked),
-	STAT(hdr_digest_errors), STAT(data_digests_checked), STAT(data_digests_engine),
-	STAT(data_digest_errors), STAT(sw_fallback_pdus), STAT(engine_post_full), STAT(sgl_posted),
-	STAT(sgl_completed), STAT(sgl_failed), STAT(sgl_cancelled), STAT(unknown_itt_pdus),
-	STAT(placement_errors), STAT(protocol_errors), STAT(resyncs), STAT(engine_anomalies),
-	STAT(crc_requests), STAT(recv_syscalls), STAT(send_syscalls), STAT(tx_digests_offloaded),
-	STAT(bytes_placed_engine_host), STAT(data_digests_engine_host),
+	STAT(pdus_rx),
+	STAT(pdus_tx),
+	STAT(bytes_rx),
+	STAT(bytes_tx),
+	STAT(data_in_placed),
+	STAT(bytes_placed_engine),
+	STAT(bytes_placed_sw),
+	STAT(bytes_slow_path),
+	STAT(hdr_digests_checked),
+	STAT(hdr_digest_errors),
+	STAT(data_digests_checked),
+	STAT(data_digests_engine),
+	STAT(data_digest_errors),
+	STAT(sw_fallback_pdus),
+	STAT(engine_post_full),
+	STAT(sgl_posted),
+	STAT(sgl_completed),
+	STAT(sgl_failed),
+	STAT(sgl_cancelled),
+	STAT(unknown_itt_pdus),
+	STAT(placement_errors),
+	STAT(protocol_errors),
+	STAT(resyncs),
+	STAT(engine_anomalies),
+	STAT(crc_requests),
+	STAT(recv_syscalls),
+	STAT(send_syscalls),
+	STAT(tx_digests_offloaded),
+	STAT(bytes_placed_engine_host),
+	STAT(data_digests_engine_host),
 };
 #undef STAT
 
-#define ISTAT(f) {#f, offsetof(struct session_stats, f)}
+#define ISTAT(f)                                                                                                       \
+	{                                                                                                              \
+#f, offsetof(struct session_stats, f)                                                                  \
+	}
 static const struct {
 	const char *name;
 	size_t off;
 } initiator_counters[] = {
-	ISTAT(connections), ISTAT(reconnects), ISTAT(logins), ISTAT(commands), ISTAT(commands_reissued),
-	ISTAT(bytes_read), ISTAT(bytes_written), ISTAT(data_in_pdus), ISTAT(data_in_placed),
-	ISTAT(data_in_copied), ISTAT(r2t_received), ISTAT(data_out_pdus), ISTAT(immediate_bytes),
-	ISTAT(unsolicited_bytes), ISTAT(solicited_bytes), ISTAT(nop_out_pings), ISTAT(nop_in_replies),
-	ISTAT(target_pings_answered), ISTAT(header_digest_errors), ISTAT(data_digest_errors),
-	ISTAT(statsn_gaps), ISTAT(cmd_window_stalls), ISTAT(unit_attentions), ISTAT(busy_retries),
-	ISTAT(async_events), ISTAT(rejects), ISTAT(cmd_timeouts), ISTAT(window_stalls), ISTAT(abort_task_sent),
-	ISTAT(abort_task_done), ISTAT(lun_reset_sent), ISTAT(lun_reset_done), ISTAT(tmf_unanswered),
-	ISTAT(tmf_refused), ISTAT(timeout_reconnects), ISTAT(rx_pauses), ISTAT(ping_replies_peak),
-	ISTAT(ping_reply_bytes_peak), ISTAT(short_reads),
+	ISTAT(connections),
+	ISTAT(reconnects),
+	ISTAT(logins),
+	ISTAT(commands),
+	ISTAT(commands_reissued),
+	ISTAT(bytes_read),
+	ISTAT(bytes_written),
+	ISTAT(data_in_pdus),
+	ISTAT(data_in_placed),
+	ISTAT(data_in_copied),
+	ISTAT(r2t_received),
+	ISTAT(data_out_pdus),
+	ISTAT(immediate_bytes),
+	ISTAT(unsolicited_bytes),
+	ISTAT(solicited_bytes),
+	ISTAT(nop_out_pings),
+	ISTAT(nop_in_replies),
+	ISTAT(target_pings_answered),
+	ISTAT(header_digest_errors),
+	ISTAT(data_digest_errors),
+	ISTAT(statsn_gaps),
+	ISTAT(cmd_window_stalls),
+	ISTAT(unit_attentions),
+	ISTAT(busy_retries),
+	ISTAT(async_events),
+	ISTAT(rejects),
+	ISTAT(cmd_timeouts),
+	ISTAT(window_stalls),
+	ISTAT(abort_task_sent),
+	ISTAT(abort_task_done),
+	ISTAT(lun_reset_sent),
+	ISTAT(lun_reset_done),
+	ISTAT(tmf_unanswered),
+	ISTAT(tmf_refused),
+	ISTAT(timeout_reconnects),
+	ISTAT(rx_pauses),
+	ISTAT(ping_replies_peak),
+	ISTAT(ping_reply_bytes_peak),
+	ISTAT(short_reads),
+	ISTAT(rx_wakeups),
 };
 #undef ISTAT
 
 void session_print_stats(struct session *s, FILE *f)
 {
-	struct toeless_stats dev = {.size = sizeof(dev)}, last = {.size = sizeof(last)};
+	struct toeless_stats dev = { .size = sizeof(dev) }, last = { .size = sizeof(last) };
 
 	if (!s->dev)
 		return;
@@ -1698,15 +1768,15 @@ void session_print_stats(struct session *s, FILE *f)
 	s->st.reconnects = s->st.connections ? s->st.connections - 1 : 0;
 
 	fprintf(f, "libtoeless %s, backend %s %s%s%s\n", toeless_version(), s->caps.backend, s->caps.backend_version,
-	       (s->caps.flags & TOELESS_CAP_DDP) ? ", engine placement" : ", software placement",
-	       (s->caps.flags & TOELESS_CAP_CRC_RX) ? ", engine CRC" : ", software CRC");
+		(s->caps.flags & TOELESS_CAP_DDP) ? ", engine placement" : ", software placement",
+		(s->caps.flags & TOELESS_CAP_CRC_RX) ? ", engine CRC" : ", software CRC");
 	fprintf(f, "%-28s %20s %20s\n", "library counters", "last connection", "all connections");
 	for (size_t i = 0; i < sizeof(lib_counters) / sizeof(lib_counters[0]); i++)
 		fprintf(f, "  %-26s %20llu %20llu\n", lib_counters[i].name,
-		       (unsigned long long)*(const uint64_t *)((const char *)&last + lib_counters[i].off),
-		       (unsigned long long)*(const uint64_t *)((const char *)&dev + lib_counters[i].off));
+			(unsigned long long)*(const uint64_t *)((const char *)&last + lib_counters[i].off),
+			(unsigned long long)*(const uint64_t *)((const char *)&dev + lib_counters[i].off));
 	fprintf(f, "initiator counters\n");
 	for (size_t i = 0; i < sizeof(initiator_counters) / sizeof(initiator_counters[0]); i++)
 		fprintf(f, "  %-26s %20llu\n", initiator_counters[i].name,
-		       (unsigned long long)*(const uint64_t *)((const char *)&s->st + initiator_counters[i].off));
+			(unsigned long long)*(const uint64_t *)((const char *)&s->st + initiator_counters[i].off));
 }

@@ -50,13 +50,13 @@ struct iscsi_sync {
 	pthread_t thread;
 	pthread_mutex_t lock;
 	pthread_cond_t started;
-	bool ready;        /* logged in and probed (or failed: open_rc) */
+	bool ready; /* logged in and probed (or failed: open_rc) */
 	int open_rc;
 	char open_err[512];
-	bool stop;         /* close asked */
-	bool dead;         /* the session gave up */
-	bool closing;      /* the thread closes the wake handle: no more uv_async_send */
-	struct sreq *incoming;          /* queued by callers (lock) */
+	bool stop;                          /* close asked */
+	bool dead;                          /* the session gave up */
+	bool closing;                       /* the thread closes the wake handle: no more uv_async_send */
+	struct sreq *incoming;              /* queued by callers (lock) */
 	struct sreq *work_head, *work_tail; /* taken by the session thread */
 };
 
@@ -258,8 +258,7 @@ out:
 	return NULL;
 }
 
-int iscsi_sync_open(const struct config *cfg, struct iscsi_sync **out, struct lun_info *li, char *err,
-		    size_t errlen)
+int iscsi_sync_open(const struct config *cfg, struct iscsi_sync **out, struct lun_info *li, char *err, size_t errlen)
 {
 	struct iscsi_sync *h = calloc(1, sizeof(*h));
 	int rc;
@@ -324,7 +323,7 @@ int iscsi_sync_io(struct iscsi_sync *h, enum task_dir dir, void *buf, uint64_t o
 		  size_t whylen)
 {
 	uint64_t size = h->li.blocks * h->li.block_len;
-	struct sreq r = {.kind = REQ_IO, .dir = dir, .buf = buf, .len = len};
+	struct sreq r = { .kind = REQ_IO, .dir = dir, .buf = buf, .len = len };
 
 	if (offset % h->li.block_len || len % h->li.block_len || offset > size || len > size - offset) {
 		if (why)
@@ -340,14 +339,14 @@ int iscsi_sync_io(struct iscsi_sync *h, enum task_dir dir, void *buf, uint64_t o
 
 int iscsi_sync_flush(struct iscsi_sync *h, char *why, size_t whylen)
 {
-	struct sreq r = {.kind = REQ_FLUSH, .len = 1};
+	struct sreq r = { .kind = REQ_FLUSH, .len = 1 };
 
 	return submit(h, &r, why, whylen);
 }
 
 int iscsi_sync_stats(struct iscsi_sync *h, struct session_stats *st)
 {
-	struct sreq r = {.kind = REQ_STATS, .stats = st};
+	struct sreq r = { .kind = REQ_STATS, .stats = st };
 
 	return submit(h, &r, NULL, 0);
 }

@@ -32,53 +32,57 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-		"usage: " PROG " [options] write FILE   write FILE's bytes to the LUN at --offset\n"
-		"       " PROG " [options] read FILE    read --length bytes at --offset into FILE\n"
-		"       " PROG " [options] bench        read throughput (with --write: write) for --seconds\n"
-		"       " PROG " [options] info         show the LUN and the negotiated parameters\n"
-		"       " PROG " [options] discover     list the portal's targets and their portals (SendTargets)\n"
-		"       " PROG " [options] luns         list the target's LUNs (REPORT LUNS)\n"
-		"\n"
-		"options:\n"
-		"  --portal HOST[:PORT]          target portal (default port 3260)\n"
-		"  --target IQN                  target name\n"
-		"  --lun N                       logical unit (default 0)\n"
-		"  --header-digest none|crc32c|any   HeaderDigest to accept (default none)\n"
-		"  --data-digest none|crc32c|any     DataDigest to accept (default none)\n"
-		"  --backend auto|sw|mock|...    libtoeless engine (default auto)\n"
-		"  --queue-depth N               commands in flight (default 16)\n"
-		"  --block-size BYTES            bytes per READ/WRITE command (default 64K)\n"
-		"  --offset BYTES                byte offset on the LUN (default 0)\n"
-		"  --length BYTES                bytes to read (read, bench; default: to the end for bench)\n"
-		"  --seconds N                   bench duration (default 5)\n"
-		"  --write                       bench writes instead of reads\n"
-		"  --stats                       print the library and initiator counters\n"
-		"login proposals:\n"
-		"  --max-recv-dsl BYTES          our MaxRecvDataSegmentLength (default 256K)\n"
-		"  --max-burst BYTES             MaxBurstLength (default 1M)\n"
-		"  --first-burst BYTES           FirstBurstLength (default 256K)\n"
-		"  --immediate-data yes|no       ImmediateData (default yes)\n"
-		"  --initial-r2t yes|no          InitialR2T (default no)\n"
-		"  --max-outstanding-r2t N       MaxOutstandingR2T (default 1)\n"
-		"  --initiator-name IQN          InitiatorName\n"
-		"CHAP (secrets never on the command line):\n"
-		"  --chap-user NAME              log in with CHAP as NAME\n"
-		"  --chap-secret-file FILE       our secret: FILE's first line (default: $TOELESS_CHAP_SECRET)\n"
-		"  --chap-target-user NAME       mutual CHAP: the name the target must give (default: any)\n"
-		"  --chap-target-secret-file FILE  mutual CHAP: the target's secret\n"
-		"                                (or $TOELESS_CHAP_TARGET_SECRET; either one turns mutual on)\n"
-		"recovery:\n"
-		"  --retries N                   failed connections in a row before giving up (default 5)\n"
-		"  --timeout SECONDS             no answer for this long drops the connection; also the wait\n"
-		"                                for a task management answer (default 15)\n"
-		"  --command-timeout SECONDS     a command unanswered this long is aborted, then the LUN reset,\n"
-		"                                then the connection recovered, then the run fails (default 30)\n"
-		"  --nop-interval SECONDS        ping an idle target this often (default 10, 0: never)\n"
-		"  --unchecked                   do not check --offset/--length against the capacity\n"
-		"  -v, --verbose                 say what happens\n"
-		"  -h, --help                    this text\n"
-		"BYTES take a K, M or G suffix (powers of 1024).\n");
+	fprintf(f, "usage: " PROG " [options] write FILE   write FILE's bytes to the LUN at --offset\n"
+		   "       " PROG " [options] read FILE    read --length bytes at --offset into FILE\n"
+		   "       " PROG " [options] bench        read throughput (with --write: write) for --seconds\n"
+		   "       " PROG " [options] info         show the LUN and the negotiated parameters\n"
+		   "       " PROG " [options] discover     list the portal's targets and their portals (SendTargets)\n"
+		   "       " PROG " [options] luns         list the target's LUNs (REPORT LUNS)\n"
+		   "\n"
+		   "options:\n"
+		   "  --portal HOST[:PORT]          target portal (default port 3260)\n"
+		   "  --target IQN                  target name\n"
+		   "  --lun N                       logical unit (default 0)\n"
+		   "  --header-digest none|crc32c|any   HeaderDigest to accept (default none)\n"
+		   "  --data-digest none|crc32c|any     DataDigest to accept (default none)\n"
+		   "  --backend auto|sw|mock|...    libtoeless engine (default auto)\n"
+		   "  --queue-depth N               commands in flight (default 16)\n"
+		   "  --block-size BYTES            bytes per READ/WRITE command (default 64K)\n"
+		   "  --offset BYTES                byte offset on the LUN (default 0)\n"
+		   "  --length BYTES                bytes to read (read, bench; default: to the end for bench)\n"
+		   "  --seconds N                   bench duration (default 5)\n"
+		   "  --write                       bench writes instead of reads\n"
+		   "  --stats                       print the library and initiator counters\n"
+		   "  --cq-polled yes|no            drain the completion queue after each event, no eventfd\n"
+		   "                                (default yes)\n"
+		   "  --rx-lowat yes|no             wake once per PDU, not per segment (SO_RCVLOWAT; pays with\n"
+		   "                                a slow target; default no)\n"
+		   "  --itt-table direct|hash       libtoeless task lookup by ITT slot or by hash (default direct)\n"
+		   "login proposals:\n"
+		   "  --max-recv-dsl BYTES          our MaxRecvDataSegmentLength (default 256K)\n"
+		   "  --max-burst BYTES             MaxBurstLength (default 1M)\n"
+		   "  --first-burst BYTES           FirstBurstLength (default 256K)\n"
+		   "  --immediate-data yes|no       ImmediateData (default yes)\n"
+		   "  --initial-r2t yes|no          InitialR2T (default no)\n"
+		   "  --max-outstanding-r2t N       MaxOutstandingR2T (default 1)\n"
+		   "  --initiator-name IQN          InitiatorName\n"
+		   "CHAP (secrets never on the command line):\n"
+		   "  --chap-user NAME              log in with CHAP as NAME\n"
+		   "  --chap-secret-file FILE       our secret: FILE's first line (default: $TOELESS_CHAP_SECRET)\n"
+		   "  --chap-target-user NAME       mutual CHAP: the name the target must give (default: any)\n"
+		   "  --chap-target-secret-file FILE  mutual CHAP: the target's secret\n"
+		   "                                (or $TOELESS_CHAP_TARGET_SECRET; either one turns mutual on)\n"
+		   "recovery:\n"
+		   "  --retries N                   failed connections in a row before giving up (default 5)\n"
+		   "  --timeout SECONDS             no answer for this long drops the connection; also the wait\n"
+		   "                                for a task management answer (default 15)\n"
+		   "  --command-timeout SECONDS     a command unanswered this long is aborted, then the LUN reset,\n"
+		   "                                then the connection recovered, then the run fails (default 30)\n"
+		   "  --nop-interval SECONDS        ping an idle target this often (default 10, 0: never)\n"
+		   "  --unchecked                   do not check --offset/--length against the capacity\n"
+		   "  -v, --verbose                 say what happens\n"
+		   "  -h, --help                    this text\n"
+		   "BYTES take a K, M or G suffix (powers of 1024).\n");
 }
 
 static int fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -107,9 +111,12 @@ static bool parse_size(const char *s, uint64_t *out)
 		return false;
 	if (*end) {
 		switch (*end) {
-		case 'k': case 'K': mult = 1ull << 10; break;
-		case 'm': case 'M': mult = 1ull << 20; break;
-		case 'g': case 'G': mult = 1ull << 30; break;
+		case 'k':
+		case 'K': mult = 1ull << 10; break;
+		case 'm':
+		case 'M': mult = 1ull << 20; break;
+		case 'g':
+		case 'G': mult = 1ull << 30; break;
 		default: return false;
 		}
 		if (end[1] && strcasecmp(end + 1, "iB") && strcasecmp(end + 1, "B"))
@@ -281,11 +288,12 @@ static void io_done(struct session *s, struct task *t)
 		/* GOOD with a residual underflow: the bytes the target did send are
 		 * right, but the range asked for was not read, so neither is FILE */
 		s->st.short_reads++;
-		session_fatal(s, EXIT_SCSI,
-			      "READ(16) of %u bytes at LUN byte %llu: the target reported GOOD but sent only %llu bytes "
-			      "(residual underflow %u); the read is incomplete",
-			      t->len, (unsigned long long)(io->lun_offset + t->app_tag),
-			      (unsigned long long)t->bytes_valid, t->residual);
+		session_fatal(
+			s, EXIT_SCSI,
+			"READ(16) of %u bytes at LUN byte %llu: the target reported GOOD but sent only %llu bytes "
+			"(residual underflow %u); the read is incomplete",
+			t->len, (unsigned long long)(io->lun_offset + t->app_tag), (unsigned long long)t->bytes_valid,
+			t->residual);
 		task_put(s, t);
 		return;
 	}
@@ -362,8 +370,13 @@ static int cmd_write(struct session *s, const struct config *cfg, const struct l
 	if (data == MAP_FAILED)
 		return fail(EXIT_LOCAL, "cannot map %s: %s", path, strerror(errno));
 
-	struct io_run io = {.s = s, .dir = DIR_WRITE, .base = data, .lun_offset = cfg->offset, .length = length,
-			    .block_len = li->block_len, .chunk = cfg->block_size};
+	struct io_run io = { .s = s,
+			     .dir = DIR_WRITE,
+			     .base = data,
+			     .lun_offset = cfg->offset,
+			     .length = length,
+			     .block_len = li->block_len,
+			     .chunk = cfg->block_size };
 	uint64_t t0 = now_ms();
 	rc = io_go(&io);
 	if (!rc)
@@ -452,8 +465,13 @@ static int cmd_read(struct session *s, const struct config *cfg, const struct lu
 			return rc;
 		}
 	}
-	struct io_run io = {.s = s, .dir = DIR_READ, .base = data, .lun_offset = cfg->offset, .length = length,
-			    .block_len = li->block_len, .chunk = cfg->block_size};
+	struct io_run io = { .s = s,
+			     .dir = DIR_READ,
+			     .base = data,
+			     .lun_offset = cfg->offset,
+			     .length = length,
+			     .block_len = li->block_len,
+			     .chunk = cfg->block_size };
 	toeless_mr *mr = length ? register_buffer(s, data, length) : NULL;
 	uint64_t t0 = now_ms();
 	rc = io_go(&io);
@@ -488,9 +506,13 @@ static int cmd_bench(struct session *s, const struct config *cfg, const struct l
 	if (length < cfg->block_size)
 		return fail(EXIT_RANGE, "bench range of %llu bytes is smaller than one %u-byte block",
 			    (unsigned long long)length, cfg->block_size);
-	struct io_run io = {.s = s, .dir = cfg->bench_write ? DIR_WRITE : DIR_READ, .lun_offset = cfg->offset,
-			    .length = length - length % cfg->block_size, .block_len = li->block_len,
-			    .chunk = cfg->block_size, .bench = true};
+	struct io_run io = { .s = s,
+			     .dir = cfg->bench_write ? DIR_WRITE : DIR_READ,
+			     .lun_offset = cfg->offset,
+			     .length = length - length % cfg->block_size,
+			     .block_len = li->block_len,
+			     .chunk = cfg->block_size,
+			     .bench = true };
 	io.slot_buf = calloc(n, sizeof(*io.slot_buf));
 	toeless_mr **mrs = calloc(n, sizeof(*mrs));
 	if (!io.slot_buf || !mrs) {
@@ -581,47 +603,78 @@ static int cmd_info(struct session *s, const struct config *cfg, const struct lu
 /* ------------------------------------------------------------------------ */
 
 enum {
-	OPT_PORTAL = 256, OPT_TARGET, OPT_LUN, OPT_HD, OPT_DD, OPT_BACKEND, OPT_QD, OPT_BS, OPT_OFFSET,
-	OPT_LENGTH, OPT_SECONDS, OPT_STATS, OPT_WRITE, OPT_MRDSL, OPT_MAXBURST, OPT_FIRSTBURST, OPT_IMMEDIATE,
-	OPT_INITIALR2T, OPT_MAXR2T, OPT_INITIATOR, OPT_RETRIES, OPT_TIMEOUT, OPT_NOP, OPT_UNCHECKED,
-	OPT_CMD_TIMEOUT, OPT_CHAP_USER, OPT_CHAP_SECRET_FILE, OPT_CHAP_TUSER, OPT_CHAP_TSECRET_FILE,
+	OPT_PORTAL = 256,
+	OPT_TARGET,
+	OPT_LUN,
+	OPT_HD,
+	OPT_DD,
+	OPT_BACKEND,
+	OPT_QD,
+	OPT_BS,
+	OPT_OFFSET,
+	OPT_LENGTH,
+	OPT_SECONDS,
+	OPT_STATS,
+	OPT_WRITE,
+	OPT_MRDSL,
+	OPT_MAXBURST,
+	OPT_FIRSTBURST,
+	OPT_IMMEDIATE,
+	OPT_INITIALR2T,
+	OPT_MAXR2T,
+	OPT_INITIATOR,
+	OPT_RETRIES,
+	OPT_TIMEOUT,
+	OPT_NOP,
+	OPT_UNCHECKED,
+	OPT_CMD_TIMEOUT,
+	OPT_CHAP_USER,
+	OPT_CHAP_SECRET_FILE,
+	OPT_CHAP_TUSER,
+	OPT_CHAP_TSECRET_FILE,
+	OPT_CQ_POLLED,
+	OPT_RX_LOWAT,
+	OPT_ITT_TABLE,
 };
 
 static const char *chap_secret_file, *chap_target_secret_file;
 
 static const struct option long_opts[] = {
-	{"portal", required_argument, NULL, OPT_PORTAL},
-	{"target", required_argument, NULL, OPT_TARGET},
-	{"lun", required_argument, NULL, OPT_LUN},
-	{"header-digest", required_argument, NULL, OPT_HD},
-	{"data-digest", required_argument, NULL, OPT_DD},
-	{"backend", required_argument, NULL, OPT_BACKEND},
-	{"queue-depth", required_argument, NULL, OPT_QD},
-	{"block-size", required_argument, NULL, OPT_BS},
-	{"offset", required_argument, NULL, OPT_OFFSET},
-	{"length", required_argument, NULL, OPT_LENGTH},
-	{"seconds", required_argument, NULL, OPT_SECONDS},
-	{"stats", no_argument, NULL, OPT_STATS},
-	{"write", no_argument, NULL, OPT_WRITE},
-	{"max-recv-dsl", required_argument, NULL, OPT_MRDSL},
-	{"max-burst", required_argument, NULL, OPT_MAXBURST},
-	{"first-burst", required_argument, NULL, OPT_FIRSTBURST},
-	{"immediate-data", required_argument, NULL, OPT_IMMEDIATE},
-	{"initial-r2t", required_argument, NULL, OPT_INITIALR2T},
-	{"max-outstanding-r2t", required_argument, NULL, OPT_MAXR2T},
-	{"initiator-name", required_argument, NULL, OPT_INITIATOR},
-	{"retries", required_argument, NULL, OPT_RETRIES},
-	{"timeout", required_argument, NULL, OPT_TIMEOUT},
-	{"command-timeout", required_argument, NULL, OPT_CMD_TIMEOUT},
-	{"nop-interval", required_argument, NULL, OPT_NOP},
-	{"unchecked", no_argument, NULL, OPT_UNCHECKED},
-	{"chap-user", required_argument, NULL, OPT_CHAP_USER},
-	{"chap-secret-file", required_argument, NULL, OPT_CHAP_SECRET_FILE},
-	{"chap-target-user", required_argument, NULL, OPT_CHAP_TUSER},
-	{"chap-target-secret-file", required_argument, NULL, OPT_CHAP_TSECRET_FILE},
-	{"verbose", no_argument, NULL, 'v'},
-	{"help", no_argument, NULL, 'h'},
-	{NULL, 0, NULL, 0},
+	{ "portal", required_argument, NULL, OPT_PORTAL },
+	{ "target", required_argument, NULL, OPT_TARGET },
+	{ "lun", required_argument, NULL, OPT_LUN },
+	{ "header-digest", required_argument, NULL, OPT_HD },
+	{ "data-digest", required_argument, NULL, OPT_DD },
+	{ "backend", required_argument, NULL, OPT_BACKEND },
+	{ "queue-depth", required_argument, NULL, OPT_QD },
+	{ "block-size", required_argument, NULL, OPT_BS },
+	{ "offset", required_argument, NULL, OPT_OFFSET },
+	{ "length", required_argument, NULL, OPT_LENGTH },
+	{ "seconds", required_argument, NULL, OPT_SECONDS },
+	{ "stats", no_argument, NULL, OPT_STATS },
+	{ "write", no_argument, NULL, OPT_WRITE },
+	{ "max-recv-dsl", required_argument, NULL, OPT_MRDSL },
+	{ "max-burst", required_argument, NULL, OPT_MAXBURST },
+	{ "first-burst", required_argument, NULL, OPT_FIRSTBURST },
+	{ "immediate-data", required_argument, NULL, OPT_IMMEDIATE },
+	{ "initial-r2t", required_argument, NULL, OPT_INITIALR2T },
+	{ "max-outstanding-r2t", required_argument, NULL, OPT_MAXR2T },
+	{ "initiator-name", required_argument, NULL, OPT_INITIATOR },
+	{ "retries", required_argument, NULL, OPT_RETRIES },
+	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
+	{ "command-timeout", required_argument, NULL, OPT_CMD_TIMEOUT },
+	{ "nop-interval", required_argument, NULL, OPT_NOP },
+	{ "unchecked", no_argument, NULL, OPT_UNCHECKED },
+	{ "chap-user", required_argument, NULL, OPT_CHAP_USER },
+	{ "chap-secret-file", required_argument, NULL, OPT_CHAP_SECRET_FILE },
+	{ "chap-target-user", required_argument, NULL, OPT_CHAP_TUSER },
+	{ "chap-target-secret-file", required_argument, NULL, OPT_CHAP_TSECRET_FILE },
+	{ "cq-polled", required_argument, NULL, OPT_CQ_POLLED },
+	{ "rx-lowat", required_argument, NULL, OPT_RX_LOWAT },
+	{ "itt-table", required_argument, NULL, OPT_ITT_TABLE },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
 };
 
 static char *chap_secret, *chap_target_secret;
@@ -641,12 +694,13 @@ static int load_secrets(struct config *cfg)
 		return fail(EXIT_USAGE, "%s", msg);
 	cfg->chap_secret = chap_secret;
 	if (chap_target_secret_file || getenv("TOELESS_CHAP_TARGET_SECRET") || cfg->chap_target_user) {
-		chap_target_secret = chap_secret_load(chap_target_secret_file, "TOELESS_CHAP_TARGET_SECRET", msg,
-						      sizeof(msg));
+		chap_target_secret =
+			chap_secret_load(chap_target_secret_file, "TOELESS_CHAP_TARGET_SECRET", msg, sizeof(msg));
 		if (!chap_target_secret)
 			return fail(EXIT_USAGE, "mutual CHAP: %s", msg);
 		if (!strcmp(chap_target_secret, chap_secret))
-			return fail(EXIT_USAGE, "mutual CHAP: the target's secret must differ from ours (RFC 7143 12.1.3)");
+			return fail(EXIT_USAGE,
+				    "mutual CHAP: the target's secret must differ from ours (RFC 7143 12.1.3)");
 		cfg->chap_target_secret = chap_target_secret;
 	}
 	return 0;
@@ -677,6 +731,8 @@ static int parse_args(int argc, char **argv, struct config *cfg)
 		.nop_interval = 10,
 		.timeout = 15,
 		.cmd_timeout = 30,
+		.cq_polled = true,
+		.itt_direct = true,
 	};
 	while ((c = getopt_long(argc, argv, "vh", long_opts, &idx)) != -1) {
 		switch (c) {
@@ -774,6 +830,19 @@ static int parse_args(int argc, char **argv, struct config *cfg)
 		case OPT_CHAP_SECRET_FILE: chap_secret_file = optarg; break;
 		case OPT_CHAP_TUSER: cfg->chap_target_user = optarg; break;
 		case OPT_CHAP_TSECRET_FILE: chap_target_secret_file = optarg; break;
+		case OPT_CQ_POLLED:
+			if (!parse_yesno(optarg, &cfg->cq_polled))
+				return BAD_ARG("cq-polled");
+			break;
+		case OPT_RX_LOWAT:
+			if (!parse_yesno(optarg, &cfg->rx_lowat))
+				return BAD_ARG("rx-lowat");
+			break;
+		case OPT_ITT_TABLE:
+			if (strcmp(optarg, "direct") && strcmp(optarg, "hash"))
+				return BAD_ARG("itt-table");
+			cfg->itt_direct = !strcmp(optarg, "direct");
+			break;
 		case 'v': cfg->verbose = true; break;
 		case 'h': usage(stdout); exit(0);
 		default: usage(stderr); return EXIT_USAGE;

@@ -170,7 +170,8 @@ static int toeless_config(const char *key, const char *value)
 		target_secret_file = value;
 	} else if (!strcmp(key, "chap-secret") || !strcmp(key, "chap-target-secret")) {
 		nbdkit_error("%s: secrets are not taken from the command line (ps shows it): use %s-file= or the "
-			     "environment", key, key);
+			     "environment",
+			     key, key);
 		return -1;
 	} else if (!strcmp(key, "initiator-name")) {
 		cfg.initiator = value;
@@ -239,14 +240,14 @@ static int toeless_config_complete(void)
 	return 0;
 }
 
-#define toeless_config_help \
-	"portal=HOST[:PORT]       (required) iSCSI portal, port 3260 by default\n" \
-	"target=IQN               (required) target name\n" \
-	"lun=N                    logical unit (default 0)\n" \
-	"backend=auto|sw|hw|...   libtoeless engine (default auto)\n" \
-	"header-digest=crc32c|none|any, data-digest=...  (default crc32c for both)\n" \
-	"chap-user=NAME chap-secret-file=FILE            CHAP (or $TOELESS_CHAP_SECRET)\n" \
-	"chap-target-user=NAME chap-target-secret-file=FILE  mutual CHAP\n" \
+#define toeless_config_help                                                                                            \
+	"portal=HOST[:PORT]       (required) iSCSI portal, port 3260 by default\n"                                     \
+	"target=IQN               (required) target name\n"                                                            \
+	"lun=N                    logical unit (default 0)\n"                                                          \
+	"backend=auto|sw|hw|...   libtoeless engine (default auto)\n"                                                  \
+	"header-digest=crc32c|none|any, data-digest=...  (default crc32c for both)\n"                                  \
+	"chap-user=NAME chap-secret-file=FILE            CHAP (or $TOELESS_CHAP_SECRET)\n"                             \
+	"chap-target-user=NAME chap-target-secret-file=FILE  mutual CHAP\n"                                            \
 	"timeout=S command-timeout=S nop-interval=S retries=N queue-depth=N max-transfer=BYTES"
 
 struct handle {

@@ -24,14 +24,14 @@
 
 static int fails;
 
-#define CHECK(cond, ...)                                      \
-	do {                                                  \
-		if (!(cond)) {                                \
-			fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
-			fprintf(stderr, __VA_ARGS__);         \
-			fputc('\n', stderr);                  \
-			fails++;                              \
-		}                                             \
+#define CHECK(cond, ...)                                                                                               \
+	do {                                                                                                           \
+		if (!(cond)) {                                                                                         \
+			fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                                           \
+			fprintf(stderr, __VA_ARGS__);                                                                  \
+			fputc('\n', stderr);                                                                           \
+			fails++;                                                                                       \
+		}                                                                                                      \
 	} while (0)
 
 /* The first fields of each struct as an older header had them. */
@@ -93,9 +93,25 @@ int main(void)
 	rc = toeless_cq_create(dev, (const struct toeless_cq_attr *)(void *)&qa, &cq);
 	CHECK(rc == 0, "cq_create with a %zu-byte attr: %d", sizeof(qa), rc);
 
+	/* The first layout with depth: {size, depth} and 4 bytes of padding
+	 * a caller may leave with any value, where pad0 is now: ignored, so
+	 * the queue has its descriptor (flags lies beyond the old size). */
+	struct {
+		size_t size;
+		uint32_t depth;
+		uint32_t padding;
+	} qd = { 16, 8, 0xffffffffu };
+	toeless_cq *cq2 = NULL;
+	rc = toeless_cq_create(dev, (const struct toeless_cq_attr *)(void *)&qd, &cq2);
+	CHECK(rc == 0 && toeless_cq_fd(cq2) >= 0, "cq_create with padding garbage: %d, fd %d", rc,
+	      rc ? -1 : toeless_cq_fd(cq2));
+	if (!rc)
+		toeless_cq_destroy(cq2);
+
 	CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0, "socketpair");
-	struct old_ctx_attr ca = { .size = sizeof(ca), .fd = sv[0], .cq = cq,
-				   .params = { .flags = TOELESS_CTX_DATA_DIGEST } };
+	struct old_ctx_attr ca = {
+		.size = sizeof(ca), .fd = sv[0], .cq = cq, .params = { .flags = TOELESS_CTX_DATA_DIGEST }
+	};
 	rc = toeless_ctx_create(dev, (const struct toeless_ctx_attr *)(void *)&ca, &ctx);
 	CHECK(rc == 0, "ctx_create with a %zu-byte attr: %d", sizeof(ca), rc);
 	CHECK(toeless_ctx_user_data(ctx) == 0, "an absent user_data reads as 0");

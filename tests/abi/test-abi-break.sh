@@ -80,7 +80,7 @@ run_case ops fail \
 	's|^\tvoid (\*close)(void \*dev_priv);|&\n\tint (*inserted_op)(void *dev_priv);|' toeless_backend.h -- \
 	"member inserted inside struct toeless_backend_ops" "bump TOELESS_BACKEND_ABI"
 run_case completion fail \
-	's|^\tuint64_t reserved\[3\];   /\*\*< zero; room for future fields \*/|&\n\tuint64_t appended;|' toeless.h -- \
+	'/^struct toeless_completion {/,/^};/s|^\tuint64_t reserved\[[0-9]*\];.*|&\n\tuint64_t appended;|' toeless.h -- \
 	"struct toeless_completion has no leading size field and cannot grow"
 run_case append pass \
 	's|^\tuint64_t data_digests_engine_host;.*|&\n\tuint64_t appended;|' toeless.h -- \

@@ -91,7 +91,7 @@ static toeless_cq *cq;
 struct sender {
 	int fd;
 	long cycles;
-	int ready;  /* prefilled mode: written once every byte sits in the receiver's queue */
+	int ready; /* prefilled mode: written once every byte sits in the receiver's queue */
 };
 
 static void *sender_main(void *arg)
@@ -174,7 +174,8 @@ static uint64_t rx_toeless(int fd, const struct config *c, double *syscalls_per_
 		if (pdu.flags & TOELESS_PDU_F_TASK_DONE) {
 			int n = toeless_cq_poll(cq, cqe, 16);
 			for (int i = 0; i < n; i++) {
-				if (cqe[i].type != TOELESS_CQE_SGL || cqe[i].status || cqe[i].bytes_placed != task_bytes)
+				if (cqe[i].type != TOELESS_CQE_SGL || cqe[i].status ||
+				    cqe[i].bytes_placed != task_bytes)
 					bench_die("bad completion: type %d status %d placed %llu", cqe[i].type,
 						  cqe[i].status, (unsigned long long)cqe[i].bytes_placed);
 				uint64_t t = cqe[i].user_data;
@@ -375,21 +376,19 @@ static struct result run_one(int m, const struct config *c, long cycles, uint8_t
 }
 
 static const struct config configs[] = {
-	{ 8192, 0, 0, "8k", "none" },     { 8192, 1, 0, "8k", "header" },
-	{ 8192, 1, 1, "8k", "both" },     { 65536, 0, 0, "64k", "none" },
-	{ 65536, 1, 0, "64k", "header" }, { 65536, 1, 1, "64k", "both" },
-	{ 262144, 0, 0, "256k", "none" }, { 262144, 1, 0, "256k", "header" },
-	{ 262144, 1, 1, "256k", "both" },
+	{ 8192, 0, 0, "8k", "none" },     { 8192, 1, 0, "8k", "header" },     { 8192, 1, 1, "8k", "both" },
+	{ 65536, 0, 0, "64k", "none" },   { 65536, 1, 0, "64k", "header" },   { 65536, 1, 1, "64k", "both" },
+	{ 262144, 0, 0, "256k", "none" }, { 262144, 1, 0, "256k", "header" }, { 262144, 1, 1, "256k", "both" },
 };
 
 static void table_header(void)
 {
-	bench_printf("%-12s %7s %7s %7s %7s | %6s %6s %6s %6s | %7s %7s %7s %7s %7s %7s | %5s\n", "config",
-		     "toeless", "readv", "rv+crc", "naive", "cpu tl", "readv", "rv+crc", "naive", "tput/", "tput/",
-		     "tput/", "cpu/", "cpu/", "cpu/", "sc/");
-	bench_printf("%-12s %7s %7s %7s %7s | %6s %6s %6s %6s | %7s %7s %7s %7s %7s %7s | %5s\n", "", "GB/s",
-		     "GB/s", "GB/s", "GB/s", "s/GiB", "s/GiB", "s/GiB", "s/GiB", "ceiling", "floor", "naive",
-		     "ceiling", "floor", "naive", "PDU");
+	bench_printf("%-12s %7s %7s %7s %7s | %6s %6s %6s %6s | %7s %7s %7s %7s %7s %7s | %5s\n", "config", "toeless",
+		     "readv", "rv+crc", "naive", "cpu tl", "readv", "rv+crc", "naive", "tput/", "tput/", "tput/",
+		     "cpu/", "cpu/", "cpu/", "sc/");
+	bench_printf("%-12s %7s %7s %7s %7s | %6s %6s %6s %6s | %7s %7s %7s %7s %7s %7s | %5s\n", "", "GB/s", "GB/s",
+		     "GB/s", "GB/s", "s/GiB", "s/GiB", "s/GiB", "s/GiB", "ceiling", "floor", "naive", "ceiling",
+		     "floor", "naive", "PDU");
 }
 
 /* Every configuration, every receiver, reps times alternated. */
@@ -449,10 +448,10 @@ static void run_mode(int prefill, long cycles, int reps, uint8_t *staging, const
 			     label, g[M_TOELESS], g[M_READV], g[M_FLOOR], g[M_NAIVE], cpu[M_TOELESS], cpu[M_READV],
 			     cpu[M_FLOOR], cpu[M_NAIVE], mtc, mtf, mtn, mcc, mcf, mcn, msc);
 		char name[64];
-#define FIG(suffix, val, unit)                                              \
-	do {                                                                \
-		snprintf(name, sizeof(name), "rx.%s%s.%s", label, prefill ? ".pre" : "", suffix);    \
-		bench_figure(name, val, unit);                              \
+#define FIG(suffix, val, unit)                                                                                         \
+	do {                                                                                                           \
+		snprintf(name, sizeof(name), "rx.%s%s.%s", label, prefill ? ".pre" : "", suffix);                      \
+		bench_figure(name, val, unit);                                                                         \
 	} while (0)
 		FIG("tput_vs_ceiling", mtc, "ratio");
 		FIG("tput_vs_naive", mtn, "ratio");

@@ -34,17 +34,17 @@
 #include "toeless.h"
 #include "bench.h"
 
-#define ITT_BASE 0x200u
+#define ITT_BASE   0x200u
 #define TASK_BYTES (1u << 20)
-#define QD 4
+#define QD         4
 
 enum { M_TOELESS, M_WRITEV, NM };
 static const char *mname[NM] = { "toeless", "writev" };
 
 struct pdu_desc {
-	uint8_t bhs[BENCH_BHS];      /* template for the library (lengths set) */
-	uint8_t hdr[BENCH_BHS + 4];  /* BHS + header digest, for writev */
-	uint8_t trailer[8];          /* pad + data digest, for writev */
+	uint8_t bhs[BENCH_BHS];     /* template for the library (lengths set) */
+	uint8_t hdr[BENCH_BHS + 4]; /* BHS + header digest, for writev */
+	uint8_t trailer[8];         /* pad + data digest, for writev */
 	uint32_t trailer_len;
 	const uint8_t *data;
 	uint32_t len;
@@ -90,7 +90,7 @@ static void build(uint32_t seg)
 
 struct drain {
 	int fd;
-	int verify;      /* compare with expect_stream (one cycle) */
+	int verify; /* compare with expect_stream (one cycle) */
 	uint64_t bytes;
 	int mismatch;
 };
@@ -111,8 +111,7 @@ static void *drain_main(void *arg)
 		if (r == 0)
 			break;
 		if (d->verify) {
-			if (d->bytes + (uint64_t)r > expect_len ||
-			    memcmp(buf, expect_stream + d->bytes, (size_t)r))
+			if (d->bytes + (uint64_t)r > expect_len || memcmp(buf, expect_stream + d->bytes, (size_t)r))
 				d->mismatch = 1;
 		}
 		d->bytes += (uint64_t)r;

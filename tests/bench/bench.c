@@ -165,8 +165,8 @@ void bench_banner(const char *what)
 	struct utsname u;
 	uname(&u);
 	bench_printf("== %s ==\n", what);
-	bench_printf("libtoeless %s; %s, %ld CPUs online; Linux %s; %d repetitions, alternated%s\n",
-		     toeless_version(), model, sysconf(_SC_NPROCESSORS_ONLN), u.release, bench_reps(),
+	bench_printf("libtoeless %s; %s, %ld CPUs online; Linux %s; %d repetitions, alternated%s\n", toeless_version(),
+		     model, sysconf(_SC_NPROCESSORS_ONLN), u.release, bench_reps(),
 		     bench_quick() ? "; QUICK (smoke run, noisy)" : "");
 }
 
@@ -237,8 +237,7 @@ static void set_dsl(uint8_t *bhs, uint32_t dsl)
 	bhs[7] = (uint8_t)dsl;
 }
 
-void bench_bhs_data_in(uint8_t *bhs, uint32_t itt, uint32_t datasn, uint32_t offset, uint32_t dsl,
-		       uint8_t flags)
+void bench_bhs_data_in(uint8_t *bhs, uint32_t itt, uint32_t datasn, uint32_t offset, uint32_t dsl, uint8_t flags)
 {
 	memset(bhs, 0, BENCH_BHS);
 	bhs[0] = BENCH_OP_DATA_IN;
@@ -253,8 +252,8 @@ void bench_bhs_data_in(uint8_t *bhs, uint32_t itt, uint32_t datasn, uint32_t off
 	put_be32(bhs + 40, offset);
 }
 
-void bench_bhs_data_out(uint8_t *bhs, uint32_t itt, uint32_t ttt, uint32_t datasn, uint32_t offset,
-			uint32_t dsl, uint8_t flags)
+void bench_bhs_data_out(uint8_t *bhs, uint32_t itt, uint32_t ttt, uint32_t datasn, uint32_t offset, uint32_t dsl,
+			uint8_t flags)
 {
 	memset(bhs, 0, BENCH_BHS);
 	bhs[0] = BENCH_OP_DATA_OUT;
@@ -301,8 +300,7 @@ static int tcp_pair(int *a, int *b, int buf)
 		forced = -1;
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	socklen_t sl = sizeof(sa);
-	if (bind(l, (struct sockaddr *)&sa, sizeof(sa)) || listen(l, 1) ||
-	    getsockname(l, (struct sockaddr *)&sa, &sl))
+	if (bind(l, (struct sockaddr *)&sa, sizeof(sa)) || listen(l, 1) || getsockname(l, (struct sockaddr *)&sa, &sl))
 		bench_die("listen on loopback: %s", strerror(errno));
 	int c = socket(AF_INET, SOCK_STREAM, 0);
 	if (c < 0)

@@ -28,8 +28,8 @@ uint64_t bench_now_ns(void);        /* CLOCK_MONOTONIC */
 uint64_t bench_thread_cpu_ns(void); /* CLOCK_THREAD_CPUTIME_ID of the caller */
 
 /* ---- parameters ---- */
-int bench_reps(void);               /* BENCH_REPS, at least 5 */
-int bench_quick(void);              /* BENCH_QUICK set and not "0" */
+int bench_reps(void);  /* BENCH_REPS, at least 5 */
+int bench_quick(void); /* BENCH_QUICK set and not "0" */
 long bench_env_long(const char *name, long def);
 
 /* ---- statistics ---- */
@@ -47,7 +47,7 @@ void bench_die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noretu
 void bench_banner(const char *what);
 
 /* ---- memory ---- */
-void *bench_alloc(size_t len);      /* 4 KiB aligned, zeroed, dies on failure */
+void *bench_alloc(size_t len); /* 4 KiB aligned, zeroed, dies on failure */
 void bench_fill(void *buf, size_t len, uint64_t seed);
 uint64_t bench_rand(uint64_t *state); /* splitmix64 */
 /* Bytes the C library's allocator has handed out (mallinfo2: arena + mmap). */
@@ -57,18 +57,17 @@ size_t bench_heap_in_use(void);
 uint32_t bench_crc32c(uint32_t crc, const void *buf, size_t len);
 
 /* ---- iSCSI PDUs ---- */
-#define BENCH_BHS 48
+#define BENCH_BHS         48
 #define BENCH_OP_DATA_OUT 0x05
-#define BENCH_OP_DATA_IN 0x25
-#define BENCH_F_FINAL 0x80
-#define BENCH_F_STATUS 0x01
+#define BENCH_OP_DATA_IN  0x25
+#define BENCH_F_FINAL     0x80
+#define BENCH_F_STATUS    0x01
 
 /* Fill a 48-byte Data-In header (lengths set). */
-void bench_bhs_data_in(uint8_t *bhs, uint32_t itt, uint32_t datasn, uint32_t offset, uint32_t dsl,
-		       uint8_t flags);
+void bench_bhs_data_in(uint8_t *bhs, uint32_t itt, uint32_t datasn, uint32_t offset, uint32_t dsl, uint8_t flags);
 /* Fill a 48-byte Data-Out header (lengths set). */
-void bench_bhs_data_out(uint8_t *bhs, uint32_t itt, uint32_t ttt, uint32_t datasn, uint32_t offset,
-			uint32_t dsl, uint8_t flags);
+void bench_bhs_data_out(uint8_t *bhs, uint32_t itt, uint32_t ttt, uint32_t datasn, uint32_t offset, uint32_t dsl,
+			uint8_t flags);
 /* Serialise one PDU (header, header digest, data, pad, data digest) at out;
  * returns its length.  out needs 48 + 4 + dsl + 3 + 4 bytes. */
 size_t bench_pdu_write(uint8_t *out, const uint8_t *bhs, const void *data, uint32_t dsl, int hdr_digest,

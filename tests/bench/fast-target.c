@@ -69,13 +69,13 @@
 
 #include "toeless.h"
 
-#define BLOCK 512u
-#define BHS 48u
-#define WINDOW 256u      /* MaxCmdSN - ExpCmdSN + 1 */
-#define MAX_WTASKS 512   /* WRITE commands in flight per connection */
-#define NIOV 1000        /* iovecs per writev (below IOV_MAX) */
-#define ARENA (512u << 10) /* headers and small payloads per writev */
-#define DD_CACHE 8192u   /* data digest cache entries (direct-mapped) */
+#define BLOCK       512u
+#define BHS         48u
+#define WINDOW      256u         /* MaxCmdSN - ExpCmdSN + 1 */
+#define MAX_WTASKS  512          /* WRITE commands in flight per connection */
+#define NIOV        1000         /* iovecs per writev (below IOV_MAX) */
+#define ARENA       (512u << 10) /* headers and small payloads per writev */
+#define DD_CACHE    8192u        /* data digest cache entries (direct-mapped) */
 #define MAX_SEG_CAP (1u << 20)
 
 /* ---- configuration (read-only once threads run) ---- */
@@ -116,17 +116,58 @@ static void die(const char *fmt, ...)
 	exit(1);
 }
 
-static void put_be16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }
-static void put_be24(uint8_t *p, uint32_t v) { p[0] = (uint8_t)(v >> 16); p[1] = (uint8_t)(v >> 8); p[2] = (uint8_t)v; }
-static void put_be32(uint8_t *p, uint32_t v) { put_be16(p, (uint16_t)(v >> 16)); put_be16(p + 2, (uint16_t)v); }
-static void put_be64(uint8_t *p, uint64_t v) { put_be32(p, (uint32_t)(v >> 32)); put_be32(p + 4, (uint32_t)v); }
-static void put_le32(uint8_t *p, uint32_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); p[2] = (uint8_t)(v >> 16); p[3] = (uint8_t)(v >> 24); }
-static uint16_t be16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
-static uint32_t be24(const uint8_t *p) { return (uint32_t)p[0] << 16 | (uint32_t)p[1] << 8 | p[2]; }
-static uint32_t be32(const uint8_t *p) { return (uint32_t)be16(p) << 16 | be16(p + 2); }
-static uint64_t be64(const uint8_t *p) { return (uint64_t)be32(p) << 32 | be32(p + 4); }
-static uint32_t le32(const uint8_t *p) { return p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24; }
-static uint32_t pad4(uint32_t n) { return (4 - (n & 3)) & 3; }
+static void put_be16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+}
+static void put_be24(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 16);
+	p[1] = (uint8_t)(v >> 8);
+	p[2] = (uint8_t)v;
+}
+static void put_be32(uint8_t *p, uint32_t v)
+{
+	put_be16(p, (uint16_t)(v >> 16));
+	put_be16(p + 2, (uint16_t)v);
+}
+static void put_be64(uint8_t *p, uint64_t v)
+{
+	put_be32(p, (uint32_t)(v >> 32));
+	put_be32(p + 4, (uint32_t)v);
+}
+static void put_le32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+	p[2] = (uint8_t)(v >> 16);
+	p[3] = (uint8_t)(v >> 24);
+}
+static uint16_t be16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] << 8 | p[1]);
+}
+static uint32_t be24(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 16 | (uint32_t)p[1] << 8 | p[2];
+}
+static uint32_t be32(const uint8_t *p)
+{
+	return (uint32_t)be16(p) << 16 | be16(p + 2);
+}
+static uint64_t be64(const uint8_t *p)
+{
+	return (uint64_t)be32(p) << 32 | be32(p + 4);
+}
+static uint32_t le32(const uint8_t *p)
+{
+	return p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+static uint32_t pad4(uint32_t n)
+{
+	return (4 - (n & 3)) & 3;
+}
 
 static uint64_t splitmix(uint64_t *s)
 {
@@ -158,13 +199,13 @@ static void pattern_build(void)
 struct wtask {
 	bool used;
 	uint32_t itt, edtl, got;
-	uint64_t off;        /* byte offset on the LUN */
-	uint32_t unsol;      /* bytes the initiator sends without an R2T */
-	uint32_t r2t_next;   /* next offset to ask for */
-	uint32_t burst_len;  /* bytes the last R2T asked for */
-	uint32_t burst_got;  /* bytes of that burst received */
+	uint64_t off;       /* byte offset on the LUN */
+	uint32_t unsol;     /* bytes the initiator sends without an R2T */
+	uint32_t r2t_next;  /* next offset to ask for */
+	uint32_t burst_len; /* bytes the last R2T asked for */
+	uint32_t burst_got; /* bytes of that burst received */
 	uint32_t ttt, r2tsn;
-	uint32_t resid;      /* EDTL - blocks * 512 (signed meaning by flag) */
+	uint32_t resid; /* EDTL - blocks * 512 (signed meaning by flag) */
 	uint8_t rflags;
 };
 
@@ -498,8 +539,7 @@ static int send_r2t(struct conn *c, struct wtask *t)
 }
 
 /* WRITE data arrived for t (immediate or Data-Out). */
-static int write_data(struct conn *c, struct wtask *t, uint32_t off, const uint8_t *data, uint32_t len,
-		      bool solicited)
+static int write_data(struct conn *c, struct wtask *t, uint32_t off, const uint8_t *data, uint32_t len, bool solicited)
 {
 	if ((uint64_t)off + len > t->edtl) {
 		say(c, "Data-Out past the expected length (ITT 0x%x, offset %u + %u > %u)", t->itt, off, len, t->edtl);
@@ -606,8 +646,7 @@ static int do_inquiry(struct conn *c, uint32_t itt, uint32_t edtl, const uint8_t
 			d[3] = (uint8_t)(4 + d[7]);
 			n = 4u + d[3];
 			break;
-		default:
-			return check_condition(c, itt, 0x05, 0x24, 0x00);
+		default: return check_condition(c, itt, 0x05, 0x24, 0x00);
 		}
 	} else {
 		d[0] = lun_ok ? 0x00 : 0x7f; /* disk, or "no LU here" */
@@ -653,8 +692,7 @@ static int do_scsi(struct conn *c, const uint8_t *h, const uint8_t *data, uint32
 	switch (cdb[0]) {
 	case 0x00: /* TEST UNIT READY */
 	case 0x35: /* SYNCHRONIZE CACHE(10) */
-	case 0x91: /* SYNCHRONIZE CACHE(16) */
-		return scsi_status(c, itt, 0, NULL, 0, 0, 0);
+	case 0x91: /* SYNCHRONIZE CACHE(16) */ return scsi_status(c, itt, 0, NULL, 0, 0, 0);
 	case 0x25: /* READ CAPACITY(10) */
 		put_be32(d, nblocks - 1 > 0xffffffffu ? 0xffffffffu : (uint32_t)(nblocks - 1));
 		put_be32(d + 4, BLOCK);
@@ -687,8 +725,7 @@ static int do_scsi(struct conn *c, const uint8_t *h, const uint8_t *data, uint32
 		if (cdb[0] == 0x28 || cdb[0] == 0x88)
 			return do_read(c, itt, edtl, lba, nblk);
 		return do_write(c, h, data, dsl, lba, nblk);
-	default:
-		break;
+	default: break;
 	}
 	return check_condition(c, itt, 0x05, 0x20, 0x00);
 }
@@ -804,8 +841,7 @@ static int negotiate(struct conn *c, const char *k, const char *v)
 	return keys_add(c, k, "NotUnderstood");
 }
 
-static int login_reply(struct conn *c, const uint8_t *rq, uint8_t flags, uint8_t sclass, uint8_t sdetail,
-		       uint16_t tsih)
+static int login_reply(struct conn *c, const uint8_t *rq, uint8_t flags, uint8_t sclass, uint8_t sdetail, uint16_t tsih)
 {
 	uint8_t *h = new_hdr(c, (uint32_t)c->keys_len);
 
@@ -891,8 +927,9 @@ static int do_login(struct conn *c, const uint8_t *h, const uint8_t *data, uint3
 		c->ff = true;
 		if (c->max_burst < c->first_burst)
 			c->first_burst = c->max_burst;
-		say(c, "logged in (%s session) from %s: HeaderDigest %s, DataDigest %s, MaxRecvDataSegmentLength "
-		       "%u here / %u there, FirstBurstLength %u, MaxBurstLength %u, ImmediateData %s, InitialR2T %s",
+		say(c,
+		    "logged in (%s session) from %s: HeaderDigest %s, DataDigest %s, MaxRecvDataSegmentLength "
+		    "%u here / %u there, FirstBurstLength %u, MaxBurstLength %u, ImmediateData %s, InitialR2T %s",
 		    c->discovery ? "discovery" : "normal", c->initiator, c->hd ? "CRC32C" : "None",
 		    c->dd ? "CRC32C" : "None", cfg.mrdsl, c->send_dsl, c->first_burst, c->max_burst,
 		    c->immediate ? "Yes" : "No", c->initial_r2t ? "Yes" : "No");
@@ -918,7 +955,8 @@ static int do_text(struct conn *c, const uint8_t *h, const uint8_t *data, uint32
 			inet_ntop(AF_INET, &a.sin_addr, ip, sizeof(ip));
 		len = (size_t)snprintf(out, sizeof(out), "TargetName=%s", cfg.iqn) + 1;
 		len += (size_t)snprintf(out + len, sizeof(out) - len, "TargetAddress=%s:%u,1", ip,
-					(unsigned)ntohs(a.sin_port)) + 1;
+					(unsigned)ntohs(a.sin_port)) +
+		       1;
 	}
 	r = new_hdr(c, (uint32_t)len);
 	if (!r)
@@ -952,8 +990,7 @@ static int dispatch(struct conn *c, const uint8_t *h, const uint8_t *data, uint3
 	    be32(h + 24) == c->exp_cmdsn)
 		c->exp_cmdsn++;
 	switch (op) {
-	case 0x01:
-		return do_scsi(c, h, data, dsl);
+	case 0x01: return do_scsi(c, h, data, dsl);
 	case 0x05: {
 		struct wtask *t = wt_find(c, be32(h + 16));
 		uint32_t ttt = be32(h + 20);
@@ -988,8 +1025,7 @@ static int dispatch(struct conn *c, const uint8_t *h, const uint8_t *data, uint3
 		put_be32(r + 24, c->statsn++);
 		hdr_sn(c, r);
 		return send_pdu(c, r, NULL, 0);
-	case 0x04:
-		return do_text(c, h, data, dsl);
+	case 0x04: return do_text(c, h, data, dsl);
 	case 0x06: /* Logout */
 		r = new_hdr(c, 0);
 		if (!r)
@@ -1001,9 +1037,7 @@ static int dispatch(struct conn *c, const uint8_t *h, const uint8_t *data, uint3
 		hdr_sn(c, r);
 		send_pdu(c, r, NULL, 0);
 		return 1;
-	default:
-		say(c, "unexpected opcode 0x%02x", op);
-		return -EPROTO;
+	default: say(c, "unexpected opcode 0x%02x", op); return -EPROTO;
 	}
 }
 
@@ -1071,14 +1105,18 @@ static void *conn_main(void *arg)
 		if (rc)
 			break;
 	}
-	say(c, "closed (%s): %llu READ, %llu WRITE, %llu other commands; %llu PDUs in, %llu out; "
-	       "%llu bytes read, %llu written; %llu R2T; digest errors %llu header, %llu data; data digests computed %llu; "
-	       "write mismatches %llu",
-	    rc == 1 ? "logout" : rc == 0 ? "EOF" : strerror(-rc), (unsigned long long)c->n_reads,
-	    (unsigned long long)c->n_writes, (unsigned long long)c->n_other, (unsigned long long)c->pdus_in,
-	    (unsigned long long)c->pdus_out, (unsigned long long)c->bytes_read, (unsigned long long)c->bytes_written,
-	    (unsigned long long)c->n_r2t, (unsigned long long)c->hd_err, (unsigned long long)c->dd_err, (unsigned long long)c->dd_miss,
-	    (unsigned long long)c->write_mismatch);
+	say(c,
+	    "closed (%s): %llu READ, %llu WRITE, %llu other commands; %llu PDUs in, %llu out; "
+	    "%llu bytes read, %llu written; %llu R2T; digest errors %llu header, %llu data; data digests computed "
+	    "%llu; "
+	    "write mismatches %llu",
+	    rc == 1   ? "logout"
+	    : rc == 0 ? "EOF"
+		      : strerror(-rc),
+	    (unsigned long long)c->n_reads, (unsigned long long)c->n_writes, (unsigned long long)c->n_other,
+	    (unsigned long long)c->pdus_in, (unsigned long long)c->pdus_out, (unsigned long long)c->bytes_read,
+	    (unsigned long long)c->bytes_written, (unsigned long long)c->n_r2t, (unsigned long long)c->hd_err,
+	    (unsigned long long)c->dd_err, (unsigned long long)c->dd_miss, (unsigned long long)c->write_mismatch);
 	close(c->fd);
 	free(c->rx);
 	free(c->arena);
@@ -1140,9 +1178,12 @@ static uint64_t parse_size(const char *s)
 	unsigned long long v = strtoull(s, &end, 0);
 
 	switch (*end) {
-	case 'k': case 'K': v <<= 10; break;
-	case 'm': case 'M': v <<= 20; break;
-	case 'g': case 'G': v <<= 30; break;
+	case 'k':
+	case 'K': v <<= 10; break;
+	case 'm':
+	case 'M': v <<= 20; break;
+	case 'g':
+	case 'G': v <<= 30; break;
 	case 0: break;
 	default: die("bad size: %s", s);
 	}
@@ -1258,7 +1299,8 @@ int main(int argc, char **argv)
 
 		snprintf(tmp, sizeof(tmp), "%s.tmp", cfg.port_file);
 		f = fopen(tmp, "w");
-		if (!f || fprintf(f, "%u\n", (unsigned)ntohs(sa.sin_port)) < 0 || fclose(f) || rename(tmp, cfg.port_file))
+		if (!f || fprintf(f, "%u\n", (unsigned)ntohs(sa.sin_port)) < 0 || fclose(f) ||
+		    rename(tmp, cfg.port_file))
 			die("cannot write %s", cfg.port_file);
 	}
 	for (;;) {

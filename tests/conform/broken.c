@@ -99,9 +99,9 @@ static uint8_t broken_verdict(const struct toeless_rx_query *q, uint8_t verdict)
 #endif
 
 #if defined(BROKEN_1500) || defined(BROKEN_WRAP) || defined(BROKEN_CRASH)
-#define SK_DEFECT_CTX_STATE \
-	uint16_t ops;       \
-	uint32_t placements; \
+#define SK_DEFECT_CTX_STATE                                                                                            \
+	uint16_t ops;                                                                                                  \
+	uint32_t placements;                                                                                           \
 	int wrapped;
 struct toeless_rx_query;
 static void broken_placed(struct sk_ctx *c, const struct toeless_rx_query *q, struct iovec *iov, int n);
@@ -124,13 +124,13 @@ static void broken_progress(void *ctx_priv);
 #define SK_DEFECT_POST(c, itt) broken_reap(c, itt)
 /* a released SGL still gets the data of its ITT */
 #define SK_DEFECT_ACCEPTS(q, s) ((s) && ((s)->zombie || (q)->sgl_posted_to_engine))
-#define SK_DEFECT_PROGRESS broken_progress
+#define SK_DEFECT_PROGRESS      broken_progress
 #endif
 
 #if defined(BROKEN_PLACE) || defined(BROKEN_LIMIT)
 static int broken_slice(const struct sk_sgl *s, uint64_t off, uint64_t len, struct iovec *iov);
 #define SK_DEFECT_SLICE(s, off, len, iov) broken_slice(s, off, len, iov)
-#define SK_SLICE_MAX (SK_MAX_SGE + 1) /* and the bit bucket */
+#define SK_SLICE_MAX                      (SK_MAX_SGE + 1) /* and the bit bucket */
 #endif
 
 #include "../../examples/backend-skeleton/skeleton.c"
@@ -144,7 +144,7 @@ static uint32_t broken_crc(const struct toeless_backend_crc *req, uint32_t crc)
 #if defined(BROKEN_CRC)
 	return len == 1021 ? crc ^ 0x00010000 : crc; /* a table bug at one length */
 #elif defined(BROKEN_CRC2M)
-	return len >= (2u << 20) ? crc ^ 0x00000080 : crc; /* a 21-bit length field */
+	return len >= (2u << 20) ? crc ^ 0x00000080 : crc;       /* a 21-bit length field */
 #elif defined(BROKEN_IOV16)
 	/* the descriptor holds 16 gather entries; the rest are dropped */
 	return req->iovcnt > 16 ? toeless_crc32c_iov(req->seed, req->iov, 16) : crc;

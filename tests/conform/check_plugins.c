@@ -29,15 +29,15 @@ static void log_cb(int level, const char *msg, void *arg)
 		snprintf(last_log, sizeof(last_log), "%s", msg);
 }
 
-#define CHECK(cond, ...)                                           \
-	do {                                                       \
-		checks++;                                          \
-		if (!(cond)) {                                     \
-			failures++;                                \
-			printf("FAIL %s:%d: ", __FILE__, __LINE__); \
-			printf(__VA_ARGS__);                       \
-			printf("\n");                              \
-		}                                                  \
+#define CHECK(cond, ...)                                                                                               \
+	do {                                                                                                           \
+		checks++;                                                                                              \
+		if (!(cond)) {                                                                                         \
+			failures++;                                                                                    \
+			printf("FAIL %s:%d: ", __FILE__, __LINE__);                                                    \
+			printf(__VA_ARGS__);                                                                           \
+			printf("\n");                                                                                  \
+		}                                                                                                      \
 	} while (0)
 
 static int open_spec(const char *spec, toeless_device **dev)
@@ -76,7 +76,8 @@ static void refused(const char *name, int want, const char *msg)
 {
 	toeless_device *dev;
 	int rc = open_spec(plugin(name), &dev);
-	CHECK(rc == want, "%s: toeless_device_open returned %d (%s), expected %d", name, rc, toeless_strerror(rc), want);
+	CHECK(rc == want, "%s: toeless_device_open returned %d (%s), expected %d", name, rc, toeless_strerror(rc),
+	      want);
 	if (!rc)
 		toeless_device_close(dev);
 	CHECK(!msg || strstr(last_log, msg), "%s: the log says \"%s\", expected it to mention \"%s\"", name, last_log,

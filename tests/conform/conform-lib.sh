@@ -12,7 +12,7 @@
 
 : "${top_srcdir:=.}"
 : "${top_builddir:=.}"
-CONFORM=$top_builddir/tests/conform/toeless-conform
+CONFORM=$top_builddir/tools/toeless-conform/toeless-conform
 PLUGINS=$top_builddir/tests/conform/.libs
 [ -x "$CONFORM" ] || { echo "toeless-conform not built" >&2; exit 99; }
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/toeless-conform-test.XXXXXX") || exit 99

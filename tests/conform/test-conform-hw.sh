@@ -9,7 +9,7 @@
 # it is then reported as skipped, never as passed.
 # SPDX-License-Identifier: MIT
 . "${top_srcdir:-.}/tests/conform/conform-lib.sh"
-DEVSIM=${TOELESS_DEVSIM:-$top_builddir/backends/hw/devsim/toeless-devsim}
+DEVSIM=${TOELESS_DEVSIM:-$top_builddir/tools/toeless-devsim/toeless-devsim}
 if [ ! -x "$DEVSIM" ]; then
 	echo "SKIP: toeless-devsim not built (needs libuv1-dev)"
 	exit 77

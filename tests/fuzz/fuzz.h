@@ -28,14 +28,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define FZ_CHECK(cond, ...)                                                              \
-	do {                                                                             \
-		if (!(cond)) {                                                           \
-			fprintf(stderr, "%s:%d: check failed: %s: ", __FILE__, __LINE__, #cond); \
-			fprintf(stderr, __VA_ARGS__);                                    \
-			fputc('\n', stderr);                                             \
-			abort();                                                         \
-		}                                                                        \
+#define FZ_CHECK(cond, ...)                                                                                            \
+	do {                                                                                                           \
+		if (!(cond)) {                                                                                         \
+			fprintf(stderr, "%s:%d: check failed: %s: ", __FILE__, __LINE__, #cond);                       \
+			fprintf(stderr, __VA_ARGS__);                                                                  \
+			fputc('\n', stderr);                                                                           \
+			abort();                                                                                       \
+		}                                                                                                      \
 	} while (0)
 
 /* ---- CRC32C, table driven (reflected 0x82F63B78), toeless_crc32c convention ---- */
@@ -98,19 +98,19 @@ enum fz_verdict { FZ_NONE = 0, FZ_OK = 1, FZ_BAD = 3 }; /* = toeless_digest_resu
 
 /* What a correct receiver must make of one PDU of a stream. */
 struct fz_pdu {
-	size_t pos;          /* stream offset of the BHS */
-	size_t hdr_end;      /* offset just past BHS + AHS + header digest */
-	size_t data_off;     /* offset of the data segment */
-	size_t end;          /* offset just past the whole PDU */
+	size_t pos;      /* stream offset of the BHS */
+	size_t hdr_end;  /* offset just past BHS + AHS + header digest */
+	size_t data_off; /* offset of the data segment */
+	size_t end;      /* offset just past the whole PDU */
 	uint32_t ahs_len, dsl, pad;
 	uint8_t opcode;
 	uint32_t itt;
-	uint8_t hd, dd;      /* fz_verdict of each digest */
-	bool ahs_bad;        /* the AHS chain does not exactly fill TotalAHSLength */
-	bool too_long;       /* DataSegmentLength above MaxRecvDataSegmentLength */
-	bool complete;       /* every byte of the PDU is in the stream */
-	bool hdr_complete;   /* every header byte is in the stream */
-	int fatal;           /* the error that must end the connection here, or 0 */
+	uint8_t hd, dd;    /* fz_verdict of each digest */
+	bool ahs_bad;      /* the AHS chain does not exactly fill TotalAHSLength */
+	bool too_long;     /* DataSegmentLength above MaxRecvDataSegmentLength */
+	bool complete;     /* every byte of the PDU is in the stream */
+	bool hdr_complete; /* every header byte is in the stream */
+	int fatal;         /* the error that must end the connection here, or 0 */
 };
 
 /* RFC 7143 11.2.1, written out again: AHSLength (2 bytes) counts the
@@ -226,7 +226,7 @@ static inline uint16_t fz_u16(struct fz_in *in)
 #define FZ_CANARY 0x5A
 
 struct fz_guard {
-	uint8_t *map;    /* whole mapping */
+	uint8_t *map; /* whole mapping */
 	size_t map_len;
 	uint8_t *data;   /* first usable page */
 	size_t data_len; /* usable pages, in bytes */

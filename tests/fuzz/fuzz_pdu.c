@@ -50,8 +50,8 @@ struct run {
 	size_t len;
 	unsigned digests;
 	uint32_t max_dsl;
-	size_t next;       /* stream offset of the next PDU the library must deliver */
-	int fatal;         /* the error that failed the context, or 0 */
+	size_t next; /* stream offset of the next PDU the library must deliver */
+	int fatal;   /* the error that failed the context, or 0 */
 	bool eof_sent;
 	uint64_t delivered, dd_errors, hd_errors, proto_errors, slow_bytes;
 };
@@ -107,9 +107,7 @@ static void recv_all(struct run *r)
 		memset(&pdu, 0xEE, sizeof(pdu));
 		int rc = toeless_pdu_recv(r->ctx, &pdu);
 		switch (rc) {
-		case -EAGAIN:
-			FZ_CHECK(!r->eof_sent, "-EAGAIN after the peer closed");
-			return;
+		case -EAGAIN: FZ_CHECK(!r->eof_sent, "-EAGAIN after the peer closed"); return;
 		case 0:
 		case -EBADMSG:
 		case -EPROTO:
@@ -123,18 +121,15 @@ static void recv_all(struct run *r)
 			/* the next PDU cannot be whole, or it would have been delivered */
 			struct fz_pdu ref;
 			fz_frame(r->s, r->len, r->next, r->digests, r->max_dsl, &ref);
-			FZ_CHECK(!ref.complete || (ref.hdr_complete && ref.fatal), "end of stream with a whole PDU at %zu",
-				 r->next);
-			FZ_CHECK(rc == (r->next == r->len ? -EPIPE : -ECONNRESET), "returned %d with %zu of %zu bytes framed",
-				 rc, r->next, r->len);
+			FZ_CHECK(!ref.complete || (ref.hdr_complete && ref.fatal),
+				 "end of stream with a whole PDU at %zu", r->next);
+			FZ_CHECK(rc == (r->next == r->len ? -EPIPE : -ECONNRESET),
+				 "returned %d with %zu of %zu bytes framed", rc, r->next, r->len);
 			r->fatal = rc;
 			return;
 		}
-		case -ENOTCONN:
-			FZ_CHECK(r->fatal, "-ENOTCONN on a working context");
-			return;
-		default:
-			FZ_CHECK(0, "toeless_pdu_recv returned %d", rc);
+		case -ENOTCONN: FZ_CHECK(r->fatal, "-ENOTCONN on a working context"); return;
+		default: FZ_CHECK(0, "toeless_pdu_recv returned %d", rc);
 		}
 		if (r->fatal)
 			return;

@@ -61,19 +61,19 @@
 #include "toeless_mock.h"
 
 #define MAX_TASKS 4
-#define MAX_SGE 4
+#define MAX_SGE   4
 #define MAX_POSTS 64
 
 static const uint32_t dsl_choice[4] = { 512, 4096, 8192, 65536 };
 static const uint32_t itt_choice[8] = { 1, 2, 3, 0, 0x80000000u, 0x7fffffffu, 0xfffffffeu, 0x12345678u };
 
 enum kind {
-	K_SLOW,       /* no post: data in pdu->data */
-	K_PLACE,      /* Data-In placed into the post */
-	K_RANGE,      /* Data-In past the SGL: -ERANGE */
-	K_OVERLAP,    /* Data-In over placed bytes: -EEXIST */
-	K_EMPTY,      /* Data-In without data for the post */
-	K_RSP,        /* SCSI Response for the post */
+	K_SLOW,    /* no post: data in pdu->data */
+	K_PLACE,   /* Data-In placed into the post */
+	K_RANGE,   /* Data-In past the SGL: -ERANGE */
+	K_OVERLAP, /* Data-In over placed bytes: -EEXIST */
+	K_EMPTY,   /* Data-In without data for the post */
+	K_RSP,     /* SCSI Response for the post */
 };
 
 struct range {
@@ -86,17 +86,17 @@ struct task {
 	int iovcnt;
 	uint64_t total;
 	uint32_t itt;
-	uint8_t *shadow;   /* what the buffers must hold */
-	uint8_t *wild;     /* 1: any value allowed (a payload cut off by a cancel) */
-	int post;          /* current or last post, -1 if none */
+	uint8_t *shadow; /* what the buffers must hold */
+	uint8_t *wild;   /* 1: any value allowed (a payload cut off by a cancel) */
+	int post;        /* current or last post, -1 if none */
 	bool writable;
 };
 
 struct post {
 	int task;
 	uint32_t itt;
-	bool finished;     /* no longer a placement target */
-	bool completed;    /* its completion was polled */
+	bool finished;  /* no longer a placement target */
+	bool completed; /* its completion was polled */
 	int32_t status;
 	bool has_status;
 	uint8_t scsi_status, response, worst;
@@ -126,8 +126,8 @@ struct run {
 	uint8_t *s;
 	size_t len, fed, next;
 	bool eof_sent;
-	int fatal;          /* the context's first error */
-	bool error_seen;    /* its ERROR completion was polled */
+	int fatal;           /* the context's first error */
+	bool error_seen;     /* its ERROR completion was polled */
 	struct decision dec; /* for the PDU at next */
 	struct task t[MAX_TASKS];
 	int ntasks;
@@ -176,10 +176,10 @@ static void add_range(struct post *p, uint64_t lo, uint64_t hi)
 
 /* FUZZ_TRACE=1 in the environment: say what happens, for reading a crash. */
 static int trace = -1;
-#define TRACE(...)                                              \
-	do {                                                    \
-		if (trace)                                      \
-			fprintf(stderr, "trace: " __VA_ARGS__); \
+#define TRACE(...)                                                                                                     \
+	do {                                                                                                           \
+		if (trace)                                                                                             \
+			fprintf(stderr, "trace: " __VA_ARGS__);                                                        \
 	} while (0)
 
 static struct decision decide(struct run *r, const struct fz_pdu *ref)
@@ -267,8 +267,8 @@ static void check_shadow(struct run *r, struct task *t, const char *when)
 		const uint8_t *b = t->iov[i].iov_base;
 		for (size_t k = 0; k < t->iov[i].iov_len; k++, off++)
 			FZ_CHECK(t->wild[off] || b[k] == t->shadow[off],
-				 "%s: ITT 0x%08x byte %llu is 0x%02x, expected 0x%02x (silent corruption)", when, t->itt,
-				 (unsigned long long)off, b[k], t->shadow[off]);
+				 "%s: ITT 0x%08x byte %llu is 0x%02x, expected 0x%02x (silent corruption)", when,
+				 t->itt, (unsigned long long)off, b[k], t->shadow[off]);
 	}
 	(void)r;
 }
@@ -282,10 +282,11 @@ static void poll_cq(struct run *r)
 	while ((n = toeless_cq_poll(r->cq, c, 8)) > 0) {
 		for (int i = 0; i < n; i++) {
 			if (c[i].type == TOELESS_CQE_ERROR) {
-				FZ_CHECK(r->fatal && !r->error_seen, "ERROR completion (status %d), context fatal %d, seen %d",
-					 c[i].status, r->fatal, r->error_seen);
-				FZ_CHECK(c[i].status == r->fatal, "ERROR completion status %d, first error %d", c[i].status,
-					 r->fatal);
+				FZ_CHECK(r->fatal && !r->error_seen,
+					 "ERROR completion (status %d), context fatal %d, seen %d", c[i].status,
+					 r->fatal, r->error_seen);
+				FZ_CHECK(c[i].status == r->fatal, "ERROR completion status %d, first error %d",
+					 c[i].status, r->fatal);
 				FZ_CHECK(c[i].user_data == 99 && c[i].ctx == r->ctx, "ERROR completion identity");
 				r->error_seen = true;
 				continue;
@@ -295,8 +296,8 @@ static void poll_cq(struct run *r)
 				 (unsigned long long)c[i].user_data);
 			struct post *p = &r->p[c[i].user_data - 1];
 			struct task *t = &r->t[p->task];
-			FZ_CHECK(p->finished && !p->completed, "completion of ITT 0x%08x: finished %d, completed %d", p->itt,
-				 p->finished, p->completed);
+			FZ_CHECK(p->finished && !p->completed, "completion of ITT 0x%08x: finished %d, completed %d",
+				 p->itt, p->finished, p->completed);
 			FZ_CHECK(c[i].ctx == r->ctx && c[i].itt == p->itt, "completion identity");
 			FZ_CHECK(c[i].status == p->status, "ITT 0x%08x completed with %d, the model says %d", p->itt,
 				 c[i].status, p->status);
@@ -308,11 +309,13 @@ static void poll_cq(struct run *r)
 			if (p->has_status)
 				FZ_CHECK(c[i].scsi_status == p->scsi_status && c[i].residual == p->residual &&
 						 c[i].response == p->response,
-					 "ITT 0x%08x status %u/%u residual %u, expected %u/%u/%u", p->itt, c[i].scsi_status,
-					 c[i].response, c[i].residual, p->scsi_status, p->response, p->residual);
+					 "ITT 0x%08x status %u/%u residual %u, expected %u/%u/%u", p->itt,
+					 c[i].scsi_status, c[i].response, c[i].residual, p->scsi_status, p->response,
+					 p->residual);
 			FZ_CHECK((c[i].flags & (TOELESS_CQE_F_UNDERFLOW | TOELESS_CQE_F_OVERFLOW)) == p->cflags,
 				 "U/O flags 0x%x, expected 0x%x", c[i].flags, p->cflags);
-			FZ_CHECK(c[i].data_digest == p->worst, "worst digest %u, expected %u", c[i].data_digest, p->worst);
+			FZ_CHECK(c[i].data_digest == p->worst, "worst digest %u, expected %u", c[i].data_digest,
+				 p->worst);
 			p->completed = true;
 			TRACE("completion: post %d ITT 0x%08x status %d placed %llu\n", (int)c[i].user_data, p->itt,
 			      c[i].status, (unsigned long long)c[i].bytes_placed);
@@ -348,8 +351,8 @@ static void check_pdu(struct run *r, int rc, const struct toeless_pdu *pdu)
 		FZ_CHECK(ref.hd == FZ_OK && pdu->hdr_digest == FZ_BAD && r->mock_hd_fault,
 			 "header digest verdict %u, reference %u", pdu->hdr_digest, ref.hd);
 	if (pdu->hdr_digest == FZ_BAD || ref.fatal) {
-		FZ_CHECK(rc == (pdu->hdr_digest == FZ_BAD ? -EBADMSG : ref.fatal), "returned %d, reference fatal %d", rc,
-			 ref.fatal);
+		FZ_CHECK(rc == (pdu->hdr_digest == FZ_BAD ? -EBADMSG : ref.fatal), "returned %d, reference fatal %d",
+			 rc, ref.fatal);
 		FZ_CHECK(!(pdu->flags & (TOELESS_PDU_F_PLACED | TOELESS_PDU_F_TASK_DONE)), "flags on a fatal PDU");
 		r->fatal = rc;
 		return;
@@ -365,7 +368,8 @@ static void check_pdu(struct run *r, int rc, const struct toeless_pdu *pdu)
 
 	struct decision d = r->dec.frozen ? r->dec : decide(r, &ref);
 	r->dec.frozen = false;
-	TRACE("PDU at %zu op 0x%02x ITT 0x%08x off %u len %u flags 0x%02x: rc %d lib flags 0x%x dd %u; model kind %d post %d%s\n",
+	TRACE("PDU at %zu op 0x%02x ITT 0x%08x off %u len %u flags 0x%02x: rc %d lib flags 0x%x dd %u; model kind %d "
+	      "post %d%s\n",
 	      ref.pos, ref.opcode, ref.itt, fz_be32(h + 40), ref.dsl, h[1], rc, pdu->flags, v, d.kind, d.post,
 	      d.post >= 0 && r->p[d.post].finished ? " (finished)" : "");
 	struct post *p = d.post >= 0 ? &r->p[d.post] : NULL;
@@ -408,8 +412,8 @@ static void check_pdu(struct run *r, int rc, const struct toeless_pdu *pdu)
 	case K_RANGE:
 	case K_OVERLAP: {
 		int want = d.kind == K_RANGE ? -ERANGE : -EEXIST;
-		FZ_CHECK(rc == want, "Data-In %llu+%u on a %llu-byte SGL returned %d, expected %d", (unsigned long long)lo,
-			 ref.dsl, (unsigned long long)r->t[p->task].total, rc, want);
+		FZ_CHECK(rc == want, "Data-In %llu+%u on a %llu-byte SGL returned %d, expected %d",
+			 (unsigned long long)lo, ref.dsl, (unsigned long long)r->t[p->task].total, rc, want);
 		FZ_CHECK(!(pdu->flags & TOELESS_PDU_F_PLACED) && pdu->data == NULL, "discarded PDU flags 0x%x",
 			 pdu->flags);
 		if (p->status == 0)
@@ -417,13 +421,14 @@ static void check_pdu(struct run *r, int rc, const struct toeless_pdu *pdu)
 		break;
 	}
 	case K_EMPTY:
-		FZ_CHECK(rc == 0 && !(pdu->flags & TOELESS_PDU_F_PLACED) && pdu->data == NULL, "empty Data-In: %d 0x%x", rc,
-			 pdu->flags);
+		FZ_CHECK(rc == 0 && !(pdu->flags & TOELESS_PDU_F_PLACED) && pdu->data == NULL, "empty Data-In: %d 0x%x",
+			 rc, pdu->flags);
 		break;
 	case K_RSP:
 		FZ_CHECK(rc == dig_rc, "SCSI Response returned %d, digest says %d", rc, dig_rc);
 		if (ref.dsl)
-			FZ_CHECK(pdu->data && memcmp(pdu->data, r->s + ref.data_off, ref.dsl) == 0, "sense data differs");
+			FZ_CHECK(pdu->data && memcmp(pdu->data, r->s + ref.data_off, ref.dsl) == 0,
+				 "sense data differs");
 		p->has_status = true;
 		p->response = h[2];
 		p->scsi_status = h[3];
@@ -434,8 +439,7 @@ static void check_pdu(struct run *r, int rc, const struct toeless_pdu *pdu)
 		finish_post(p, dig_rc ? dig_rc : (h[2] ? -EIO : 0));
 		done = true;
 		break;
-	case K_SLOW:
-		break;
+	case K_SLOW: break;
 	}
 	if (d.kind != K_RSP) {
 		if (v > p->worst)
@@ -444,7 +448,8 @@ static void check_pdu(struct run *r, int rc, const struct toeless_pdu *pdu)
 			p->has_status = true;
 			p->scsi_status = h[3];
 			p->residual = fz_be32(h + 44);
-			p->cflags |= (h[1] & 0x02 ? TOELESS_CQE_F_UNDERFLOW : 0) | (h[1] & 0x04 ? TOELESS_CQE_F_OVERFLOW : 0);
+			p->cflags |= (h[1] & 0x02 ? TOELESS_CQE_F_UNDERFLOW : 0) |
+				     (h[1] & 0x04 ? TOELESS_CQE_F_OVERFLOW : 0);
 			finish_post(p, 0);
 			done = true;
 		}
@@ -464,9 +469,7 @@ static void recv_all(struct run *r)
 		memset(&pdu, 0xEE, sizeof(pdu));
 		int rc = toeless_pdu_recv(r->ctx, &pdu);
 		switch (rc) {
-		case -EAGAIN:
-			FZ_CHECK(!r->eof_sent, "-EAGAIN after the peer closed");
-			return;
+		case -EAGAIN: FZ_CHECK(!r->eof_sent, "-EAGAIN after the peer closed"); return;
 		case 0:
 		case -EBADMSG:
 		case -EPROTO:
@@ -481,10 +484,10 @@ static void recv_all(struct run *r)
 			FZ_CHECK(r->eof_sent && !r->fatal, "%d before the end (fatal %d)", rc, r->fatal);
 			struct fz_pdu ref;
 			fz_frame(r->s, r->len, r->next, r->digests, r->max_dsl, &ref);
-			FZ_CHECK(!ref.complete || (ref.hdr_complete && ref.fatal), "end of stream with a whole PDU at %zu",
-				 r->next);
-			FZ_CHECK(rc == (r->next == r->len ? -EPIPE : -ECONNRESET), "returned %d with %zu of %zu bytes framed",
-				 rc, r->next, r->len);
+			FZ_CHECK(!ref.complete || (ref.hdr_complete && ref.fatal),
+				 "end of stream with a whole PDU at %zu", r->next);
+			FZ_CHECK(rc == (r->next == r->len ? -EPIPE : -ECONNRESET),
+				 "returned %d with %zu of %zu bytes framed", rc, r->next, r->len);
 			TRACE("end of stream: %d\n", rc);
 			/* a payload cut off by the end went partly into its post,
 			 * which completes cancelled: those bytes are void */
@@ -496,11 +499,8 @@ static void recv_all(struct run *r)
 			r->fatal = rc;
 			return;
 		}
-		case -ENOTCONN:
-			FZ_CHECK(r->fatal, "-ENOTCONN on a working context");
-			return;
-		default:
-			FZ_CHECK(0, "toeless_pdu_recv returned %d", rc);
+		case -ENOTCONN: FZ_CHECK(r->fatal, "-ENOTCONN on a working context"); return;
+		default: FZ_CHECK(0, "toeless_pdu_recv returned %d", rc);
 		}
 		if (r->fatal)
 			return;
@@ -596,8 +596,8 @@ static void do_post(struct run *r, int k)
 	if (rc == 0 && want == -EEXIST && r->mock && r->p[busy].finished)
 		want = 0;
 	FZ_CHECK(rc == want, "post of ITT 0x%08x returned %d, expected %d", t->itt, rc, want);
-	TRACE("post task %d ITT 0x%08x (%d SGEs, %llu bytes): %d\n", k, t->itt, t->iovcnt,
-	      (unsigned long long)t->total, rc);
+	TRACE("post task %d ITT 0x%08x (%d SGEs, %llu bytes): %d\n", k, t->itt, t->iovcnt, (unsigned long long)t->total,
+	      rc);
 	if (rc) {
 		task_protect(t, false);
 		return;
@@ -668,7 +668,8 @@ static void do_set_params(struct run *r, uint8_t op)
 	r->max_dsl = np.max_recv_dsl;
 	if (told.op && told.ret == 0)
 		FZ_CHECK(told.pos == r->next,
-			 "the engine was told the new parameters apply from stream byte %llu; the next PDU header is at %zu",
+			 "the engine was told the new parameters apply from stream byte %llu; the next PDU header is "
+			 "at %zu",
 			 (unsigned long long)told.pos, r->next);
 }
 
@@ -676,17 +677,17 @@ static void arm_mock(struct run *r, uint8_t groups, uint8_t b2, uint8_t b3)
 {
 	struct toeless_mock_fault f;
 	uint32_t permille = 20 + (uint32_t)(b2 >> 3) * 30;
-#define ARM(k, v, o)                                                    \
-	do {                                                            \
-		memset(&f, 0, sizeof(f));                               \
-		f.size = sizeof(f);                                     \
-		f.kind = (k);                                           \
-		f.flags = TOELESS_MOCK_FAULT_F_RANDOM;                  \
-		f.count = TOELESS_MOCK_FOREVER;                         \
-		f.permille = permille;                                  \
-		f.value = (v);                                          \
-		f.ops = (o);                                            \
-		FZ_CHECK(toeless_mock_fault_add(r->dev, &f) > 0, "arm"); \
+#define ARM(k, v, o)                                                                                                   \
+	do {                                                                                                           \
+		memset(&f, 0, sizeof(f));                                                                              \
+		f.size = sizeof(f);                                                                                    \
+		f.kind = (k);                                                                                          \
+		f.flags = TOELESS_MOCK_FAULT_F_RANDOM;                                                                 \
+		f.count = TOELESS_MOCK_FOREVER;                                                                        \
+		f.permille = permille;                                                                                 \
+		f.value = (v);                                                                                         \
+		f.ops = (o);                                                                                           \
+		FZ_CHECK(toeless_mock_fault_add(r->dev, &f) > 0, "arm");                                               \
 	} while (0)
 	if (groups & 1) {
 		ARM(TOELESS_MOCK_FAULT_DATA_DIGEST, 0, 0);
@@ -795,9 +796,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		feed(&r, act[i].chunk, (op & 7) == 7);
 		int k = r.ntasks ? (op >> 3) % r.ntasks : 0;
 		switch (op & 7) {
-		case 1:
-			do_set_params(&r, op);
-			break;
+		case 1: do_set_params(&r, op); break;
 		case 3:
 			if (r.ntasks)
 				do_cancel(&r, r.t[k].itt);
@@ -806,14 +805,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (r.ntasks)
 				do_post(&r, k);
 			break;
-		case 5:
-			poll_cq(&r);
-			break;
-		case 6:
-			do_cancel(&r, 0xdeadbeefu);
-			break;
-		default:
-			break;
+		case 5: poll_cq(&r); break;
+		case 6: do_cancel(&r, 0xdeadbeefu); break;
+		default: break;
 		}
 	}
 	feed(&r, r.len, b0 & 0x40);

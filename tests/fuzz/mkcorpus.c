@@ -49,8 +49,8 @@ struct pdu {
 	const void *ahs;
 	uint32_t ahs_len;
 	const void *data;
-	uint32_t dsl;          /* DataSegmentLength written in the header */
-	uint32_t data_sent;    /* bytes of data actually sent (default dsl) */
+	uint32_t dsl;       /* DataSegmentLength written in the header */
+	uint32_t data_sent; /* bytes of data actually sent (default dsl) */
 	bool bad_hd, bad_dd;
 };
 
@@ -110,8 +110,14 @@ static void write_seed(const char *dir, const char *name, const struct buf *b)
 
 static struct pdu data_in(uint32_t itt, uint32_t sn, uint32_t off, uint32_t len, uint8_t flags)
 {
-	struct pdu p = { .op = 0x25, .flags = flags, .itt = itt, .ttt = 0xffffffffu, .sn = sn, .off = off,
-			 .data = pattern + (off % 4096), .dsl = len };
+	struct pdu p = { .op = 0x25,
+			 .flags = flags,
+			 .itt = itt,
+			 .ttt = 0xffffffffu,
+			 .sn = sn,
+			 .off = off,
+			 .data = pattern + (off % 4096),
+			 .dsl = len };
 	return p;
 }
 
@@ -238,10 +244,12 @@ static void rx_seeds(const char *dir)
 	rx_post(&b, 4, 1, (uint16_t[]){ 600 });
 	put8(&b, 0);
 	static const uint8_t ahs[20] = { 0, 17, 1, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16 };
-	put_pdu(&b, HD, &(struct pdu){ .op = 0x20, .flags = 0x80, .itt = 0xffffffffu, .ttt = 5, .data = pattern, .dsl = 13 });
+	put_pdu(&b, HD,
+		&(struct pdu){ .op = 0x20, .flags = 0x80, .itt = 0xffffffffu, .ttt = 5, .data = pattern, .dsl = 13 });
 	put_pdu(&b, HD, &(struct pdu){ .op = 0x31, .flags = 0x80, .itt = 7, .ahs = ahs, .ahs_len = 20 });
 	uint8_t rej[48] = { 0x01 };
-	put_pdu(&b, HD, &(struct pdu){ .op = 0x3f, .flags = 0x80, .b2 = 9, .itt = 0xffffffffu, .data = rej, .dsl = 48 });
+	put_pdu(&b, HD,
+		&(struct pdu){ .op = 0x3f, .flags = 0x80, .b2 = 9, .itt = 0xffffffffu, .data = rej, .dsl = 48 });
 	put_pdu(&b, HD, &(struct pdu){ .op = 0x32, .flags = 0x80, .itt = 0xffffffffu });
 	d = data_in(0x80000000u, 0, 0, 600, 0x81);
 	put_pdu(&b, HD, &d);
@@ -325,13 +333,27 @@ static void pdu_seeds(const char *dir)
 	for (unsigned dg = 0; dg < 4; dg++) {
 		b.len = 0;
 		put8(&b, (uint8_t)(dg | (4 << 2)));
-		put_pdu(&b, dg, &(struct pdu){ .op = 0x23, .flags = 0x87, .itt = 1, .data = text, .dsl = sizeof(text) });
+		put_pdu(&b, dg,
+			&(struct pdu){ .op = 0x23, .flags = 0x87, .itt = 1, .data = text, .dsl = sizeof(text) });
 		put_pdu(&b, dg, &(struct pdu){ .op = 0x20, .flags = 0x80, .itt = 0xffffffffu, .ttt = 3 });
-		put_pdu(&b, dg, &(struct pdu){ .op = 0x21, .flags = 0x80, .itt = 2, .ahs = ahs, .ahs_len = 20,
-					      .data = pattern, .dsl = 33 });
-		put_pdu(&b, dg, &(struct pdu){ .op = 0x25, .flags = 0x81, .itt = 4, .ahs = two_ahs, .ahs_len = 12,
-					      .data = pattern, .dsl = 1001 });
-		put_pdu(&b, dg, &(struct pdu){ .op = 0x32, .flags = 0x80, .itt = 0xffffffffu, .data = pattern, .dsl = 4 });
+		put_pdu(&b, dg,
+			&(struct pdu){ .op = 0x21,
+				       .flags = 0x80,
+				       .itt = 2,
+				       .ahs = ahs,
+				       .ahs_len = 20,
+				       .data = pattern,
+				       .dsl = 33 });
+		put_pdu(&b, dg,
+			&(struct pdu){ .op = 0x25,
+				       .flags = 0x81,
+				       .itt = 4,
+				       .ahs = two_ahs,
+				       .ahs_len = 12,
+				       .data = pattern,
+				       .dsl = 1001 });
+		put_pdu(&b, dg,
+			&(struct pdu){ .op = 0x32, .flags = 0x80, .itt = 0xffffffffu, .data = pattern, .dsl = 4 });
 		char name[32];
 		snprintf(name, sizeof(name), "seed-stream-%u", dg);
 		write_seed(dir, name, &b);
@@ -343,7 +365,8 @@ static void pdu_seeds(const char *dir)
 	write_seed(dir, "seed-too-long", &b);
 	b.len = 0;
 	put8(&b, 0x03 | (7 << 2));
-	put_pdu(&b, 3, &(struct pdu){ .op = 0x20, .flags = 0x80, .itt = 1, .data = pattern, .dsl = 100, .bad_dd = true });
+	put_pdu(&b, 3,
+		&(struct pdu){ .op = 0x20, .flags = 0x80, .itt = 1, .data = pattern, .dsl = 100, .bad_dd = true });
 	put_pdu(&b, 3, &(struct pdu){ .op = 0x20, .flags = 0x80, .itt = 1, .bad_hd = true });
 	write_seed(dir, "seed-bad-digests", &b);
 	b.len = 0;
@@ -353,12 +376,14 @@ static void pdu_seeds(const char *dir)
 	write_seed(dir, "seed-bad-ahs", &b);
 	b.len = 0;
 	put8(&b, 0x00);
-	put_pdu(&b, 0, &(struct pdu){ .op = 0x25, .flags = 0x80, .itt = 1, .data = pattern, .dsl = 0xffffffu,
-				      .data_sent = 64 });
+	put_pdu(&b, 0,
+		&(struct pdu){
+			.op = 0x25, .flags = 0x80, .itt = 1, .data = pattern, .dsl = 0xffffffu, .data_sent = 64 });
 	write_seed(dir, "seed-dsl-max", &b);
 	b.len = 0;
 	put8(&b, 0x00);
-	put_pdu(&b, 0, &(struct pdu){ .op = 0x25, .flags = 0x80, .itt = 1, .data = pattern, .dsl = 200, .data_sent = 7 });
+	put_pdu(&b, 0,
+		&(struct pdu){ .op = 0x25, .flags = 0x80, .itt = 1, .data = pattern, .dsl = 200, .data_sent = 7 });
 	write_seed(dir, "seed-truncated", &b);
 }
 

@@ -46,45 +46,45 @@
 #define BLOCK 512
 
 enum scen {
-	S_NONE,             /* behave: the control run */
-	S_UNKNOWN_OPCODE,   /* a PDU with a reserved target opcode before the data */
-	S_DSL_OVER_MAX,     /* a Data-In longer than the initiator's MaxRecvDataSegmentLength */
-	S_DSL_MAX,          /* DataSegmentLength 2^24-1 */
-	S_AHS_PAST_PDU,     /* an AHS whose length runs past TotalAHSLength */
-	S_AHS_TOTAL_MAX,    /* TotalAHSLength 255 words of a chain that does not fit */
-	S_OFFSET_PAST_SGL,  /* Buffer Offset + length past the read buffer */
-	S_OFFSET_WRAP,      /* Buffer Offset + length wrapping 32 bits */
-	S_UNKNOWN_ITT,      /* Data-In for an ITT that is no command */
-	S_FINISHED_ITT,     /* one more Data-In after the command's final one */
-	S_RSP_UNKNOWN_ITT,  /* SCSI Response for an ITT that is no command */
-	S_DATASN_REPEAT,    /* the same Data-In twice */
-	S_DATASN_REPEAT_NEW,/* DataSN 0 twice, at different offsets */
-	S_DATASN_SKIP,      /* DataSN 0, 2, 3, ... */
-	S_S_WITHOUT_F,      /* the status-carrying Data-In without the F bit */
-	S_SHORT_GOOD,       /* GOOD status with bytes missing and no underflow */
-	S_TRUNCATED_CLOSE,  /* half a Data-In, then close */
-	S_BYTEWISE,         /* everything, login included, one byte per write */
-	S_NOP_FLOOD,        /* a flood of NOP-In (pings and unsolicited) before the data */
-	S_REJECT,           /* a Reject of the READ instead of its data */
-	S_ASYNC_LOGOUT,     /* an Async Message asking to log out */
-	S_ASYNC_DROP,       /* an Async Message announcing the connection drop */
-	S_HDR_DIGEST,       /* a Data-In with a wrong header digest */
-	S_DATA_DIGEST,      /* a Data-In with a wrong data digest */
-	S_R2T_FOR_READ,     /* an R2T for the READ */
-	S_SENSE_OVERRUN,    /* UNIT ATTENTION whose SenseLength runs past the segment */
-	S_STALL,            /* never answer the READ */
-	S_LOGIN_GARBAGE,    /* 300 random bytes instead of the first Login Response */
-	S_LOGIN_REJECT,     /* Login Response "target not found" */
-	S_UA_STORM,         /* UNIT ATTENTION for the first command of each connection (as
+	S_NONE,              /* behave: the control run */
+	S_UNKNOWN_OPCODE,    /* a PDU with a reserved target opcode before the data */
+	S_DSL_OVER_MAX,      /* a Data-In longer than the initiator's MaxRecvDataSegmentLength */
+	S_DSL_MAX,           /* DataSegmentLength 2^24-1 */
+	S_AHS_PAST_PDU,      /* an AHS whose length runs past TotalAHSLength */
+	S_AHS_TOTAL_MAX,     /* TotalAHSLength 255 words of a chain that does not fit */
+	S_OFFSET_PAST_SGL,   /* Buffer Offset + length past the read buffer */
+	S_OFFSET_WRAP,       /* Buffer Offset + length wrapping 32 bits */
+	S_UNKNOWN_ITT,       /* Data-In for an ITT that is no command */
+	S_FINISHED_ITT,      /* one more Data-In after the command's final one */
+	S_RSP_UNKNOWN_ITT,   /* SCSI Response for an ITT that is no command */
+	S_DATASN_REPEAT,     /* the same Data-In twice */
+	S_DATASN_REPEAT_NEW, /* DataSN 0 twice, at different offsets */
+	S_DATASN_SKIP,       /* DataSN 0, 2, 3, ... */
+	S_S_WITHOUT_F,       /* the status-carrying Data-In without the F bit */
+	S_SHORT_GOOD,        /* GOOD status with bytes missing and no underflow */
+	S_TRUNCATED_CLOSE,   /* half a Data-In, then close */
+	S_BYTEWISE,          /* everything, login included, one byte per write */
+	S_NOP_FLOOD,         /* a flood of NOP-In (pings and unsolicited) before the data */
+	S_REJECT,            /* a Reject of the READ instead of its data */
+	S_ASYNC_LOGOUT,      /* an Async Message asking to log out */
+	S_ASYNC_DROP,        /* an Async Message announcing the connection drop */
+	S_HDR_DIGEST,        /* a Data-In with a wrong header digest */
+	S_DATA_DIGEST,       /* a Data-In with a wrong data digest */
+	S_R2T_FOR_READ,      /* an R2T for the READ */
+	S_SENSE_OVERRUN,     /* UNIT ATTENTION whose SenseLength runs past the segment */
+	S_STALL,             /* never answer the READ */
+	S_LOGIN_GARBAGE,     /* 300 random bytes instead of the first Login Response */
+	S_LOGIN_REJECT,      /* Login Response "target not found" */
+	S_UA_STORM,          /* UNIT ATTENTION for the first command of each connection (as
 			       after a session reinstatement), a bad data digest after one good READ */
-	S_UNDERFLOW_NODATA, /* GOOD + underflow, residual = length, no Data-In at all */
-	S_UNDERFLOW_HOLE,   /* a 512-byte hole in the middle, GOOD + underflow, residual 512 */
-	S_UNDERFLOW_TAIL,   /* the last 512 bytes missing, GOOD + underflow, residual 512 */
-	S_STALL_PING,       /* the READ never answered, TMFs ignored; NOPs answered, pings sent */
-	S_STALL_ABORTABLE,  /* the same, but ABORT TASK and LUN RESET answered "function complete" */
-	S_WINDOW_CLOSED,    /* MaxCmdSN = ExpCmdSN - 1 from login on; NOPs answered, pings sent */
-	S_PING_FLOOD,       /* NOP-In pings with data, not reading until the socket blocks */
-	S_LOGIN_ENDLESS,    /* the operational stage never ends (no T bit) */
+	S_UNDERFLOW_NODATA,  /* GOOD + underflow, residual = length, no Data-In at all */
+	S_UNDERFLOW_HOLE,    /* a 512-byte hole in the middle, GOOD + underflow, residual 512 */
+	S_UNDERFLOW_TAIL,    /* the last 512 bytes missing, GOOD + underflow, residual 512 */
+	S_STALL_PING,        /* the READ never answered, TMFs ignored; NOPs answered, pings sent */
+	S_STALL_ABORTABLE,   /* the same, but ABORT TASK and LUN RESET answered "function complete" */
+	S_WINDOW_CLOSED,     /* MaxCmdSN = ExpCmdSN - 1 from login on; NOPs answered, pings sent */
+	S_PING_FLOOD,        /* NOP-In pings with data, not reading until the socket blocks */
+	S_LOGIN_ENDLESS,     /* the operational stage never ends (no T bit) */
 	S_COUNT
 };
 
@@ -155,24 +155,24 @@ struct conn {
 	size_t in_len, in_cap;
 	uint8_t *out;
 	size_t out_len, out_off, out_cap;
-	bool ffp, hd, dd;           /* full-feature phase, negotiated digests */
-	bool new_hd, new_dd;        /* digests the login is settling on */
-	uint32_t peer_max_dsl;      /* the initiator's MaxRecvDataSegmentLength */
+	bool ffp, hd, dd;      /* full-feature phase, negotiated digests */
+	bool new_hd, new_dd;   /* digests the login is settling on */
+	uint32_t peer_max_dsl; /* the initiator's MaxRecvDataSegmentLength */
 	uint32_t statsn, exp_cmdsn;
-	bool fire;                  /* the scenario fires on this connection */
+	bool fire; /* the scenario fires on this connection */
 	bool fired;
 	bool close_after_flush;
 	bool bytewise;
 	uint32_t flood_ttt;
-	unsigned cmds, good_reads;  /* ua-storm: commands and good READs on this connection */
-	double poison_at;           /* ua-storm: when to send the bad PDU (0: none due) */
+	unsigned cmds, good_reads; /* ua-storm: commands and good READs on this connection */
+	double poison_at;          /* ua-storm: when to send the bad PDU (0: none due) */
 	uint32_t poison_itt;
-	bool closed;                /* window-closed: MaxCmdSN = ExpCmdSN - 1 */
-	bool pinging;               /* stall-*, window-closed: a NOP-In ping every 200 ms */
+	bool closed;  /* window-closed: MaxCmdSN = ExpCmdSN - 1 */
+	bool pinging; /* stall-*, window-closed: a NOP-In ping every 200 ms */
 	double next_ping;
-	unsigned flood_left;        /* ping-flood: pings still to send */
-	bool flood_hold;            /* ping-flood: not reading */
-	double blocked_since;       /* ping-flood: the socket took nothing since (0: it did) */
+	unsigned flood_left;                 /* ping-flood: pings still to send */
+	bool flood_hold;                     /* ping-flood: not reading */
+	double blocked_since;                /* ping-flood: the socket took nothing since (0: it did) */
 	uint32_t deferred_itt, deferred_len; /* ping-flood: the READ answered after the flood */
 	uint64_t deferred_lba;
 	bool deferred;
@@ -197,8 +197,8 @@ enum { BAD_NONE, BAD_HD, BAD_DD };
 /* Append one PDU.  dsl_field: DataSegmentLength to write in the header
  * (normally len); the data sent is always len bytes, padded, with a data
  * digest over them when DataDigest is on and dsl_field == len. */
-static void send_pdu_x(struct conn *c, uint8_t *bhs, const void *ahs, uint32_t ahs_len, const void *data,
-		       uint32_t len, uint32_t dsl_field, int bad)
+static void send_pdu_x(struct conn *c, uint8_t *bhs, const void *ahs, uint32_t ahs_len, const void *data, uint32_t len,
+		       uint32_t dsl_field, int bad)
 {
 	uint8_t hdr[48 + 1020 + 4];
 	bhs[4] = (uint8_t)(ahs_len / 4);
@@ -468,9 +468,7 @@ static bool misbehave(struct conn *c, const uint8_t *cmd, const uint8_t *buf, ui
 	case S_COUNT:
 	case S_LOGIN_GARBAGE:
 	case S_LOGIN_REJECT:
-	case S_UA_STORM:
-		n_malformed--;
-		return false;
+	case S_UA_STORM: n_malformed--; return false;
 	case S_UNKNOWN_OPCODE:
 		bhs_init(b, 0x1c, 0x80, itt);
 		put_sn(c, b, false);
@@ -507,22 +505,14 @@ static bool misbehave(struct conn *c, const uint8_t *cmd, const uint8_t *buf, ui
 		send_pdu_x(c, b, ahs, sizeof(ahs), NULL, 0, 0, BAD_NONE);
 		return false;
 	}
-	case S_OFFSET_PAST_SGL:
-		data_in_pdu(c, itt, 0, len - 100, buf, 512, 0, 0);
-		return false;
-	case S_OFFSET_WRAP:
-		data_in_pdu(c, itt, 0, 0xffffff00u, buf, 512, 0, 0);
-		return false;
-	case S_UNKNOWN_ITT:
-		data_in_pdu(c, itt ^ 0x5a5a0000u, 0, 0, buf, 512, 0, 0);
-		return false;
+	case S_OFFSET_PAST_SGL: data_in_pdu(c, itt, 0, len - 100, buf, 512, 0, 0); return false;
+	case S_OFFSET_WRAP: data_in_pdu(c, itt, 0, 0xffffff00u, buf, 512, 0, 0); return false;
+	case S_UNKNOWN_ITT: data_in_pdu(c, itt ^ 0x5a5a0000u, 0, 0, buf, 512, 0, 0); return false;
 	case S_FINISHED_ITT:
 		data_in_all(c, itt, buf, len, chunk, 0);
 		data_in_pdu(c, itt, 0, 0, buf, 512, 0x81, 0);
 		return true;
-	case S_RSP_UNKNOWN_ITT:
-		scsi_response(c, itt ^ 0x00a50000u, 0, NULL, 0, 0);
-		return false;
+	case S_RSP_UNKNOWN_ITT: scsi_response(c, itt ^ 0x00a50000u, 0, NULL, 0, 0); return false;
 	case S_DATASN_REPEAT:
 		data_in_pdu(c, itt, 0, 0, buf, chunk, 0, 0);
 		data_in_pdu(c, itt, 0, 0, buf, chunk, 0, 0);
@@ -548,9 +538,7 @@ static bool misbehave(struct conn *c, const uint8_t *cmd, const uint8_t *buf, ui
 			off += n;
 		}
 		return true;
-	case S_SHORT_GOOD:
-		data_in_pdu(c, itt, 0, 0, buf, len / 2, 0x81, 0);
-		return true;
+	case S_SHORT_GOOD: data_in_pdu(c, itt, 0, 0, buf, len / 2, 0x81, 0); return true;
 	case S_TRUNCATED_CLOSE: {
 		size_t before = c->out_len;
 		data_in_pdu(c, itt, 0, 0, buf, chunk, 0, 0);
@@ -561,9 +549,7 @@ static bool misbehave(struct conn *c, const uint8_t *cmd, const uint8_t *buf, ui
 	case S_BYTEWISE:
 		n_malformed--; /* not malformed: only slow */
 		return false;
-	case S_NOP_FLOOD:
-		nop_flood(c);
-		return false;
+	case S_NOP_FLOOD: nop_flood(c); return false;
 	case S_REJECT: {
 		bhs_init(b, 0x3f, 0x80, 0xffffffffu);
 		b[2] = 0x09; /* invalid PDU field */
@@ -603,8 +589,7 @@ static bool misbehave(struct conn *c, const uint8_t *cmd, const uint8_t *buf, ui
 		scsi_response(c, itt, 0x02, ua, sizeof(ua), 0xffff);
 		return true; /* the initiator retries a UNIT ATTENTION */
 	}
-	case S_STALL:
-		return true;
+	case S_STALL: return true;
 	case S_UNDERFLOW_NODATA: {
 		/* "GOOD, and I sent nothing of it": a file of zeros if believed */
 		bhs_init(b, 0x21, 0x80 | 0x02, itt);
@@ -632,8 +617,7 @@ static bool misbehave(struct conn *c, const uint8_t *cmd, const uint8_t *buf, ui
 		return true;
 	}
 	case S_STALL_PING:
-	case S_STALL_ABORTABLE:
-		return true; /* handle_command keeps them unanswered */
+	case S_STALL_ABORTABLE: return true; /* handle_command keeps them unanswered */
 	case S_WINDOW_CLOSED:
 	case S_LOGIN_ENDLESS:
 		n_malformed--; /* counted where it happens */
@@ -727,9 +711,7 @@ static void handle_command(struct conn *c, const uint8_t *cmd)
 		data_in_all(c, itt, d, edtl < sizeof(d) ? edtl : sizeof(d), 8192, 0);
 		return;
 	}
-	case 0x00: /* TEST UNIT READY */
-		scsi_response(c, itt, 0, NULL, 0, 0);
-		return;
+	case 0x00: /* TEST UNIT READY */ scsi_response(c, itt, 0, NULL, 0, 0); return;
 	case 0x9e: { /* READ CAPACITY(16) */
 		uint8_t d[32] = { 0 };
 		uint64_t last = blocks - 1;
@@ -760,8 +742,7 @@ static void handle_command(struct conn *c, const uint8_t *cmd)
 		free(buf);
 		return;
 	}
-	default:
-		scsi_response(c, itt, 0x02, illegal, sizeof(illegal), sizeof(illegal));
+	default: scsi_response(c, itt, 0x02, illegal, sizeof(illegal), sizeof(illegal));
 	}
 }
 
@@ -789,9 +770,7 @@ static void handle_pdu(struct conn *c, const uint8_t *h, const uint8_t *data, ui
 			send_pdu(c, b, data, dsl);
 		}
 		return;
-	case 0x01:
-		handle_command(c, h);
-		return;
+	case 0x01: handle_command(c, h); return;
 	case 0x02: /* Task Management Function Request */
 		n_tmf++;
 		if (c->fire && scen == S_STALL_ABORTABLE) {
@@ -807,8 +786,7 @@ static void handle_pdu(struct conn *c, const uint8_t *h, const uint8_t *data, ui
 		send_pdu(c, b, NULL, 0);
 		c->close_after_flush = true;
 		return;
-	default:
-		return; /* Data-Out, Text, TMF: ignored */
+	default: return; /* Data-Out, Text, TMF: ignored */
 	}
 }
 
@@ -875,8 +853,8 @@ static void serve(int fd)
 		}
 		if (c.flood_left || c.deferred)
 			flood_more(&c);
-		if (c.flood_hold && ((!c.flood_left && c.out_off == c.out_len) ||
-				     (c.blocked_since && now_s() - c.blocked_since > 0.5)))
+		if (c.flood_hold &&
+		    ((!c.flood_left && c.out_off == c.out_len) || (c.blocked_since && now_s() - c.blocked_since > 0.5)))
 			c.flood_hold = false; /* blocked long enough (or done): read again */
 		struct pollfd p = { .fd = fd,
 				    .events = (c.flood_hold ? 0 : POLLIN) | (c.out_off < c.out_len ? POLLOUT : 0) };
@@ -933,12 +911,18 @@ static void usage(FILE *f)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "port-file", required_argument, NULL, 'p' }, { "scenario", required_argument, NULL, 's' },
-		{ "always", no_argument, NULL, 'a' },          { "blocks", required_argument, NULL, 'b' },
-		{ "report", required_argument, NULL, 'r' },    { "idle", required_argument, NULL, 'i' },
-		{ "flood", required_argument, NULL, 'f' },     { "dump", required_argument, NULL, 'd' },
-		{ "ping-flood", required_argument, NULL, 'P' }, { "ping-data", required_argument, NULL, 'D' },
-		{ "list", no_argument, NULL, 'l' },            { "help", no_argument, NULL, 'h' },
+		{ "port-file", required_argument, NULL, 'p' },
+		{ "scenario", required_argument, NULL, 's' },
+		{ "always", no_argument, NULL, 'a' },
+		{ "blocks", required_argument, NULL, 'b' },
+		{ "report", required_argument, NULL, 'r' },
+		{ "idle", required_argument, NULL, 'i' },
+		{ "flood", required_argument, NULL, 'f' },
+		{ "dump", required_argument, NULL, 'd' },
+		{ "ping-flood", required_argument, NULL, 'P' },
+		{ "ping-data", required_argument, NULL, 'D' },
+		{ "list", no_argument, NULL, 'l' },
+		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *port_file = NULL, *dump = NULL;

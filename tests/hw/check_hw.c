@@ -226,9 +226,9 @@ START_TEST(test_attach_caps)
 	struct toeless_caps caps;
 	th_query(dev, &caps);
 	ck_assert_str_eq(caps.backend, "hw");
-	ck_assert_uint_eq(caps.flags & (TOELESS_CAP_DDP | TOELESS_CAP_DDP_NEEDS_REG | TOELESS_CAP_CRC_RX |
-					TOELESS_CAP_CRC_ASYNC),
-			  TOELESS_CAP_DDP | TOELESS_CAP_DDP_NEEDS_REG | TOELESS_CAP_CRC_RX | TOELESS_CAP_CRC_ASYNC);
+	ck_assert_uint_eq(
+		caps.flags & (TOELESS_CAP_DDP | TOELESS_CAP_DDP_NEEDS_REG | TOELESS_CAP_CRC_RX | TOELESS_CAP_CRC_ASYNC),
+		TOELESS_CAP_DDP | TOELESS_CAP_DDP_NEEDS_REG | TOELESS_CAP_CRC_RX | TOELESS_CAP_CRC_ASYNC);
 	ck_assert_uint_ge(caps.max_contexts, 1);
 	ck_assert_uint_ge(caps.max_sge, 16);
 	ck_assert_int_eq(toeless_device_close(dev), 0);
@@ -329,7 +329,7 @@ START_TEST(test_fastpath_mixed)
 	th_fill_pattern(want, sizeof(want), 3);
 	th_fill_pattern(ping, sizeof(ping), 4);
 	memset(sense, 0x70, sizeof(sense));
-	post(&s, 1, b.p, 16384, 2); /* the SGL is the expected transfer */
+	post(&s, 1, b.p, 16384, 2);         /* the SGL is the expected transfer */
 	post(&s, 2, b.p + 16384, 16384, 1); /* a task that ends with a SCSI Response */
 	struct th_buf out;
 	th_buf_init(&out);
@@ -338,7 +338,8 @@ START_TEST(test_fastpath_mixed)
 	th_append_bhs(&out, HD | DD, bhs, ping, sizeof(ping));
 	th_append_data_in(&out, HD | DD, 1, 0, 0, want, 8192, 0, 0, 0);
 	th_append_data_in(&out, HD | DD, 2, 0, 0, want + 16384, 8192, 0, 0, 0);
-	th_append_data_in(&out, HD | DD, 1, 1, 8192, want + 8192, 8192, TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS, 0, 0);
+	th_append_data_in(&out, HD | DD, 1, 1, 8192, want + 8192, 8192,
+			  TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS, 0, 0);
 	uint8_t seg[64];
 	size_t seglen = th_sense_segment(seg, sense, sizeof(sense));
 	th_bhs_scsi_rsp(bhs, 2, 0, 2 /* CHECK CONDITION */, TOELESS_ISCSI_RSP_UNDERFLOW, 8192);
@@ -517,8 +518,8 @@ START_TEST(test_fastpath_interleaved)
 		for (int t = 0; t < NT; t++) {
 			bool last = k == LEN / PL - 1;
 			th_append_data_in(&out, HD | DD, 0x2000 + (uint32_t)t, (uint32_t)k, (uint32_t)(k * PL),
-					  want + t * LEN + k * PL, PL, last ? TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS : 0,
-					  0, 0);
+					  want + t * LEN + k * PL, PL,
+					  last ? TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS : 0, 0, 0);
 		}
 	struct th_writer_opts wo = { .split = TH_SPLIT_RANDOM, .chunk = 3000, .seed = 5, .drain_fd = -1 };
 	struct th_writer *w = th_writer_start(s.target, out.p, out.len, &wo);
@@ -781,11 +782,8 @@ START_TEST(test_crc_zero_length)
 		v4[k].iov_len = k % 30 == 4 ? 777 : 0;
 	}
 	struct toeless_crc_req req[5] = {
-		{ v0, 1, 0, 200 },
-		{ v1, 1, 0xdeadbeef, 201 },
-		{ v2, 3, 0x12345678, 202 },
-		{ v3, 5, 0, 203 },
-		{ v4, 70, 0x0badf00d, 204 },
+		{ v0, 1, 0, 200 }, { v1, 1, 0xdeadbeef, 201 },  { v2, 3, 0x12345678, 202 },
+		{ v3, 5, 0, 203 }, { v4, 70, 0x0badf00d, 204 },
 	};
 	ck_assert_int_eq(toeless_crc_submit(s.dev, s.cq, req, 5), 5);
 	struct toeless_completion c[5];
@@ -843,8 +841,7 @@ END_TEST
 
 /* Paced tasks: the host reads each before the target sends the next, so
  * the resync handshake can complete between them. */
-static void paced_reads(struct hs *s, int ntasks, size_t len, uint32_t pl, struct toeless_stats *st,
-			int *bad_total)
+static void paced_reads(struct hs *s, int ntasks, size_t len, uint32_t pl, struct toeless_stats *st, int *bad_total)
 {
 	struct rbuf b;
 	rbuf_alloc(s, &b, len, true);
@@ -897,8 +894,8 @@ START_TEST(test_duplicate_never_reaches_buffer)
 
 	out.len = 0;
 	th_append_data_in(&out, s.digests, 9, 1, 0, dup, 8192, 0, 0, 0);
-	th_append_data_in(&out, s.digests, 9, 2, 8192, first + 8192, 8192, TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS,
-			  0, 0);
+	th_append_data_in(&out, s.digests, 9, 2, 8192, first + 8192, 8192,
+			  TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS, 0, 0);
 	ck_assert_int_eq(th_write_all(s.target, out.p, out.len), 0);
 	ck_assert_int_eq(th_recv(s.ctx, s.host, &pdu, TH_TIMEOUT_MS), -EEXIST);
 	ck_assert(!(pdu.flags & TOELESS_PDU_F_PLACED));

@@ -8,7 +8,7 @@
 #
 # SPDX-License-Identifier: MIT
 
-DEVSIM=${DEVSIM:-$top_builddir/backends/hw/devsim/toeless-devsim}
+DEVSIM=${DEVSIM:-$top_builddir/tools/toeless-devsim/toeless-devsim}
 [ -x "$DEVSIM" ] || skip "toeless-devsim not built (needs libuv1-dev)"
 
 devsim_start() {

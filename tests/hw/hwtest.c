@@ -32,7 +32,7 @@ const char *hwt_devsim_path(void)
 	if (env && *env)
 		snprintf(path, sizeof(path), "%s", env);
 	else
-		snprintf(path, sizeof(path), "%s/backends/hw/devsim/toeless-devsim",
+		snprintf(path, sizeof(path), "%s/tools/toeless-devsim/toeless-devsim",
 			 getenv("abs_top_builddir") ? getenv("abs_top_builddir") : ".");
 	return access(path, X_OK) == 0 ? path : NULL;
 }

@@ -12,12 +12,12 @@
 #include <sys/types.h>
 
 struct hwt_env {
-	pid_t pid;               /* the devsim process */
-	int target_listen;       /* the test's target: the devsim connects here */
-	int port;                /* devsim's host-side port */
-	char dir[64];            /* scratch directory */
-	char ctl[128];           /* control socket path */
-	char spec[160];          /* "hw:" + ctl */
+	pid_t pid;         /* the devsim process */
+	int target_listen; /* the test's target: the devsim connects here */
+	int port;          /* devsim's host-side port */
+	char dir[64];      /* scratch directory */
+	char ctl[128];     /* control socket path */
+	char spec[160];    /* "hw:" + ctl */
 };
 
 /* Path of the toeless-devsim binary ($TOELESS_DEVSIM, else in the build

@@ -6,7 +6,7 @@
 # SPDX-License-Identifier: MIT
 if [ -z "$BASH_VERSION" ]; then exec bash "$0" "$@"; fi
 top_builddir=${top_builddir:-.}
-DEVSIM=${DEVSIM:-$top_builddir/backends/hw/devsim/toeless-devsim}
+DEVSIM=${DEVSIM:-$top_builddir/tools/toeless-devsim/toeless-devsim}
 [ -x "$DEVSIM" ] || { echo "SKIP: toeless-devsim not built (needs libuv1-dev)"; exit 77; }
 fail() { echo "FAIL: $*"; exit 1; }
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/toeless-devsim-test.XXXXXX") || exit 99

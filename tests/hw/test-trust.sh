@@ -8,7 +8,7 @@
 top_builddir=${top_builddir:-.}
 skip() { echo "SKIP: $*"; exit 77; }
 fail() { echo "FAIL: $*"; exit 1; }
-DEVSIM=$top_builddir/backends/hw/devsim/toeless-devsim
+DEVSIM=$top_builddir/tools/toeless-devsim/toeless-devsim
 INFO=$top_builddir/tools/toeless-info/toeless-info
 [ -x "$DEVSIM" ] && [ -x "$INFO" ] || skip "toeless-devsim / toeless-info not built"
 [ "$(id -u)" = 0 ] || skip "needs root to run a device as another user"

@@ -51,8 +51,8 @@
 #include <fcntl.h>
 
 #define MAX_PAIRS 16
-#define CHUNK (256 * 1024)
-#define MAX_BUF (64u * 1024 * 1024)
+#define CHUNK     (256 * 1024)
+#define MAX_BUF   (64u * 1024 * 1024)
 
 enum mode { MODE_HEADER, MODE_PAYLOAD, MODE_ALTERNATE };
 
@@ -60,8 +60,8 @@ struct stream {
 	int from, to;
 	uint8_t *buf;
 	size_t len, cap;
-	size_t sent;   /* bytes of buf already written to 'to' */
-	size_t ready;  /* bytes of buf that may be written (whole PDUs, or everything) */
+	size_t sent;  /* bytes of buf already written to 'to' */
+	size_t ready; /* bytes of buf that may be written (whole PDUs, or everything) */
 	bool eof;
 };
 
@@ -71,8 +71,8 @@ struct pair {
 	struct stream down; /* target -> initiator: parsed and maybe corrupted */
 	bool ffp, hd, dd;   /* full-feature phase reached; negotiated digests */
 	bool pending_hd, pending_dd;
-	unsigned data_in;   /* Data-In PDUs counted on this connection */
-	unsigned statuses;  /* SCSI statuses seen (Data-In with S, SCSI Response) */
+	unsigned data_in;  /* Data-In PDUs counted on this connection */
+	unsigned statuses; /* SCSI statuses seen (Data-In with S, SCSI Response) */
 	bool corrupted;
 };
 
@@ -104,8 +104,7 @@ static void write_report(void)
 	f = fopen(tmp, "w");
 	if (!f)
 		return;
-	fprintf(f, "connections %u\ncorruptions %u\nheader %u\npayload %u\n", n_conn, n_corrupt, n_header,
-		n_payload);
+	fprintf(f, "connections %u\ncorruptions %u\nheader %u\npayload %u\n", n_conn, n_corrupt, n_header, n_payload);
 	fclose(f);
 	rename(tmp, report_path);
 }
@@ -277,7 +276,7 @@ static bool stream_write(struct stream *s)
 
 static int connect_target(const char *host, const char *port)
 {
-	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res;
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res;
 	int fd, one = 1;
 
 	if (getaddrinfo(host, port, &hints, &res))
@@ -305,15 +304,15 @@ int main(int argc, char **argv)
 {
 	const char *port_file = NULL, *target = NULL;
 	char host[256], port[32];
-	struct sockaddr_in sa = {.sin_family = AF_INET};
+	struct sockaddr_in sa = { .sin_family = AF_INET };
 	socklen_t sl = sizeof(sa);
 	int lfd, one = 1, c;
 	static const struct option opts[] = {
-		{"port-file", required_argument, NULL, 'p'}, {"target", required_argument, NULL, 't'},
-		{"nth", required_argument, NULL, 'n'},       {"max", required_argument, NULL, 'm'},
-		{"mode", required_argument, NULL, 'M'},      {"report", required_argument, NULL, 'r'},
-		{"seed", required_argument, NULL, 's'},      {"min-len", required_argument, NULL, 'l'},
-		{"after-status", no_argument, NULL, 'a'},    {NULL, 0, NULL, 0},
+		{ "port-file", required_argument, NULL, 'p' }, { "target", required_argument, NULL, 't' },
+		{ "nth", required_argument, NULL, 'n' },       { "max", required_argument, NULL, 'm' },
+		{ "mode", required_argument, NULL, 'M' },      { "report", required_argument, NULL, 'r' },
+		{ "seed", required_argument, NULL, 's' },      { "min-len", required_argument, NULL, 'l' },
+		{ "after-status", no_argument, NULL, 'a' },    { NULL, 0, NULL, 0 },
 	};
 
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -338,7 +337,8 @@ int main(int argc, char **argv)
 			break;
 		default:
 			fprintf(stderr, "usage: relay --port-file F --target HOST:PORT [--nth N] [--max K] "
-					"[--mode header|payload|alternate] [--min-len B] [--after-status] [--report F] [--seed S]\n");
+					"[--mode header|payload|alternate] [--min-len B] [--after-status] [--report F] "
+					"[--seed S]\n");
 			return 2;
 		}
 	}
@@ -389,7 +389,8 @@ int main(int argc, char **argv)
 				continue;
 			/* the initiator side: read its bytes, write the target's */
 			pfd[n].fd = p->up.from;
-			pfd[n].events = (short)((p->up.eof ? 0 : POLLIN) | (p->down.sent < p->down.ready ? POLLOUT : 0));
+			pfd[n].events =
+				(short)((p->up.eof ? 0 : POLLIN) | (p->down.sent < p->down.ready ? POLLOUT : 0));
 			who[n++] = p;
 			pfd[n].fd = p->down.from;
 			pfd[n].events = (short)((p->down.eof ? 0 : POLLIN) | (p->up.sent < p->up.ready ? POLLOUT : 0));

@@ -81,8 +81,8 @@ int main(int argc, char **argv)
 			return die(NULL, "cannot create output");
 		for (done = 0; done < length && !ret; done += CHUNK) {
 			uint32_t n = length - done < CHUNK ? (uint32_t)(length - done) : CHUNK;
-			task = iscsi_read16_sync(iscsi, url->lun, (offset + done) / (uint64_t)blocksize, n, blocksize, 0,
-						 0, 0, 0, 0);
+			task = iscsi_read16_sync(iscsi, url->lun, (offset + done) / (uint64_t)blocksize, n, blocksize,
+						 0, 0, 0, 0, 0);
 			if (!task || task->status != SCSI_STATUS_GOOD || task->datain.size != (int)n) {
 				ret = die(iscsi, "READ(16)");
 				break;

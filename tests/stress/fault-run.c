@@ -51,12 +51,12 @@
 #include "toeless_mock.h"
 #include "toeless_int.h" /* the receive state, printed when a batch stalls */
 
-#define BLOCK 512
-#define LUN_BLOCKS 8192  /* 4 MiB */
-#define SLOTS 8          /* reads in flight per connection */
-#define SLOT_BYTES (128 * BLOCK)
+#define BLOCK       512
+#define LUN_BLOCKS  8192 /* 4 MiB */
+#define SLOTS       8    /* reads in flight per connection */
+#define SLOT_BYTES  (128 * BLOCK)
 #define MAX_RETRIES 64
-#define WAIT_MS 10000
+#define WAIT_MS     10000
 
 static uint8_t lun_byte(uint64_t off)
 {
@@ -113,7 +113,7 @@ struct slot {
 	struct read rd;
 	uint32_t itt;
 	uint32_t len;
-	bool corrupted;        /* a bit of one of its PDUs was flipped on the wire */
+	bool corrupted; /* a bit of one of its PDUs was flipped on the wire */
 	bool completed;
 	struct toeless_completion c;
 };
@@ -123,7 +123,7 @@ struct epoch {
 	toeless_cq *cq;
 	toeless_mr *mr;
 	bool mock;
-	uint8_t *arena;        /* SLOTS * SLOT_BYTES */
+	uint8_t *arena; /* SLOTS * SLOT_BYTES */
 	int fault_ids[16];
 	uint32_t fault_kinds[16];
 	int nfaults;
@@ -163,10 +163,14 @@ static void epoch_open(struct epoch *e, struct figures *f)
 		return;
 	}
 	static const uint32_t kinds[] = {
-		TOELESS_MOCK_FAULT_DATA_DIGEST,       TOELESS_MOCK_FAULT_HDR_DIGEST,
-		TOELESS_MOCK_FAULT_LOSE_SYNC,         TOELESS_MOCK_FAULT_PARTIAL_PLACEMENT,
-		TOELESS_MOCK_FAULT_DELAY_RELEASE,     TOELESS_MOCK_FAULT_REORDER_COMPLETIONS,
-		TOELESS_MOCK_FAULT_DUPLICATE_COMPLETIONS, TOELESS_MOCK_FAULT_EXHAUSTION,
+		TOELESS_MOCK_FAULT_DATA_DIGEST,
+		TOELESS_MOCK_FAULT_HDR_DIGEST,
+		TOELESS_MOCK_FAULT_LOSE_SYNC,
+		TOELESS_MOCK_FAULT_PARTIAL_PLACEMENT,
+		TOELESS_MOCK_FAULT_DELAY_RELEASE,
+		TOELESS_MOCK_FAULT_REORDER_COMPLETIONS,
+		TOELESS_MOCK_FAULT_DUPLICATE_COMPLETIONS,
+		TOELESS_MOCK_FAULT_EXHAUSTION,
 		TOELESS_MOCK_FAULT_DEVICE_FAILURE,
 	};
 	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
@@ -215,7 +219,8 @@ static void epoch_close(struct epoch *e, struct figures *f)
 		}
 		struct toeless_mock_stats ms = { .size = sizeof(ms) };
 		ck_assert_int_eq(toeless_mock_stats(e->dev, &ms), 0);
-		ck_assert_msg(ms.engine_sgls == 0, "the engine still holds %llu SGLs", (unsigned long long)ms.engine_sgls);
+		ck_assert_msg(ms.engine_sgls == 0, "the engine still holds %llu SGLs",
+			      (unsigned long long)ms.engine_sgls);
 		f->device_failures += ms.device_errors;
 	}
 	struct toeless_stats st = { .size = sizeof(st) };
@@ -272,7 +277,8 @@ static void drain_cq(struct epoch *e, struct slot *s)
 			ck_assert_int_eq(c[i].type, TOELESS_CQE_SGL);
 			ck_assert_uint_lt(c[i].user_data, SLOTS);
 			struct slot *sl = &s[c[i].user_data];
-			ck_assert_msg(sl->busy && !sl->completed && sl->itt == c[i].itt, "stray or duplicate completion");
+			ck_assert_msg(sl->busy && !sl->completed && sl->itt == c[i].itt,
+				      "stray or duplicate completion");
 			sl->completed = true;
 			sl->c = c[i];
 		}
@@ -377,7 +383,8 @@ static bool batch(struct epoch *e, struct conn *c, struct todo *todo, struct fig
 			uint64_t base = sl->rd.lba * BLOCK + wire[k].off;
 			for (uint32_t j = 0; j < wire[k].len; j++)
 				want[j] = lun_byte(base + j);
-			th_append_data_in(&b, c->digests, sl->itt, k, wire[k].off, want, wire[k].len, wire[k].flags, 0, 0);
+			th_append_data_in(&b, c->digests, sl->itt, k, wire[k].off, want, wire[k].len, wire[k].flags, 0,
+					  0);
 		}
 		if ((int)k != corrupt_at)
 			continue;
@@ -436,8 +443,10 @@ static bool batch(struct epoch *e, struct conn *c, struct todo *todo, struct fig
 				toeless_ctx_stats(c->ctx, &st);
 				int inq = th_inq(c->fd);
 				fprintf(stderr,
-					"stall: %s, digests %u, max_dsl %u; %zu of %zu bytes written, %d unread in the socket, "
-					"library read %llu bytes, delivered %llu PDUs; %u of %u reads done; resyncs %llu, "
+					"stall: %s, digests %u, max_dsl %u; %zu of %zu bytes written, %d unread in the "
+					"socket, "
+					"library read %llu bytes, delivered %llu PDUs; %u of %u reads done; resyncs "
+					"%llu, "
 					"fallback %llu, engine bytes %llu\n",
 					e->mock ? "mock" : "sw", c->digests, c->max_dsl, woff, b.len, inq,
 					(unsigned long long)st.bytes_rx, (unsigned long long)st.pdus_rx, done, n,
@@ -445,22 +454,27 @@ static bool batch(struct epoch *e, struct conn *c, struct todo *todo, struct fig
 					(unsigned long long)st.bytes_placed_engine);
 				const struct tl_rx_state *rx = &c->ctx->rx;
 				fprintf(stderr,
-					"  rx: phase %d pos %llu pdu_pos %llu hdr_have %u hdr_len %u data_len %u seg_len %u "
-					"trailer %u data_have %u skip %u engine_bytes %u engine_checked %d discard %d task %p "
+					"  rx: phase %d pos %llu pdu_pos %llu hdr_have %u hdr_len %u data_len %u "
+					"seg_len %u "
+					"trailer %u data_have %u skip %u engine_bytes %u engine_checked %d discard %d "
+					"task %p "
 					"opcode 0x%02x\n",
-					(int)rx->phase, (unsigned long long)rx->pos, (unsigned long long)rx->pdu_pos, rx->hdr_have,
-					rx->hdr_len, rx->data_len, rx->seg_len, rx->trailer_len, rx->data_have, rx->skip,
-					rx->engine_bytes, rx->engine_checked, rx->discard, (void *)rx->task, rx->bhs[0] & 0x3f);
+					(int)rx->phase, (unsigned long long)rx->pos, (unsigned long long)rx->pdu_pos,
+					rx->hdr_have, rx->hdr_len, rx->data_len, rx->seg_len, rx->trailer_len,
+					rx->data_have, rx->skip, rx->engine_bytes, rx->engine_checked, rx->discard,
+					(void *)rx->task, rx->bhs[0] & 0x3f);
 				if (e->mock) {
 					struct toeless_mock_call calls[32];
 					int k = toeless_mock_log(e->dev, calls, 32);
 					for (int i = 0; i < k; i++)
-						fprintf(stderr, "  mock: %s itt 0x%x ret %d pos %llu value %llu faults 0x%x\n",
+						fprintf(stderr,
+							"  mock: %s itt 0x%x ret %d pos %llu value %llu faults 0x%x\n",
 							toeless_mock_op_name(calls[i].op), calls[i].itt, calls[i].ret,
-							(unsigned long long)calls[i].pos, (unsigned long long)calls[i].value,
-							calls[i].faults);
+							(unsigned long long)calls[i].pos,
+							(unsigned long long)calls[i].value, calls[i].faults);
 				}
-				ck_abort_msg("batch stalled: %zu of %zu bytes written, %u of %u done", woff, b.len, done, n);
+				ck_abort_msg("batch stalled: %zu of %zu bytes written, %u of %u done", woff, b.len,
+					     done, n);
 			}
 			if (woff == b.len) {
 				struct pollfd p = { .fd = c->fd, .events = POLLIN };
@@ -501,7 +515,8 @@ static bool batch(struct epoch *e, struct conn *c, struct todo *todo, struct fig
 	for (unsigned i = 0; i < n; i++) {
 		struct slot *sl = &s[i];
 		int st = sl->c.status;
-		ck_assert_msg(st == 0 || st == -EBADMSG || st == -ECANCELED, "read completed with %s", toeless_strerror(st));
+		ck_assert_msg(st == 0 || st == -EBADMSG || st == -ECANCELED, "read completed with %s",
+			      toeless_strerror(st));
 		if (sl->corrupted) {
 			if (st == 0) {
 				f->corrupt_missed++;
@@ -515,7 +530,8 @@ static bool batch(struct epoch *e, struct conn *c, struct todo *todo, struct fig
 			for (uint32_t j = 0; j < sl->len; j++) {
 				if (buf[j] != lun_byte(sl->rd.lba * BLOCK + j)) {
 					f->silent_corruptions++;
-					ck_abort_msg("silent corruption: LBA %llu byte %u", (unsigned long long)sl->rd.lba, j);
+					ck_abort_msg("silent corruption: LBA %llu byte %u",
+						     (unsigned long long)sl->rd.lba, j);
 				}
 			}
 			f->reads_ok++;
@@ -526,8 +542,8 @@ static bool batch(struct epoch *e, struct conn *c, struct todo *todo, struct fig
 			else
 				f->status_canceled++;
 			sl->rd.tries++;
-			ck_assert_msg(sl->rd.tries < MAX_RETRIES, "LBA %llu failed %u times", (unsigned long long)sl->rd.lba,
-				      sl->rd.tries);
+			ck_assert_msg(sl->rd.tries < MAX_RETRIES, "LBA %llu failed %u times",
+				      (unsigned long long)sl->rd.lba, sl->rd.tries);
 			f->retries++;
 			todo_push(todo, sl->rd);
 		}
@@ -581,7 +597,8 @@ START_TEST(fault_run)
 	       "%llu device lifetimes (%llu sw), %llu connections (%llu failed); engine faults fired %llu "
 	       "(data_digest %llu, hdr_digest %llu, lose_sync %llu, partial %llu, delay_release %llu, reorder %llu, "
 	       "duplicate %llu, exhaustion %llu, device_failure %llu); wire corruptions injected %llu, detected %llu "
-	       "(%llu by the initiator's timeout), missed %llu; silent corruptions %llu; bytes placed by engine %llu MiB, by software %llu MiB\n",
+	       "(%llu by the initiator's timeout), missed %llu; silent corruptions %llu; bytes placed by engine %llu "
+	       "MiB, by software %llu MiB\n",
 	       now_s() - t0, (unsigned long long)seed0, (unsigned long long)f.reads_ok,
 	       (unsigned long long)(f.bytes_ok >> 20), (unsigned long long)f.attempts, (unsigned long long)f.retries,
 	       (unsigned long long)f.epochs, (unsigned long long)f.sw_epochs, (unsigned long long)f.connections,
@@ -596,8 +613,9 @@ START_TEST(fault_run)
 	       (unsigned long long)f.engine_faults[TOELESS_MOCK_FAULT_EXHAUSTION],
 	       (unsigned long long)f.engine_faults[TOELESS_MOCK_FAULT_DEVICE_FAILURE],
 	       (unsigned long long)f.corrupt_injected, (unsigned long long)f.corrupt_detected,
-	       (unsigned long long)f.corrupt_by_timeout, (unsigned long long)f.corrupt_missed, (unsigned long long)f.silent_corruptions,
-	       (unsigned long long)(f.engine_bytes >> 20), (unsigned long long)(f.sw_bytes >> 20));
+	       (unsigned long long)f.corrupt_by_timeout, (unsigned long long)f.corrupt_missed,
+	       (unsigned long long)f.silent_corruptions, (unsigned long long)(f.engine_bytes >> 20),
+	       (unsigned long long)(f.sw_bytes >> 20));
 	fflush(stdout);
 	ck_assert_uint_eq(f.silent_corruptions, 0);
 	ck_assert_uint_eq(f.corrupt_missed, 0);

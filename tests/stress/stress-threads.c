@@ -44,11 +44,11 @@
 #include "toeless.h"
 #include "toeless_mock.h"
 
-#define WORKERS 4
+#define WORKERS        4
 #define CTX_PER_WORKER 3
-#define ARENA (64 * 1024)
-#define MAX_DSL 16384
-#define WAIT_MS 10000
+#define ARENA          (64 * 1024)
+#define MAX_DSL        16384
+#define WAIT_MS        10000
 
 static double seconds(void)
 {
@@ -67,8 +67,8 @@ static double now_s(void)
 /* ---- one connection of a worker ---- */
 
 struct sconn {
-	pthread_mutex_t life;   /* held while the context is created or destroyed, and by the observer */
-	toeless_ctx *ctx;       /* NULL between destroy and create */
+	pthread_mutex_t life; /* held while the context is created or destroyed, and by the observer */
+	toeless_ctx *ctx;     /* NULL between destroy and create */
 	int fd, peer;
 	enum th_sock kind;
 	unsigned digests;
@@ -76,7 +76,7 @@ struct sconn {
 	uint64_t ctx_user;
 };
 
-struct shared_slot {            /* shared-queue mode: the poller hands completions over */
+struct shared_slot { /* shared-queue mode: the poller hands completions over */
 	pthread_mutex_t m;
 	pthread_cond_t cv;
 	bool have;
@@ -86,7 +86,7 @@ struct shared_slot {            /* shared-queue mode: the poller hands completio
 struct worker {
 	int id;
 	toeless_device *dev;
-	toeless_cq *cq;         /* own queue, or the shared one */
+	toeless_cq *cq; /* own queue, or the shared one */
 	bool shared;
 	struct shared_slot slot;
 	struct sconn c[CTX_PER_WORKER];
@@ -410,9 +410,12 @@ static void *poller_main(void *arg)
 static void arm_nonfatal_faults(toeless_device *dev)
 {
 	static const uint32_t kinds[] = {
-		TOELESS_MOCK_FAULT_LOSE_SYNC,           TOELESS_MOCK_FAULT_PARTIAL_PLACEMENT,
-		TOELESS_MOCK_FAULT_DELAY_RELEASE,       TOELESS_MOCK_FAULT_REORDER_COMPLETIONS,
-		TOELESS_MOCK_FAULT_DUPLICATE_COMPLETIONS, TOELESS_MOCK_FAULT_EXHAUSTION,
+		TOELESS_MOCK_FAULT_LOSE_SYNC,
+		TOELESS_MOCK_FAULT_PARTIAL_PLACEMENT,
+		TOELESS_MOCK_FAULT_DELAY_RELEASE,
+		TOELESS_MOCK_FAULT_REORDER_COMPLETIONS,
+		TOELESS_MOCK_FAULT_DUPLICATE_COMPLETIONS,
+		TOELESS_MOCK_FAULT_EXHAUSTION,
 	};
 	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
 		struct toeless_mock_fault f = {

@@ -49,8 +49,10 @@ static void print_flags(uint32_t f)
 		uint32_t bit;
 		const char *name;
 	} names[] = {
-		{ TOELESS_CAP_CRC_TX, "CRC_TX" },     { TOELESS_CAP_CRC_RX, "CRC_RX" },
-		{ TOELESS_CAP_DDP, "DDP" },           { TOELESS_CAP_DDP_NEEDS_REG, "DDP_NEEDS_REG" },
+		{ TOELESS_CAP_CRC_TX, "CRC_TX" },
+		{ TOELESS_CAP_CRC_RX, "CRC_RX" },
+		{ TOELESS_CAP_DDP, "DDP" },
+		{ TOELESS_CAP_DDP_NEEDS_REG, "DDP_NEEDS_REG" },
 		{ TOELESS_CAP_CRC_ASYNC, "CRC_ASYNC" },
 	};
 	printf("\tcapabilities:\t\t0x%x", f);
@@ -81,7 +83,8 @@ static int show(const char *spec, const char *source, int names_only)
 	}
 	if (rc) {
 		printf("backend:\t\t%s\n\tsource:\t\t\t%s\n", spec, source);
-		printf("\tstatus:\t\t\t%s (%s)\n", rc == -ENODEV ? "no device" : "cannot be opened", toeless_strerror(rc));
+		printf("\tstatus:\t\t\t%s (%s)\n", rc == -ENODEV ? "no device" : "cannot be opened",
+		       toeless_strerror(rc));
 		if (why[0] && rc != -ENODEV)
 			printf("\treason:\t\t\t%s\n", why);
 		printf("\n");
@@ -153,8 +156,8 @@ static void usage(FILE *f)
 		   "  -l, --list          names and availability only\n"
 		   "  -v, --verbose       print the library's log\n"
 		   "  -V, --version       library version and backend ABI\n"
-		   "Plugins are looked up in $" TOELESS_BACKEND_PATH_ENV " (colon-separated), then in\n"
-		   TOELESS_BACKEND_DIR ".\n");
+		   "Plugins are looked up in $" TOELESS_BACKEND_PATH_ENV
+		   " (colon-separated), then in\n" TOELESS_BACKEND_DIR ".\n");
 }
 
 int main(int argc, char **argv)
@@ -172,8 +175,8 @@ int main(int argc, char **argv)
 		case 'l': names_only = 1; break;
 		case 'v': verbose++; break;
 		case 'V':
-			printf("libtoeless %s, backend ABI %u, plugin directory %s\n", toeless_version(), TOELESS_BACKEND_ABI,
-			       TOELESS_BACKEND_DIR);
+			printf("libtoeless %s, backend ABI %u, plugin directory %s\n", toeless_version(),
+			       TOELESS_BACKEND_ABI, TOELESS_BACKEND_DIR);
 			return 0;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;

@@ -144,12 +144,18 @@ static void on_signal(uv_signal_t *h, int signum)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "control", required_argument, NULL, 'c' },   { "host-ns", required_argument, NULL, 'H' },
-		{ "target-ns", required_argument, NULL, 'T' }, { "host-tun", required_argument, NULL, 1 },
-		{ "target-tun", required_argument, NULL, 2 },  { "ready", required_argument, NULL, 'r' },
-		{ "seed", required_argument, NULL, 's' },      { "wire", required_argument, NULL, 'w' },
-		{ "fault", required_argument, NULL, 'f' },     { "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },            { NULL, 0, NULL, 0 },
+		{ "control", required_argument, NULL, 'c' },
+		{ "host-ns", required_argument, NULL, 'H' },
+		{ "target-ns", required_argument, NULL, 'T' },
+		{ "host-tun", required_argument, NULL, 1 },
+		{ "target-tun", required_argument, NULL, 2 },
+		{ "ready", required_argument, NULL, 'r' },
+		{ "seed", required_argument, NULL, 's' },
+		{ "wire", required_argument, NULL, 'w' },
+		{ "fault", required_argument, NULL, 'f' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
 	};
 	const char *ns_h = NULL, *ns_t = NULL, *tun_h = "tlnic0", *tun_t = "tlnic1", *ready = NULL;
 	int ch;
@@ -159,27 +165,13 @@ int main(int argc, char **argv)
 		dv.o.control = HWIF_DEFAULT_PATH;
 	while ((ch = getopt_long(argc, argv, "c:H:T:r:s:w:f:vh", opts, NULL)) != -1) {
 		switch (ch) {
-		case 'c':
-			dv.o.control = optarg;
-			break;
-		case 'H':
-			ns_h = optarg;
-			break;
-		case 'T':
-			ns_t = optarg;
-			break;
-		case 1:
-			tun_h = optarg;
-			break;
-		case 2:
-			tun_t = optarg;
-			break;
-		case 'r':
-			ready = optarg;
-			break;
-		case 's':
-			nic.seed = strtoull(optarg, NULL, 0);
-			break;
+		case 'c': dv.o.control = optarg; break;
+		case 'H': ns_h = optarg; break;
+		case 'T': ns_t = optarg; break;
+		case 1: tun_h = optarg; break;
+		case 2: tun_t = optarg; break;
+		case 'r': ready = optarg; break;
+		case 's': nic.seed = strtoull(optarg, NULL, 0); break;
 		case 'w':
 			if (wire_fault(&nic.wf, optarg)) {
 				fprintf(stderr, "toeless-nic: bad wire fault \"%s\"\n", optarg);
@@ -192,15 +184,9 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			break;
-		case 'v':
-			dv.o.verbose++;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return 2;
+		case 'v': dv.o.verbose++; break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
 		}
 	}
 	if (!ns_h || !ns_t) {

@@ -16,7 +16,7 @@
  *               segments, again on retransmission, until acknowledged
  *
  * The host side (control socket, queues, commands, placement into host
- * memory) is the one the relay model uses: ../../backends/hw/devsim/hwdev.h.
+ * memory) is the one the relay model uses: ../toeless-devsim/hwdev.h.
  *
  * SPDX-License-Identifier: MIT
  */
@@ -27,34 +27,34 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "../../backends/hw/devsim/hwdev.h"
+#include "../toeless-devsim/hwdev.h"
 
-#define NIC_NAME "toeless-nic 1.0"
+#define NIC_NAME    "toeless-nic 1.0"
 #define NIC_MAX_PKT 65536
 
 /* Wire faults, deterministic from --seed: per target->host data segment. */
 struct nic_wire_faults {
-	uint32_t drop;          /* per mille: the segment is lost (the target retransmits) */
-	uint32_t reorder;       /* per mille: the segment is held and sent after the next one */
-	uint32_t dup;           /* per mille: the segment is sent twice */
-	uint32_t delay;         /* per mille: the segment is held delay_ms */
+	uint32_t drop;    /* per mille: the segment is lost (the target retransmits) */
+	uint32_t reorder; /* per mille: the segment is held and sent after the next one */
+	uint32_t dup;     /* per mille: the segment is sent twice */
+	uint32_t delay;   /* per mille: the segment is held delay_ms */
 	uint32_t delay_ms;
-	uint32_t split_hdr;     /* per mille: a segment where a PDU header starts is cut inside the header */
-	uint32_t corrupt_data;  /* per mille: a payload byte flipped, TCP checksum fixed up */
-	uint32_t corrupt_hdr;   /* per mille: a header byte flipped (where a header starts), checksum fixed */
-	uint32_t bad_guess;     /* EVERY: every EVERY-th resync request names a wrong position */
-	uint32_t tx_drop;       /* per mille: a host->target data segment is lost after the NIC
+	uint32_t split_hdr;    /* per mille: a segment where a PDU header starts is cut inside the header */
+	uint32_t corrupt_data; /* per mille: a payload byte flipped, TCP checksum fixed up */
+	uint32_t corrupt_hdr;  /* per mille: a header byte flipped (where a header starts), checksum fixed */
+	uint32_t bad_guess;    /* EVERY: every EVERY-th resync request names a wrong position */
+	uint32_t tx_drop;      /* per mille: a host->target data segment is lost after the NIC
 				 * inserted its digests (the host retransmits: they go in again) */
-	uint32_t tx_skip;       /* per mille: a transmit record's digests are not inserted (the
+	uint32_t tx_skip;      /* per mille: a transmit record's digests are not inserted (the
 				 * zeros reach the target, which must refuse the PDU) */
 };
 
 enum nic_mode {
-	NIC_UNTRACKED = 0,      /* no context: bytes pass */
-	NIC_SYNC,               /* following PDUs: records, placement, digests */
-	NIC_HUNT,               /* boundary lost: scan segments for a plausible header */
-	NIC_SPEC,               /* following from a candidate, waiting for the host's word */
-	NIC_WAIT,               /* asked about a position, not following: waiting for the answer */
+	NIC_UNTRACKED = 0, /* no context: bytes pass */
+	NIC_SYNC,          /* following PDUs: records, placement, digests */
+	NIC_HUNT,          /* boundary lost: scan segments for a plausible header */
+	NIC_SPEC,          /* following from a candidate, waiting for the host's word */
+	NIC_WAIT,          /* asked about a position, not following: waiting for the answer */
 };
 
 enum nic_part { NIC_HDR = 0, NIC_DATA, NIC_PAD, NIC_DD };
@@ -64,15 +64,15 @@ enum nic_part { NIC_HDR = 0, NIC_DATA, NIC_PAD, NIC_DD };
  * digest, data and pad, data digest. */
 struct nic_txrec {
 	struct nic_txrec *next;
-	uint32_t seq;           /* TCP sequence number of the header */
-	uint32_t end;           /* sequence number after the PDU */
+	uint32_t seq; /* TCP sequence number of the header */
+	uint32_t end; /* sequence number after the PDU */
 	uint32_t hlen, dlen, pad, flags;
-	uint32_t h_have;        /* header bytes seen in order */
-	uint32_t d_have;        /* data + pad bytes the running CRC covers */
-	uint32_t hd, dd;        /* the digests, once known */
-	uint32_t dcrc;          /* running data CRC */
+	uint32_t h_have; /* header bytes seen in order */
+	uint32_t d_have; /* data + pad bytes the running CRC covers */
+	uint32_t hd, dd; /* the digests, once known */
+	uint32_t dcrc;   /* running data CRC */
 	bool hd_known, dd_known, hd_sent, dd_sent;
-	bool skip;              /* wire fault tx-skip: digests left as the host sent them */
+	bool skip; /* wire fault tx-skip: digests left as the host sent them */
 	uint8_t hdr[48 + 1020];
 };
 
@@ -82,31 +82,31 @@ struct dv_conn {
 	uint32_t host_ip, tgt_ip;
 	uint16_t host_port, tgt_port;
 	bool have_irs, closed;
-	uint32_t irs;           /* the target's initial sequence number (from its SYN/ACK) */
-	uint32_t tgt_max;       /* highest sequence sent by the target that we forwarded */
+	uint32_t irs;     /* the target's initial sequence number (from its SYN/ACK) */
+	uint32_t tgt_max; /* highest sequence sent by the target that we forwarded */
 	struct dv_ctx *ctx;
 	/* tracking of the target->host stream; offsets count from irs + 1 */
 	enum nic_mode mode;
-	uint32_t nxt;           /* next sequence number expected in order */
-	uint64_t nxt_off;       /* its stream offset */
+	uint32_t nxt;     /* next sequence number expected in order */
+	uint64_t nxt_off; /* its stream offset */
 	enum nic_part part;
 	uint8_t hdr[48 + 1020 + 4];
 	uint32_t hdr_have, hdr_need;
-	uint64_t pdu_off;       /* stream offset of the current PDU header */
-	uint32_t dsl, got;      /* DataSegmentLength, payload bytes seen */
+	uint64_t pdu_off;  /* stream offset of the current PDU header */
+	uint32_t dsl, got; /* DataSegmentLength, payload bytes seen */
 	uint32_t pad_left, dd_have;
 	uint8_t dd[4];
-	uint32_t crc;           /* running data digest */
-	bool crc_ok;            /* every payload byte went through crc */
+	uint32_t crc; /* running data digest */
+	bool crc_ok;  /* every payload byte went through crc */
 	/* placement of the current PDU */
-	bool rec_open;          /* a record is published and not final */
-	uint32_t rec_idx;       /* its RQ index */
-	bool placing;           /* in-order payload is being placed */
+	bool rec_open;    /* a record is published and not final */
+	uint32_t rec_idx; /* its RQ index */
+	bool placing;     /* in-order payload is being placed */
 	uint32_t itt, gen;
 	uint64_t boff;
-	uint32_t placed;        /* contiguous prefix placed */
-	bool confirm_pending;   /* SPEC confirmed: SYNC from the next boundary */
-	uint64_t spec_off;      /* stream offset asked about */
+	uint32_t placed;      /* contiguous prefix placed */
+	bool confirm_pending; /* SPEC confirmed: SYNC from the next boundary */
+	uint64_t spec_off;    /* stream offset asked about */
 	uint64_t n_requests;
 	/* counters */
 	uint64_t segs, old_segs, gaps;
@@ -124,7 +124,7 @@ struct nic_stats {
 };
 
 struct nic {
-	int fd_host, fd_tgt;    /* TUN in the initiator's / the target's namespace */
+	int fd_host, fd_tgt; /* TUN in the initiator's / the target's namespace */
 	struct nic_wire_faults wf;
 	uint64_t seed, rng;
 	struct dv_conn *conns;

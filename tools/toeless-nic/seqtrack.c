@@ -441,8 +441,7 @@ void nic_track_segment(struct dv_conn *c, uint32_t seq, uint8_t *p, uint32_t len
 		c->nxt = seq + len;
 		hunt(c, seq, p, len);
 		return;
-	default:
-		return; /* NIC_WAIT: nothing followed until the host answers */
+	default: return; /* NIC_WAIT: nothing followed until the host answers */
 	}
 }
 
@@ -539,7 +538,8 @@ void nic_print_stats(void)
 	       (unsigned long long)s->f_reorder, (unsigned long long)s->f_dup, (unsigned long long)s->f_delay,
 	       (unsigned long long)s->f_split, (unsigned long long)s->f_corrupt_data,
 	       (unsigned long long)s->f_corrupt_hdr);
-	dv_log(1, "tx digests: records %llu, inserted %llu, reinserted (retransmissions) %llu, misses %llu, acked %llu; "
+	dv_log(1,
+	       "tx digests: records %llu, inserted %llu, reinserted (retransmissions) %llu, misses %llu, acked %llu; "
 	       "faults: tx-drop %llu tx-skip %llu",
 	       (unsigned long long)s->tx_records, (unsigned long long)s->tx_inserted,
 	       (unsigned long long)s->tx_reinserted, (unsigned long long)s->tx_misses, (unsigned long long)s->tx_acked,

@@ -34,7 +34,7 @@ static uv_timer_t held_timer;
 struct held {
 	struct held *next;
 	uint64_t due_ms;
-	bool after_next;        /* reorder: goes out after the next packet */
+	bool after_next; /* reorder: goes out after the next packet */
 	uint32_t len;
 	uint8_t data[];
 };
@@ -105,8 +105,8 @@ static void tcp_csum(uint8_t *ip, uint32_t ihl, uint32_t tcp_len)
 struct tcpseg {
 	uint8_t *ip;
 	uint32_t len, ihl, thl;
-	uint32_t src, dst;      /* network order */
-	uint16_t sport, dport;  /* network order */
+	uint32_t src, dst;     /* network order */
+	uint16_t sport, dport; /* network order */
 	uint32_t seq, ack;
 	uint8_t flags;
 	uint8_t *pl;
@@ -150,7 +150,8 @@ static bool parse(uint8_t *p, uint32_t len, struct tcpseg *s)
 static struct dv_conn *conn_get(uint32_t host_ip, uint16_t host_port, uint32_t tgt_ip, uint16_t tgt_port, bool create)
 {
 	for (struct dv_conn *c = nic.conns; c; c = c->next)
-		if (c->host_ip == host_ip && c->host_port == host_port && c->tgt_ip == tgt_ip && c->tgt_port == tgt_port)
+		if (c->host_ip == host_ip && c->host_port == host_port && c->tgt_ip == tgt_ip &&
+		    c->tgt_port == tgt_port)
 			return c;
 	if (!create)
 		return NULL;
@@ -271,7 +272,7 @@ static void split_deliver(struct tcpseg *s, uint32_t k)
 	b[s->ihl + 5] = (uint8_t)(seq >> 16);
 	b[s->ihl + 6] = (uint8_t)(seq >> 8);
 	b[s->ihl + 7] = (uint8_t)seq;
-	a[s->ihl + 13] &= (uint8_t)~(TH_FIN | 0x08); /* FIN and PSH belong to the second part */
+	a[s->ihl + 13] &= (uint8_t) ~(TH_FIN | 0x08); /* FIN and PSH belong to the second part */
 	ip_csum(a, s->ihl);
 	ip_csum(b, s->ihl);
 	tcp_csum(a, s->ihl, la - s->ihl);
@@ -291,7 +292,8 @@ static void wire_b2a(uint8_t *p, uint32_t len)
 		flush_after_next();
 		return;
 	}
-	struct dv_conn *c = conn_get(s.dst, s.dport, s.src, s.sport, (s.flags & (TH_SYN | TH_ACK)) == (TH_SYN | TH_ACK));
+	struct dv_conn *c =
+		conn_get(s.dst, s.dport, s.src, s.sport, (s.flags & (TH_SYN | TH_ACK)) == (TH_SYN | TH_ACK));
 	if (c && (s.flags & (TH_SYN | TH_ACK)) == (TH_SYN | TH_ACK) && !c->ctx) {
 		c->irs = s.seq;
 		c->tgt_max = s.seq + 1;

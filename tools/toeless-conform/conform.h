@@ -33,15 +33,15 @@ struct cf_t;
 typedef void (*cf_case_fn)(struct cf_t *t);
 
 struct cf_case {
-	const char *name;   /* stable: exclude files and reports use it */
-	const char *what;   /* one line for --list */
+	const char *name; /* stable: exclude files and reports use it */
+	const char *what; /* one line for --list */
 	cf_case_fn fn;
 };
 
 /* ---- one connection: a socket pair (or one through a relay), a context ---- */
 struct cf_conn {
-	int fd;             /* the library's side, non-blocking */
-	int peer;           /* the target's side (this program), blocking */
+	int fd;   /* the library's side, non-blocking */
+	int peer; /* the target's side (this program), blocking */
 	toeless_cq *cq;
 	toeless_ctx *ctx;
 	unsigned digests;
@@ -53,13 +53,13 @@ struct cf_conn {
 struct cf_post {
 	uint32_t itt;
 	uint64_t user_data;
-	struct iovec *iov;   /* the caller's buffers (canary allocations) */
+	struct iovec *iov; /* the caller's buffers (canary allocations) */
 	int iovcnt;
 	uint64_t total;
-	int completions;     /* SGL completions seen for this post */
+	int completions; /* SGL completions seen for this post */
 	struct toeless_completion c;
-	uint8_t *expect;     /* expected buffer contents (total bytes), or NULL */
-	toeless_mr **mrs;    /* registrations made for it */
+	uint8_t *expect;  /* expected buffer contents (total bytes), or NULL */
+	toeless_mr **mrs; /* registrations made for it */
 	int nmrs;
 	bool posted;
 	struct cf_conn *conn; /* where it was posted (progress while waiting) */
@@ -68,8 +68,8 @@ struct cf_post {
 struct cf_posts {
 	struct cf_post *p;
 	int n, cap;
-	uint64_t tag;        /* user_data = tag | index */
-	struct cf_t *t;      /* whose memory (freed at the latest with the case) */
+	uint64_t tag;   /* user_data = tag | index */
+	struct cf_t *t; /* whose memory (freed at the latest with the case) */
 };
 
 /* ---- the state of one running case ---- */
@@ -83,22 +83,22 @@ struct cf_t {
 	toeless_device *dev;
 	struct toeless_caps caps;
 	uint64_t rng;
-	pthread_mutex_t lock;     /* failure text, log, resources: threads may share a case */
+	pthread_mutex_t lock; /* failure text, log, resources: threads may share a case */
 	bool failed, skipped;
-	char msg[1024];           /* the first failure, or the skip reason */
-	char *diag;               /* further lines, '\n'-separated */
+	char msg[1024]; /* the first failure, or the skip reason */
+	char *diag;     /* further lines, '\n'-separated */
 	size_t diag_len, diag_cap;
-	char *log;                /* what the library logged, '\n'-separated (last 16 KiB) */
+	char *log; /* what the library logged, '\n'-separated (last 16 KiB) */
 	size_t log_len;
-	int log_errors;           /* TOELESS_LOG_ERR messages */
-	char first_error[512];    /* the first of them */
-	bool allow_log_errors;    /* the case provokes errors the library logs */
+	int log_errors;        /* TOELESS_LOG_ERR messages */
+	char first_error[512]; /* the first of them */
+	bool allow_log_errors; /* the case provokes errors the library logs */
 	struct cf_res *res;
 	struct cf_alloc *allocs;
-	struct cf_mem *mem;       /* case memory: freed at teardown, whatever path the case took */
-	double scale;             /* iteration multiplier */
-	int timeout_ms;           /* completion and receive timeout, without progress (time factor applied) */
-	bool thorough;            /* --thorough: full sweeps and long runs */
+	struct cf_mem *mem; /* case memory: freed at teardown, whatever path the case took */
+	double scale;       /* iteration multiplier */
+	int timeout_ms;     /* completion and receive timeout, without progress (time factor applied) */
+	bool thorough;      /* --thorough: full sweeps and long runs */
 };
 
 /* the backend spec under test (after --devsim: "hw:CONTROL") */
@@ -110,33 +110,33 @@ void cf_skip(struct cf_t *t, const char *fmt, ...) __attribute__((format(printf,
 void cf_diag(struct cf_t *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 bool cf_failed(struct cf_t *t);
 
-#define CF_CHECK(t, cond, ...)                      \
-	do {                                        \
-		if (!(cond)) {                      \
-			cf_fail((t), __VA_ARGS__);  \
-			return;                     \
-		}                                   \
+#define CF_CHECK(t, cond, ...)                                                                                         \
+	do {                                                                                                           \
+		if (!(cond)) {                                                                                         \
+			cf_fail((t), __VA_ARGS__);                                                                     \
+			return;                                                                                        \
+		}                                                                                                      \
 	} while (0)
 /* expr must return want; on anything else the case fails naming both */
-#define CF_RC(t, expr, want)                                                                               \
-	do {                                                                                               \
-		int cf_rc_ = (expr);                                                                       \
-		if (cf_rc_ != (want)) {                                                                    \
-			cf_fail((t), "%s returned %d (%s), expected %d (%s)", #expr, cf_rc_,               \
-				toeless_strerror(cf_rc_), (want), toeless_strerror(want));                 \
-			return;                                                                            \
-		}                                                                                          \
+#define CF_RC(t, expr, want)                                                                                           \
+	do {                                                                                                           \
+		int cf_rc_ = (expr);                                                                                   \
+		if (cf_rc_ != (want)) {                                                                                \
+			cf_fail((t), "%s returned %d (%s), expected %d (%s)", #expr, cf_rc_, toeless_strerror(cf_rc_), \
+				(want), toeless_strerror(want));                                                       \
+			return;                                                                                        \
+		}                                                                                                      \
 	} while (0)
 
 /* ---- independent CRC32C (bitwise; toeless_crc32c's convention) and
- * randomness: the references of tests/common/ref.h, shared with the Check
+ * randomness: the references of tools/common/ref.h, shared with the Check
  * suites ---- */
-#define cf_crc32c ref_crc32c
-#define cf_rand ref_rand
-#define cf_range ref_rand_range /* inclusive */
+#define cf_crc32c  ref_crc32c
+#define cf_rand    ref_rand
+#define cf_range   ref_rand_range /* inclusive */
 #define cf_shuffle ref_shuffle_u32
 void cf_fill(void *buf, size_t len, uint64_t *s);
-unsigned cf_iter(struct cf_t *t, unsigned def);          /* def * scale, at least 1 */
+unsigned cf_iter(struct cf_t *t, unsigned def); /* def * scale, at least 1 */
 
 /* ---- buffers with canary zones: every byte outside them is checked at the
  * end of the case; align 0 means caps.sge_align ---- */
@@ -164,11 +164,10 @@ enum cf_corrupt {
 	CF_CORRUPT_NONE = 0,
 	CF_CORRUPT_HDR_DIGEST,
 	CF_CORRUPT_DATA_DIGEST,
-	CF_CORRUPT_PAYLOAD,   /* flip a payload byte after the digest was computed */
+	CF_CORRUPT_PAYLOAD, /* flip a payload byte after the digest was computed */
 };
 #define cf_bhs_data_in ref_bhs_data_in
-void cf_bhs_scsi_rsp(uint8_t bhs[48], uint32_t itt, uint8_t response, uint8_t status, uint8_t flags,
-		     uint32_t residual);
+void cf_bhs_scsi_rsp(uint8_t bhs[48], uint32_t itt, uint8_t response, uint8_t status, uint8_t flags, uint32_t residual);
 void cf_bhs_nop_in(uint8_t bhs[48], uint32_t itt);
 /* Append one PDU (lengths set from data_len); returns its wire length. */
 size_t cf_pdu_append(struct cf_buf *out, const uint8_t bhs[48], const void *data, uint32_t len, unsigned digests,
@@ -201,8 +200,8 @@ int cf_inq(int fd);
  * receiver sees it). */
 enum cf_split {
 	CF_SPLIT_WHOLE = 0,
-	CF_SPLIT_RANDOM,      /* random pieces of 1 .. max_chunk bytes, with short pauses */
-	CF_SPLIT_BYTES,       /* 1..7 bytes at a time */
+	CF_SPLIT_RANDOM, /* random pieces of 1 .. max_chunk bytes, with short pauses */
+	CF_SPLIT_BYTES,  /* 1..7 bytes at a time */
 };
 struct cf_writer;
 struct cf_writer *cf_writer_start(struct cf_t *t, int peer, const void *buf, size_t len, enum cf_split split,
@@ -225,8 +224,7 @@ void cf_posts_init(struct cf_posts *ps, uint64_t tag);
 void cf_posts_free(struct cf_posts *ps);
 /* A post of total bytes in nsge canary buffers (random sizes, registered
  * when reg or when the device needs it).  Not yet posted. */
-struct cf_post *cf_post_new(struct cf_t *t, struct cf_posts *ps, uint32_t itt, uint64_t total, int nsge,
-			    bool reg);
+struct cf_post *cf_post_new(struct cf_t *t, struct cf_posts *ps, uint32_t itt, uint64_t total, int nsge, bool reg);
 /* A post over the given iovecs (copied; memory stays the caller's). */
 struct cf_post *cf_post_new_iov(struct cf_t *t, struct cf_posts *ps, uint32_t itt, const struct iovec *iov, int n);
 /* toeless_sgl_post(); false (case failed) on an error */
@@ -252,20 +250,20 @@ struct cf_exp {
 	uint8_t opcode;
 	uint32_t itt;
 	uint32_t data_len;
-	int status;               /* toeless_pdu_recv()'s return */
-	bool placed;              /* TOELESS_PDU_F_PLACED */
-	int task_done;            /* TOELESS_PDU_F_TASK_DONE: 1, 0, or -1 (either) */
-	int data_digest;          /* toeless_digest_result, or -1 (not checked) */
-	bool check_data;          /* compare pdu->data with the bytes at data_off of the wire */
+	int status;      /* toeless_pdu_recv()'s return */
+	bool placed;     /* TOELESS_PDU_F_PLACED */
+	int task_done;   /* TOELESS_PDU_F_TASK_DONE: 1, 0, or -1 (either) */
+	int data_digest; /* toeless_digest_result, or -1 (not checked) */
+	bool check_data; /* compare pdu->data with the bytes at data_off of the wire */
 	size_t data_off;
-	uint64_t user_data;       /* when placed */
+	uint64_t user_data; /* when placed */
 };
 
 struct cf_stream {
 	struct cf_buf wire;
 	struct cf_exp *exp;
 	int n, cap;
-	int data_in;              /* Data-In PDUs expected placed */
+	int data_in; /* Data-In PDUs expected placed */
 	struct cf_t *t;
 };
 void cf_stream_init(struct cf_t *t, struct cf_stream *s);
@@ -273,9 +271,8 @@ void cf_stream_free(struct cf_stream *s);
 /* A Data-In carrying [off, off+len) of p->expect; S bit with TOELESS_ISCSI_DATAIN_STATUS
  * in flags.  status: what the receiver must get (0, -EBADMSG, -ERANGE,
  * -EEXIST); placed follows from it unless p is NULL (no post: slow path). */
-struct cf_exp *cf_stream_data_in(struct cf_stream *s, struct cf_post *p, uint32_t itt, uint32_t datasn,
-				 uint64_t off, uint32_t len, uint8_t flags, unsigned digests, enum cf_corrupt corrupt,
-				 int status);
+struct cf_exp *cf_stream_data_in(struct cf_stream *s, struct cf_post *p, uint32_t itt, uint32_t datasn, uint64_t off,
+				 uint32_t len, uint8_t flags, unsigned digests, enum cf_corrupt corrupt, int status);
 /* A SCSI Response for p (or itt when p is NULL) with an optional sense segment. */
 struct cf_exp *cf_stream_scsi_rsp(struct cf_t *t, struct cf_stream *s, struct cf_post *p, uint32_t itt,
 				  uint8_t response, uint8_t status, uint8_t flags, uint32_t residual,
@@ -295,8 +292,7 @@ bool cf_stream_recv(struct cf_t *t, struct cf_conn *c, struct cf_stream *s, int 
 bool cf_stream_send(struct cf_t *t, struct cf_conn *c, struct cf_stream *s, enum cf_split split, size_t max_chunk,
 		    uint64_t seed, int *engine);
 /* One PDU against one expectation (idx for the message). */
-bool cf_recv_expect(struct cf_t *t, struct cf_conn *c, const struct cf_stream *s, int idx,
-		    struct toeless_pdu *out);
+bool cf_recv_expect(struct cf_t *t, struct cf_conn *c, const struct cf_stream *s, int idx, struct toeless_pdu *out);
 /* A random number under the case lock (for helpers threads share). */
 uint64_t cf_trand(struct cf_t *t);
 

@@ -24,13 +24,7 @@
 const uint64_t dv_model_features = HWIF_F_ALL & ~(HWIF_F_WIRE_RECORDS | HWIF_F_DIGEST_TX);
 const char dv_model_name[] = DV_NAME;
 
-
-
-
-
-
 /* ---- options ---- */
-
 
 static void usage(FILE *out)
 {
@@ -47,7 +41,6 @@ static void usage(FILE *out)
 		dv_fault_usage);
 }
 
-
 static uv_signal_t sig_term, sig_int;
 
 static void on_signal(uv_signal_t *h, int signum)
@@ -60,14 +53,10 @@ static void on_signal(uv_signal_t *h, int signum)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "control", required_argument, NULL, 'c' },
-		{ "listen", required_argument, NULL, 'l' },
-		{ "target", required_argument, NULL, 't' },
-		{ "port-file", required_argument, NULL, 'p' },
-		{ "fault", required_argument, NULL, 'f' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+		{ "control", required_argument, NULL, 'c' }, { "listen", required_argument, NULL, 'l' },
+		{ "target", required_argument, NULL, 't' },  { "port-file", required_argument, NULL, 'p' },
+		{ "fault", required_argument, NULL, 'f' },   { "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },          { NULL, 0, NULL, 0 },
 	};
 	int ch;
 	dv.o.listen = "127.0.0.1:3261";
@@ -76,18 +65,10 @@ int main(int argc, char **argv)
 		dv.o.control = HWIF_DEFAULT_PATH;
 	while ((ch = getopt_long(argc, argv, "c:l:t:p:f:vh", opts, NULL)) != -1) {
 		switch (ch) {
-		case 'c':
-			dv.o.control = optarg;
-			break;
-		case 'l':
-			dv.o.listen = optarg;
-			break;
-		case 't':
-			dv.o.target = optarg;
-			break;
-		case 'p':
-			dv.o.port_file = optarg;
-			break;
+		case 'c': dv.o.control = optarg; break;
+		case 'l': dv.o.listen = optarg; break;
+		case 't': dv.o.target = optarg; break;
+		case 'p': dv.o.port_file = optarg; break;
 		case 'f':
 			if (dv_fault_parse(&dv.o.f, optarg)) {
 				fprintf(stderr, "toeless-devsim: bad fault \"%s\"\n", optarg);
@@ -95,15 +76,9 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			break;
-		case 'v':
-			dv.o.verbose++;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return 2;
+		case 'v': dv.o.verbose++; break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
 		}
 	}
 	if (!dv.o.target) {

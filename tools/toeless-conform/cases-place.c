@@ -17,9 +17,9 @@
 
 /* How a stream reaches the library. */
 enum send_mode {
-	SEND_WHOLE = 0,   /* all bytes in the socket before the first receive: the engine sees whole PDUs */
-	SEND_RANDOM,      /* random pieces while the library reads */
-	SEND_TINY,        /* a few bytes at a time */
+	SEND_WHOLE = 0, /* all bytes in the socket before the first receive: the engine sees whole PDUs */
+	SEND_RANDOM,    /* random pieces while the library reads */
+	SEND_TINY,      /* a few bytes at a time */
 	SEND_MODES,
 };
 static const char *const send_name[] = { "arrived whole", "random TCP segments", "tiny TCP segments" };
@@ -134,7 +134,8 @@ void case_place_basic(struct cf_t *t)
 		int engine = 0;
 		bool ok = p && cf_post_submit(t, &c, p);
 		if (ok) {
-			cf_stream_data_in(&s, p, 0, 0, 0, size, TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS, dg, CF_CORRUPT_NONE, 0);
+			cf_stream_data_in(&s, p, 0, 0, 0, size, TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS,
+					  dg, CF_CORRUPT_NONE, 0);
 			ok = send_recv(t, &c, &s, r % 2 ? SEND_RANDOM : SEND_WHOLE, cf_rand(&t->rng), &engine) &&
 			     cf_wait_posts(t, &c, &ps, NULL) &&
 			     check_done(t, p, 0, size, true,
@@ -142,9 +143,12 @@ void case_place_basic(struct cf_t *t)
 			     cf_post_verify(t, p, size);
 			if (ok && (p->c.scsi_status != 0 || p->c.residual != 0 || p->c.response != 0 ||
 				   p->c.ctx != c.ctx || p->c.user_data != p->user_data)) {
-				cf_fail(t, "ITT 0x%x: completion fields scsi_status %u residual %u response %u ctx %s user_data %s",
+				cf_fail(t,
+					"ITT 0x%x: completion fields scsi_status %u residual %u response %u ctx %s "
+					"user_data %s",
 					p->itt, p->c.scsi_status, p->c.residual, p->c.response,
-					p->c.ctx == c.ctx ? "ok" : "wrong", p->c.user_data == p->user_data ? "ok" : "wrong");
+					p->c.ctx == c.ctx ? "ok" : "wrong",
+					p->c.user_data == p->user_data ? "ok" : "wrong");
 				ok = false;
 			}
 		}
@@ -184,8 +188,10 @@ static bool random_round(struct cf_t *t, int round, uint64_t *rng, int *engine_t
 
 	for (int i = 0; i < ntask && ok; i++) {
 		uint32_t kind = cf_range(rng, 0, 19);
-		uint64_t total = kind < 5 ? cf_range(rng, 1, 512) : kind < 12 ? cf_range(rng, 1, 8192)
-			       : kind < 18 ? cf_range(rng, 1, 65536) : cf_range(rng, 65536, 262144);
+		uint64_t total = kind < 5    ? cf_range(rng, 1, 512)
+				 : kind < 12 ? cf_range(rng, 1, 8192)
+				 : kind < 18 ? cf_range(rng, 1, 65536)
+					     : cf_range(rng, 65536, 262144);
 		int nsge = (int)cf_range(rng, 1, max_sge);
 		struct cf_post *p = cf_post_new(t, &ps, 0x1000u * (uint32_t)(round + 1) + (uint32_t)i * 0x11u, total,
 						nsge, cf_rand(rng) % 2);
@@ -247,15 +253,16 @@ static bool random_round(struct cf_t *t, int round, uint64_t *rng, int *engine_t
 	struct toeless_stats st;
 	if (ok && cf_ctx_stats(t, &c, &st)) {
 		if (st.bytes_placed_engine + st.bytes_placed_sw != bytes || st.data_in_placed != (uint64_t)s.data_in) {
-			cf_fail(t, "counters: %" PRIu64 " bytes placed by the engine + %" PRIu64 " by software, %" PRIu64
-				   " Data-In placed; expected %" PRIu64 " bytes in %d PDUs",
+			cf_fail(t,
+				"counters: %" PRIu64 " bytes placed by the engine + %" PRIu64 " by software, %" PRIu64
+				" Data-In placed; expected %" PRIu64 " bytes in %d PDUs",
 				st.bytes_placed_engine, st.bytes_placed_sw, st.data_in_placed, bytes, s.data_in);
 			ok = false;
 		}
 	}
 	if (!ok)
-		cf_diag(t, "round %d: %d tasks, %d PDUs (max %u bytes), digests 0x%x, %s", round, ntask, s.n, maxpdu, dg,
-			send_name[m]);
+		cf_diag(t, "round %d: %d tasks, %d PDUs (max %u bytes), digests 0x%x, %s", round, ntask, s.n, maxpdu,
+			dg, send_name[m]);
 	*engine_total += engine;
 	*pdus_total += s.data_in;
 	for (int i = 0; i < 4; i++)
@@ -294,18 +301,19 @@ void case_place_engine(struct cf_t *t)
 		cf_stream_init(t, &s);
 		bool ok = true;
 		for (int i = 0; i < 2 && ok; i++) {
-			struct cf_post *p = cf_post_new(t, &ps, 0x3000 + (uint32_t)(round * 2 + i), 16384,
-							1 + (int)((unsigned)round % (t->caps.max_sge < 4 ? t->caps.max_sge : 4)),
-							true);
+			struct cf_post *p = cf_post_new(
+				t, &ps, 0x3000 + (uint32_t)(round * 2 + i), 16384,
+				1 + (int)((unsigned)round % (t->caps.max_sge < 4 ? t->caps.max_sge : 4)), true);
 			ok = p && cf_post_submit(t, &c, p);
 			for (int k = 0; ok && k < 4; k++)
 				cf_stream_data_in(&s, p, 0, (uint32_t)k, (uint64_t)k * 4096, 4096,
-						  k == 3 ? TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS : 0, CF_DIGESTS, CF_CORRUPT_NONE,
-						  0);
+						  k == 3 ? TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS : 0,
+						  CF_DIGESTS, CF_CORRUPT_NONE, 0);
 		}
 		ok = ok && send_recv(t, &c, &s, SEND_WHOLE, 0, &engine) && cf_wait_posts(t, &c, &ps, NULL);
 		for (int i = 0; i < ps.n && ok; i++) {
-			ok = check_done(t, &ps.p[i], 0, 16384, true, TOELESS_DIGEST_OK) && cf_post_verify(t, &ps.p[i], 16384);
+			ok = check_done(t, &ps.p[i], 0, 16384, true, TOELESS_DIGEST_OK) &&
+			     cf_post_verify(t, &ps.p[i], 16384);
 			bytes_engine += ps.p[i].c.bytes_engine;
 		}
 		pdus += s.data_in;
@@ -317,12 +325,13 @@ void case_place_engine(struct cf_t *t)
 	struct toeless_stats st;
 	if (!cf_ctx_stats(t, &c, &st))
 		return;
-	cf_diag(t, "the engine placed %d of %d whole Data-In PDUs (%" PRIu64 " bytes); %" PRIu64
-		   " posts refused for resources; %" PRIu64 " digests checked by the engine",
+	cf_diag(t,
+		"the engine placed %d of %d whole Data-In PDUs (%" PRIu64 " bytes); %" PRIu64
+		" posts refused for resources; %" PRIu64 " digests checked by the engine",
 		engine, pdus, st.bytes_placed_engine, st.engine_post_full, st.data_digests_engine);
 	CF_CHECK(t, st.bytes_placed_engine == bytes_engine,
-		 "counters say the engine placed %" PRIu64 " bytes, the completions say %" PRIu64, st.bytes_placed_engine,
-		 bytes_engine);
+		 "counters say the engine placed %" PRIu64 " bytes, the completions say %" PRIu64,
+		 st.bytes_placed_engine, bytes_engine);
 	CF_CHECK(t, engine > 0,
 		 "the backend advertises TOELESS_CAP_DDP, but its engine placed none of %d Data-In PDUs that arrived "
 		 "whole, into %s memory posted before the data",
@@ -347,15 +356,16 @@ void case_place_digest_error(struct cf_t *t)
 		if (ok) {
 			cf_stream_data_in(&s, a, 0, 0, 0, 4096, 0, CF_DIGESTS, CF_CORRUPT_NONE, 0);
 			cf_stream_data_in(&s, a, 0, 1, 4096, 4096, 0, CF_DIGESTS, CF_CORRUPT_DATA_DIGEST, -EBADMSG);
-			cf_stream_data_in(&s, a, 0, 2, 8192, 4096, TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS, CF_DIGESTS,
+			cf_stream_data_in(&s, a, 0, 2, 8192, 4096,
+					  TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS, CF_DIGESTS,
 					  CF_CORRUPT_NONE, 0);
 			/* the payload itself damaged: only a real check catches it */
-			cf_stream_data_in(&s, b, 0, 0, 0, 6000, TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS, CF_DIGESTS,
-					  CF_CORRUPT_PAYLOAD, -EBADMSG);
+			cf_stream_data_in(&s, b, 0, 0, 0, 6000, TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS,
+					  CF_DIGESTS, CF_CORRUPT_PAYLOAD, -EBADMSG);
 			/* a slow-path PDU with a bad digest */
 			cf_stream_nop(t, &s, 700, CF_DIGESTS, CF_CORRUPT_DATA_DIGEST);
-			cf_stream_data_in(&s, d, 0, 0, 0, 5000, TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS, CF_DIGESTS,
-					  CF_CORRUPT_NONE, 0);
+			cf_stream_data_in(&s, d, 0, 0, 0, 5000, TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS,
+					  CF_DIGESTS, CF_CORRUPT_NONE, 0);
 			ok = send_recv(t, &c, &s, m, cf_rand(&t->rng), NULL) && cf_wait_posts(t, &c, &ps, NULL) &&
 			     check_done(t, a, -EBADMSG, 12288, true, TOELESS_DIGEST_BAD) &&
 			     check_done(t, b, -EBADMSG, 6000, true, TOELESS_DIGEST_BAD) &&
@@ -385,8 +395,9 @@ void case_place_digest_error(struct cf_t *t)
 	cf_stream_init(t, &s);
 	bool ok = p && cf_post_submit(t, &c, p);
 	if (ok) {
-		struct cf_exp *e = cf_stream_data_in(&s, p, 0, 0, 0, 4096, TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS, CF_DIGESTS,
-						     CF_CORRUPT_HDR_DIGEST, -EBADMSG);
+		struct cf_exp *e =
+			cf_stream_data_in(&s, p, 0, 0, 0, 4096, TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS,
+					  CF_DIGESTS, CF_CORRUPT_HDR_DIGEST, -EBADMSG);
 		e->placed = false;
 		e->task_done = -1;
 		e->data_digest = -1;
@@ -399,7 +410,9 @@ void case_place_digest_error(struct cf_t *t)
 		if (ok) {
 			int rc = toeless_pdu_recv(c.ctx, &pdu);
 			if (rc != -ENOTCONN) {
-				cf_fail(t, "after a header digest error toeless_pdu_recv returned %d (%s), expected -ENOTCONN",
+				cf_fail(t,
+					"after a header digest error toeless_pdu_recv returned %d (%s), expected "
+					"-ENOTCONN",
 					rc, toeless_strerror(rc));
 				ok = false;
 			}
@@ -409,8 +422,10 @@ void case_place_digest_error(struct cf_t *t)
 		if (ok) {
 			int n = toeless_cq_poll(c.cq, &cqe, 1);
 			if (n != 1 || cqe.type != TOELESS_CQE_ERROR || cqe.status != -EBADMSG) {
-				cf_fail(t, "after a header digest error: %d completions (type %u, status %d), expected one "
-					   "TOELESS_CQE_ERROR with -EBADMSG",
+				cf_fail(t,
+					"after a header digest error: %d completions (type %u, status %d), expected "
+					"one "
+					"TOELESS_CQE_ERROR with -EBADMSG",
 					n, n > 0 ? cqe.type : 0, n > 0 ? cqe.status : 0);
 				ok = false;
 			}
@@ -461,9 +476,11 @@ void case_place_bad_offset(struct cf_t *t)
 			cf_stream_data_in(&s, b, 0, 2, 4096, 4096, 0, dg, CF_CORRUPT_NONE, 0);
 			cf_stream_scsi_rsp(t, &s, b, 0, 0, 0, 0, 0, 0, dg);
 			/* for no post at all */
-			cf_stream_data_in(&s, NULL, 0x62, 0, 0, 3000, TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS, dg, CF_CORRUPT_NONE,
+			cf_stream_data_in(&s, NULL, 0x62, 0, 0, 3000,
+					  TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS, dg, CF_CORRUPT_NONE,
 					  0);
-			cf_stream_data_in(&s, NULL, 0x60, 9, 0, 100, TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS, dg, CF_CORRUPT_NONE,
+			cf_stream_data_in(&s, NULL, 0x60, 9, 0, 100,
+					  TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS, dg, CF_CORRUPT_NONE,
 					  0);
 			/* the last one: a was finished, so its ITT has no post now */
 			ok = send_recv(t, &c, &s, m, cf_rand(&t->rng), NULL) && cf_wait_posts(t, &c, &ps, NULL) &&
@@ -474,8 +491,10 @@ void case_place_bad_offset(struct cf_t *t)
 				uint8_t *now = malloc(8192);
 				cf_post_snapshot(a, now);
 				if (memcmp(now, snap, 8192)) {
-					cf_fail(t, "ITT 0x%x: its buffers changed, by a Data-In refused with -ERANGE (past "
-						   "the end of the SGL) or by one for its ITT after the post completed",
+					cf_fail(t,
+						"ITT 0x%x: its buffers changed, by a Data-In refused with -ERANGE "
+						"(past "
+						"the end of the SGL) or by one for its ITT after the post completed",
 						a->itt);
 					ok = false;
 				}
@@ -485,7 +504,8 @@ void case_place_bad_offset(struct cf_t *t)
 		}
 		struct toeless_stats st;
 		if (ok && cf_ctx_stats(t, &c, &st) && (st.placement_errors != 2 || st.unknown_itt_pdus != 2)) {
-			cf_fail(t, "placement_errors %" PRIu64 " (expected 2), unknown_itt_pdus %" PRIu64 " (expected 2)",
+			cf_fail(t,
+				"placement_errors %" PRIu64 " (expected 2), unknown_itt_pdus %" PRIu64 " (expected 2)",
 				st.placement_errors, st.unknown_itt_pdus);
 			ok = false;
 		}
@@ -533,7 +553,8 @@ void case_place_params(struct cf_t *t)
 			cf_stream_data_in(&s2, p, 0, 1, 8192, 8192, 0, after[round], CF_CORRUPT_NONE, 0);
 			cf_stream_data_in(&s2, p, 0, 2, 16384, 32768, 0, after[round], CF_CORRUPT_NONE, 0);
 			cf_stream_nop(t, &s2, 333, after[round], CF_CORRUPT_NONE);
-			cf_stream_data_in(&s2, p, 0, 3, 49152, 8192, TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS, after[round],
+			cf_stream_data_in(&s2, p, 0, 3, 49152, 8192,
+					  TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS, after[round],
 					  CF_CORRUPT_NONE, 0);
 			ok = send_recv(t, &c, &s2, round == 1 ? SEND_RANDOM : SEND_WHOLE, cf_rand(&t->rng), NULL) &&
 			     cf_wait_posts(t, &c, &ps, NULL) &&

@@ -141,7 +141,7 @@ static size_t stream_parse(struct dv_conn *c, const uint8_t *data, size_t len, b
 		c->hdr_need = 0;
 		if (c->skip)
 			continue;
-boundary:
+	boundary:
 		if (c->mode == DV_TRAIL && live) {
 			c->mode = DV_SYNC;
 			c->pdu_have = c->hdr_len = c->pdu_len = 0;
@@ -262,9 +262,6 @@ void dv_track_lose_sync(struct dv_conn *c, uint32_t skip, const char *why)
 	drop_held(c, true);
 }
 
-
-
-
 static void publish(struct dv_conn *c, struct hwif_rqe *r)
 {
 	struct dv_ctx *x = c->ctx;
@@ -315,7 +312,8 @@ static void complete_pdu(struct dv_conn *c)
 	if (!(a->features & HWIF_F_DIGEST_RX) && hd_len(x))
 		r.hdr_digest = HWIF_DIGEST_UNCHECKED;
 
-	if (op == TOELESS_ISCSI_OP_DATA_IN && dsl && f->corrupt_data_every && ++c->n_datain % f->corrupt_data_every == 0) {
+	if (op == TOELESS_ISCSI_OP_DATA_IN && dsl && f->corrupt_data_every &&
+	    ++c->n_datain % f->corrupt_data_every == 0) {
 		payload[dsl / 2] ^= 0x01; /* the wire flipped a bit before the device saw it */
 		DV_STAT(a, faults_injected, 1);
 	}
@@ -330,7 +328,8 @@ static void complete_pdu(struct dv_conn *c)
 			r.data_digest = HWIF_DIGEST_UNCHECKED;
 		}
 	}
-	struct dv_sgl *s = (op == TOELESS_ISCSI_OP_DATA_IN || op == TOELESS_ISCSI_OP_SCSI_RSP) ? dv_sgl_find(x, itt) : NULL;
+	struct dv_sgl *s =
+		(op == TOELESS_ISCSI_OP_DATA_IN || op == TOELESS_ISCSI_OP_SCSI_RSP) ? dv_sgl_find(x, itt) : NULL;
 	if (s && op == TOELESS_ISCSI_OP_DATA_IN && dsl && (a->features & HWIF_F_DDP)) {
 		uint64_t boff = toeless_bhs_buffer_offset(h);
 		if (!s->no_place && boff + dsl <= s->total && !dv_sgl_overlaps(s, boff, boff + dsl)) {
@@ -347,7 +346,8 @@ static void complete_pdu(struct dv_conn *c)
 		 * the host's software path reports it */
 	}
 	if (s && (a->features & HWIF_F_AUTO_RELEASE) &&
-	    ((op == TOELESS_ISCSI_OP_DATA_IN && (h[1] & TOELESS_ISCSI_DATAIN_STATUS)) || op == TOELESS_ISCSI_OP_SCSI_RSP)) {
+	    ((op == TOELESS_ISCSI_OP_DATA_IN && (h[1] & TOELESS_ISCSI_DATAIN_STATUS)) ||
+	     op == TOELESS_ISCSI_OP_SCSI_RSP)) {
 		r.flags |= HWIF_REC_F_RELEASED;
 		r.gen = s->gen;
 		dv_sgl_drop(x, s);
@@ -428,8 +428,10 @@ static size_t sync_input(struct dv_conn *c, const uint8_t *data, size_t len)
 			if (hd_len(x) && (x->att->features & HWIF_F_DIGEST_RX) &&
 			    dv_crc32c(0, c->pdu, c->hdr_len - 4) != toeless_get_le32(c->pdu + c->hdr_len - 4)) {
 				/* the lengths of a bad header cannot be trusted */
-				struct hwif_rqe r = { .stream_pos = hpos(c, c->off), .itt = toeless_bhs_itt(c->pdu),
-						      .data_len = toeless_bhs_dsl(c->pdu), .opcode = c->pdu[0] & 0x3f,
+				struct hwif_rqe r = { .stream_pos = hpos(c, c->off),
+						      .itt = toeless_bhs_itt(c->pdu),
+						      .data_len = toeless_bhs_dsl(c->pdu),
+						      .opcode = c->pdu[0] & 0x3f,
 						      .hdr_digest = HWIF_DIGEST_BAD };
 				DV_STAT(x->att, digest_errors, 1);
 				publish(c, &r);
@@ -450,9 +452,7 @@ void dv_track_input(struct dv_conn *c, const uint8_t *data, size_t len)
 	while (len && !c->closing) {
 		size_t n;
 		switch (c->ctx ? c->mode : DV_UNTRACKED) {
-		case DV_SYNC:
-			n = sync_input(c, data, len);
-			break;
+		case DV_SYNC: n = sync_input(c, data, len); break;
 		case DV_TRAIL:
 		case DV_SPEC:
 			n = stream_parse(c, data, len, true);
@@ -513,10 +513,13 @@ int dv_track_bind(struct dv_conn *c, struct dv_ctx *x)
 			c->mode = DV_SYNC;
 		}
 		dv_log(1, "slot %u: bound %llu bytes behind the wire: %s", x->slot, (unsigned long long)(f - w),
-		       c->mode == DV_SYNC ? "in sync" : c->mode == DV_TRAIL ? "following" : "hunting");
+		       c->mode == DV_SYNC    ? "in sync"
+		       : c->mode == DV_TRAIL ? "following"
+					     : "hunting");
 		return 0;
 	}
-	enter_hunt(c, 0);	return 0;
+	enter_hunt(c, 0);
+	return 0;
 }
 
 void dv_track_unbind(struct dv_conn *c)

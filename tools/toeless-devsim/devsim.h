@@ -30,21 +30,21 @@ struct dv_conn {
 	struct dv_ctx *ctx;
 	/* target->host tracking */
 	enum dv_mode mode;
-	uint64_t off;           /* target->host bytes taken in (forwarded or held) */
-	uint8_t *pdu;           /* SYNC: the held PDU */
+	uint64_t off; /* target->host bytes taken in (forwarded or held) */
+	uint8_t *pdu; /* SYNC: the held PDU */
 	uint32_t pdu_have, pdu_cap, hdr_len, pdu_len;
 	uint8_t hdr[48 + 1020 + 4]; /* TRAIL/SPEC: the header being read */
 	uint32_t hdr_have, hdr_need;
-	uint64_t skip;          /* TRAIL/SPEC: bytes of the current PDU still to pass */
-	uint8_t win[128];       /* HUNT: scan window */
+	uint64_t skip;    /* TRAIL/SPEC: bytes of the current PDU still to pass */
+	uint8_t win[128]; /* HUNT: scan window */
 	uint32_t win_len;
-	uint64_t win_off;       /* stream offset of win[0] */
-	uint32_t hunt_skip;     /* candidates still to ignore (lose-sync fault) */
+	uint64_t win_off;   /* stream offset of win[0] */
+	uint32_t hunt_skip; /* candidates still to ignore (lose-sync fault) */
 	bool spec_confirmed;
-	uint64_t spec_pos;      /* stream offset of the candidate */
-	uint8_t *hist;          /* DV_HIST ring of passed bytes while untracked */
-	uint64_t hist_from;     /* offset where the untracked history starts */
-	bool bhs_ok;            /* SYNC: the held BHS passed its checks */
+	uint64_t spec_pos;  /* stream offset of the candidate */
+	uint8_t *hist;      /* DV_HIST ring of passed bytes while untracked */
+	uint64_t hist_from; /* offset where the untracked history starts */
+	bool bhs_ok;        /* SYNC: the held BHS passed its checks */
 	/* fault counters */
 	uint64_t n_pdus, n_hdrs, n_datain, n_records;
 	uint64_t bytes_to_host, bytes_to_target;

@@ -48,8 +48,9 @@ static bool no_anomalies(struct cf_t *t, struct cf_conn *c, const char *when)
 	if (!cf_ctx_stats(t, c, &st))
 		return false;
 	if (st.engine_anomalies) {
-		cf_fail(t, "%s: the engine made %" PRIu64 " report(s) the library did not ask for (counted in "
-			   "engine_anomalies): a completion for a post already cancelled and released?",
+		cf_fail(t,
+			"%s: the engine made %" PRIu64 " report(s) the library did not ask for (counted in "
+			"engine_anomalies): a completion for a post already cancelled and released?",
 			when, st.engine_anomalies);
 		return false;
 	}
@@ -98,7 +99,8 @@ void case_cancel_outstanding(struct cf_t *t)
 			}
 			rc = toeless_sgl_cancel(c.ctx, p->itt);
 			if (rc != -ENOENT) {
-				cf_fail(t, "a second toeless_sgl_cancel(ITT 0x%x) returned %d, expected -ENOENT", p->itt, rc);
+				cf_fail(t, "a second toeless_sgl_cancel(ITT 0x%x) returned %d, expected -ENOENT",
+					p->itt, rc);
 				ok = false;
 			}
 		}
@@ -114,10 +116,12 @@ void case_cancel_outstanding(struct cf_t *t)
 		for (int i = 0; i < N && ok; i++) {
 			if (i < N / 2)
 				cf_stream_data_in(&s2, NULL, 0x700 + (uint32_t)i, 1, 4096, 4096,
-						  TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS, c.digests, CF_CORRUPT_NONE, 0);
+						  TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS, c.digests,
+						  CF_CORRUPT_NONE, 0);
 			else
-				cf_stream_data_in(&s2, NULL, 0x700 + (uint32_t)i, 0, 0, 8192, TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS,
-						  c.digests, CF_CORRUPT_NONE, 0);
+				cf_stream_data_in(&s2, NULL, 0x700 + (uint32_t)i, 0, 0, 8192,
+						  TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS, c.digests,
+						  CF_CORRUPT_NONE, 0);
 		}
 		ok = ok && send_stream(t, &c, &s2, seg, cf_rand(&t->rng)) && cf_expect_quiet(t, &c, &ps, 30);
 		for (int i = 0; i < N && ok; i++) {
@@ -126,8 +130,9 @@ void case_cancel_outstanding(struct cf_t *t)
 				size_t k = 0;
 				while (now[k] == snap[(size_t)i * 8192 + k])
 					k++;
-				cf_fail(t, "ITT 0x%x: its buffers changed (byte %zu) after its cancel had completed: the "
-					   "engine wrote into an SGL it had released",
+				cf_fail(t,
+					"ITT 0x%x: its buffers changed (byte %zu) after its cancel had completed: the "
+					"engine wrote into an SGL it had released",
 					ps.p[i].itt, k);
 				ok = false;
 			}
@@ -137,7 +142,8 @@ void case_cancel_outstanding(struct cf_t *t)
 			struct cf_post *p = cf_post_new(t, &ps2, 0x700 + (uint32_t)i, 8192, 2, i % 2);
 			ok = p && cf_post_submit(t, &c, p);
 			if (ok)
-				cf_stream_data_in(&s3, p, 0, 0, 0, 8192, TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS, c.digests,
+				cf_stream_data_in(&s3, p, 0, 0, 0, 8192,
+						  TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS, c.digests,
 						  CF_CORRUPT_NONE, 0);
 		}
 		ok = ok && send_stream(t, &c, &s3, seg, cf_rand(&t->rng)) && cf_wait_posts(t, &c, &ps2, NULL);
@@ -172,8 +178,9 @@ void case_cancel_mid_pdu(struct cf_t *t)
 	uint8_t *snap = malloc(65536), *now = malloc(65536);
 	bool ok = p && snap && now && cf_post_submit(t, &c, p);
 	if (ok) {
-		struct cf_exp *e = cf_stream_data_in(&s, p, 0, 0, 0, 65536, TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS, c.digests,
-						     CF_CORRUPT_NONE, 0);
+		struct cf_exp *e =
+			cf_stream_data_in(&s, p, 0, 0, 0, 65536, TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS,
+					  c.digests, CF_CORRUPT_NONE, 0);
 		/* cancelled mid-PDU: the rest goes to scratch, nothing is placed */
 		e->placed = false;
 		e->task_done = -1;
@@ -216,10 +223,12 @@ void case_cancel_mid_pdu(struct cf_t *t)
 		struct cf_post *q = ok ? cf_post_new(t, &ps, 0x7c0, 30000, 3, false) : NULL;
 		ok = ok && q && cf_post_submit(t, &c, q);
 		if (ok) {
-			cf_stream_data_in(&s2, q, 0, 0, 0, 30000, TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS, c.digests,
+			cf_stream_data_in(&s2, q, 0, 0, 0, 30000,
+					  TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS, c.digests,
 					  CF_CORRUPT_NONE, 0);
-			ok = send_stream(t, &c, &s2, false, 0) && cf_wait_posts(t, &c, &ps, NULL) && expect_status(t, q, 0) &&
-			     cf_post_verify(t, q, 30000) && no_anomalies(t, &c, "after a cancel mid-PDU");
+			ok = send_stream(t, &c, &s2, false, 0) && cf_wait_posts(t, &c, &ps, NULL) &&
+			     expect_status(t, q, 0) && cf_post_verify(t, q, 30000) &&
+			     no_anomalies(t, &c, "after a cancel mid-PDU");
 		}
 	}
 	free(snap);
@@ -258,8 +267,9 @@ void case_destroy_outstanding(struct cf_t *t)
 	ok = ok && send_stream(t, &a, &s, false, 0);
 	/* and a PDU half received into the last post */
 	if (ok) {
-		cf_stream_data_in(&half, &ps.p[N], 0, 0, 0, 16384, TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS, CF_DIGESTS,
-				  CF_CORRUPT_NONE, 0);
+		cf_stream_data_in(&half, &ps.p[N], 0, 0, 0, 16384,
+				  TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS, CF_DIGESTS, CF_CORRUPT_NONE,
+				  0);
 		ok = cf_write(t, a.peer, half.wire.p, 52 + 5000);
 		for (int i = 0; ok && i < 200 && cf_inq(a.fd) > 0; i++) {
 			struct toeless_pdu pdu;
@@ -283,7 +293,8 @@ void case_destroy_outstanding(struct cf_t *t)
 	/* data for them keeps coming on a's socket (nobody reads it) */
 	if (ok) {
 		for (int i = 0; i < N; i++)
-			cf_stream_data_in(&late, &ps.p[i], 0, 1, 0, 8192, TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS, CF_DIGESTS,
+			cf_stream_data_in(&late, &ps.p[i], 0, 1, 0, 8192,
+					  TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS, CF_DIGESTS,
 					  CF_CORRUPT_NONE, 0);
 		ok = cf_write(t, a.peer, half.wire.p + 52 + 5000, half.wire.len - 52 - 5000) &&
 		     cf_write(t, a.peer, late.wire.p, late.wire.len);
@@ -299,7 +310,8 @@ void case_destroy_outstanding(struct cf_t *t)
 	/* the other context never noticed */
 	pb->posted = true;
 	if (ok) {
-		cf_stream_data_in(&sb, pb, 0, 0, 0, 5000, TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS, CF_DIGESTS, CF_CORRUPT_NONE, 0);
+		cf_stream_data_in(&sb, pb, 0, 0, 0, 5000, TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS,
+				  CF_DIGESTS, CF_CORRUPT_NONE, 0);
 		ok = send_stream(t, &b, &sb, false, 0) && cf_wait_posts(t, &b, &ps, NULL) && expect_status(t, pb, 0) &&
 		     cf_post_verify(t, pb, 5000) && cf_expect_quiet(t, &b, &ps, 30);
 	}
@@ -357,26 +369,29 @@ void case_completion_rules(struct cf_t *t)
 	CF_RC(t, toeless_sgl_post(c.ctx, 0x9ff, NULL, 1, 1), -EINVAL);
 	CF_RC(t, toeless_sgl_cancel(c.ctx, 0x9ff), -ENOENT);
 	/* A: status in the final Data-In, residual underflow (6100 - 100 bytes sent) */
-	data_in_status(&s, p[0], 0, 6000, TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS | TOELESS_ISCSI_DATAIN_UNDERFLOW, 0, 100, CF_DIGESTS);
+	data_in_status(&s, p[0], 0, 6000,
+		       TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS | TOELESS_ISCSI_DATAIN_UNDERFLOW, 0, 100,
+		       CF_DIGESTS);
 	/* B: CHECK CONDITION with sense in a SCSI Response */
 	cf_stream_data_in(&s, p[1], 0, 0, 0, 4096, TOELESS_ISCSI_FLAG_FINAL, CF_DIGESTS, CF_CORRUPT_NONE, 0);
 	cf_stream_scsi_rsp(t, &s, p[1], 0, 0, 0x02, 0, 0, 18, CF_DIGESTS);
 	/* C: iSCSI response "target failure" */
 	cf_stream_scsi_rsp(t, &s, p[2], 0, 0x01, 0, 0, 0, 0, CF_DIGESTS);
 	/* D: a bad data digest */
-	cf_stream_data_in(&s, p[3], 0, 0, 0, 3000, TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS, CF_DIGESTS, CF_CORRUPT_DATA_DIGEST,
-			  -EBADMSG);
+	cf_stream_data_in(&s, p[3], 0, 0, 0, 3000, TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS, CF_DIGESTS,
+			  CF_CORRUPT_DATA_DIGEST, -EBADMSG);
 	/* E: past the end */
 	cf_stream_data_in(&s, p[4], 0, 0, 1, 4096, TOELESS_ISCSI_FLAG_FINAL, CF_DIGESTS, CF_CORRUPT_NONE, -ERANGE);
 	cf_stream_scsi_rsp(t, &s, p[4], 0, 0, 0, 0, 0, 0, CF_DIGESTS);
 	/* F: the same bytes twice */
 	cf_stream_data_in(&s, p[5], 0, 0, 0, 8192, 0, CF_DIGESTS, CF_CORRUPT_NONE, 0);
-	cf_stream_data_in(&s, p[5], 0, 1, 4096, 4096, TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS, CF_DIGESTS, CF_CORRUPT_NONE,
-			  -EEXIST);
+	cf_stream_data_in(&s, p[5], 0, 1, 4096, 4096, TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS,
+			  CF_DIGESTS, CF_CORRUPT_NONE, -EEXIST);
 	/* H: overflow, no data at all: a good status that promised 1000 bytes (-ENODATA) */
 	cf_stream_scsi_rsp(t, &s, p[7], 0, 0, 0, TOELESS_ISCSI_RSP_OVERFLOW, 7, 0, CF_DIGESTS);
 	/* no post: no completion */
-	cf_stream_data_in(&s, NULL, 0x9fe, 0, 0, 512, TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS, CF_DIGESTS, CF_CORRUPT_NONE, 0);
+	cf_stream_data_in(&s, NULL, 0x9fe, 0, 0, 512, TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS,
+			  CF_DIGESTS, CF_CORRUPT_NONE, 0);
 	cf_stream_scsi_rsp(t, &s, NULL, 0x9fd, 0, 0, 0, 0, 0, CF_DIGESTS);
 	/* G: cancelled */
 	CF_RC(t, toeless_sgl_cancel(c.ctx, p[6]->itt), 0);
@@ -404,15 +419,17 @@ void case_completion_rules(struct cf_t *t)
 	/* the fields of each */
 	struct toeless_completion *cq;
 	cq = &p[0]->c;
-	CF_CHECK(t, cq->status == 0 && (cq->flags & TOELESS_CQE_F_SCSI_STATUS) && (cq->flags & TOELESS_CQE_F_UNDERFLOW) &&
-			    !(cq->flags & TOELESS_CQE_F_OVERFLOW) && cq->residual == 100 && cq->scsi_status == 0 &&
-			    cq->bytes_placed == 6000 && cq->data_digest == TOELESS_DIGEST_OK,
+	CF_CHECK(t,
+		 cq->status == 0 && (cq->flags & TOELESS_CQE_F_SCSI_STATUS) && (cq->flags & TOELESS_CQE_F_UNDERFLOW) &&
+			 !(cq->flags & TOELESS_CQE_F_OVERFLOW) && cq->residual == 100 && cq->scsi_status == 0 &&
+			 cq->bytes_placed == 6000 && cq->data_digest == TOELESS_DIGEST_OK,
 		 "status in the final Data-In with underflow: status %d flags 0x%x residual %u scsi %u placed %" PRIu64
 		 " digest %u",
 		 cq->status, cq->flags, cq->residual, cq->scsi_status, cq->bytes_placed, cq->data_digest);
 	cq = &p[1]->c;
-	CF_CHECK(t, cq->status == 0 && (cq->flags & TOELESS_CQE_F_SCSI_STATUS) && cq->scsi_status == 0x02 &&
-			    cq->response == 0 && cq->bytes_placed == 4096,
+	CF_CHECK(t,
+		 cq->status == 0 && (cq->flags & TOELESS_CQE_F_SCSI_STATUS) && cq->scsi_status == 0x02 &&
+			 cq->response == 0 && cq->bytes_placed == 4096,
 		 "CHECK CONDITION in a SCSI Response: status %d flags 0x%x scsi %u response %u placed %" PRIu64
 		 " (the SCSI status goes in scsi_status, not in status)",
 		 cq->status, cq->flags, cq->scsi_status, cq->response, cq->bytes_placed);
@@ -427,8 +444,9 @@ void case_completion_rules(struct cf_t *t)
 		 p[5]->c.status);
 	CF_CHECK(t, p[6]->c.status == -ECANCELED, "cancelled: status %d, expected -ECANCELED", p[6]->c.status);
 	cq = &p[7]->c;
-	CF_CHECK(t, cq->status == -ENODATA && (cq->flags & TOELESS_CQE_F_OVERFLOW) && cq->residual == 7 &&
-			    cq->bytes_placed == 0 && cq->bytes_valid == 0,
+	CF_CHECK(t,
+		 cq->status == -ENODATA && (cq->flags & TOELESS_CQE_F_OVERFLOW) && cq->residual == 7 &&
+			 cq->bytes_placed == 0 && cq->bytes_valid == 0,
 		 "overflow with no data: status %d flags 0x%x residual %u placed %" PRIu64 " valid %" PRIu64
 		 ", expected -ENODATA",
 		 cq->status, cq->flags, cq->residual, cq->bytes_placed, cq->bytes_valid);
@@ -536,8 +554,8 @@ void case_limits_sge(struct cf_t *t)
 		if (ok) {
 			int rc = toeless_sgl_post(c.ctx, 0xa00, iov, n + 1, 1);
 			if (rc != -E2BIG) {
-				cf_fail(t, "a post of caps.max_sge + 1 = %d SGEs returned %d (%s), expected -E2BIG", n + 1, rc,
-					toeless_strerror(rc));
+				cf_fail(t, "a post of caps.max_sge + 1 = %d SGEs returned %d (%s), expected -E2BIG",
+					n + 1, rc, toeless_strerror(rc));
 				ok = false;
 			}
 		}
@@ -548,7 +566,9 @@ void case_limits_sge(struct cf_t *t)
 			uint32_t len = (uint32_t)(64 + cf_rand(&t->rng) % 4033);
 			if (len > p->total - off)
 				len = (uint32_t)(p->total - off);
-			cf_stream_data_in(&s, p, 0, k, off, len, off + len == p->total ? TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS : 0,
+			cf_stream_data_in(&s, p, 0, k, off, len,
+					  off + len == p->total ? TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS
+								: 0,
 					  CF_DIGESTS, CF_CORRUPT_NONE, 0);
 			off += len;
 		}
@@ -556,8 +576,8 @@ void case_limits_sge(struct cf_t *t)
 		     expect_status(t, p, 0) && cf_post_verify(t, p, p->total) &&
 		     gaps_intact(t, area, area_len, iov, n + 1);
 		if (ok)
-			cf_diag(t, "%d SGEs, %" PRIu64 " bytes in %u PDUs, %s: %" PRIu64 " bytes placed by the engine", n,
-				p->total, k, seg ? "segmented" : "arrived whole", p->c.bytes_engine);
+			cf_diag(t, "%d SGEs, %" PRIu64 " bytes in %u PDUs, %s: %" PRIu64 " bytes placed by the engine",
+				n, p->total, k, seg ? "segmented" : "arrived whole", p->c.bytes_engine);
 		else
 			cf_diag(t, "a post of caps.max_sge = %d SGEs, data %s", n, seg ? "segmented" : "arrived whole");
 		cf_stream_free(&s);
@@ -579,12 +599,15 @@ void case_limits_tasks(struct cf_t *t)
 		toeless_cq *cq = cf_cq(t, 0);
 		if (!cq || !cf_socketpair(t, &fd, &peer))
 			return;
-		struct toeless_ctx_attr a = { .size = sizeof(a), .fd = fd, .cq = cq, .max_tasks = t->caps.max_tasks + 1 };
+		struct toeless_ctx_attr a = {
+			.size = sizeof(a), .fd = fd, .cq = cq, .max_tasks = t->caps.max_tasks + 1
+		};
 		toeless_ctx *ctx = NULL;
 		int rc = toeless_ctx_create(t->dev, &a, &ctx);
 		if (rc == 0)
 			toeless_ctx_destroy(ctx);
-		CF_CHECK(t, rc == -EINVAL, "a context with max_tasks = caps.max_tasks + 1 was %s (%d), expected -EINVAL",
+		CF_CHECK(t, rc == -EINVAL,
+			 "a context with max_tasks = caps.max_tasks + 1 was %s (%d), expected -EINVAL",
 			 rc ? "refused" : "created", rc);
 	}
 	struct cf_conn c;
@@ -610,8 +633,8 @@ void case_limits_tasks(struct cf_t *t)
 	if (ok) {
 		int rc = toeless_sgl_post(c.ctx, 0xbfff0, &iov[0], 1, 1);
 		if (rc != -ENOSPC) {
-			cf_fail(t, "post %u with max_tasks %u outstanding returned %d (%s), expected -ENOSPC", m + 1, m, rc,
-				toeless_strerror(rc));
+			cf_fail(t, "post %u with max_tasks %u outstanding returned %d (%s), expected -ENOSPC", m + 1, m,
+				rc, toeless_strerror(rc));
 			ok = false;
 		}
 	}
@@ -620,8 +643,9 @@ void case_limits_tasks(struct cf_t *t)
 	cf_shuffle(order, m, &t->rng);
 	for (uint32_t i = 0; i < m && ok; i++) {
 		struct cf_post *p = &ps.p[order[i]];
-		cf_stream_data_in(&s, p, 0, 0, 0, (uint32_t)p->total, TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS, c.digests,
-				  CF_CORRUPT_NONE, 0);
+		cf_stream_data_in(&s, p, 0, 0, 0, (uint32_t)p->total,
+				  TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS, c.digests, CF_CORRUPT_NONE,
+				  0);
 	}
 	ok = ok && send_stream(t, &c, &s, cf_rand(&t->rng) % 2, cf_rand(&t->rng)) && cf_wait_posts(t, &c, &ps, NULL);
 	for (uint32_t i = 0; i < m && ok; i++)
@@ -629,8 +653,9 @@ void case_limits_tasks(struct cf_t *t)
 	ok = ok && gaps_intact(t, area, area_len, iov, (int)m);
 	struct toeless_stats st;
 	if (ok && cf_ctx_stats(t, &c, &st))
-		cf_diag(t, "%u posts at once: %" PRIu64 " bytes placed by the engine, %" PRIu64
-			   " posts it refused for resources (placed by software)",
+		cf_diag(t,
+			"%u posts at once: %" PRIu64 " bytes placed by the engine, %" PRIu64
+			" posts it refused for resources (placed by software)",
 			m, st.bytes_placed_engine, st.engine_post_full);
 	/* all of them again, then destroy with every one outstanding */
 	for (uint32_t i = 0; i < m && ok; i++) {
@@ -656,8 +681,8 @@ void case_limits_contexts(struct cf_t *t)
 	uint32_t k = t->caps.max_contexts < fdcap ? t->caps.max_contexts : fdcap;
 	bool exact = k == t->caps.max_contexts;
 	if (!exact)
-		cf_diag(t, "caps.max_contexts is %u: %u contexts tested, the limit itself is not reached", t->caps.max_contexts,
-			k);
+		cf_diag(t, "caps.max_contexts is %u: %u contexts tested, the limit itself is not reached",
+			t->caps.max_contexts, k);
 	toeless_cq *cq = cf_cq(t, 0);
 	struct cf_conn *c = calloc(k + 1, sizeof(*c));
 	struct cf_posts ps;
@@ -689,7 +714,8 @@ void case_limits_contexts(struct cf_t *t)
 		struct cf_stream s;
 		cf_stream_init(t, &s);
 		if (ok) {
-			cf_stream_data_in(&s, p, 0, 0, 0, (uint32_t)p->total, TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS, c[i].digests,
+			cf_stream_data_in(&s, p, 0, 0, 0, (uint32_t)p->total,
+					  TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS, c[i].digests,
 					  CF_CORRUPT_NONE, 0);
 			ok = send_stream(t, &c[i], &s, false, 0);
 		}
@@ -726,8 +752,8 @@ void case_limits_recv_dsl(struct cf_t *t)
 		int rc = toeless_ctx_create(t->dev, &a, &ctx);
 		if (!rc)
 			toeless_ctx_destroy(ctx);
-		CF_CHECK(t, rc == -EINVAL, "MaxRecvDataSegmentLength caps.max_recv_dsl + 1: %d (%s), expected -EINVAL", rc,
-			 toeless_strerror(rc));
+		CF_CHECK(t, rc == -EINVAL, "MaxRecvDataSegmentLength caps.max_recv_dsl + 1: %d (%s), expected -EINVAL",
+			 rc, toeless_strerror(rc));
 	}
 	struct cf_conn c;
 	if (!cf_conn_open(t, &c, NULL, CF_DIGESTS, l, 0))
@@ -741,9 +767,10 @@ void case_limits_recv_dsl(struct cf_t *t)
 	bool ok = p && cf_post_submit(t, &c, p);
 	if (ok) {
 		cf_stream_data_in(&s, p, 0, 0, 0, l, 0, CF_DIGESTS, CF_CORRUPT_NONE, 0);
-		cf_stream_data_in(&s, p, 0, 1, l, l, TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS, CF_DIGESTS, CF_CORRUPT_NONE, 0);
-		ok = send_stream(t, &c, &s, cf_rand(&t->rng) % 2, cf_rand(&t->rng)) && cf_wait_posts(t, &c, &ps, NULL) &&
-		     expect_status(t, p, 0) && cf_post_verify(t, p, p->total);
+		cf_stream_data_in(&s, p, 0, 1, l, l, TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS, CF_DIGESTS,
+				  CF_CORRUPT_NONE, 0);
+		ok = send_stream(t, &c, &s, cf_rand(&t->rng) % 2, cf_rand(&t->rng)) &&
+		     cf_wait_posts(t, &c, &ps, NULL) && expect_status(t, p, 0) && cf_post_verify(t, p, p->total);
 	}
 	/* one byte more than negotiated: the header is delivered, the context fails */
 	struct cf_post *q = ok ? cf_post_new(t, &ps, 0xd01, (uint64_t)l + 1, 1, false) : NULL;
@@ -766,8 +793,9 @@ void case_limits_recv_dsl(struct cf_t *t)
 				sleep_ms(1);
 		}
 		if (ok && (n != 1 || x.type != TOELESS_CQE_ERROR || x.status != -EMSGSIZE)) {
-			cf_fail(t, "a PDU longer than MaxRecvDataSegmentLength: expected one TOELESS_CQE_ERROR with "
-				   "-EMSGSIZE, got %d completion(s) (type %u, status %d)",
+			cf_fail(t,
+				"a PDU longer than MaxRecvDataSegmentLength: expected one TOELESS_CQE_ERROR with "
+				"-EMSGSIZE, got %d completion(s) (type %u, status %d)",
 				n, n ? x.type : 0, n ? x.status : 0);
 			ok = false;
 		}
@@ -812,17 +840,18 @@ void case_queue_full(struct cf_t *t)
 	}
 	/* one finishes: there is room again */
 	if (ok) {
-		cf_stream_data_in(&s, &ps.p[0], 0, 0, 0, 1024, TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS, c.digests, CF_CORRUPT_NONE,
-				  0);
-		ok = send_stream(t, &c, &s, false, 0) && cf_wait_one(t, &c, &ps, &ps.p[0]) && expect_status(t, &ps.p[0], 0) &&
-		     cf_post_submit(t, &c, extra);
+		cf_stream_data_in(&s, &ps.p[0], 0, 0, 0, 1024, TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS,
+				  c.digests, CF_CORRUPT_NONE, 0);
+		ok = send_stream(t, &c, &s, false, 0) && cf_wait_one(t, &c, &ps, &ps.p[0]) &&
+		     expect_status(t, &ps.p[0], 0) && cf_post_submit(t, &c, extra);
 	}
 	for (uint32_t i = 1; i < m && ok; i++)
 		ok = toeless_sgl_cancel(c.ctx, ps.p[i].itt) == 0;
 	if (ok) {
-		cf_stream_data_in(&s2, extra, 0, 0, 0, 1024, TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS, c.digests, CF_CORRUPT_NONE, 0);
-		ok = send_stream(t, &c, &s2, false, 0) && cf_wait_posts(t, &c, &ps, NULL) && expect_status(t, extra, 0) &&
-		     cf_post_verify(t, extra, 1024);
+		cf_stream_data_in(&s2, extra, 0, 0, 0, 1024, TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS,
+				  c.digests, CF_CORRUPT_NONE, 0);
+		ok = send_stream(t, &c, &s2, false, 0) && cf_wait_posts(t, &c, &ps, NULL) &&
+		     expect_status(t, extra, 0) && cf_post_verify(t, extra, 1024);
 	}
 	cf_stream_free(&s);
 	cf_stream_free(&s2);
@@ -845,9 +874,10 @@ void case_queue_full(struct cf_t *t)
 		struct cf_post *pb = pa ? cf_post_new(t, &ps, 0xe100 + i, 900, 2, false) : NULL;
 		ok = pb && cf_post_submit(t, &a, pa) && cf_post_submit(t, &b, pb);
 		if (ok) {
-			cf_stream_data_in(&sa, pa, 0, 0, 0, 700, TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS, 0, CF_CORRUPT_NONE, 0);
-			cf_stream_data_in(&sb, pb, 0, 0, 0, 900, TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS, CF_DIGESTS, CF_CORRUPT_NONE,
-					  0);
+			cf_stream_data_in(&sa, pa, 0, 0, 0, 700, TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS,
+					  0, CF_CORRUPT_NONE, 0);
+			cf_stream_data_in(&sb, pb, 0, 0, 0, 900, TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS,
+					  CF_DIGESTS, CF_CORRUPT_NONE, 0);
 		}
 		if (!ok)
 			cf_diag(t, "posts of %u per context on a queue of depth 1", per);
@@ -864,7 +894,8 @@ void case_queue_full(struct cf_t *t)
 		if (!rc)
 			toeless_cq_destroy(big);
 		if (rc != -EINVAL)
-			cf_fail(t, "a queue deeper than caps.max_cq_depth: %d (%s), expected -EINVAL", rc, toeless_strerror(rc));
+			cf_fail(t, "a queue deeper than caps.max_cq_depth: %d (%s), expected -EINVAL", rc,
+				toeless_strerror(rc));
 	}
 	cf_stream_free(&sa);
 	cf_stream_free(&sb);
@@ -901,12 +932,14 @@ void case_mr_register(struct cf_t *t)
 			cf_forget_mr(t, mr);
 			/* the engine cannot have this memory: only software places */
 			if (t->caps.flags & TOELESS_CAP_DDP) {
-				cf_fail(t, "toeless_mr_dereg of memory an outstanding SGL post uses returned 0, expected "
-					   "-EBUSY (the engine may still place into it)");
+				cf_fail(t,
+					"toeless_mr_dereg of memory an outstanding SGL post uses returned 0, expected "
+					"-EBUSY (the engine may still place into it)");
 				return;
 			}
-			cf_diag(t, "note: toeless_mr_dereg of memory an outstanding post uses returned 0, not -EBUSY as "
-				   "toeless.h documents (no engine here: software places into it)");
+			cf_diag(t,
+				"note: toeless_mr_dereg of memory an outstanding post uses returned 0, not -EBUSY as "
+				"toeless.h documents (no engine here: software places into it)");
 			if (!cf_mr(t, area, area_len, &mr))
 				return;
 		} else {
@@ -917,10 +950,12 @@ void case_mr_register(struct cf_t *t)
 		cf_stream_init(t, &s);
 		uint64_t half = p->total / 2;
 		cf_stream_data_in(&s, p, 0, 0, 0, (uint32_t)half, 0, CF_DIGESTS, CF_CORRUPT_NONE, 0);
-		cf_stream_data_in(&s, p, 0, 1, half, (uint32_t)(p->total - half), TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS,
-				  CF_DIGESTS, CF_CORRUPT_NONE, 0);
+		cf_stream_data_in(&s, p, 0, 1, half, (uint32_t)(p->total - half),
+				  TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS, CF_DIGESTS, CF_CORRUPT_NONE,
+				  0);
 		bool ok = send_stream(t, &c, &s, seg, cf_rand(&t->rng)) && cf_wait_posts(t, &c, &ps, NULL) &&
-			  expect_status(t, p, 0) && cf_post_verify(t, p, p->total) && gaps_intact(t, area, area_len, iov, 3);
+			  expect_status(t, p, 0) && cf_post_verify(t, p, p->total) &&
+			  gaps_intact(t, area, area_len, iov, 3);
 		cf_stream_free(&s);
 		if (!ok)
 			return;
@@ -931,16 +966,16 @@ void case_mr_register(struct cf_t *t)
 
 		/* a registration inside another; an SGL half in registered memory */
 		uint8_t *other = cf_alloc(t, 5000, 0);
-		if (!other || !cf_mr(t, area, area_len, &mr) ||
-		    !cf_mr(t, iov[1].iov_base, iov[1].iov_len, &inner))
+		if (!other || !cf_mr(t, area, area_len, &mr) || !cf_mr(t, iov[1].iov_base, iov[1].iov_len, &inner))
 			return;
 		struct iovec mix[2] = { iov[1], { other, 5000 } };
 		struct cf_post *q = cf_post_new_iov(t, &ps, 0xf10 + (uint32_t)round, mix, 2);
 		if (!q || !cf_post_submit(t, &c, q))
 			return;
 		cf_stream_init(t, &s);
-		cf_stream_data_in(&s, q, 0, 0, 0, (uint32_t)q->total, TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS, CF_DIGESTS,
-				  CF_CORRUPT_NONE, 0);
+		cf_stream_data_in(&s, q, 0, 0, 0, (uint32_t)q->total,
+				  TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS, CF_DIGESTS, CF_CORRUPT_NONE,
+				  0);
 		ok = send_stream(t, &c, &s, seg, cf_rand(&t->rng)) && cf_wait_posts(t, &c, &ps, NULL) &&
 		     expect_status(t, q, 0) && cf_post_verify(t, q, q->total);
 		cf_stream_free(&s);
@@ -995,8 +1030,9 @@ static void *thread_main(void *arg)
 		for (int i = 0; i < h->nconn && ok; i++) {
 			for (int k = 0; k < 2 && ok; k++) {
 				uint64_t total = 1 + cf_rand(&h->rng) % 32768;
-				struct cf_post *p = cf_post_new(t, &ps, (uint32_t)(0x10000 * (h->id + 1) + r * 16 + i * 2 + k),
-								total, (int)(1 + cf_rand(&h->rng) % max_sge), cf_rand(&h->rng) % 2);
+				struct cf_post *p =
+					cf_post_new(t, &ps, (uint32_t)(0x10000 * (h->id + 1) + r * 16 + i * 2 + k),
+						    total, (int)(1 + cf_rand(&h->rng) % max_sge), cf_rand(&h->rng) % 2);
 				ok = p && cf_post_submit(t, &c[i], p);
 				uint64_t off = 0;
 				uint32_t sn = 0;
@@ -1005,8 +1041,10 @@ static void *thread_main(void *arg)
 					if (len > total - off)
 						len = (uint32_t)(total - off);
 					cf_stream_data_in(&s[i], p, 0, sn++, off, len,
-							  off + len == total ? TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS : 0, c[i].digests,
-							  CF_CORRUPT_NONE, 0);
+							  off + len == total ? TOELESS_ISCSI_FLAG_FINAL |
+										       TOELESS_ISCSI_DATAIN_STATUS
+									     : 0,
+							  c[i].digests, CF_CORRUPT_NONE, 0);
 					off += len;
 				}
 				h->bytes += total;
@@ -1024,8 +1062,8 @@ static void *thread_main(void *arg)
 		ok = ok && cf_wait_posts(t, &c[0], &ps, NULL);
 		for (int i = 0; i < ps.n && ok; i++) {
 			if (ps.p[i].c.status) {
-				cf_fail(t, "thread %d: ITT 0x%x completed with %d (%s)", h->id, ps.p[i].itt, ps.p[i].c.status,
-					toeless_strerror(ps.p[i].c.status));
+				cf_fail(t, "thread %d: ITT 0x%x completed with %d (%s)", h->id, ps.p[i].itt,
+					ps.p[i].c.status, toeless_strerror(ps.p[i].c.status));
 				ok = false;
 			}
 			ok = ok && cf_post_verify(t, &ps.p[i], ps.p[i].total);
@@ -1054,8 +1092,9 @@ void case_threads_contexts(struct cf_t *t)
 	if (!per)
 		per = 1;
 	for (int i = 0; i < nth; i++) {
-		h[i] = (struct thr){ .t = t, .id = i, .nconn = (int)per, .rounds = (int)cf_iter(t, 6),
-				     .rng = cf_rand(&t->rng) };
+		h[i] = (struct thr){
+			.t = t, .id = i, .nconn = (int)per, .rounds = (int)cf_iter(t, 6), .rng = cf_rand(&t->rng)
+		};
 		if (pthread_create(&h[i].th, NULL, thread_main, &h[i])) {
 			cf_fail(t, "cannot start thread %d", i);
 			nth = i;
@@ -1067,5 +1106,6 @@ void case_threads_contexts(struct cf_t *t)
 		pthread_join(h[i].th, NULL);
 		bytes += h[i].bytes;
 	}
-	cf_diag(t, "%d threads x %u contexts x %d rounds, %" PRIu64 " bytes placed", nth, per, (int)cf_iter(t, 6), bytes);
+	cf_diag(t, "%d threads x %u contexts x %d rounds, %" PRIu64 " bytes placed", nth, per, (int)cf_iter(t, 6),
+		bytes);
 }

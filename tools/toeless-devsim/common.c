@@ -135,20 +135,21 @@ int dv_fault_parse(struct dv_faults *f, const char *s)
 
 const char dv_fault_usage[] =
 	"        lose-sync=EVERY[:N]    after every EVERY PDUs in sync, lose the boundary for N PDUs\n"
-		"        corrupt-data=EVERY     flip a payload bit of every EVERY-th Data-In (before the check)\n"
-		"        corrupt-hdr=EVERY      flip a header bit of every EVERY-th PDU (HeaderDigest on)\n"
-		"        drop-records=EVERY     do not publish every EVERY-th record\n"
-		"        delay-records=EVERY[:MS] publish every EVERY-th record MS ms after its bytes\n"
-		"        sgl-limit=N            hold at most N SGLs per context (the queues fill)\n"
-		"        rq-limit=N             use only N record queue entries (records drop when full)\n"
-		"        reset-after=N          reset the device after N PDUs in sync\n"
-		"        no-ddp, no-digest, no-crc, no-resync   withhold a feature at attach\n";
+	"        corrupt-data=EVERY     flip a payload bit of every EVERY-th Data-In (before the check)\n"
+	"        corrupt-hdr=EVERY      flip a header bit of every EVERY-th PDU (HeaderDigest on)\n"
+	"        drop-records=EVERY     do not publish every EVERY-th record\n"
+	"        delay-records=EVERY[:MS] publish every EVERY-th record MS ms after its bytes\n"
+	"        sgl-limit=N            hold at most N SGLs per context (the queues fill)\n"
+	"        rq-limit=N             use only N record queue entries (records drop when full)\n"
+	"        reset-after=N          reset the device after N PDUs in sync\n"
+	"        no-ddp, no-digest, no-crc, no-resync   withhold a feature at attach\n";
 
 void dv_print_stats(void)
 {
 	const struct hwif_dev_stats *s = &dv.st;
 	dv_log(1,
-	       "stats: pdus %llu records %llu dropped %llu placed %llu B digests %llu (bad %llu) resync req %llu ok %llu "
+	       "stats: pdus %llu records %llu dropped %llu placed %llu B digests %llu (bad %llu) resync req %llu ok "
+	       "%llu "
 	       "crc %llu sgl +%llu -%llu refused %llu faults %llu",
 	       (unsigned long long)s->pdus_seen, (unsigned long long)s->records, (unsigned long long)s->records_dropped,
 	       (unsigned long long)s->bytes_placed, (unsigned long long)s->digests_checked,
@@ -165,11 +166,17 @@ bool dv_target_opcode(uint8_t b0)
 	if (b0 & 0xc0)
 		return false;
 	switch (b0) {
-	case 0x20: case 0x21: case 0x22: case 0x23: case 0x24: case 0x25: case 0x26:
-	case 0x31: case 0x32: case 0x3f:
-		return true;
-	default:
-		return false;
+	case 0x20:
+	case 0x21:
+	case 0x22:
+	case 0x23:
+	case 0x24:
+	case 0x25:
+	case 0x26:
+	case 0x31:
+	case 0x32:
+	case 0x3f: return true;
+	default: return false;
 	}
 }
 
@@ -188,4 +195,3 @@ bool dv_plausible_hdr(const struct dv_ctx *x, const uint8_t *h)
 		return dv_crc32c(0, h, 48) == toeless_get_le32(h + 48);
 	return true;
 }
-

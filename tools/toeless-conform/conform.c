@@ -54,8 +54,7 @@ static const struct cf_case cf_cases[] = {
 	{ "crc.async.vectors", "RFC 3720 B.4 vectors through asynchronous CRC requests", case_crc_async_vectors },
 	{ "crc.async.sizes", "every length 0..2112 and large ones, random bytes, vs a bitwise CRC",
 	  case_crc_async_sizes },
-	{ "crc.async.iov", "random iovec lists, zero-length entries, seeds, registered memory",
-	  case_crc_async_iov },
+	{ "crc.async.iov", "random iovec lists, zero-length entries, seeds, registered memory", case_crc_async_iov },
 	{ "crc.async.queue_full", "submission beyond what the engine takes; each request completes once",
 	  case_crc_async_queue_full },
 	{ "crc.async.lengths", "lengths on both sides of every power of two, past the largest segment; chained seeds",
@@ -71,7 +70,8 @@ static const struct cf_case cf_cases[] = {
 	{ "place.bad_offset", "Data-In outside the SGL, overlapping, or for no post: nothing written outside",
 	  case_place_bad_offset },
 	{ "place.params", "digests switched on after login; placement follows", case_place_params },
-	{ "place.sizes", "every pad, both sides of every power of two to max_recv_dsl: good, bad data and header digests",
+	{ "place.sizes",
+	  "every pad, both sides of every power of two to max_recv_dsl: good, bad data and header digests",
 	  case_place_sizes },
 	{ "place.sge_counts", "SGE counts up to caps.max_sge placed by one PDU; one more refused",
 	  case_place_sge_counts },
@@ -105,7 +105,7 @@ static struct {
 	struct cf_exclude {
 		char *pattern;
 		char *reason;
-	} *excl;
+	} * excl;
 	int n_excl;
 	uint64_t seed;
 	double scale;
@@ -130,7 +130,7 @@ static struct {
 };
 
 const char *cf_backend_spec;
-static int cf_listener = -1;           /* where our "target" side accepts */
+static int cf_listener = -1; /* where our "target" side accepts */
 static struct sockaddr_storage cf_connect_to;
 static socklen_t cf_connect_len;
 static pthread_mutex_t cf_conn_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -354,15 +354,16 @@ bool cf_canaries_ok(struct cf_t *t)
 	for (struct cf_alloc *a = list; a; a = a->next) {
 		for (size_t i = 0; i < a->front; i++)
 			if (a->base[i] != canary_byte(a->seed, i)) {
-				cf_fail(t, "a byte %zu before a %zu-byte buffer given to the library was written", a->front - i,
-					a->len);
+				cf_fail(t, "a byte %zu before a %zu-byte buffer given to the library was written",
+					a->front - i, a->len);
 				ok = false;
 				break;
 			}
 		for (size_t i = 0; i < CF_CANARY; i++)
 			if (a->p[a->len + i] != canary_byte(a->seed, a->front + i)) {
-				cf_fail(t, "byte %zu past the end of a %zu-byte buffer given to the library was written", i,
-					a->len);
+				cf_fail(t,
+					"byte %zu past the end of a %zu-byte buffer given to the library was written",
+					i, a->len);
 				ok = false;
 				break;
 			}
@@ -378,7 +379,7 @@ struct cf_mem {
 	max_align_t data[];
 };
 
-#define MEM_OF(p) ((struct cf_mem *)((char *)(p) - offsetof(struct cf_mem, data)))
+#define MEM_OF(p) ((struct cf_mem *)((char *)(p)-offsetof(struct cf_mem, data)))
 
 void *cf_tmalloc(struct cf_t *t, size_t n)
 {
@@ -463,8 +464,7 @@ void cf_buf_free(struct cf_buf *b)
 
 /* ---- PDUs ---- */
 
-void cf_bhs_scsi_rsp(uint8_t bhs[48], uint32_t itt, uint8_t response, uint8_t status, uint8_t flags,
-		     uint32_t residual)
+void cf_bhs_scsi_rsp(uint8_t bhs[48], uint32_t itt, uint8_t response, uint8_t status, uint8_t flags, uint32_t residual)
 {
 	memset(bhs, 0, 48);
 	bhs[0] = TOELESS_ISCSI_OP_SCSI_RSP;
@@ -519,7 +519,7 @@ enum cf_res_kind {
 struct cf_res {
 	struct cf_res *next;
 	enum cf_res_kind kind;
-	void *obj;                /* the object; NULL once released by the case */
+	void *obj; /* the object; NULL once released by the case */
 	int fd;
 };
 
@@ -1034,8 +1034,9 @@ bool cf_post_complete(struct cf_t *t, struct cf_posts *ps, const struct toeless_
 {
 	uint64_t idx = cqe->user_data - ps->tag;
 	if ((cqe->user_data & 0xffffffff00000000ull) != ps->tag || idx >= (uint64_t)ps->n) {
-		cf_fail(t, "a completion (type %u, ITT 0x%x, status %d) with user_data 0x%" PRIx64
-			   " that no post carries", cqe->type, cqe->itt, cqe->status, cqe->user_data);
+		cf_fail(t,
+			"a completion (type %u, ITT 0x%x, status %d) with user_data 0x%" PRIx64 " that no post carries",
+			cqe->type, cqe->itt, cqe->status, cqe->user_data);
 		return false;
 	}
 	struct cf_post *p = &ps->p[idx];
@@ -1109,8 +1110,8 @@ static bool wait_posts(struct cf_t *t, struct cf_conn *c, struct cf_posts *ps, s
 		if (now_s() > end) {
 			for (int i = 0; i < ps->n; i++)
 				if (ps->p[i].posted && !ps->p[i].completions && (!one || one == &ps->p[i])) {
-					cf_fail(t, "no completion for ITT 0x%x within %d ms without progress", ps->p[i].itt,
-						t->timeout_ms);
+					cf_fail(t, "no completion for ITT 0x%x within %d ms without progress",
+						ps->p[i].itt, t->timeout_ms);
 					return false;
 				}
 		}
@@ -1140,7 +1141,8 @@ bool cf_expect_quiet(struct cf_t *t, struct cf_conn *c, struct cf_posts *ps, int
 		for (int i = 0; i < n; i++) {
 			if (ps && cqe[i].type == TOELESS_CQE_SGL)
 				cf_post_complete(t, ps, &cqe[i]);
-			cf_fail(t, "unexpected completion (type %u, ITT 0x%x, status %d) after every post had completed",
+			cf_fail(t,
+				"unexpected completion (type %u, ITT 0x%x, status %d) after every post had completed",
 				cqe[i].type, cqe[i].itt, cqe[i].status);
 			return false;
 		}
@@ -1189,7 +1191,8 @@ bool cf_post_verify(struct cf_t *t, struct cf_post *p, uint64_t n)
 				}
 				bool shifted = m > 4 && (late >= (int)m - 2 || early >= (int)m - 3);
 				cf_fail(t,
-					"ITT 0x%x: byte %" PRIu64 " of %" PRIu64 " (SGE %d of %d, offset %zu) is 0x%02x, "
+					"ITT 0x%x: byte %" PRIu64 " of %" PRIu64
+					" (SGE %d of %d, offset %zu) is 0x%02x, "
 					"expected 0x%02x; %" PRIu64 " of the next %d bytes wrong%s",
 					p->itt, off, p->total, i + 1, p->iovcnt, k, b[k], p->expect[off], bad,
 					(int)(n - off < 4096 ? n - off : 4096),
@@ -1249,7 +1252,7 @@ static int digest_result(unsigned digests, uint32_t len, enum cf_corrupt corrupt
 	if (!len || !(digests & TOELESS_CTX_DATA_DIGEST))
 		return TOELESS_DIGEST_NONE;
 	return corrupt == CF_CORRUPT_DATA_DIGEST || corrupt == CF_CORRUPT_PAYLOAD ? TOELESS_DIGEST_BAD
-										 : TOELESS_DIGEST_OK;
+										  : TOELESS_DIGEST_OK;
 }
 
 /* Append a PDU to s's wire, and an expectation for it: opcode, ITT,
@@ -1268,9 +1271,8 @@ static struct cf_exp *stream_pdu(struct cf_stream *s, const uint8_t bhs[48], uin
 	return e;
 }
 
-struct cf_exp *cf_stream_data_in(struct cf_stream *s, struct cf_post *p, uint32_t itt, uint32_t datasn,
-				 uint64_t off, uint32_t len, uint8_t flags, unsigned digests, enum cf_corrupt corrupt,
-				 int status)
+struct cf_exp *cf_stream_data_in(struct cf_stream *s, struct cf_post *p, uint32_t itt, uint32_t datasn, uint64_t off,
+				 uint32_t len, uint8_t flags, unsigned digests, enum cf_corrupt corrupt, int status)
 {
 	uint8_t bhs[48];
 	uint8_t stack[1];
@@ -1382,8 +1384,8 @@ bool cf_recv_expect(struct cf_t *t, struct cf_conn *c, const struct cf_stream *s
 		return false;
 	}
 	if (pdu.status != rc || pdu.opcode != e->opcode || pdu.itt != e->itt || pdu.data_len != e->data_len) {
-		cf_fail(t, "%s: delivered as status %d, opcode 0x%02x, ITT 0x%x, %u bytes", what, pdu.status, pdu.opcode,
-			pdu.itt, pdu.data_len);
+		cf_fail(t, "%s: delivered as status %d, opcode 0x%02x, ITT 0x%x, %u bytes", what, pdu.status,
+			pdu.opcode, pdu.itt, pdu.data_len);
 		return false;
 	}
 	bool placed = pdu.flags & TOELESS_PDU_F_PLACED;
@@ -1397,8 +1399,8 @@ bool cf_recv_expect(struct cf_t *t, struct cf_conn *c, const struct cf_stream *s
 		return false;
 	}
 	if (placed && (pdu.data || pdu.user_data != e->user_data)) {
-		cf_fail(t, "%s: placed, but data %p and user_data 0x%" PRIx64 " (expected NULL and 0x%" PRIx64 ")", what,
-			(const void *)pdu.data, pdu.user_data, e->user_data);
+		cf_fail(t, "%s: placed, but data %p and user_data 0x%" PRIx64 " (expected NULL and 0x%" PRIx64 ")",
+			what, (const void *)pdu.data, pdu.user_data, e->user_data);
 		return false;
 	}
 	if (e->check_data && e->status == 0) {
@@ -1409,7 +1411,8 @@ bool cf_recv_expect(struct cf_t *t, struct cf_conn *c, const struct cf_stream *s
 		}
 	}
 	if (e->task_done >= 0 && !!(pdu.flags & TOELESS_PDU_F_TASK_DONE) != e->task_done) {
-		cf_fail(t, "%s: TOELESS_PDU_F_TASK_DONE %s", what, e->task_done ? "missing" : "set, but no task ends here");
+		cf_fail(t, "%s: TOELESS_PDU_F_TASK_DONE %s", what,
+			e->task_done ? "missing" : "set, but no task ends here");
 		return false;
 	}
 	if (e->data_digest >= 0 && pdu.data_digest != e->data_digest) {
@@ -1533,7 +1536,7 @@ static int open_device(struct cf_t *t, toeless_device **dev)
 
 struct cf_result {
 	const char *name;
-	int status;        /* 0 pass, 1 fail, 2 skip */
+	int status; /* 0 pass, 1 fail, 2 skip */
 	char *msg;
 	char *details;
 	double secs;
@@ -2140,8 +2143,8 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if ((!opt.spec && !opt.devsim) || optind < argc || opt.scale <= 0 || opt.timeout_ms <= 0 ||
-	    !(opt.time_factor > 0) || !(opt.case_limit_s > 0) ||
-	    (opt.via[0] && !opt.target_listen[0]) || (opt.devsim && opt.via[0])) {
+	    !(opt.time_factor > 0) || !(opt.case_limit_s > 0) || (opt.via[0] && !opt.target_listen[0]) ||
+	    (opt.devsim && opt.via[0])) {
 		usage(stderr);
 		return 2;
 	}

@@ -97,15 +97,15 @@ void ref_put_le32(uint8_t *p, uint32_t v)
 	p[3] = (uint8_t)(v >> 24);
 }
 
-void ref_bhs_data_in(uint8_t bhs[48], uint32_t itt, uint32_t datasn, uint32_t offset, uint8_t flags,
-		     uint8_t status, uint32_t residual)
+void ref_bhs_data_in(uint8_t bhs[48], uint32_t itt, uint32_t datasn, uint32_t offset, uint8_t flags, uint8_t status,
+		     uint32_t residual)
 {
 	memset(bhs, 0, 48);
 	bhs[0] = 0x25; /* Data-In */
 	bhs[1] = flags;
 	if (flags & 0x01) /* S */
 		bhs[3] = status;
-	ref_put_be32(bhs + 8, 0x00010000);      /* LUN 1 */
+	ref_put_be32(bhs + 8, 0x00010000); /* LUN 1 */
 	ref_put_be32(bhs + 16, itt);
 	ref_put_be32(bhs + 20, 0xffffffff);     /* TTT */
 	ref_put_be32(bhs + 24, 0x100 + datasn); /* StatSN (only meaningful with S) */

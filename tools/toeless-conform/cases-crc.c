@@ -32,11 +32,13 @@ void case_device_open(struct cf_t *t)
 {
 	const struct toeless_caps *c = &t->caps;
 
-	CF_CHECK(t, c->backend[0] && memchr(c->backend, 0, sizeof(c->backend)), "caps.backend is empty or unterminated");
+	CF_CHECK(t, c->backend[0] && memchr(c->backend, 0, sizeof(c->backend)),
+		 "caps.backend is empty or unterminated");
 	CF_CHECK(t, c->backend_version[0] && memchr(c->backend_version, 0, sizeof(c->backend_version)),
 		 "caps.backend_version is empty or unterminated");
-	CF_CHECK(t, !(c->flags & ~(uint32_t)(TOELESS_CAP_CRC_TX | TOELESS_CAP_CRC_RX | TOELESS_CAP_DDP |
-					    TOELESS_CAP_DDP_NEEDS_REG | TOELESS_CAP_CRC_ASYNC)),
+	CF_CHECK(t,
+		 !(c->flags & ~(uint32_t)(TOELESS_CAP_CRC_TX | TOELESS_CAP_CRC_RX | TOELESS_CAP_DDP |
+					  TOELESS_CAP_DDP_NEEDS_REG | TOELESS_CAP_CRC_ASYNC)),
 		 "caps.flags 0x%x has unknown bits", c->flags);
 	CF_CHECK(t, !(c->flags & TOELESS_CAP_DDP_NEEDS_REG) || (c->flags & TOELESS_CAP_DDP),
 		 "TOELESS_CAP_DDP_NEEDS_REG without TOELESS_CAP_DDP");
@@ -121,8 +123,9 @@ static void vectors(struct vec *v)
 	v[2].len = v[3].len = 32;
 	v[2].want = 0x46DD794E;
 	v[3].want = 0x113FDB5C;
-	static const uint8_t read10[48] = { 0x01, 0xc0, [16] = 0x14, [22] = 0x04, [27] = 0x14, [31] = 0x18,
-					    [32] = 0x28, [40] = 0x02 };
+	static const uint8_t read10[48] = {
+		0x01, 0xc0, [16] = 0x14, [22] = 0x04, [27] = 0x14, [31] = 0x18, [32] = 0x28, [40] = 0x02
+	};
 	v[4].name = "iSCSI Read(10) BHS";
 	memcpy(v[4].data, read10, 48);
 	v[4].len = 48;
@@ -149,7 +152,8 @@ void case_crc_vectors(struct cf_t *t)
 			CF_CHECK(t, got == v[i].want, "toeless_crc32c(%s) split at %zu = 0x%08X", v[i].name, k, got);
 			struct iovec iov[2] = { { v[i].data, k }, { v[i].data + k, v[i].len - k } };
 			got = toeless_crc32c_iov(0, iov, 2);
-			CF_CHECK(t, got == v[i].want, "toeless_crc32c_iov(%s) split at %zu = 0x%08X", v[i].name, k, got);
+			CF_CHECK(t, got == v[i].want, "toeless_crc32c_iov(%s) split at %zu = 0x%08X", v[i].name, k,
+				 got);
 		}
 		/* the residue: a segment followed by its own digest, wire order */
 		uint8_t b[56];
@@ -167,8 +171,8 @@ void case_crc_vectors(struct cf_t *t)
 		uint32_t seed = it % 3 ? 0 : (uint32_t)cf_rand(&s);
 		cf_fill(buf, len, &s);
 		uint32_t want = cf_crc32c(seed, buf, len), got = toeless_crc32c(seed, buf, len);
-		CF_CHECK(t, got == want, "toeless_crc32c(seed 0x%08X, %zu random bytes) = 0x%08X, expected 0x%08X", seed,
-			 len, got, want);
+		CF_CHECK(t, got == want, "toeless_crc32c(seed 0x%08X, %zu random bytes) = 0x%08X, expected 0x%08X",
+			 seed, len, got, want);
 	}
 }
 
@@ -209,12 +213,15 @@ static bool crc_collect(struct cf_t *t, toeless_cq *cq, struct crc_job *jobs, in
 		(*left)--;
 		if (c[i].status) {
 			cf_fail(t, "CRC request %" PRIu64 " (%s, %zu bytes, %d SGEs) completed with %d (%s)", k,
-				j->what ? j->what : "random bytes", j->len, j->iovcnt, c[i].status, strerror(-c[i].status));
+				j->what ? j->what : "random bytes", j->len, j->iovcnt, c[i].status,
+				strerror(-c[i].status));
 			return false;
 		}
 		if (c[i].crc != j->want) {
-			cf_fail(t, "CRC request %" PRIu64 " (%s, length %zu, %d SGEs, seed 0x%08X): the engine gave 0x%08X, "
-				   "expected 0x%08X",
+			cf_fail(t,
+				"CRC request %" PRIu64
+				" (%s, length %zu, %d SGEs, seed 0x%08X): the engine gave 0x%08X, "
+				"expected 0x%08X",
 				k, j->what ? j->what : "random bytes", j->len, j->iovcnt, j->seed, c[i].crc, j->want);
 			return false;
 		}
@@ -252,8 +259,10 @@ static bool crc_run(struct cf_t *t, toeless_cq *cq, struct crc_job *jobs, int n,
 			if (left != before)
 				end = now_s() + t->timeout_ms / 1000.0;
 			if (now_s() > end) {
-				cf_fail(t, "toeless_crc_submit kept answering -EAGAIN with %d requests outstanding, none "
-					   "completing for %d ms", left, t->timeout_ms);
+				cf_fail(t,
+					"toeless_crc_submit kept answering -EAGAIN with %d requests outstanding, none "
+					"completing for %d ms",
+					left, t->timeout_ms);
 				ok = false;
 			}
 			struct pollfd p = { .fd = toeless_cq_fd(cq), .events = POLLIN };
@@ -262,7 +271,8 @@ static bool crc_run(struct cf_t *t, toeless_cq *cq, struct crc_job *jobs, int n,
 		}
 		if (rc <= 0 || rc > want || (uint32_t)rc > t->caps.max_crc_batch) {
 			cf_fail(t, "toeless_crc_submit(%d requests) returned %d (%s): expected 1..%d", want, rc,
-				toeless_strerror(rc), want < (int)t->caps.max_crc_batch ? want : (int)t->caps.max_crc_batch);
+				toeless_strerror(rc),
+				want < (int)t->caps.max_crc_batch ? want : (int)t->caps.max_crc_batch);
 			ok = false;
 			break;
 		}
@@ -278,8 +288,9 @@ static bool crc_run(struct cf_t *t, toeless_cq *cq, struct crc_job *jobs, int n,
 			if (now_s() > end) {
 				for (int i = 0; i < n; i++)
 					if (!jobs[i].done) {
-						cf_fail(t, "CRC request %d (%zu bytes) never completed (%d of %d missing)", i,
-							jobs[i].len, left, n);
+						cf_fail(t,
+							"CRC request %d (%zu bytes) never completed (%d of %d missing)",
+							i, jobs[i].len, left, n);
 						break;
 					}
 				ok = false;
@@ -296,8 +307,9 @@ static bool crc_run(struct cf_t *t, toeless_cq *cq, struct crc_job *jobs, int n,
 	memset(&st, 0, sizeof(st));
 	st.size = sizeof(st);
 	if (ok && !toeless_device_stats(t->dev, &st) && st.engine_anomalies) {
-		cf_fail(t, "the library counted %" PRIu64 " engine anomalies while %d CRC requests ran: the engine "
-			   "claimed requests it was not given, or completed one it did not hold (see the log)",
+		cf_fail(t,
+			"the library counted %" PRIu64 " engine anomalies while %d CRC requests ran: the engine "
+			"claimed requests it was not given, or completed one it did not hold (see the log)",
 			st.engine_anomalies, n);
 		ok = false;
 	}
@@ -416,7 +428,9 @@ void case_crc_async_iov(struct cf_t *t)
 			size_t len = 0;
 			for (int k = 0; k < cnt; k++) {
 				uint32_t kind = cf_range(&t->rng, 0, 9);
-				size_t l = kind == 0 ? 0 : kind < 6 ? cf_range(&t->rng, 1, 64) : cf_range(&t->rng, 1, 3000);
+				size_t l = kind == 0  ? 0
+					   : kind < 6 ? cf_range(&t->rng, 1, 64)
+						      : cf_range(&t->rng, 1, 3000);
 				size_t off = cf_range(&t->rng, 0, (uint32_t)(cap - l));
 				/* a zero-length entry may carry no address at all */
 				v[k].iov_base = l == 0 && kind == 0 && cf_rand(&t->rng) % 2 ? NULL : buf + off;
@@ -584,7 +598,8 @@ void case_crc_async_lengths(struct cf_t *t)
 	}
 	for (int i = 0; i < nl; i++) {
 		uint32_t got = toeless_crc32c(0, buf, lens[i]);
-		CF_CHECK(t, got == pre[i], "toeless_crc32c over %zu bytes = 0x%08X, expected 0x%08X", lens[i], got, pre[i]);
+		CF_CHECK(t, got == pre[i], "toeless_crc32c over %zu bytes = 0x%08X, expected 0x%08X", lens[i], got,
+			 pre[i]);
 	}
 	for (int reg = 0; reg < 2 && crc_pass(t, buf, top, reg); reg++) {
 		for (int i = 0; i < nl; i++) {
@@ -595,11 +610,17 @@ void case_crc_async_lengths(struct cf_t *t)
 			/* whole, from 0 */
 			v[0].iov_base = buf;
 			v[0].iov_len = len;
-			j[0] = (struct crc_job){ .iov = v, .iovcnt = 1, .want = pre[i], .len = len, .what = "whole, seed 0" };
+			j[0] = (struct crc_job){
+				.iov = v, .iovcnt = 1, .want = pre[i], .len = len, .what = "whole, seed 0"
+			};
 			/* the last two thirds, extending the digest of the first */
 			v[24].iov_base = buf + a;
 			v[24].iov_len = len - a;
-			j[1] = (struct crc_job){ .iov = v + 24, .iovcnt = 1, .seed = third[i], .want = pre[i], .len = len - a,
+			j[1] = (struct crc_job){ .iov = v + 24,
+						 .iovcnt = 1,
+						 .seed = third[i],
+						 .want = pre[i],
+						 .len = len - a,
 						 .what = "chained: seed = digest of the first third" };
 			/* split into 2..24 random pieces */
 			int cnt = (int)cf_range(&t->rng, 2, 24);
@@ -610,7 +631,10 @@ void case_crc_async_lengths(struct cf_t *t)
 				v[48 + k].iov_len = l;
 				off += l;
 			}
-			j[2] = (struct crc_job){ .iov = v + 48, .iovcnt = cnt, .want = pre[i], .len = len,
+			j[2] = (struct crc_job){ .iov = v + 48,
+						 .iovcnt = cnt,
+						 .want = pre[i],
+						 .len = len,
 						 .what = "split into random iovecs" };
 		}
 		if (!crc_run(t, cq, jobs, n, (int)t->caps.max_crc_batch, NULL))
@@ -685,8 +709,9 @@ void case_crc_async_iov_count(struct cf_t *t)
 			break;
 	}
 	if (!cf_failed(t))
-		cf_diag(t, "iovec counts 1 .. %d (caps.max_sge %u), %d of them also with 2 MiB or more, plain and "
-			   "registered",
+		cf_diag(t,
+			"iovec counts 1 .. %d (caps.max_sge %u), %d of them also with 2 MiB or more, plain and "
+			"registered",
 			maxcnt, t->caps.max_sge, big);
 out:
 	free(jobs);

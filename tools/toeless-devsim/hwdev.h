@@ -23,46 +23,46 @@
 #include <sys/types.h>
 #include <uv.h>
 
-#include "../hwif.h"
+#include "hwif.h" /* backends/hw/hwif.h: the interface the driver and the device share */
 
 struct dv_conn; /* the wire side's connection */
 
-#define DV_MAX_SGE 1024
-#define DV_MAX_SGLS 1024        /* per context */
+#define DV_MAX_SGE     1024
+#define DV_MAX_SGLS    1024 /* per context */
 #define DV_MAX_REGIONS 4096
-#define DV_MAX_DSL 16777215u
-#define DV_HIST 65536           /* target->host bytes remembered before a context binds */
-#define DV_HIGH_WATER (8u << 20) /* bytes queued to a socket before reading the other stops */
+#define DV_MAX_DSL     16777215u
+#define DV_HIST        65536      /* target->host bytes remembered before a context binds */
+#define DV_HIGH_WATER  (8u << 20) /* bytes queued to a socket before reading the other stops */
 
 /* Fault injection (--fault NAME=VALUE). */
 struct dv_faults {
-	uint32_t lose_sync_every, lose_sync_n; /* lose-sync=EVERY:N */
-	uint32_t corrupt_data_every;           /* corrupt-data=EVERY */
-	uint32_t corrupt_hdr_every;            /* corrupt-hdr=EVERY */
-	uint32_t drop_records_every;           /* drop-records=EVERY */
+	uint32_t lose_sync_every, lose_sync_n;  /* lose-sync=EVERY:N */
+	uint32_t corrupt_data_every;            /* corrupt-data=EVERY */
+	uint32_t corrupt_hdr_every;             /* corrupt-hdr=EVERY */
+	uint32_t drop_records_every;            /* drop-records=EVERY */
 	uint32_t delay_records_every, delay_ms; /* delay-records=EVERY:MS */
-	uint32_t sgl_limit;                    /* sgl-limit=N */
-	uint32_t rq_limit;                     /* rq-limit=N */
-	uint32_t reset_after;                  /* reset-after=N */
-	uint64_t features_off;                 /* no-ddp, no-crc, ... (HWIF_F_* withheld) */
+	uint32_t sgl_limit;                     /* sgl-limit=N */
+	uint32_t rq_limit;                      /* rq-limit=N */
+	uint32_t reset_after;                   /* reset-after=N */
+	uint64_t features_off;                  /* no-ddp, no-crc, ... (HWIF_F_* withheld) */
 };
 
 struct dv_options {
-	const char *control;    /* control socket path */
-	const char *listen;     /* devsim: ADDR:PORT the host connects to */
-	const char *target;     /* devsim: ADDR:PORT of the iSCSI target */
-	const char *port_file;  /* where to write the listening port */
+	const char *control;   /* control socket path */
+	const char *listen;    /* devsim: ADDR:PORT the host connects to */
+	const char *target;    /* devsim: ADDR:PORT of the iSCSI target */
+	const char *port_file; /* where to write the listening port */
 	int verbose;
 	struct dv_faults f;
 };
 
 struct dv_sge {
-	uint64_t addr;          /* host address (region base + offset) */
+	uint64_t addr; /* host address (region base + offset) */
 	uint32_t len;
 };
 
 struct dv_sgl {
-	struct dv_sgl *next;    /* hash chain */
+	struct dv_sgl *next; /* hash chain */
 	uint32_t itt, gen;
 	uint32_t nsge;
 	uint64_t total;
@@ -70,15 +70,15 @@ struct dv_sgl {
 	/* placed ranges and ranges the host claimed (SGL_CLAIM), merged; in-order streams keep one */
 	uint64_t (*ranges)[2];
 	uint32_t nranges, cap_ranges;
-	bool no_place;          /* a range could not be recorded: place nothing more */
+	bool no_place; /* a range could not be recorded: place nothing more */
 };
 
 enum dv_mode {
-	DV_UNTRACKED = 0,       /* no context: bytes pass, history is kept */
-	DV_SYNC,                /* at PDU boundaries: PDUs held until their record is out */
-	DV_TRAIL,               /* boundary known, mid-PDU: pass to the next header */
-	DV_HUNT,                /* boundary lost: scan for a plausible header */
-	DV_SPEC,                /* following from a candidate, waiting for the host's word */
+	DV_UNTRACKED = 0, /* no context: bytes pass, history is kept */
+	DV_SYNC,          /* at PDU boundaries: PDUs held until their record is out */
+	DV_TRAIL,         /* boundary known, mid-PDU: pass to the next header */
+	DV_HUNT,          /* boundary lost: scan for a plausible header */
+	DV_SPEC,          /* following from a candidate, waiting for the host's word */
 };
 
 struct dv_conn;
@@ -93,15 +93,15 @@ struct dv_ctx {
 	struct hwif_cqe *cq;
 	struct hwif_rqe *rq;
 	uint32_t sq_head, cq_tail, rq_tail;
-	int irq;                /* eventfd of vector 1 + slot, or -1 */
+	int irq; /* eventfd of vector 1 + slot, or -1 */
 	struct dv_conn *conn;
 	uint32_t flags, max_dsl;
-	uint64_t pos_base;      /* host position = stream offset + pos_base */
+	uint64_t pos_base;       /* host position = stream offset + pos_base */
 	struct dv_sgl **buckets; /* 1024 chains */
 	uint32_t n_sgls;
 	uint32_t rec_seq;
-	bool stalled;           /* CQ full: SQ not fetched */
-	bool resync_wait;       /* RESYNC_REQ sent for resync_pos */
+	bool stalled;     /* CQ full: SQ not fetched */
+	bool resync_wait; /* RESYNC_REQ sent for resync_pos */
 	uint64_t resync_pos;
 };
 
@@ -128,11 +128,11 @@ struct dv_att {
 	pid_t host_pid;
 	uint64_t features;
 	uint32_t max_contexts;
-	struct dv_ctx *ctx;     /* max_contexts slots */
+	struct dv_ctx *ctx; /* max_contexts slots */
 	struct dv_region *regions;
 	uint32_t n_regions;
 	bool attached, dead, admin_stalled;
-	int closing;            /* handles still closing */
+	int closing; /* handles still closing */
 };
 
 /* Delayed record (fault). */
@@ -143,7 +143,6 @@ struct dv_delayed {
 	struct hwif_rqe rec;
 };
 
-
 struct dv_dev {
 	uv_loop_t *loop;
 	struct dv_options o;
@@ -152,7 +151,7 @@ struct dv_dev {
 	struct dv_delayed *delayed, **delayed_tail;
 	uv_timer_t tick;
 	bool tick_on;
-	uint64_t pdus_total;    /* for reset-after */
+	uint64_t pdus_total; /* for reset-after */
 	bool reset_done;
 	struct hwif_dev_stats st; /* device-wide totals */
 	struct sockaddr_storage target_addr;
@@ -161,10 +160,10 @@ struct dv_dev {
 
 extern struct dv_dev dv;
 
-#define dv_log(lvl, ...) \
-	do { \
-		if (dv.o.verbose >= (lvl)) \
-			dv_logf(__VA_ARGS__); \
+#define dv_log(lvl, ...)                                                                                               \
+	do {                                                                                                           \
+		if (dv.o.verbose >= (lvl))                                                                             \
+			dv_logf(__VA_ARGS__);                                                                          \
 	} while (0)
 void dv_logf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 uint64_t dv_now_ms(void);

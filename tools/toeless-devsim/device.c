@@ -332,8 +332,9 @@ void dv_ctx_drain_sq(struct dv_ctx *c)
 			if (used == 0)
 				goto out; /* not all there: the driver publishes whole lists */
 			if (used < 0) {
-				struct hwif_cqe r = { .type = HWIF_CQE_SGL_REFUSED, .status = -EINVAL, .a = e->a,
-						      .b = e->b };
+				struct hwif_cqe r = {
+					.type = HWIF_CQE_SGL_REFUSED, .status = -EINVAL, .a = e->a, .b = e->b
+				};
 				dv_ctx_cqe(c, &r);
 				posted = true;
 				used = 1;
@@ -353,9 +354,7 @@ void dv_ctx_drain_sq(struct dv_ctx *c)
 			posted = true;
 			break;
 		}
-		case HWIF_OP_RESYNC_REPLY:
-			dv_track_resync_reply(c, e->u.resync.pos, e->u.resync.is_header != 0);
-			break;
+		case HWIF_OP_RESYNC_REPLY: dv_track_resync_reply(c, e->u.resync.pos, e->u.resync.is_header != 0); break;
 		case HWIF_OP_TX_PDU:
 			DV_STAT(c->att, tx_records, 1);
 			dv_track_tx_pdu(c, e);
@@ -374,8 +373,7 @@ void dv_ctx_drain_sq(struct dv_ctx *c)
 			posted = true;
 			break;
 		}
-		default:
-			break; /* NOP, stray continuation */
+		default: break; /* NOP, stray continuation */
 		}
 		c->sq_head += (uint32_t)used;
 	}
@@ -526,8 +524,7 @@ static void admin_drain(struct dv_att *a)
 		struct hwif_cqe r = { .type = HWIF_CQE_CMD, .opcode = e->opcode, .tag = e->tag, .a = e->a };
 		int used = 1;
 		switch (e->opcode) {
-		case HWIF_OP_NOP:
-			break;
+		case HWIF_OP_NOP: break;
 		case HWIF_OP_MR_REG: {
 			if (a->n_regions >= DV_MAX_REGIONS || region_find(a, e->a) || !e->u.mr.len) {
 				r.status = a->n_regions >= DV_MAX_REGIONS ? -ENOSPC : -EINVAL;
@@ -555,9 +552,7 @@ static void admin_drain(struct dv_att *a)
 				r.status = -ENOENT;
 			break;
 		}
-		case HWIF_OP_CTX_ADD:
-			r.status = cmd_ctx_add(a, e->a);
-			break;
+		case HWIF_OP_CTX_ADD: r.status = cmd_ctx_add(a, e->a); break;
 		case HWIF_OP_CTX_MODIFY:
 			if (e->a >= a->max_contexts || !a->ctx[e->a].active) {
 				r.status = -ENOENT;
@@ -593,9 +588,7 @@ static void admin_drain(struct dv_att *a)
 			att_reset(a, HWIF_STATE_RUNNING);
 			HWIF_STORE(&a->hdr->state, HWIF_STATE_RUNNING);
 			break;
-		default:
-			r.status = -EOPNOTSUPP;
-			break;
+		default: r.status = -EOPNOTSUPP; break;
 		}
 		admin_cqe(a, &r);
 		posted = true;
@@ -768,8 +761,9 @@ static void on_ctl(uv_poll_t *h, int status, int events)
 		struct cmsghdr align;
 	} cbuf;
 	struct iovec iov = { &m, sizeof(m) };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf.buf,
-			     .msg_controllen = sizeof(cbuf.buf) };
+	struct msghdr mh = {
+		.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf.buf, .msg_controllen = sizeof(cbuf.buf)
+	};
 	int fds[8], nfds = 0;
 
 	if (status < 0) {

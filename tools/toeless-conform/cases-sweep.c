@@ -102,7 +102,8 @@ static bool expect_done(struct cf_t *t, const struct cf_post *p, int status, uin
 		return false;
 	}
 	if (digest >= 0 && c->data_digest != digest) {
-		cf_fail(t, "%s: ITT 0x%x: completion data_digest %u, expected %d", what, p->itt, c->data_digest, digest);
+		cf_fail(t, "%s: ITT 0x%x: completion data_digest %u, expected %d", what, p->itt, c->data_digest,
+			digest);
 		return false;
 	}
 	return true;
@@ -152,14 +153,15 @@ static bool one_size(struct cf_t *t, struct cf_conn *c, uint32_t len, enum varia
 	struct cf_stream s;
 	cf_stream_init(t, &s);
 	uint32_t max_sge = t->caps.max_sge < 4 ? t->caps.max_sge : 4;
-	struct cf_post *p = cf_post_new(t, &ps, 0x70000u + (uint32_t)round, len, (int)cf_range(&t->rng, 1, max_sge),
-					true);
+	struct cf_post *p =
+		cf_post_new(t, &ps, 0x70000u + (uint32_t)round, len, (int)cf_range(&t->rng, 1, max_sge), true);
 	int status = v == V_GOOD ? 0 : -EBADMSG;
 	bool ok = p && cf_post_submit(t, c, p);
 	char what[160];
 	snprintf(what, sizeof(what), "a %u-byte Data-In (pad %u) with %s", len, (4 - (len & 3)) & 3, variant_name[v]);
 	if (ok) {
-		cf_stream_data_in(&s, p, 0, 0, 0, len, TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS, CF_DIGESTS, corrupt[v], status);
+		cf_stream_data_in(&s, p, 0, 0, 0, len, TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS,
+				  CF_DIGESTS, corrupt[v], status);
 		int e = 0;
 		ok = send_whole(t, c, &s, &e) && cf_wait_posts(t, c, &ps, NULL) &&
 		     expect_done(t, p, status, len, v == V_GOOD ? TOELESS_DIGEST_OK : TOELESS_DIGEST_BAD, what) &&
@@ -189,8 +191,9 @@ static bool bad_header(struct cf_t *t, uint32_t len, uint32_t rdsl, int round)
 	bool ok = p && cf_post_submit(t, &c, p);
 	struct cf_writer *w = NULL;
 	if (ok) {
-		struct cf_exp *e = cf_stream_data_in(&s, p, 0, 0, 0, len, TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS, CF_DIGESTS,
-						     CF_CORRUPT_HDR_DIGEST, -EBADMSG);
+		struct cf_exp *e =
+			cf_stream_data_in(&s, p, 0, 0, 0, len, TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS,
+					  CF_DIGESTS, CF_CORRUPT_HDR_DIGEST, -EBADMSG);
 		e->placed = false;
 		e->task_done = -1;
 		e->data_digest = -1;
@@ -199,15 +202,17 @@ static bool bad_header(struct cf_t *t, uint32_t len, uint32_t rdsl, int round)
 		struct toeless_pdu pdu;
 		ok = w && cf_recv_expect(t, &c, &s, 0, &pdu);
 		if (ok && pdu.hdr_digest != TOELESS_DIGEST_BAD) {
-			cf_fail(t, "a bad header digest on a %u-byte Data-In delivered with hdr_digest %u, expected BAD", len,
-				pdu.hdr_digest);
+			cf_fail(t,
+				"a bad header digest on a %u-byte Data-In delivered with hdr_digest %u, expected BAD",
+				len, pdu.hdr_digest);
 			ok = false;
 		}
 		if (ok) {
 			int rc = toeless_pdu_recv(c.ctx, &pdu);
 			if (rc != -ENOTCONN) {
-				cf_fail(t, "after a bad header digest on a %u-byte Data-In: toeless_pdu_recv returned %d "
-					   "(%s), expected -ENOTCONN",
+				cf_fail(t,
+					"after a bad header digest on a %u-byte Data-In: toeless_pdu_recv returned %d "
+					"(%s), expected -ENOTCONN",
 					len, rc, toeless_strerror(rc));
 				ok = false;
 			}
@@ -216,8 +221,9 @@ static bool bad_header(struct cf_t *t, uint32_t len, uint32_t rdsl, int round)
 		ok = ok && cf_conn_destroy(t, &c) && cf_wait_posts(t, &c, &ps, &other) &&
 		     expect_done(t, p, -ECANCELED, 0, -1, "a post whose context failed on a bad header digest");
 		if (ok && other != 1) {
-			cf_fail(t, "after a bad header digest on a %u-byte Data-In: %d other completions, expected one "
-				   "TOELESS_CQE_ERROR",
+			cf_fail(t,
+				"after a bad header digest on a %u-byte Data-In: %d other completions, expected one "
+				"TOELESS_CQE_ERROR",
 				len, other);
 			ok = false;
 		}
@@ -264,8 +270,9 @@ void case_place_sizes(struct cf_t *t)
 		return;
 	CF_CHECK(t, st.data_digest_errors == (uint64_t)bad,
 		 "data_digest_errors counts %" PRIu64 " after %d bad data digests", st.data_digest_errors, bad);
-	cf_diag(t, "%d sizes from 1 to %u (caps.max_recv_dsl), each with good digests and a bad data digest, %d with a "
-		   "damaged payload: %d of %d PDUs placed by the engine, %" PRIu64 " digests checked by it",
+	cf_diag(t,
+		"%d sizes from 1 to %u (caps.max_recv_dsl), each with good digests and a bad data digest, %d with a "
+		"damaged payload: %d of %d PDUs placed by the engine, %" PRIu64 " digests checked by it",
 		n, top, bad - n, engine, round, st.data_digests_engine);
 	if (!cf_conn_destroy(t, &c))
 		return;
@@ -299,7 +306,8 @@ static bool sge_round(struct cf_t *t, struct cf_conn *c, int nsge, int round, in
 	size_t off = gap, left = total;
 	for (int i = 0; i < nsge; i++) {
 		size_t rest = (size_t)(nsge - i - 1);
-		size_t l = i == nsge - 1 ? left : 1 + cf_rand(&t->rng) % (left - rest < 2 * each ? left - rest : 2 * each);
+		size_t l =
+			i == nsge - 1 ? left : 1 + cf_rand(&t->rng) % (left - rest < 2 * each ? left - rest : 2 * each);
 		iov[i].iov_base = area + off;
 		iov[i].iov_len = l;
 		off += l + gap;
@@ -314,7 +322,8 @@ static bool sge_round(struct cf_t *t, struct cf_conn *c, int nsge, int round, in
 	uint32_t k = 0;
 	for (uint64_t o = 0; ok && o < p->total; k++) {
 		uint32_t len = p->total - o < 65536 ? (uint32_t)(p->total - o) : 65536;
-		cf_stream_data_in(&s, p, 0, k, o, len, o + len == p->total ? TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS : 0,
+		cf_stream_data_in(&s, p, 0, k, o, len,
+				  o + len == p->total ? TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS : 0,
 				  CF_DIGESTS, CF_CORRUPT_NONE, 0);
 		o += len;
 	}
@@ -378,8 +387,8 @@ void case_place_sge_counts(struct cf_t *t)
 			iov[i].iov_len = 1;
 		}
 		int rc = toeless_sgl_post(c.ctx, 0x7cfff, iov, (int)len, 7);
-		CF_CHECK(t, rc == -E2BIG, "a post of caps.max_sge + 1 = %zu SGEs returned %d (%s), expected -E2BIG", len, rc,
-			 toeless_strerror(rc));
+		CF_CHECK(t, rc == -E2BIG, "a post of caps.max_sge + 1 = %zu SGEs returned %d (%s), expected -E2BIG",
+			 len, rc, toeless_strerror(rc));
 		cf_tfree(t, iov);
 	}
 	cf_diag(t, "%d SGE counts from 1 to %d, each filled by Data-In of up to 64 KiB: %d PDUs placed by the engine",
@@ -427,7 +436,8 @@ void case_long_placements(struct cf_t *t)
 			ok = cf_post_submit(t, &c, p);
 			bool damage = (done + i) % 61 == 60;
 			nbad += damage;
-			cf_stream_data_in(&s, p, 0, 0, 0, (uint32_t)len, TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS, CF_DIGESTS,
+			cf_stream_data_in(&s, p, 0, 0, 0, (uint32_t)len,
+					  TOELESS_ISCSI_FLAG_FINAL | TOELESS_ISCSI_DATAIN_STATUS, CF_DIGESTS,
 					  damage ? CF_CORRUPT_PAYLOAD : CF_CORRUPT_NONE, damage ? -EBADMSG : 0);
 		}
 		int e = 0;
@@ -455,12 +465,14 @@ void case_long_placements(struct cf_t *t)
 	struct toeless_stats st;
 	if (!cf_ctx_stats(t, &c, &st))
 		return;
-	CF_CHECK(t, st.data_in_placed == (uint64_t)total && st.sgl_posted == (uint64_t)total &&
-			    st.sgl_completed == (uint64_t)(total - bad) && st.data_digest_errors == (uint64_t)bad,
+	CF_CHECK(t,
+		 st.data_in_placed == (uint64_t)total && st.sgl_posted == (uint64_t)total &&
+			 st.sgl_completed == (uint64_t)(total - bad) && st.data_digest_errors == (uint64_t)bad,
 		 "counters after %d placements (%d damaged): data_in_placed %" PRIu64 ", sgl_posted %" PRIu64
 		 ", sgl_completed %" PRIu64 ", data_digest_errors %" PRIu64,
 		 total, bad, st.data_in_placed, st.sgl_posted, st.sgl_completed, st.data_digest_errors);
-	cf_diag(t, "%d posts and placements on one context in %.1fs (ITTs 0xfe00 .. 0x%x), %d by the engine, %d "
-		   "damaged payloads failed their post",
+	cf_diag(t,
+		"%d posts and placements on one context in %.1fs (ITTs 0xfe00 .. 0x%x), %d by the engine, %d "
+		"damaged payloads failed their post",
 		total, now_s() - t0, itt - 1, engine, bad);
 }

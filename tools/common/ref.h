@@ -31,8 +31,8 @@ void ref_put_be32(uint8_t *p, uint32_t v);
 void ref_put_le32(uint8_t *p, uint32_t v);
 /* A Data-In BHS (LUN 1, no TTT, fixed sequence numbers); status goes in
  * only with the S bit (0x01) in flags. */
-void ref_bhs_data_in(uint8_t bhs[48], uint32_t itt, uint32_t datasn, uint32_t offset, uint8_t flags,
-		     uint8_t status, uint32_t residual);
+void ref_bhs_data_in(uint8_t bhs[48], uint32_t itt, uint32_t datasn, uint32_t offset, uint8_t flags, uint8_t status,
+		     uint32_t residual);
 /* Wire length: BHS + AHS + [4] + data + pad + [4] (the data digest only
  * when data_len > 0); digests: TOELESS_CTX_HEADER_DIGEST | _DATA_DIGEST. */
 size_t ref_pdu_wire_len(uint32_t ahs_len, uint32_t data_len, unsigned digests);
