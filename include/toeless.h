@@ -617,9 +617,9 @@ TOELESS_API int toeless_pdu_recv(toeless_ctx *ctx, struct toeless_pdu *pdu);
  * On a device with #TOELESS_CAP_CRC_TX whose engine took the context, the
  * digests are left to the engine: the library sends zeros in their place
  * and the engine writes the values into the segments on the wire (counted
- * in toeless_stats.tx_digests_offloaded); the data buffers must then stay
- * unchanged until the peer acknowledged them, as for any send, since a
- * retransmission is digested again from the same bytes.
+ * in toeless_stats.tx_digests_offloaded), also into retransmissions (it
+ * keeps its records until the peer acknowledged the PDU).  The rule for
+ * the data buffers is the same as without it.
  *
  * @param ctx the context.
  * @param bhs 48 bytes.
