@@ -614,6 +614,13 @@ TOELESS_API int toeless_pdu_recv(toeless_ctx *ctx, struct toeless_pdu *pdu);
  * toeless_ctx_flush(); until then the data buffers must not change (the data
  * digest was computed over them) and no other PDU can be sent.
  *
+ * On a device with #TOELESS_CAP_CRC_TX whose engine took the context, the
+ * digests are left to the engine: the library sends zeros in their place
+ * and the engine writes the values into the segments on the wire (counted
+ * in toeless_stats.tx_digests_offloaded), also into retransmissions (it
+ * keeps its records until the peer acknowledged the PDU).  The rule for
+ * the data buffers is the same as without it.
+ *
  * @param ctx the context.
  * @param bhs 48 bytes.
  * @param ahs NULL, or @p ahs_len bytes of Additional Header Segments.
