@@ -220,8 +220,8 @@ struct toeless_rx_record {
 	uint32_t bytes_placed; /**< payload bytes from the segment start already placed (0..data_len) */
 	uint8_t hdr_digest;    /**< ::toeless_digest_result of the engine's header check */
 	uint8_t data_digest;   /**< ::toeless_digest_result; OK/BAD only when bytes_placed == data_len */
-	uint8_t flags;         /**< ::toeless_rx_record_flags (was reserved, zero: same layout) */
-	uint8_t reserved;      /**< zero */
+	uint8_t reserved[2];   /**< zero */
+	uint8_t flags;         /**< ::toeless_rx_record_flags; appended after ABI 2: written only within @c size */
 };
 
 /**

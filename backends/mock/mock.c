@@ -1040,7 +1040,8 @@ static int place_data_in(struct mock_ctx *c, const struct toeless_rx_query *q, s
 		return -ENOENT;
 
 	rec->bytes_placed = k;
-	rec->flags = TOELESS_RX_REC_HOST_CPU; /* copied with MSG_PEEK: no device did it */
+	if (rec->size >= offsetof(struct toeless_rx_record, flags) + sizeof(rec->flags))
+		rec->flags = TOELESS_RX_REC_HOST_CPU; /* copied with MSG_PEEK: no device did it */
 	rec->hdr_digest = (c->flags & TOELESS_CTX_HEADER_DIGEST) ? TOELESS_DIGEST_UNCHECKED : TOELESS_DIGEST_NONE;
 	m->st.bytes_placed += k;
 	if (partial) {

@@ -307,7 +307,8 @@ static int sk_rx_pdu(void *ctx_priv, const struct toeless_rx_query *q, struct to
 	/* *rec arrives zeroed, rec->size set: write only fields, never past rec->size */
 	rec->bytes_placed = q->data_len;
 	/* copied with MSG_PEEK by this process: not a device's work (counters) */
-	rec->flags = TOELESS_RX_REC_HOST_CPU;
+	if (rec->size >= offsetof(struct toeless_rx_record, flags) + sizeof(rec->flags))
+		rec->flags = TOELESS_RX_REC_HOST_CPU;
 	/* the core checks header digests: we were shown only the BHS */
 	rec->hdr_digest = (c->flags & TOELESS_CTX_HEADER_DIGEST) ? TOELESS_DIGEST_UNCHECKED : TOELESS_DIGEST_NONE;
 	rec->data_digest = TOELESS_DIGEST_NONE;
