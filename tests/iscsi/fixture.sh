@@ -162,6 +162,7 @@ check() { eval "$1" || fail "$2"; }
 
 # ---- nbdkit-toeless-plugin (tests/iscsi/test-nbdkit*.sh, test-chap.sh) ----
 PLUGIN=${PLUGIN:-$top_builddir/plugins/nbdkit/.libs/nbdkit-toeless-plugin.so}
+. "$top_srcdir/tests/iscsi/nbdkit-wrap.sh"
 need_plugin() {
 	command -v nbdkit >/dev/null 2>&1 || skip "nbdkit not installed (apt-get install nbdkit)"
 	[ -f "$PLUGIN" ] || skip "nbdkit-toeless-plugin not built (needs nbdkit-plugin-dev and libuv1-dev)"

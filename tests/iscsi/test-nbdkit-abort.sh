@@ -16,6 +16,7 @@ skip() { echo "SKIP: $*"; exit 77; }
 fail() { echo "FAIL: $*"; exit 1; }
 top_builddir=${top_builddir:-.}
 PLUGIN=${PLUGIN:-$top_builddir/plugins/nbdkit/.libs/nbdkit-toeless-plugin.so}
+. "${top_srcdir:-$(dirname "$0")/../..}/tests/iscsi/nbdkit-wrap.sh"
 HOSTILE=$top_builddir/tests/hostile/hostile
 command -v nbdkit >/dev/null 2>&1 || skip "nbdkit not installed"
 command -v nbdcopy >/dev/null 2>&1 || skip "nbdcopy not installed (libnbd-bin)"
