@@ -72,6 +72,9 @@ static void toeless_load(void)
 		.nop_interval = 10,
 		.timeout = 15,
 		.cmd_timeout = 30,
+		/* libtoeless finds tasks by our slot numbers (one cache line);
+		 * the completion queue keeps its eventfd (cq_polled false) */
+		.itt_direct = true,
 	};
 	iscsi_log_set(plugin_log, NULL);
 	/* a dropped connection is an error code, not a signal (nbdkit ignores it too) */
