@@ -627,7 +627,8 @@ int iscsi_sync_io(struct iscsi_sync *h, enum task_dir dir, void *buf, uint64_t o
 		  size_t whylen);
 /* SYNCHRONIZE CACHE(16) of the whole LUN. */
 int iscsi_sync_flush(struct iscsi_sync *h, char *why, size_t whylen);
-/* Counters of the session so far (a copy taken on the session thread). */
+/* Counters of the session so far (a copy taken on the session thread), or
+ * its final counters once it has ended (after a failure too). */
 int iscsi_sync_stats(struct iscsi_sync *h, struct session_stats *st);
 /* Log out, stop the thread, free.  The counters go to the log (DEBUG). */
 void iscsi_sync_close(struct iscsi_sync *h);

@@ -56,6 +56,7 @@ struct iscsi_sync {
 	bool stop;                          /* close asked */
 	bool dead;                          /* the session gave up */
 	bool closing;                       /* the thread closes the wake handle: no more uv_async_send */
+	struct session_stats final_st;      /* the counters as the session ended (read once closing) */
 	struct sreq *incoming;              /* queued by callers (lock) */
 	struct sreq *work_head, *work_tail; /* taken by the session thread */
 };
@@ -250,6 +251,7 @@ static void *session_thread(void *arg)
 	}
 out:
 	pthread_mutex_lock(&h->lock);
+	h->final_st = s->st;
 	h->closing = true;
 	pthread_mutex_unlock(&h->lock);
 	uv_close((uv_handle_t *)&h->wake, NULL);
@@ -348,6 +350,15 @@ int iscsi_sync_stats(struct iscsi_sync *h, struct session_stats *st)
 {
 	struct sreq r = { .kind = REQ_STATS, .stats = st };
 
+	/* A session that gave up still tells what it did (the escalation steps
+	 * are what a caller most wants to read then). */
+	pthread_mutex_lock(&h->lock);
+	if (h->closing) {
+		*st = h->final_st;
+		pthread_mutex_unlock(&h->lock);
+		return 0;
+	}
+	pthread_mutex_unlock(&h->lock);
 	return submit(h, &r, NULL, 0);
 }
 
