@@ -211,6 +211,14 @@ struct config {
 	bool discovery;                 /* SessionType=Discovery (no TargetName) */
 };
 
+/* The defaults the command line and the nbdkit plugin share: port 3260,
+ * backend "auto", login proposals (MaxRecvDataSegmentLength 256 KiB,
+ * MaxBurstLength 1 MiB, FirstBurstLength 256 KiB, one outstanding R2T,
+ * ImmediateData=Yes, InitialR2T=No), recovery (5 retries, NOP every 10 s,
+ * 15 s timeout, 30 s command deadline) and the direct task table.  Everything
+ * else is zero: each program sets its own name, queue depth and sizes. */
+void config_defaults(struct config *cfg);
+
 /* ------------------------------------------------------------------------ */
 /* Login (login.c).                                                            */
 

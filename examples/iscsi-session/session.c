@@ -1780,3 +1780,22 @@ void session_print_stats(struct session *s, FILE *f)
 		fprintf(f, "  %-26s %20llu\n", initiator_counters[i].name,
 			(unsigned long long)*(const uint64_t *)((const char *)&s->st + initiator_counters[i].off));
 }
+
+void config_defaults(struct config *cfg)
+{
+	*cfg = (struct config){
+		.port = "3260",
+		.backend = "auto",
+		.max_recv_dsl = 256 * 1024,
+		.max_burst = 1024 * 1024,
+		.first_burst = 256 * 1024,
+		.max_outstanding_r2t = 1,
+		.immediate_data = true,
+		.initial_r2t = false,
+		.retries = 5,
+		.nop_interval = 10,
+		.timeout = 15,
+		.cmd_timeout = 30,
+		.itt_direct = true,
+	};
+}

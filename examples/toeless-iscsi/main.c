@@ -714,26 +714,12 @@ static int parse_args(int argc, char **argv, struct config *cfg)
 	uint64_t v;
 	int c, idx;
 
-	*cfg = (struct config){
-		.port = "3260",
-		.initiator = "iqn.2024-01.org.toeless:initiator",
-		.backend = "auto",
-		.queue_depth = 16,
-		.block_size = 64 * 1024,
-		.seconds = 5,
-		.max_recv_dsl = 256 * 1024,
-		.max_burst = 1024 * 1024,
-		.first_burst = 256 * 1024,
-		.max_outstanding_r2t = 1,
-		.immediate_data = true,
-		.initial_r2t = false,
-		.retries = 5,
-		.nop_interval = 10,
-		.timeout = 15,
-		.cmd_timeout = 30,
-		.cq_polled = true,
-		.itt_direct = true,
-	};
+	config_defaults(cfg);
+	cfg->initiator = "iqn.2024-01.org.toeless:initiator";
+	cfg->queue_depth = 16;
+	cfg->block_size = 64 * 1024;
+	cfg->seconds = 5;
+	cfg->cq_polled = true;
 	while ((c = getopt_long(argc, argv, "vh", long_opts, &idx)) != -1) {
 		switch (c) {
 		case OPT_PORTAL:

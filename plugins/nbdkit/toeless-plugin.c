@@ -54,28 +54,14 @@ static void plugin_log(int level, const char *msg, void *arg)
 
 static void toeless_load(void)
 {
-	cfg = (struct config){
-		.port = "3260",
-		.initiator = "iqn.2024-01.org.toeless:nbdkit",
-		.backend = "auto",
-		.header_digest = DIGEST_WANT_CRC32C,
-		.data_digest = DIGEST_WANT_CRC32C,
-		.queue_depth = 32,
-		.block_size = 1024 * 1024,
-		.max_recv_dsl = 256 * 1024,
-		.max_burst = 1024 * 1024,
-		.first_burst = 256 * 1024,
-		.max_outstanding_r2t = 1,
-		.immediate_data = true,
-		.initial_r2t = false,
-		.retries = 5,
-		.nop_interval = 10,
-		.timeout = 15,
-		.cmd_timeout = 30,
-		/* libtoeless finds tasks by our slot numbers (one cache line);
-		 * the completion queue keeps its eventfd (cq_polled false) */
-		.itt_direct = true,
-	};
+	config_defaults(&cfg);
+	cfg.initiator = "iqn.2024-01.org.toeless:nbdkit";
+	cfg.header_digest = DIGEST_WANT_CRC32C;
+	cfg.data_digest = DIGEST_WANT_CRC32C;
+	cfg.queue_depth = 32;
+	cfg.block_size = 1024 * 1024;
+	/* the completion queue keeps its eventfd (cq_polled false): the session
+	 * thread's loop waits on it */
 	iscsi_log_set(plugin_log, NULL);
 	/* a dropped connection is an error code, not a signal (nbdkit ignores it too) */
 	signal(SIGPIPE, SIG_IGN);
