@@ -11,6 +11,9 @@ command -v "$CLANG_FORMAT" >/dev/null 2>&1 || { echo "SKIP: no $CLANG_FORMAT"; e
 command -v git >/dev/null 2>&1 || { echo "SKIP: no git"; exit 77; }
 cd "$top_srcdir" || exit 99
 git rev-parse --is-inside-work-tree >/dev/null 2>&1 || { echo "SKIP: not a git checkout"; exit 77; }
+# A release tree unpacked inside some other checkout (make distcheck does so
+# under the build directory) is not the source checkout: nothing is tracked.
+git ls-files --error-unmatch .clang-format >/dev/null 2>&1 || { echo "SKIP: not the source checkout"; exit 77; }
 [ -f .clang-format ] || { echo "FAIL: no .clang-format"; exit 1; }
 echo "$("$CLANG_FORMAT" --version)"
 tmp=$(mktemp "${TMPDIR:-/tmp}/test-format.XXXXXX") || exit 99
