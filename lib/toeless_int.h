@@ -8,7 +8,8 @@
  *   crc.c      CRC32C on isa-l, toeless_crc_submit()
  *   task.c     ITT task table: O(1) lookup, placement ranges
  *   oahash.h   open addressing helper (task and CRC request tables)
- *   ctx.c      context create/destroy/params, SGL post/cancel, release flow
+ *   ctx.c      context create/destroy/params/progress/failure
+ *   sgl.c      SGL post/cancel, offer to the engine, finish, release flow
  *   rx.c       the receive engine (toeless_pdu_recv)
  *   tx.c       the send helper (toeless_pdu_send / toeless_ctx_flush)
  *   ops.c      default ops filled in for the optional ones an engine lacks
@@ -330,9 +331,18 @@ struct toeless_ctx {
 _Static_assert(offsetof(struct toeless_ctx, rx) + offsetof(struct tl_rx_state, buf) <= 6 * 64,
 	       "toeless_ctx: what every PDU reads must stay in the first six lines");
 
-/* Finish a task: record why, ask the engine to release it, and complete it
- * on the queue once released.  The task leaves the table on completion. */
+/* The engine may be used for this context: it has one and the device works. */
+static inline bool tl_engine_usable(const toeless_ctx *ctx)
+{
+	return ctx->engine && !tl_device_failed(ctx->dev);
+}
+/* lib/sgl.c.  Finish a task: record why, ask the engine to release it, and
+ * complete it on the queue once released.  The task leaves the table on
+ * completion. */
 TL_HIDDEN void tl_task_finish(toeless_ctx *ctx, struct tl_task *task, int32_t status);
+/* Cancel every posted task and wait (bounded) until the engine released all
+ * it held; then nothing of the context's is left on loan. */
+TL_HIDDEN void tl_sgl_release_all(toeless_ctx *ctx);
 /* Fail the context (first error wins) and queue a TOELESS_CQE_ERROR. */
 TL_HIDDEN void tl_ctx_fail(toeless_ctx *ctx, int err);
 TL_HIDDEN void tl_rx_init(struct tl_rx_state *rx, uint64_t pos);
