@@ -296,18 +296,14 @@ static int read_header(toeless_ctx *ctx)
 	}
 }
 
-/* The header is complete: check it, decide where the payload goes.
- * Returns 1 when the PDU needs a data phase, 0 when it is complete (no
- * data), or a negative errno for a PDU to deliver with an error. */
-static int start_pdu(toeless_ctx *ctx)
+/* A new header is in rx->hdr: reset the per-PDU state from it. */
+static void begin_pdu(struct tl_rx_state *rx, uint32_t digest_len)
 {
-	struct tl_rx_state *rx = &ctx->rx;
 	const uint8_t *h = rx->hdr;
-
 	memcpy(rx->bhs, h, TOELESS_BHS_LEN);
 	rx->data_len = toeless_bhs_dsl(h);
 	rx->seg_len = rx->data_len + toeless_pad_len(rx->data_len);
-	rx->trailer_len = rx->data_len ? dd_len(ctx) : 0;
+	rx->trailer_len = rx->data_len ? digest_len : 0;
 	rx->data_have = 0;
 	rx->task = NULL;
 	rx->pdu_err = 0;
@@ -322,8 +318,13 @@ static int start_pdu(toeless_ctx *ctx)
 	rx->engine_data_digest = TOELESS_DIGEST_NONE;
 	if (rx->ahs_len)
 		memcpy(rx->ahs_copy, h + TOELESS_BHS_LEN, rx->ahs_len);
-	resync_check(ctx);
+}
 
+/* Header digest, AHS and segment length: 0, or why the PDU is refused. */
+static int check_header(toeless_ctx *ctx)
+{
+	struct tl_rx_state *rx = &ctx->rx;
+	const uint8_t *h = rx->hdr;
 	if (hd_len(ctx)) {
 		uint32_t covered = TOELESS_BHS_LEN + rx->ahs_len;
 		uint32_t want = toeless_get_le32(h + covered);
@@ -339,89 +340,128 @@ static int start_pdu(toeless_ctx *ctx)
 		return -EPROTO;
 	if (rx->data_len > ctx->params.max_recv_dsl)
 		return -EMSGSIZE;
+	return 0;
+}
+
+/* The posted task a Data-In or SCSI Response is for, else NULL. */
+static struct tl_task *find_task(toeless_ctx *ctx, uint8_t op, uint32_t itt)
+{
+	if (op != TOELESS_ISCSI_OP_DATA_IN && op != TOELESS_ISCSI_OP_SCSI_RSP)
+		return NULL;
+	struct tl_task *task = tl_task_find(&ctx->tasks, itt);
+	if (task && task->state == TL_TASK_POSTED)
+		return task;
+	if (op == TOELESS_ISCSI_OP_DATA_IN)
+		TL_STAT_INC(&ctx->stats, unknown_itt_pdus);
+	return NULL;
+}
+
+/* Ask the engine what it did with this PDU.  Returns 1 with *rec filled,
+ * 0 when it has no record, -EBADMSG when it found the header digest bad
+ * (a digest error is never reported as good, whoever found it). */
+static int ask_engine(toeless_ctx *ctx, bool offered, struct toeless_rx_record *rec)
+{
+	struct tl_rx_state *rx = &ctx->rx;
+	const uint8_t *h = rx->hdr;
+	if (!tl_engine_usable(ctx))
+		return 0;
+	struct toeless_rx_query q = {
+		.size = sizeof(q),
+		.stream_pos = rx->pdu_pos,
+		.payload_pos = rx->pdu_pos + rx->hdr_len,
+		.bhs = h,
+		.data_len = rx->data_len,
+		.itt = toeless_bhs_itt(h),
+		.buffer_offset = toeless_bhs_buffer_offset(h),
+		.sgl_posted_to_engine = offered,
+	};
+	if (ctx->dev->ops->rx_pdu(ctx->priv, &q, rec) != 0)
+		return 0;
+	if (rec->hdr_digest == TOELESS_DIGEST_BAD) {
+		rx->hdr_digest = TOELESS_DIGEST_BAD;
+		TL_STAT_INC(&ctx->stats, hdr_digest_errors);
+		return -EBADMSG;
+	}
+	if (rec->bytes_placed && !offered) {
+		/* placed what it was not offered: the rule is broken */
+		TL_STAT_INC(&ctx->stats, engine_anomalies);
+		tl_log(ctx->dev, TOELESS_LOG_WARN,
+		       "engine placed %u bytes of a PDU for ITT 0x%08x it was not offered: ignored", rec->bytes_placed,
+		       q.itt);
+	}
+	return 1;
+}
+
+/* Plan a Data-In payload's placement into its task: what the engine placed
+ * (and checked) is skipped in the socket, software places the rest, and a
+ * payload the core refused (place_rc) goes to scratch. */
+static void plan_placement(toeless_ctx *ctx, int place_rc, bool offered, const struct toeless_rx_record *rec)
+{
+	struct tl_rx_state *rx = &ctx->rx;
+	struct tl_task *task = rx->task;
+	uint64_t lo = toeless_bhs_buffer_offset(rx->hdr);
+	rx->place_off = (uint32_t)lo;
+	if (!rx->data_len)
+		return;
+	if (place_rc) {
+		rx->pdu_err = place_rc;
+		rx->discard = true;
+		TL_STAT_INC(&ctx->stats, placement_errors);
+	}
+	if (rec && rec->bytes_placed && offered) {
+		rx->engine_bytes = rec->bytes_placed < rx->data_len ? rec->bytes_placed : rx->data_len;
+		rx->engine_host = (rec->flags & TOELESS_RX_REC_HOST_CPU) != 0;
+		rx->skip = rx->engine_bytes;
+		if (rx->engine_bytes == rx->data_len &&
+		    (rec->data_digest == TOELESS_DIGEST_OK || rec->data_digest == TOELESS_DIGEST_BAD)) {
+			rx->engine_checked = true;
+			rx->engine_data_digest = rec->data_digest;
+		}
+	} else if (task->engine_owned) {
+		TL_STAT_INC(&ctx->stats, sw_fallback_pdus);
+	}
+	/* Software is about to write the rest into an SGL the engine holds:
+	 * claim it first, so that an engine placing ahead of us never writes
+	 * over what software placed. */
+	if (offered && rx->engine_bytes < rx->data_len && tl_engine_usable(ctx) && ctx->dev->ops->sgl_claim)
+		ctx->dev->ops->sgl_claim(ctx->priv, task->itt, lo + rx->engine_bytes, lo + rx->data_len);
+}
+
+/* The header is complete: check it, decide where the payload goes.
+ * Returns 1 when the PDU needs a data phase, 0 when it is complete (no
+ * data), or a negative errno for a PDU to deliver with an error. */
+static int start_pdu(toeless_ctx *ctx)
+{
+	struct tl_rx_state *rx = &ctx->rx;
+	const uint8_t *h = rx->hdr;
+
+	begin_pdu(rx, dd_len(ctx));
+	resync_check(ctx);
+	int rc = check_header(ctx);
+	if (rc)
+		return rc;
 
 	uint8_t op = toeless_bhs_opcode(h);
-	uint32_t itt = toeless_bhs_itt(h);
-	struct tl_task *task = NULL;
-	if (op == TOELESS_ISCSI_OP_DATA_IN || op == TOELESS_ISCSI_OP_SCSI_RSP) {
-		task = tl_task_find(&ctx->tasks, itt);
-		if (task && task->state != TL_TASK_POSTED)
-			task = NULL;
-	}
-	if (op == TOELESS_ISCSI_OP_DATA_IN && !task)
-		TL_STAT_INC(&ctx->stats, unknown_itt_pdus);
-	rx->task = task;
+	struct tl_task *task = rx->task = find_task(ctx, op, toeless_bhs_itt(h));
+	bool data_in = task && op == TOELESS_ISCSI_OP_DATA_IN;
 
 	/* Judge the placement before the engine is asked: a payload the core
 	 * rejects (outside the SGL, over placed bytes) is not offered to it,
 	 * so an engine that places inside rx_pdu() never writes it into the
 	 * caller's buffer (toeless_backend.h, "Buffers"). */
 	int place_rc = 0;
-	if (op == TOELESS_ISCSI_OP_DATA_IN && task && rx->data_len) {
+	if (data_in && rx->data_len) {
 		uint64_t lo = toeless_bhs_buffer_offset(h);
 		place_rc = tl_task_check_range(task, lo, lo + rx->data_len);
 	}
-
-	/* Ask the engine about this PDU. */
+	bool offered = data_in && task->engine_owned && place_rc == 0;
 	struct toeless_rx_record rec = { .size = sizeof(rec) };
-	bool have_rec = false;
-	bool offered = task && op == TOELESS_ISCSI_OP_DATA_IN && task->engine_owned && place_rc == 0;
-	if (ctx->engine && !tl_device_failed(ctx->dev)) {
-		struct toeless_rx_query q = {
-			.size = sizeof(q),
-			.stream_pos = rx->pdu_pos,
-			.payload_pos = rx->pdu_pos + rx->hdr_len,
-			.bhs = h,
-			.data_len = rx->data_len,
-			.itt = itt,
-			.buffer_offset = toeless_bhs_buffer_offset(h),
-			.sgl_posted_to_engine = offered,
-		};
-		have_rec = ctx->dev->ops->rx_pdu(ctx->priv, &q, &rec) == 0;
-		if (have_rec && rec.hdr_digest == TOELESS_DIGEST_BAD) {
-			/* a digest error is never reported as good, whoever found it */
-			rx->hdr_digest = TOELESS_DIGEST_BAD;
-			TL_STAT_INC(&ctx->stats, hdr_digest_errors);
-			return -EBADMSG;
-		}
-		if (have_rec && rec.bytes_placed && !offered) {
-			/* placed what it was not offered: the rule is broken */
-			TL_STAT_INC(&ctx->stats, engine_anomalies);
-			tl_log(ctx->dev, TOELESS_LOG_WARN,
-			       "engine placed %u bytes of a PDU for ITT 0x%08x it was not offered: ignored",
-			       rec.bytes_placed, itt);
-		}
-	}
+	int have_rec = ask_engine(ctx, offered, &rec);
+	if (have_rec < 0)
+		return have_rec;
+	if (data_in)
+		plan_placement(ctx, place_rc, offered, have_rec ? &rec : NULL);
 
-	if (op == TOELESS_ISCSI_OP_DATA_IN && task && rx->data_len) {
-		uint64_t lo = toeless_bhs_buffer_offset(h);
-		rx->place_off = (uint32_t)lo;
-		if (place_rc) {
-			rx->pdu_err = place_rc;
-			rx->discard = true;
-			TL_STAT_INC(&ctx->stats, placement_errors);
-		}
-		if (have_rec && rec.bytes_placed && offered) {
-			rx->engine_bytes = rec.bytes_placed < rx->data_len ? rec.bytes_placed : rx->data_len;
-			rx->engine_host = (rec.flags & TOELESS_RX_REC_HOST_CPU) != 0;
-			rx->skip = rx->engine_bytes;
-			if (rx->engine_bytes == rx->data_len &&
-			    (rec.data_digest == TOELESS_DIGEST_OK || rec.data_digest == TOELESS_DIGEST_BAD)) {
-				rx->engine_checked = true;
-				rx->engine_data_digest = rec.data_digest;
-			}
-		} else if (task->engine_owned) {
-			TL_STAT_INC(&ctx->stats, sw_fallback_pdus);
-		}
-		/* Software is about to write the rest into an SGL the engine
-		 * holds: claim it first, so that an engine placing ahead of us
-		 * never writes over what software placed. */
-		if (offered && rx->engine_bytes < rx->data_len && ctx->engine && !tl_device_failed(ctx->dev) &&
-		    ctx->dev->ops->sgl_claim)
-			ctx->dev->ops->sgl_claim(ctx->priv, itt, lo + rx->engine_bytes, lo + rx->data_len);
-	} else if (op == TOELESS_ISCSI_OP_DATA_IN && task) {
-		rx->place_off = toeless_bhs_buffer_offset(h);
-	}
 	rx->hdr_have = 0; /* header consumed: rx->hdr may take the lookahead */
 	if (rx->data_len == 0)
 		return 0;
@@ -543,6 +583,69 @@ static int read_data(toeless_ctx *ctx)
 	return 0;
 }
 
+/* The data digest's verdict, the engine's where it checked the whole
+ * payload, else ours over data and pad (the pad sits in rx->trailer). */
+static uint8_t judge_data_digest(toeless_ctx *ctx)
+{
+	struct tl_rx_state *rx = &ctx->rx;
+	uint8_t verdict;
+	if (rx->engine_checked) {
+		verdict = rx->engine_data_digest;
+		TL_STAT_INC(&ctx->stats, data_digests_engine);
+		if (rx->engine_host)
+			TL_STAT_INC(&ctx->stats, data_digests_engine_host);
+	} else {
+		uint32_t pad = rx->seg_len - rx->data_len;
+		uint32_t crc = toeless_crc32c(rx->crc, rx->trailer, pad);
+		verdict = crc == toeless_get_le32(rx->trailer + pad) ? TOELESS_DIGEST_OK : TOELESS_DIGEST_BAD;
+	}
+	TL_STAT_INC(&ctx->stats, data_digests_checked);
+	if (verdict == TOELESS_DIGEST_BAD)
+		TL_STAT_INC(&ctx->stats, data_digest_errors);
+	return verdict;
+}
+
+/* Mark the Data-In payload just placed in its task and count who placed it.
+ * Returns 0 or the task table's verdict on the range. */
+static int account_placement(toeless_ctx *ctx, struct tl_task *task, struct toeless_pdu *pdu)
+{
+	struct tl_rx_state *rx = &ctx->rx;
+	uint64_t lo = rx->place_off;
+	int rc = tl_task_mark_range(task, lo, lo + rx->data_len);
+	task->bytes_engine += rx->engine_bytes;
+	TL_STAT_ADD(&ctx->stats, bytes_placed_engine, rx->engine_bytes);
+	if (rx->engine_host)
+		TL_STAT_ADD(&ctx->stats, bytes_placed_engine_host, rx->engine_bytes);
+	TL_STAT_ADD(&ctx->stats, bytes_placed_sw, rx->data_len - rx->engine_bytes);
+	TL_STAT_INC(&ctx->stats, data_in_placed);
+	pdu->flags |= TOELESS_PDU_F_PLACED;
+	if (rx->engine_bytes == rx->data_len)
+		pdu->flags |= TOELESS_PDU_F_ENGINE;
+	return rc;
+}
+
+/* The task's SCSI status, from a Data-In with the S bit or a SCSI Response
+ * (which alone carries a response code); the two PDUs keep the underflow
+ * and overflow bits in the same places of byte 1. */
+_Static_assert(TOELESS_ISCSI_DATAIN_UNDERFLOW == TOELESS_ISCSI_RSP_UNDERFLOW &&
+		       TOELESS_ISCSI_DATAIN_OVERFLOW == TOELESS_ISCSI_RSP_OVERFLOW,
+	       "take_status() reads both PDUs' residual flags alike");
+
+static void take_status(struct tl_task *task, const uint8_t *h, uint8_t op)
+{
+	task->has_status = 1;
+	if (op == TOELESS_ISCSI_OP_DATA_IN)
+		task->status_datain = 1;
+	else
+		task->response = h[2];
+	task->scsi_status = h[3];
+	task->residual = toeless_bhs_residual(h);
+	if (toeless_bhs_flags(h) & TOELESS_ISCSI_RSP_UNDERFLOW)
+		task->cflags |= TOELESS_CQE_F_UNDERFLOW;
+	if (toeless_bhs_flags(h) & TOELESS_ISCSI_RSP_OVERFLOW)
+		task->cflags |= TOELESS_CQE_F_OVERFLOW;
+}
+
 /* The whole PDU is in: verify the data digest, account the placement, and
  * finish the task if this PDU ends it. */
 static int finish_pdu(toeless_ctx *ctx, struct toeless_pdu *pdu)
@@ -552,84 +655,44 @@ static int finish_pdu(toeless_ctx *ctx, struct toeless_pdu *pdu)
 	uint8_t op = toeless_bhs_opcode(h);
 	struct tl_task *task = rx->task;
 	int err = rx->pdu_err == -ECANCELED ? 0 : rx->pdu_err;
-	uint32_t pad = rx->seg_len - rx->data_len;
-	bool discard = rx->discard;
 
 	/* the data phase is over: finishing the task below must not detach */
 	rx->phase = TL_RX_BHS;
 
 	fill_pdu_header(ctx, pdu);
 	if (rx->data_len && rx->trailer_len) {
-		if (rx->engine_checked) {
-			pdu->data_digest = rx->engine_data_digest;
-			TL_STAT_INC(&ctx->stats, data_digests_engine);
-			if (rx->engine_host)
-				TL_STAT_INC(&ctx->stats, data_digests_engine_host);
-			TL_STAT_INC(&ctx->stats, data_digests_checked);
-		} else {
-			/* the digest covers data and pad; the pad sits in rx->trailer */
-			uint32_t crc = toeless_crc32c(rx->crc, rx->trailer, pad);
-			pdu->data_digest =
-				crc == toeless_get_le32(rx->trailer + pad) ? TOELESS_DIGEST_OK : TOELESS_DIGEST_BAD;
-			TL_STAT_INC(&ctx->stats, data_digests_checked);
-		}
-		if (pdu->data_digest == TOELESS_DIGEST_BAD) {
-			TL_STAT_INC(&ctx->stats, data_digest_errors);
-			if (!err)
-				err = -EBADMSG;
-		}
+		pdu->data_digest = judge_data_digest(ctx);
+		if (pdu->data_digest == TOELESS_DIGEST_BAD && !err)
+			err = -EBADMSG;
 	}
-
-	if (task && op == TOELESS_ISCSI_OP_DATA_IN) {
-		if (!discard && rx->data_len) {
-			uint64_t lo = rx->place_off;
-			int rc = tl_task_mark_range(task, lo, lo + rx->data_len);
+	if (task) {
+		/* task is set for a Data-In or a SCSI Response only */
+		bool data_in = op == TOELESS_ISCSI_OP_DATA_IN;
+		if (data_in && !rx->discard && rx->data_len) {
+			int rc = account_placement(ctx, task, pdu);
 			if (rc && !err)
 				err = rc;
-			task->bytes_engine += rx->engine_bytes;
-			TL_STAT_ADD(&ctx->stats, bytes_placed_engine, rx->engine_bytes);
-			if (rx->engine_host)
-				TL_STAT_ADD(&ctx->stats, bytes_placed_engine_host, rx->engine_bytes);
-			TL_STAT_ADD(&ctx->stats, bytes_placed_sw, rx->data_len - rx->engine_bytes);
-			TL_STAT_INC(&ctx->stats, data_in_placed);
-			pdu->flags |= TOELESS_PDU_F_PLACED;
-			if (rx->engine_bytes == rx->data_len)
-				pdu->flags |= TOELESS_PDU_F_ENGINE;
 		}
 		pdu->user_data = task->user_data;
 		if (pdu->data_digest > task->worst_digest)
 			task->worst_digest = pdu->data_digest;
-		if (err && task->status == 0)
-			task->status = err;
-		if (toeless_bhs_flags(h) & TOELESS_ISCSI_DATAIN_STATUS) {
-			task->has_status = 1;
-			task->status_datain = 1;
-			task->scsi_status = h[3];
-			task->residual = toeless_bhs_residual(h);
-			if (toeless_bhs_flags(h) & TOELESS_ISCSI_DATAIN_UNDERFLOW)
-				task->cflags |= TOELESS_CQE_F_UNDERFLOW;
-			if (toeless_bhs_flags(h) & TOELESS_ISCSI_DATAIN_OVERFLOW)
-				task->cflags |= TOELESS_CQE_F_OVERFLOW;
-			tl_task_finish(ctx, task, task->status);
+		if (!data_in || (toeless_bhs_flags(h) & TOELESS_ISCSI_DATAIN_STATUS)) {
+			take_status(task, h, op);
+			int32_t st;
+			if (data_in) {
+				if (err && task->status == 0)
+					task->status = err;
+				st = task->status;
+			} else {
+				st = err ? err : (task->response ? -EIO : 0);
+			}
+			tl_task_finish(ctx, task, st);
 			pdu->flags |= TOELESS_PDU_F_TASK_DONE;
+		} else if (err && task->status == 0) {
+			task->status = err;
 		}
-	} else if (task && op == TOELESS_ISCSI_OP_SCSI_RSP) {
-		task->has_status = 1;
-		task->response = h[2];
-		task->scsi_status = h[3];
-		task->residual = toeless_bhs_residual(h);
-		if (toeless_bhs_flags(h) & TOELESS_ISCSI_RSP_UNDERFLOW)
-			task->cflags |= TOELESS_CQE_F_UNDERFLOW;
-		if (toeless_bhs_flags(h) & TOELESS_ISCSI_RSP_OVERFLOW)
-			task->cflags |= TOELESS_CQE_F_OVERFLOW;
-		if (pdu->data_digest > task->worst_digest)
-			task->worst_digest = pdu->data_digest;
-		pdu->user_data = task->user_data;
-		int32_t st = err ? err : (task->response ? -EIO : 0);
-		tl_task_finish(ctx, task, st);
-		pdu->flags |= TOELESS_PDU_F_TASK_DONE;
 	}
-	if (!(pdu->flags & TOELESS_PDU_F_PLACED) && rx->data_len && !discard) {
+	if (!(pdu->flags & TOELESS_PDU_F_PLACED) && rx->data_len && !rx->discard) {
 		pdu->data = rx->buf;
 		TL_STAT_ADD(&ctx->stats, bytes_slow_path, rx->data_len);
 	}
