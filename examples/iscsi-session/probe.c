@@ -24,34 +24,61 @@ int session_error(struct session *s, int code, const char *fmt, ...)
 	return code;
 }
 
+/* What a probing command left behind, copied out of its task. */
+struct probe_result {
+	uint8_t status;
+	struct sense sense;
+	uint64_t bytes_valid;
+};
+
+/* Run one probing command to completion on a task of its own.  Returns 0
+ * (then *r holds its status) or the session's exit code; a task is given
+ * back only when the command ended, never while the session may hold it. */
+static int probe_exec(struct session *s, const uint8_t cdb[16], enum task_dir dir, void *buf, uint32_t len,
+		      struct probe_result *r)
+{
+	struct task *t = task_get(s);
+	if (!t)
+		return session_error(s, EXIT_LOCAL, "no free task for a probing command");
+	memcpy(t->cdb, cdb, sizeof(t->cdb));
+	t->dir = dir;
+	t->buf = buf;
+	t->len = len;
+	int rc = session_exec(s, t);
+	if (rc)
+		return rc;
+	r->status = t->scsi_status;
+	r->sense = t->sense;
+	r->bytes_valid = t->bytes_valid;
+	task_put(s, t);
+	return 0;
+}
+
+/* A probing command did not end GOOD: say which and why. */
+static int probe_failed(struct session *s, const struct probe_result *r, const char *what)
+{
+	char why[256];
+	scsi_describe(why, sizeof(why), r->status, &r->sense);
+	return session_error(s, EXIT_SCSI, "%s of LUN %llu failed: %s", what, (unsigned long long)s->cfg->lun, why);
+}
+
 int session_probe_lun(struct session *s, struct lun_info *li)
 {
 	const struct config *cfg = s->cfg;
-	uint8_t inq[96], cap[32];
-	struct task *t = task_get(s);
-	char why[256];
+	uint8_t inq[96] = { 0 }, cap[32] = { 0 }, cdb[16];
+	struct probe_result r;
 	int rc;
 
 	memset(li, 0, sizeof(*li));
-	if (!t)
-		return session_error(s, EXIT_LOCAL, "no free task to probe the LUN");
 	/* INQUIRY: works for any LUN number; the qualifier says if it exists */
-	memset(inq, 0, sizeof(inq));
-	cdb_inquiry(t->cdb, sizeof(inq));
-	t->dir = DIR_READ;
-	t->buf = inq;
-	t->len = sizeof(inq);
-	rc = session_exec(s, t);
-	if (rc)
+	cdb_inquiry(cdb, sizeof(inq));
+	if ((rc = probe_exec(s, cdb, DIR_READ, inq, sizeof(inq), &r)))
 		return rc;
-	task_put(s, t);
-	if (t->scsi_status == SCSI_CHECK_CONDITION && t->sense.valid && t->sense.asc == 0x25)
+	if (r.status == SCSI_CHECK_CONDITION && r.sense.valid && r.sense.asc == 0x25)
 		return session_error(s, EXIT_NOLUN, "no such LUN %llu on %s", (unsigned long long)cfg->lun,
 				     cfg->target);
-	if (t->scsi_status != SCSI_GOOD) {
-		scsi_describe(why, sizeof(why), t->scsi_status, &t->sense);
-		return session_error(s, EXIT_SCSI, "INQUIRY of LUN %llu failed: %s", (unsigned long long)cfg->lun, why);
-	}
+	if (r.status != SCSI_GOOD)
+		return probe_failed(s, &r, "INQUIRY");
 	if ((inq[0] >> 5) != 0)
 		return session_error(s, EXIT_NOLUN, "no such LUN %llu on %s (peripheral qualifier %u)",
 				     (unsigned long long)cfg->lun, cfg->target, inq[0] >> 5);
@@ -64,33 +91,17 @@ int session_probe_lun(struct session *s, struct lun_info *li)
 				     (unsigned long long)cfg->lun, device_type_str(li->type), li->type);
 
 	/* TEST UNIT READY: a UNIT ATTENTION after login is retried by the session */
-	t = task_get(s);
-	cdb_test_unit_ready(t->cdb);
-	t->dir = DIR_NONE;
-	rc = session_exec(s, t);
-	if (rc)
+	cdb_test_unit_ready(cdb);
+	if ((rc = probe_exec(s, cdb, DIR_NONE, NULL, 0, &r)))
 		return rc;
-	task_put(s, t);
-	if (t->scsi_status != SCSI_GOOD) {
-		scsi_describe(why, sizeof(why), t->scsi_status, &t->sense);
-		return session_error(s, EXIT_SCSI, "LUN %llu is not ready: %s", (unsigned long long)cfg->lun, why);
-	}
+	if (r.status != SCSI_GOOD)
+		return probe_failed(s, &r, "TEST UNIT READY");
 
-	t = task_get(s);
-	memset(cap, 0, sizeof(cap));
-	cdb_read_capacity16(t->cdb, sizeof(cap));
-	t->dir = DIR_READ;
-	t->buf = cap;
-	t->len = sizeof(cap);
-	rc = session_exec(s, t);
-	if (rc)
+	cdb_read_capacity16(cdb, sizeof(cap));
+	if ((rc = probe_exec(s, cdb, DIR_READ, cap, sizeof(cap), &r)))
 		return rc;
-	task_put(s, t);
-	if (t->scsi_status != SCSI_GOOD) {
-		scsi_describe(why, sizeof(why), t->scsi_status, &t->sense);
-		return session_error(s, EXIT_SCSI, "READ CAPACITY(16) of LUN %llu failed: %s",
-				     (unsigned long long)cfg->lun, why);
-	}
+	if (r.status != SCSI_GOOD)
+		return probe_failed(s, &r, "READ CAPACITY(16)");
 	li->blocks = get_be64(cap) + 1;
 	li->block_len = get_be32(cap + 8);
 	if (li->block_len == 0 || (li->block_len & (li->block_len - 1)))
@@ -114,37 +125,25 @@ static uint64_t lun_decode(const uint8_t *p)
 int session_report_luns(struct session *s, uint64_t **luns, size_t *count)
 {
 	uint32_t alloc = 16 + 8 * 256;
-	char why[256];
 
 	*luns = NULL;
 	*count = 0;
 	for (int pass = 0; pass < 2; pass++) {
-		uint8_t *buf = calloc(1, alloc);
-		struct task *t = task_get(s);
+		uint8_t *buf = calloc(1, alloc), cdb[16] = { 0 };
+		struct probe_result r;
 		int rc;
 
-		if (!buf || !t) {
-			free(buf);
+		if (!buf)
 			return session_error(s, EXIT_LOCAL, "out of memory");
-		}
-		t->cdb[0] = 0xa0; /* REPORT LUNS, SELECT REPORT 0: every LUN */
-		put_be32(t->cdb + 6, alloc);
-		t->dir = DIR_READ;
-		t->buf = buf;
-		t->len = alloc;
-		rc = session_exec(s, t);
-		task_put(s, t);
-		if (rc) {
+		cdb[0] = 0xa0; /* REPORT LUNS, SELECT REPORT 0: every LUN */
+		put_be32(cdb + 6, alloc);
+		rc = probe_exec(s, cdb, DIR_READ, buf, alloc, &r);
+		if (rc || r.status != SCSI_GOOD) {
 			free(buf);
-			return rc;
-		}
-		if (t->scsi_status != SCSI_GOOD) {
-			free(buf);
-			scsi_describe(why, sizeof(why), t->scsi_status, &t->sense);
-			return session_error(s, EXIT_SCSI, "REPORT LUNS failed: %s", why);
+			return rc ? rc : probe_failed(s, &r, "REPORT LUNS");
 		}
 		/* the list length counts every LUN, also those that did not fit */
-		uint64_t valid = t->bytes_valid;
+		uint64_t valid = r.bytes_valid;
 		uint32_t list = valid >= 8 ? get_be32(buf) : 0;
 		if (list % 8 || valid < 8) {
 			free(buf);
