@@ -177,6 +177,21 @@ static inline bool fz_frame(const uint8_t *s, size_t len, size_t pos, unsigned d
 	return true;
 }
 
+/* The library ended the stream with rc (-EPIPE or -ECONNRESET) after
+ * delivering everything before next: check that the peer had closed, that
+ * no whole PDU was left undelivered, and that a clean end (-EPIPE) means
+ * the stream ended on a PDU boundary.  Returns the frame at next. */
+static inline struct fz_pdu fz_check_end(const uint8_t *s, size_t len, size_t next, unsigned digests, uint32_t max_dsl,
+					 int rc, bool eof_sent, int fatal)
+{
+	struct fz_pdu ref;
+	FZ_CHECK(eof_sent && !fatal, "%d before the end (fatal %d)", rc, fatal);
+	fz_frame(s, len, next, digests, max_dsl, &ref);
+	FZ_CHECK(!ref.complete || (ref.hdr_complete && ref.fatal), "end of stream with a whole PDU at %zu", next);
+	FZ_CHECK(rc == (next == len ? -EPIPE : -ECONNRESET), "returned %d with %zu of %zu bytes framed", rc, next, len);
+	return ref;
+}
+
 /* Rewrite the digests of every whole PDU of s so that they are right (lets
  * the fuzzer mutate headers and payloads and still reach the paths behind
  * the digest checks).  Stops at the first PDU that does not fit. */

@@ -117,14 +117,8 @@ static void recv_all(struct run *r)
 			break;
 		case -EPIPE:
 		case -ECONNRESET: {
-			FZ_CHECK(r->eof_sent && !r->fatal, "%d before the end (fatal %d)", rc, r->fatal);
 			/* the next PDU cannot be whole, or it would have been delivered */
-			struct fz_pdu ref;
-			fz_frame(r->s, r->len, r->next, r->digests, r->max_dsl, &ref);
-			FZ_CHECK(!ref.complete || (ref.hdr_complete && ref.fatal),
-				 "end of stream with a whole PDU at %zu", r->next);
-			FZ_CHECK(rc == (r->next == r->len ? -EPIPE : -ECONNRESET),
-				 "returned %d with %zu of %zu bytes framed", rc, r->next, r->len);
+			fz_check_end(r->s, r->len, r->next, r->digests, r->max_dsl, rc, r->eof_sent, r->fatal);
 			r->fatal = rc;
 			return;
 		}
