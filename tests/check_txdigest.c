@@ -160,8 +160,8 @@ static void run(enum txe_mode mode, unsigned dg)
 		th_fill_pattern(data, len, (uint32_t)i * 77u + dg);
 		struct iovec iov[3] = { { data, len / 3 }, { data + len / 3, 0 }, { data + len / 3, len - len / 3 } };
 		int n0 = txe.ncalls;
-		ck_assert_int_eq(toeless_pdu_send(ctx, bhs, ahs_len ? ahs : NULL, ahs_len, len ? iov : NULL, len ? 3 : 0),
-				 0);
+		ck_assert_int_eq(
+			toeless_pdu_send(ctx, bhs, ahs_len ? ahs : NULL, ahs_len, len ? iov : NULL, len ? 3 : 0), 0);
 		uint32_t flags = (dg & TOELESS_CTX_HEADER_DIGEST ? TOELESS_TX_HDR_DIGEST : 0) |
 				 (len && (dg & TOELESS_CTX_DATA_DIGEST) ? TOELESS_TX_DATA_DIGEST : 0);
 		/* asked once per PDU that wants a digest, before the PDU's bytes;

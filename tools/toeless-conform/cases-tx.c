@@ -131,8 +131,9 @@ static bool tx_verify(struct cf_t *t, const struct tx_pdu *pdus, int n, const ui
 		uint32_t dsl = (uint32_t)w[5] << 16 | (uint32_t)w[6] << 8 | w[7];
 		if (memcmp(w, p->bhs, 4) || memcmp(w + 8, p->bhs + 8, 40) || w[4] != p->ahs_len / 4 ||
 		    dsl != p->data_len) {
-			cf_fail(t, "%s: PDU %d: the header on the wire is not the one sent (data length %" PRIu32
-				   " on the wire, %" PRIu32 " sent)",
+			cf_fail(t,
+				"%s: PDU %d: the header on the wire is not the one sent (data length %" PRIu32
+				" on the wire, %" PRIu32 " sent)",
 				mode, i, dsl, p->data_len);
 			return false;
 		}
@@ -191,15 +192,13 @@ static bool tx_verify(struct cf_t *t, const struct tx_pdu *pdus, int n, const ui
 /* Lengths that matter to a digest inserter: none, every pad, a segment's
  * worth on both sides (1448: an Ethernet MSS), a header digest that ends
  * up in the next segment, large ones spanning many segments. */
-static const uint32_t tx_lengths[] = { 0,    1,    2,    3,    4,     5,     7,     8,      13,     511,
-				       1021, 1396, 1447, 1448, 1449,  2896,  4093,  8192,   65535,  65536,
-				       65537, 131075, 262144 };
+static const uint32_t tx_lengths[] = { 0,    1,    2,    3,    4,    5,    7,     8,     13,    511,    1021,  1396,
+				       1447, 1448, 1449, 2896, 4093, 8192, 65535, 65536, 65537, 131075, 262144 };
 
 /* Send count PDUs on a fresh context with these digests and check them on
  * the peer.  *offloaded: the context's tx_digests_offloaded; *wanted: the
  * digests the PDUs carried. */
-static bool tx_run(struct cf_t *t, unsigned digests, int count, uint64_t *offloaded, uint64_t *wanted,
-		   const char *mode)
+static bool tx_run(struct cf_t *t, unsigned digests, int count, uint64_t *offloaded, uint64_t *wanted, const char *mode)
 {
 	struct cf_conn c;
 	if (!cf_conn_open(t, &c, NULL, digests, 65536, 0))
