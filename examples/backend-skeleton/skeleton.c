@@ -96,6 +96,12 @@
 #ifndef SK_DEFECT_CRC_ACCEPTED /* crc_submit(): how many requests it says it took, of n */
 #define SK_DEFECT_CRC_ACCEPTED(n) (n)
 #endif
+#ifndef SK_DEFECT_CAPS /* capability flags claimed beyond what the skeleton does */
+#define SK_DEFECT_CAPS 0
+#endif
+#ifndef SK_DEFECT_TX_PDU /* the tx_pdu op: the skeleton has no wire to write digests into */
+#define SK_DEFECT_TX_PDU NULL
+#endif
 
 struct sk_sgl {
 	struct sk_sgl *next;
@@ -137,7 +143,7 @@ static int sk_query(void *dev_priv, struct toeless_caps *caps)
 	(void)dev_priv;
 	snprintf(caps->backend, sizeof(caps->backend), "%s", SK_NAME);
 	snprintf(caps->backend_version, sizeof(caps->backend_version), "%s", SK_VERSION);
-	caps->flags = TOELESS_CAP_DDP | TOELESS_CAP_CRC_RX | TOELESS_CAP_CRC_ASYNC;
+	caps->flags = TOELESS_CAP_DDP | TOELESS_CAP_CRC_RX | TOELESS_CAP_CRC_ASYNC | SK_DEFECT_CAPS;
 	caps->max_contexts = 64;
 	caps->max_sge = SK_MAX_SGE;
 	caps->max_tasks = SK_MAX_TASKS;
@@ -339,6 +345,7 @@ static const struct toeless_backend_ops sk_ops = {
 	.sgl_release = sk_sgl_release,
 	.rx_pdu = sk_rx_pdu,
 	.crc_submit = sk_crc_submit,
+	.tx_pdu = SK_DEFECT_TX_PDU,
 };
 
 TOELESS_BACKEND_DEFINE(sk_ops)

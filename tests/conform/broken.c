@@ -44,6 +44,13 @@
  *                  4093-byte PDU
  *                  (place.basic is reported crashed, the run goes on)
  *
+ * and for transmit digests (issue #12):
+ *
+ *   BROKEN_TXCRC   claims TOELESS_CAP_CRC_TX and takes (tx_pdu returns 0) the
+ *                  digests of every PDU whose data needs pad, but has no
+ *                  inserter behind it: the placeholder zeros go out as the
+ *                  digests (tx.digests; tx.engine still passes)
+ *
  * SPDX-License-Identifier: MIT
  */
 #define _GNU_SOURCE
@@ -79,6 +86,8 @@
 #define SK_NAME "broken-claim"
 #elif defined(BROKEN_CRASH)
 #define SK_NAME "broken-crash"
+#elif defined(BROKEN_TXCRC)
+#define SK_NAME "broken-txcrc"
 #else
 #error "define one BROKEN_* defect"
 #endif
@@ -110,6 +119,12 @@ static void broken_placed(struct sk_ctx *c, const struct toeless_rx_query *q, st
 
 #ifdef BROKEN_CLAIM
 #define SK_DEFECT_CRC_ACCEPTED(n) ((n) + 1) /* an off-by-one in the ring accounting */
+#endif
+
+#ifdef BROKEN_TXCRC
+static int broken_tx_pdu(void *ctx_priv, uint64_t tx_pos, uint32_t hdr_len, uint32_t data_len, uint32_t flags);
+#define SK_DEFECT_CAPS   TOELESS_CAP_CRC_TX
+#define SK_DEFECT_TX_PDU broken_tx_pdu
 #endif
 
 #if defined(BROKEN_LOST) || defined(BROKEN_CANCEL)
@@ -278,5 +293,18 @@ static int broken_slice(const struct sk_sgl *s, uint64_t off, uint64_t len, stru
 		n++;
 	}
 	return n;
+}
+#endif
+
+#ifdef BROKEN_TXCRC
+/* "The inserter handles pad": it is told about the PDU, and nothing writes
+ * the digests; the host has already sent zeros in their place. */
+static int broken_tx_pdu(void *ctx_priv, uint64_t tx_pos, uint32_t hdr_len, uint32_t data_len, uint32_t flags)
+{
+	(void)ctx_priv;
+	(void)tx_pos;
+	(void)hdr_len;
+	(void)flags;
+	return (data_len & 3) ? 0 : -EOPNOTSUPP;
 }
 #endif

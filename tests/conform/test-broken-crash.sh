@@ -20,7 +20,11 @@ ONLY=
 	plan=$(sed -n 's/^1\.\.\([0-9]*\)$/\1/p' "$OUT")
 	ran=$(grep -c '^\(not \)\{0,1\}ok [0-9]* - ' "$OUT")
 	[ -n "$plan" ] && [ "$plan" = "$ran" ] || { echo "FAIL: $ran of $plan cases reported after the crash"; exit 1; }
-	grep -q "^# $((plan - 1)) passed, 1 failed, 0 skipped of $plan cases" "$OUT" ||
+	# the skeleton has no transmit digest inserter: tx.engine is skipped, nothing else
+	skipped=$(grep -c '^ok [0-9]* - .* # SKIP' "$OUT")
+	[ "$skipped" = "$(grep -c '^ok [0-9]* - tx.engine # SKIP' "$OUT")" ] ||
+		{ echo "FAIL: a case other than tx.engine was skipped"; exit 1; }
+	grep -q "^# $((plan - 1 - skipped)) passed, 1 failed, $skipped skipped of $plan cases" "$OUT" ||
 		{ echo "FAIL: the healthy cases did not all pass after the crash"; exit 1; }
 	echo "crash isolated: $ran of $plan cases reported"
 ) || exit 1

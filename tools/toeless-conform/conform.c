@@ -7,7 +7,9 @@
  *                   [--only GLOB]... [--seed N] [--iter F] [--timeout-ms N]
  *                   [--time-factor F] [--case-limit S] [--thorough] [--no-fork]
  *                   [--devsim PATH [--devsim-fault NAME=VALUE]...]
- *                   [--via HOST:PORT --target-listen HOST:PORT] [--list] [-v]
+ *                   [--via HOST:PORT --target-listen HOST:PORT]
+ *                   [--netns NS --peer-netns NS --target-listen ADDR:PORT]
+ *                   [--list] [-v]
  *
  * Exit status: 0 every case that ran passed; 1 a case failed (or the
  * backend could not be opened); 77 nothing could run (the backend's device
@@ -31,6 +33,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -75,6 +78,11 @@ static const struct cf_case cf_cases[] = {
 	  case_place_sizes },
 	{ "place.sge_counts", "SGE counts up to caps.max_sge placed by one PDU; one more refused",
 	  case_place_sge_counts },
+	{ "tx.digests",
+	  "toeless_pdu_send: header and data digests on the wire right, engine or host; no engine without CRC_TX",
+	  case_tx_digests },
+	{ "tx.engine", "an engine advertising TOELESS_CAP_CRC_TX inserts the digests of a fresh context",
+	  case_tx_engine },
 	{ "cancel.outstanding", "cancel with posts outstanding: one -ECANCELED each, buffers untouched after",
 	  case_cancel_outstanding },
 	{ "cancel.mid_pdu", "cancel while a Data-In is half received", case_cancel_mid_pdu },
@@ -118,6 +126,10 @@ static struct {
 	/* connections through a relay (a bump-in-the-wire device) */
 	char via[256];
 	char target_listen[256];
+	/* connections across a wire device between two network namespaces:
+	 * the library's side in netns, the target side's listener in peer_netns */
+	const char *netns;
+	const char *peer_netns;
 	const char *devsim;
 	const char *devsim_faults[32];
 	int n_devsim_faults;
@@ -1986,6 +1998,57 @@ static int devsim_start(void)
 	return -ETIMEDOUT;
 }
 
+/* Run fn(arg) with this thread in network namespace ns (a name under
+ * /run/netns, or a path), then come back: a socket keeps the namespace it
+ * was made in.  Negative errno. */
+static int in_netns(const char *ns, int (*fn)(void *), void *arg)
+{
+	char path[PATH_MAX];
+	snprintf(path, sizeof(path), "%s%s", strchr(ns, '/') ? "" : "/run/netns/", ns);
+	int self = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+	if (self < 0)
+		return -errno;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || setns(fd, CLONE_NEWNET)) {
+		int e = -errno;
+		if (fd >= 0)
+			close(fd);
+		close(self);
+		return e;
+	}
+	close(fd);
+	int rc = fn(arg);
+	if (setns(self, CLONE_NEWNET) && rc >= 0) {
+		/* stuck in the other namespace: the connections would not cross the wire */
+		rc = -errno;
+	}
+	close(self);
+	return rc;
+}
+
+struct listen_args {
+	struct sockaddr_storage *ss;
+	socklen_t len;
+};
+
+static int listen_fn(void *arg)
+{
+	struct listen_args *a = arg;
+	return listen_on(a->ss, a->len);
+}
+
+static int enter_netns(const char *ns)
+{
+	char path[PATH_MAX];
+	snprintf(path, sizeof(path), "%s%s", strchr(ns, '/') ? "" : "/run/netns/", ns);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	int rc = setns(fd, CLONE_NEWNET) ? -errno : 0;
+	close(fd);
+	return rc;
+}
+
 static int setup_transport(void)
 {
 	struct sockaddr_storage ss;
@@ -1995,7 +2058,22 @@ static int setup_transport(void)
 		fprintf(stderr, "toeless-conform: bad --target-listen %s\n", tl);
 		return -1;
 	}
-	cf_listener = listen_on(&ss, len);
+	/* before any socket: the library's connections, the hw backend's
+	 * device lookup, all of it from the host's namespace */
+	if (opt.netns) {
+		int rc = enter_netns(opt.netns);
+		if (rc) {
+			fprintf(stderr, "toeless-conform: cannot enter network namespace %s: %s\n", opt.netns,
+				strerror(-rc));
+			return rc == -EPERM || rc == -ENOENT ? 77 : -1;
+		}
+	}
+	if (opt.peer_netns) {
+		struct listen_args la = { &ss, len };
+		cf_listener = in_netns(opt.peer_netns, listen_fn, &la);
+	} else {
+		cf_listener = listen_on(&ss, len);
+	}
 	if (cf_listener < 0) {
 		fprintf(stderr, "toeless-conform: cannot listen on %s: %s\n", tl, strerror(-cf_listener));
 		return -1;
@@ -2051,6 +2129,10 @@ static void usage(FILE *f)
 		"      --devsim-fault F    pass --fault F to it; may repeat\n"
 		"      --via HOST:PORT     connect through a relay listening there ...\n"
 		"      --target-listen HOST:PORT  ... which connects on to us here\n"
+		"      --netns NS          run the library's side in network namespace NS\n"
+		"      --peer-netns NS     ... and the target side in NS, listening at\n"
+		"                          --target-listen: connections cross the wire between\n"
+		"                          them (a wire NIC: tools/toeless-nic/toeless-nic-netns)\n"
 		"  -v, --verbose           print library warnings (twice: everything) to stderr\n"
 		"  -h, --help\n"
 		"\n"
@@ -2078,6 +2160,8 @@ int main(int argc, char **argv)
 		{ "devsim-fault", required_argument, NULL, 'F' },
 		{ "via", required_argument, NULL, 'V' },
 		{ "target-listen", required_argument, NULL, 'T' },
+		{ "netns", required_argument, NULL, 'n' },
+		{ "peer-netns", required_argument, NULL, 'P' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -2129,6 +2213,8 @@ int main(int argc, char **argv)
 			break;
 		case 'V': snprintf(opt.via, sizeof(opt.via), "%s", optarg); break;
 		case 'T': snprintf(opt.target_listen, sizeof(opt.target_listen), "%s", optarg); break;
+		case 'n': opt.netns = optarg; break;
+		case 'P': opt.peer_netns = optarg; break;
 		case 'v': opt.verbose++; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
@@ -2144,15 +2230,16 @@ int main(int argc, char **argv)
 	}
 	if ((!opt.spec && !opt.devsim) || optind < argc || opt.scale <= 0 || opt.timeout_ms <= 0 ||
 	    !(opt.time_factor > 0) || !(opt.case_limit_s > 0) || (opt.via[0] && !opt.target_listen[0]) ||
-	    (opt.devsim && opt.via[0])) {
+	    (opt.devsim && opt.via[0]) || (opt.peer_netns && (!opt.target_listen[0] || opt.via[0] || opt.devsim))) {
 		usage(stderr);
 		return 2;
 	}
 	signal(SIGPIPE, SIG_IGN);
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	if (setup_transport()) {
+	int trc = setup_transport();
+	if (trc) {
 		devsim_stop();
-		return 99;
+		return trc == 77 ? 77 : 99;
 	}
 
 	cf_backend_spec = opt.spec;

@@ -330,5 +330,8 @@ void case_place_sizes(struct cf_t *t);
 void case_place_sge_counts(struct cf_t *t);
 void case_long_placements(struct cf_t *t);
 void case_long_crc(struct cf_t *t);
+/* the transmit side (cases-tx.c) */
+void case_tx_digests(struct cf_t *t);
+void case_tx_engine(struct cf_t *t);
 
 #endif /* TOELESS_CONFORM_H */

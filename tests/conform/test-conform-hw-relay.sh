@@ -1,8 +1,13 @@
 #!/bin/sh
-# toeless-conform against the hw backend, through a private toeless-devsim
-# (the reference device model): connections go host -> devsim -> the suite's
-# target side.  Skips (77) when the model is not built (no libuv) or cannot
-# reach this process's memory (ptrace restrictions).
+# toeless-conform against the hw backend through toeless-devsim, the RELAY
+# model: a unit-test transport, not the reference device.  It terminates
+# TCP and works on an in-order byte stream (host -> relay -> the suite's
+# target side), so it proves the driver, the device interface and the
+# device-fault paths without root; what a TOE-less NIC does on the wire
+# (TCP sequence space, loss, retransmission, transmit digests) is proven
+# by test-conform-hw-nic.sh, against tools/toeless-nic.  Skips (77) when
+# the model is not built (no libuv) or cannot reach this process's memory
+# (ptrace restrictions).
 #
 # The hook for the hw engineers: a case the hw backend cannot pass yet goes,
 # with the reason, into tests/conform/exclude/hw.exclude (read when present);
