@@ -70,8 +70,8 @@ static void toeless_load(void)
 static void toeless_unload(void)
 {
 	free(portal_arg);
-	free(secret);
-	free(target_secret);
+	chap_secret_free(secret);
+	chap_secret_free(target_secret);
 }
 
 static int parse_uint(const char *key, const char *value, uint64_t lo, uint64_t hi, uint64_t *out)
@@ -212,19 +212,9 @@ static int toeless_config_complete(void)
 		}
 		return 0;
 	}
-	secret = chap_secret_load(secret_file, "TOELESS_CHAP_SECRET", msg, sizeof(msg));
-	if (!secret) {
+	if (chap_secrets_load(&cfg, secret_file, target_secret_file, &secret, &target_secret, msg, sizeof(msg))) {
 		nbdkit_error("%s", msg);
 		return -1;
-	}
-	cfg.chap_secret = secret;
-	if (target_secret_file || cfg.chap_target_user || getenv("TOELESS_CHAP_TARGET_SECRET")) {
-		target_secret = chap_secret_load(target_secret_file, "TOELESS_CHAP_TARGET_SECRET", msg, sizeof(msg));
-		if (!target_secret) {
-			nbdkit_error("mutual CHAP: %s", msg);
-			return -1;
-		}
-		cfg.chap_target_secret = target_secret;
 	}
 	return 0;
 }
