@@ -203,8 +203,10 @@ static int toeless_config_complete(void)
 		nbdkit_error("portal= and target= are required");
 		return -1;
 	}
+	/* session_start sets the session layer's verbosity from cfg: setting
+	 * only the global here was undone there */
 	if (toeless_debug_verbose)
-		verbose = 1;
+		verbose = cfg.verbose = 1;
 	if (!cfg.chap_user) {
 		if (secret_file || target_secret_file || cfg.chap_target_user) {
 			nbdkit_error("CHAP secrets given without chap-user=");
