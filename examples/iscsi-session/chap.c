@@ -343,7 +343,7 @@ static void chap_response(uint8_t id, const char *secret, const uint8_t *chal, s
  * The challenges we sent, process-wide: a target that sends one back as its
  * own, on another connection or in another session of this process (the
  * nbdkit plugin runs several), is reflecting it to have us answer our own
- * question.  RFC 1994 section 5 and RFC 7143 9.2.1 (the reflection attack).
+ * question (RFC 7143 9.2.1: the reflection attack).
  */
 #define CHAP_SENT_KEEP 16
 static struct {
