@@ -196,7 +196,22 @@ static void our_challenge(struct fix *f, uint8_t *id, uint8_t c[CHAP_CHALLENGE_L
 	unhex(cc, c, CHAP_CHALLENGE_LEN);
 }
 
-START_TEST(mutual_good)
+/* A bad end of mutual CHAP: EXIT_AUTH, the reason, and CHAP never done. */
+static void refused(struct fix *f, int rc, const char *why)
+{
+	ck_assert_int_eq(rc, EXIT_AUTH);
+	ck_assert_int_eq(f->s.fatal, EXIT_AUTH);
+	ck_assert_msg(strstr(f->s.errmsg, why), "\"%s\" lacks \"%s\"", f->s.errmsg, why);
+	ck_assert_int_ne(f->c.login.chap.step, CHAP_DONE);
+}
+
+/*
+ * Mutual CHAP (we expect the target to call itself "tgt" and know
+ * "target-secret-34") against a target that answers our challenge as NAME
+ * with MD5(our id + ID_DELTA | SECRET | our challenge), declaring the stage
+ * done.  WHY NULL: accepted; else refused for WHY.
+ */
+static void mutual(const char *name, unsigned id_delta, const char *secret, const char *why)
 {
 	struct fix f;
 	uint8_t id, c[CHAP_CHALLENGE_LEN], t[CHAP_CHALLENGE_LEN];
@@ -209,65 +224,34 @@ START_TEST(mutual_good)
 	unhex(chal_hex, t, sizeof(t));
 	ck_assert(memcmp(c, t, sizeof(c)) != 0); /* never the target's challenge back (RFC 7143 12.1.3) */
 	ck_assert_int_eq(f.c.login.chap.step, CHAP_SENT_R);
-	answer(id, "target-secret-34", c, sizeof(c), r);
-	ck_assert_int_eq(target_says(&f, true, "CHAP_N", "tgt", "CHAP_R", r, NULL), 0);
-	ck_assert_int_eq(f.c.login.chap.step, CHAP_DONE);
-	ck_assert_int_eq(f.s.fatal, 0);
+	answer((uint8_t)(id + id_delta), secret, c, sizeof(c), r);
+	int rc = target_says(&f, true, "CHAP_N", name, "CHAP_R", r, NULL);
+	if (why) {
+		refused(&f, rc, why);
+	} else {
+		ck_assert_int_eq(rc, 0);
+		ck_assert_int_eq(f.c.login.chap.step, CHAP_DONE);
+		ck_assert_int_eq(f.s.fatal, 0);
+	}
 	fix_done(&f);
 }
-END_TEST
 
-/* A bad end of mutual CHAP: EXIT_AUTH, the reason, and CHAP never done. */
-static void refused(struct fix *f, int rc, const char *why)
+/* name, id delta, secret the target answers with, the refusal (NULL: accepted) */
+static const struct {
+	const char *name;
+	unsigned id_delta;
+	const char *secret, *why;
+} mutual_cases[] = {
+	{ "tgt", 0, "target-secret-34", NULL },
+	{ "tgt", 0, "target-secret-35", "target's response is wrong" },
+	{ "tgt", 1, "target-secret-34", "target's response is wrong" }, /* our id, not another */
+	{ "tgt", 0, "alice-secret-12", "our own secret's response" },
+	{ "someone", 0, "target-secret-34", "calls itself" },
+};
+
+START_TEST(mutual_answers)
 {
-	ck_assert_int_eq(rc, EXIT_AUTH);
-	ck_assert_int_eq(f->s.fatal, EXIT_AUTH);
-	ck_assert_msg(strstr(f->s.errmsg, why), "\"%s\" lacks \"%s\"", f->s.errmsg, why);
-	ck_assert_int_ne(f->c.login.chap.step, CHAP_DONE);
-}
-
-START_TEST(mutual_wrong_response)
-{
-	struct fix f;
-	uint8_t id, c[CHAP_CHALLENGE_LEN];
-	char r[40];
-
-	fix_init(&f, "target-secret-34");
-	run_to_response(&f);
-	our_challenge(&f, &id, c);
-	answer(id, "target-secret-35", c, sizeof(c), r);
-	refused(&f, target_says(&f, true, "CHAP_N", "tgt", "CHAP_R", r, NULL), "target's response is wrong");
-	fix_done(&f);
-}
-END_TEST
-
-START_TEST(mutual_wrong_id)
-{
-	struct fix f;
-	uint8_t id, c[CHAP_CHALLENGE_LEN];
-	char r[40];
-
-	fix_init(&f, "target-secret-34");
-	run_to_response(&f);
-	our_challenge(&f, &id, c);
-	answer((uint8_t)(id + 1), "target-secret-34", c, sizeof(c), r);
-	refused(&f, target_says(&f, true, "CHAP_N", "tgt", "CHAP_R", r, NULL), "target's response is wrong");
-	fix_done(&f);
-}
-END_TEST
-
-START_TEST(mutual_own_secret)
-{
-	struct fix f;
-	uint8_t id, c[CHAP_CHALLENGE_LEN];
-	char r[40];
-
-	fix_init(&f, "target-secret-34");
-	run_to_response(&f);
-	our_challenge(&f, &id, c);
-	answer(id, "alice-secret-12", c, sizeof(c), r);
-	refused(&f, target_says(&f, true, "CHAP_N", "tgt", "CHAP_R", r, NULL), "our own secret's response");
-	fix_done(&f);
+	mutual(mutual_cases[_i].name, mutual_cases[_i].id_delta, mutual_cases[_i].secret, mutual_cases[_i].why);
 }
 END_TEST
 
@@ -278,22 +262,6 @@ START_TEST(mutual_no_proof)
 	fix_init(&f, "target-secret-34");
 	run_to_response(&f);
 	refused(&f, target_says(&f, true, NULL), "did not authenticate itself");
-	fix_done(&f);
-}
-END_TEST
-
-START_TEST(mutual_wrong_name)
-{
-	struct fix f;
-	uint8_t id, c[CHAP_CHALLENGE_LEN];
-	char r[40];
-
-	fix_init(&f, "target-secret-34");
-	f.cfg.chap_target_user = "tgt";
-	run_to_response(&f);
-	our_challenge(&f, &id, c);
-	answer(id, "target-secret-34", c, sizeof(c), r);
-	refused(&f, target_says(&f, true, "CHAP_N", "someone", "CHAP_R", r, NULL), "calls itself");
 	fix_done(&f);
 }
 END_TEST
@@ -493,12 +461,8 @@ int main(void)
 	tcase_add_test(t, md5_rfc1321);
 	tcase_add_test(t, one_way);
 	tcase_add_test(t, long_challenge);
-	tcase_add_test(t, mutual_good);
-	tcase_add_test(t, mutual_wrong_response);
-	tcase_add_test(t, mutual_wrong_id);
-	tcase_add_test(t, mutual_own_secret);
+	tcase_add_loop_test(t, mutual_answers, 0, (int)(sizeof(mutual_cases) / sizeof(mutual_cases[0])));
 	tcase_add_test(t, mutual_no_proof);
-	tcase_add_test(t, mutual_wrong_name);
 	tcase_add_test(t, reflection);
 	tcase_add_test(t, same_secret_both_ways);
 	tcase_add_test(t, target_skips_chap);
