@@ -39,18 +39,15 @@ struct mc {
 	toeless_ctx *ctx;
 };
 
+/* th_conn_open_spec's connection, with the digests kept for the Data-In we build */
 static void mc_open(struct mc *c, const char *spec, enum th_sock kind, unsigned digests)
 {
-	int sv[2];
-	memset(c, 0, sizeof(*c));
-	th_sockpair(kind, sv);
-	c->fd = sv[0];
-	c->peer = sv[1];
-	th_set_nonblock(c->fd, true);
-	c->digests = digests;
-	c->dev = th_dev_open(spec);
-	c->cq = th_cq_create(c->dev, 0);
-	c->ctx = th_ctx_create(c->dev, c->cq, c->fd, digests, 0);
+	struct th_conn t;
+	struct toeless_ctx_attr a;
+
+	th_ctx_attr_init(&a, -1, NULL, digests, 0);
+	th_conn_open_spec(&t, kind, spec, &a);
+	*c = (struct mc){ .fd = t.fd, .peer = t.peer, .digests = digests, .dev = t.dev, .cq = t.cq, .ctx = t.ctx };
 }
 
 static void mc_close(struct mc *c)

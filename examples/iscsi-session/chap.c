@@ -21,7 +21,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "iscsi_session.h"
 
@@ -138,33 +141,87 @@ void md5(const void *data, size_t len, uint8_t out[16])
 
 /* ------------------------------------------------------------------------ */
 
+/* A secret's bytes leave no copy behind: not in a stdio buffer, not in a
+ * realloc'ed line, not on the stack (explicit_bzero cannot be optimised out). */
+void chap_secret_free(char *secret)
+{
+	if (secret) {
+		explicit_bzero(secret, strlen(secret));
+		free(secret);
+	}
+}
+
+/* RFC 3720 8.2.1 / RFC 7143 9.2.1: without IPsec (we have none) a secret
+ * under 96 bits must not be used for a CHAP response; we refuse it. */
+static char *secret_checked(char *secret, char *msg, size_t msglen)
+{
+	size_t n = strlen(secret);
+
+	if (n < CHAP_SECRET_MIN || n > CHAP_SECRET_MAX) {
+		if (n == 0)
+			snprintf(msg, msglen, "the CHAP secret is empty");
+		else if (n < CHAP_SECRET_MIN)
+			snprintf(msg, msglen,
+				 "the CHAP secret is %zu bytes, RFC 3720 8.2.1 (RFC 7143 9.2.1) wants at least %u "
+				 "(96 bits) without IPsec",
+				 n, CHAP_SECRET_MIN);
+		else
+			snprintf(msg, msglen, "the CHAP secret is longer than %u bytes", CHAP_SECRET_MAX);
+		chap_secret_free(secret);
+		return NULL;
+	}
+	return secret;
+}
+
 char *chap_secret_load(const char *path, const char *env, char *msg, size_t msglen)
 {
-	char *secret = NULL;
+	/* one byte more than the longest secret and its newline: a longer
+	 * first line is seen as too long, not cut */
+	char buf[CHAP_SECRET_MAX + 3];
+	char *secret;
 
 	if (path) {
 		struct stat st;
-		FILE *f = fopen(path, "re");
-		size_t cap = 0;
+		size_t have = 0;
 		ssize_t n;
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
 
-		if (!f) {
+		if (fd < 0) {
 			snprintf(msg, msglen, "cannot open the secret file %s: %s", path, strerror(errno));
 			return NULL;
 		}
-		if (fstat(fileno(f), &st) == 0 && (st.st_mode & S_IROTH)) {
+		if (fstat(fd, &st) == 0 && (st.st_mode & S_IROTH)) {
 			snprintf(msg, msglen, "the secret file %s is readable by everyone (chmod o-r it)", path);
-			fclose(f);
+			close(fd);
 			return NULL;
 		}
-		n = getline(&secret, &cap, f);
-		fclose(f);
-		if (n < 0) {
-			free(secret);
+		while (have < sizeof(buf) - 1 && (n = read(fd, buf + have, sizeof(buf) - 1 - have)) != 0) {
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0) {
+				snprintf(msg, msglen, "cannot read the secret file %s: %s", path, strerror(errno));
+				close(fd);
+				explicit_bzero(buf, sizeof(buf));
+				return NULL;
+			}
+			have += (size_t)n;
+			if (memchr(buf, '\n', have))
+				break;
+		}
+		close(fd);
+		buf[have] = 0;
+		if (have == 0) {
 			snprintf(msg, msglen, "the secret file %s is empty", path);
 			return NULL;
 		}
-		secret[strcspn(secret, "\r\n")] = 0;
+		buf[strcspn(buf, "\r\n")] = 0;
+		if (strlen(buf) > CHAP_SECRET_MAX) {
+			explicit_bzero(buf, sizeof(buf));
+			snprintf(msg, msglen, "the CHAP secret in %s is longer than %u bytes", path, CHAP_SECRET_MAX);
+			return NULL;
+		}
+		secret = strdup(buf);
+		explicit_bzero(buf, sizeof(buf));
 	} else {
 		const char *v = env ? getenv(env) : NULL;
 		if (!v) {
@@ -172,17 +229,42 @@ char *chap_secret_load(const char *path, const char *env, char *msg, size_t msgl
 			return NULL;
 		}
 		secret = strdup(v);
-		if (!secret) {
-			snprintf(msg, msglen, "out of memory");
-			return NULL;
-		}
 	}
-	if (!*secret) {
-		free(secret);
-		snprintf(msg, msglen, "the CHAP secret is empty");
+	if (!secret) {
+		snprintf(msg, msglen, "out of memory");
 		return NULL;
 	}
-	return secret;
+	return secret_checked(secret, msg, msglen);
+}
+
+int chap_secrets_load(struct config *cfg, const char *path, const char *target_path, char **secret,
+		      char **target_secret, char *msg, size_t msglen)
+{
+	char why[256];
+
+	*secret = *target_secret = NULL;
+	if (!cfg->chap_user)
+		return 0;
+	*secret = chap_secret_load(path, "TOELESS_CHAP_SECRET", msg, msglen);
+	if (!*secret)
+		return -1;
+	cfg->chap_secret = *secret;
+	if (!target_path && !cfg->chap_target_user && !getenv("TOELESS_CHAP_TARGET_SECRET"))
+		return 0;
+	*target_secret = chap_secret_load(target_path, "TOELESS_CHAP_TARGET_SECRET", why, sizeof(why));
+	if (!*target_secret)
+		snprintf(msg, msglen, "mutual CHAP: %s", why);
+	else if (!strcmp(*target_secret, *secret))
+		snprintf(msg, msglen, "mutual CHAP: the target's secret must differ from ours (RFC 3720 8.2.1)");
+	else {
+		cfg->chap_target_secret = *target_secret;
+		return 0;
+	}
+	chap_secret_free(*secret);
+	chap_secret_free(*target_secret);
+	*secret = *target_secret = NULL;
+	cfg->chap_secret = cfg->chap_target_secret = NULL;
+	return -1;
 }
 
 static int auth_fail(struct conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -235,6 +317,16 @@ static void hex_encode(const uint8_t *p, size_t n, char *out)
 	*out = 0;
 }
 
+/* constant time: a response compare must not say how many bytes matched */
+static bool same(const uint8_t *a, const uint8_t *b, size_t n)
+{
+	uint8_t d = 0;
+
+	for (size_t i = 0; i < n; i++)
+		d |= a[i] ^ b[i];
+	return d == 0;
+}
+
 static void chap_response(uint8_t id, const char *secret, const uint8_t *chal, size_t chal_len, uint8_t out[16])
 {
 	struct md5_ctx m;
@@ -244,6 +336,40 @@ static void chap_response(uint8_t id, const char *secret, const uint8_t *chal, s
 	md5_update(&m, secret, strlen(secret));
 	md5_update(&m, chal, chal_len);
 	md5_final(&m, out);
+	explicit_bzero(&m, sizeof(m)); /* its block buffer held the secret */
+}
+
+/*
+ * The challenges we sent, process-wide: a target that sends one back as its
+ * own, on another connection or in another session of this process (the
+ * nbdkit plugin runs several), is reflecting it to have us answer our own
+ * question (RFC 7143 9.2.1: the reflection attack).
+ */
+#define CHAP_SENT_KEEP 16
+static struct {
+	pthread_mutex_t lock;
+	uint8_t c[CHAP_SENT_KEEP][CHAP_CHALLENGE_LEN];
+	unsigned n;
+} sent = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static void sent_remember(const uint8_t c[CHAP_CHALLENGE_LEN])
+{
+	pthread_mutex_lock(&sent.lock);
+	memcpy(sent.c[sent.n++ % CHAP_SENT_KEEP], c, CHAP_CHALLENGE_LEN);
+	pthread_mutex_unlock(&sent.lock);
+}
+
+static bool sent_by_us(const uint8_t *c, size_t len)
+{
+	bool hit = false;
+
+	if (len != CHAP_CHALLENGE_LEN)
+		return false; /* a challenge of another length is no reflection of ours */
+	pthread_mutex_lock(&sent.lock);
+	for (unsigned i = 0; i < sent.n && i < CHAP_SENT_KEEP; i++)
+		hit |= same(c, sent.c[i], CHAP_CHALLENGE_LEN);
+	pthread_mutex_unlock(&sent.lock);
+	return hit;
 }
 
 int chap_key(struct conn *c, const char *key, const char *value)
@@ -307,15 +433,6 @@ static int append(struct conn *c, const char *k, const char *v)
 	return 0;
 }
 
-static bool same(const uint8_t *a, const uint8_t *b, size_t n)
-{
-	uint8_t d = 0;
-
-	for (size_t i = 0; i < n; i++)
-		d |= a[i] ^ b[i];
-	return d == 0;
-}
-
 int chap_step(struct conn *c, bool target_transit, bool *transit)
 {
 	struct session *s = c->s;
@@ -344,9 +461,11 @@ int chap_step(struct conn *c, bool target_transit, bool *transit)
 					 ch->have_a ? ch->a : "(none)");
 		if (!ch->have_i || !ch->have_c || ch->c_len == 0)
 			return auth_fail(c, "the target sent no CHAP_I or CHAP_C");
-		for (unsigned i = 0; i < s->chap_nsent && i < 4; i++)
-			if (ch->c_len == CHAP_CHALLENGE_LEN && same(ch->c, s->chap_sent[i], CHAP_CHALLENGE_LEN))
-				return auth_fail(c, "the target sent back a challenge of ours (reflection)");
+		/* refused before anything is computed: no response to it ever leaves */
+		if (sent_by_us(ch->c, ch->c_len))
+			return auth_fail(c, "the target sent back a challenge of ours (reflection)");
+		if (mutual && !strcmp(cfg->chap_secret, cfg->chap_target_secret))
+			return auth_fail(c, "mutual CHAP with the same secret both ways (RFC 3720 8.2.1 forbids it)");
 		chap_response((uint8_t)ch->id, cfg->chap_secret, ch->c, ch->c_len, r);
 		hex_encode(r, 16, hex);
 		if ((rc = append(c, "CHAP_N", cfg->chap_user)) || (rc = append(c, "CHAP_R", hex)))
@@ -358,7 +477,7 @@ int chap_step(struct conn *c, bool target_transit, bool *transit)
 				    getrandom(&ch->our_id, 1, 0) != 1)
 					return auth_fail(c, "no random bytes for our challenge");
 			} while (ch->c_len == CHAP_CHALLENGE_LEN && same(ch->c, ch->our_c, CHAP_CHALLENGE_LEN));
-			memcpy(s->chap_sent[s->chap_nsent++ % 4], ch->our_c, CHAP_CHALLENGE_LEN);
+			sent_remember(ch->our_c);
 			snprintf(idv, sizeof(idv), "%u", ch->our_id);
 			hex_encode(ch->our_c, CHAP_CHALLENGE_LEN, hex);
 			if ((rc = append(c, "CHAP_I", idv)) || (rc = append(c, "CHAP_C", hex)))
@@ -374,14 +493,25 @@ int chap_step(struct conn *c, bool target_transit, bool *transit)
 		if (cfg->chap_target_user && strcmp(ch->n, cfg->chap_target_user))
 			return auth_fail(c, "mutual CHAP: the target calls itself \"%s\", expected \"%s\"", ch->n,
 					 cfg->chap_target_user);
+		/* RFC 3720 8.2.1: a response equal to the one we would give with our
+		 * own secret is a failure, whatever else holds */
+		chap_response(ch->our_id, cfg->chap_secret, ch->our_c, CHAP_CHALLENGE_LEN, r);
+		if (same(r, ch->r, 16)) {
+			explicit_bzero(r, sizeof(r));
+			return auth_fail(c, "mutual CHAP: the target answered with our own secret's response "
+					    "(reflected)");
+		}
 		chap_response(ch->our_id, cfg->chap_target_secret, ch->our_c, CHAP_CHALLENGE_LEN, r);
-		if (!same(r, ch->r, 16))
+		if (!same(r, ch->r, 16)) {
+			explicit_bzero(r, sizeof(r));
 			return auth_fail(c, "mutual CHAP: the target's response is wrong (it does not know the "
 					    "target secret we have)");
+		}
 		ch->step = CHAP_DONE;
 		break;
 	case CHAP_DONE: break;
 	}
+	explicit_bzero(r, sizeof(r));
 	ch->have_a = ch->have_i = ch->have_c = ch->have_n = ch->have_r = false;
 	return rc;
 }

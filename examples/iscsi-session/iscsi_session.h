@@ -439,10 +439,6 @@ struct session {
 	bool text_done;
 	uint32_t text_itt;
 	uint64_t text_sent_ms;
-	/* CHAP challenges we sent in this session: a target that sends one back
-	 * as its own is reflecting it (chap.c) */
-	uint8_t chap_sent[4][CHAP_CHALLENGE_LEN];
-	unsigned chap_nsent;
 
 	/* tasks */
 	struct task *tasks;
@@ -614,6 +610,21 @@ void md5_final(struct md5_ctx *m, uint8_t out[16]);
  * set.  Never from a command-line argument: those are visible in ps.
  */
 char *chap_secret_load(const char *path, const char *env, char *msg, size_t msglen);
+/* Secret lengths taken (RFC 3720 8.2.1: 96 bits at least without IPsec). */
+#define CHAP_SECRET_MIN 12
+#define CHAP_SECRET_MAX 256
+/* Wipe a secret from chap_secret_load and free it (NULL: nothing). */
+void chap_secret_free(char *secret);
+/*
+ * The programs' secret loading, one copy: with cfg->chap_user set, our secret
+ * from PATH or $TOELESS_CHAP_SECRET into *secret and cfg->chap_secret; when
+ * TARGET_PATH, cfg->chap_target_user or $TOELESS_CHAP_TARGET_SECRET asks for
+ * mutual CHAP, the target's from TARGET_PATH or $TOELESS_CHAP_TARGET_SECRET
+ * into *target_secret and cfg->chap_target_secret (it must differ from ours).
+ * 0, or -1 with msg set and nothing held.  Free both with chap_secret_free.
+ */
+int chap_secrets_load(struct config *cfg, const char *path, const char *target_path, char **secret,
+		      char **target_secret, char *msg, size_t msglen);
 /* Login, security stage: a key from the target (1: taken, 0: not CHAP's). */
 int chap_key(struct conn *c, const char *key, const char *value);
 /* After a response in the security stage: the next keys; *transit says whether

@@ -689,20 +689,9 @@ static int load_secrets(struct config *cfg)
 			return fail(EXIT_USAGE, "CHAP secrets given without --chap-user");
 		return 0;
 	}
-	chap_secret = chap_secret_load(chap_secret_file, "TOELESS_CHAP_SECRET", msg, sizeof(msg));
-	if (!chap_secret)
+	if (chap_secrets_load(cfg, chap_secret_file, chap_target_secret_file, &chap_secret, &chap_target_secret, msg,
+			      sizeof(msg)))
 		return fail(EXIT_USAGE, "%s", msg);
-	cfg->chap_secret = chap_secret;
-	if (chap_target_secret_file || getenv("TOELESS_CHAP_TARGET_SECRET") || cfg->chap_target_user) {
-		chap_target_secret =
-			chap_secret_load(chap_target_secret_file, "TOELESS_CHAP_TARGET_SECRET", msg, sizeof(msg));
-		if (!chap_target_secret)
-			return fail(EXIT_USAGE, "mutual CHAP: %s", msg);
-		if (!strcmp(chap_target_secret, chap_secret))
-			return fail(EXIT_USAGE,
-				    "mutual CHAP: the target's secret must differ from ours (RFC 7143 12.1.3)");
-		cfg->chap_target_secret = chap_target_secret;
-	}
 	return 0;
 }
 
@@ -923,7 +912,7 @@ int main(int argc, char **argv)
 	}
 	session_destroy(&s);
 	uv_loop_close(&loop);
-	free(chap_secret);
-	free(chap_target_secret);
+	chap_secret_free(chap_secret);
+	chap_secret_free(chap_target_secret);
 	return rc;
 }

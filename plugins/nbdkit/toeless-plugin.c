@@ -70,8 +70,8 @@ static void toeless_load(void)
 static void toeless_unload(void)
 {
 	free(portal_arg);
-	free(secret);
-	free(target_secret);
+	chap_secret_free(secret);
+	chap_secret_free(target_secret);
 }
 
 static int parse_uint(const char *key, const char *value, uint64_t lo, uint64_t hi, uint64_t *out)
@@ -203,8 +203,10 @@ static int toeless_config_complete(void)
 		nbdkit_error("portal= and target= are required");
 		return -1;
 	}
+	/* session_start sets the session layer's verbosity from cfg: setting
+	 * only the global here was undone there */
 	if (toeless_debug_verbose)
-		verbose = 1;
+		verbose = cfg.verbose = 1;
 	if (!cfg.chap_user) {
 		if (secret_file || target_secret_file || cfg.chap_target_user) {
 			nbdkit_error("CHAP secrets given without chap-user=");
@@ -212,19 +214,9 @@ static int toeless_config_complete(void)
 		}
 		return 0;
 	}
-	secret = chap_secret_load(secret_file, "TOELESS_CHAP_SECRET", msg, sizeof(msg));
-	if (!secret) {
+	if (chap_secrets_load(&cfg, secret_file, target_secret_file, &secret, &target_secret, msg, sizeof(msg))) {
 		nbdkit_error("%s", msg);
 		return -1;
-	}
-	cfg.chap_secret = secret;
-	if (target_secret_file || cfg.chap_target_user || getenv("TOELESS_CHAP_TARGET_SECRET")) {
-		target_secret = chap_secret_load(target_secret_file, "TOELESS_CHAP_TARGET_SECRET", msg, sizeof(msg));
-		if (!target_secret) {
-			nbdkit_error("mutual CHAP: %s", msg);
-			return -1;
-		}
-		cfg.chap_target_secret = target_secret;
 	}
 	return 0;
 }

@@ -46,71 +46,19 @@ top_builddir=${abs_top_builddir:-${top_builddir:-.}}
 top_srcdir=${abs_top_srcdir:-${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}}
 export top_builddir top_srcdir
 
-e2e_skip() { echo "e2e: SKIP: $*"; exit 77; }
-[ "$(id -u)" = 0 ] || e2e_skip "needs root to run tgtd"
-command -v tgtd >/dev/null 2>&1 || e2e_skip "tgtd not installed (apt-get install tgt)"
-command -v iscsi-perf >/dev/null 2>&1 || e2e_skip "iscsi-perf not installed (apt-get install libiscsi-bin)"
-INITIATOR=$top_builddir/examples/toeless-iscsi/toeless-iscsi
-[ -x "$INITIATOR" ] || e2e_skip "toeless-iscsi not built ($INITIATOR; needs libuv1-dev)"
-RUSAGE=$top_builddir/tests/bench/bench-rusage
-[ -x "$RUSAGE" ] || e2e_skip "tests/bench/bench-rusage not built (make bench builds it)"
-FIXTURE=$top_srcdir/tests/iscsi/fixture.sh
-[ -r "$FIXTURE" ] || e2e_skip "no tgtd fixture at $FIXTURE"
-# Run the real binaries, not libtool's wrapper scripts (a wrapper's shell
-# would be charged to the initiator's CPU time, and the target's PID must
-# be the process that serves).
-INIT_BIN=$INITIATOR
-FAST_TARGET=$top_builddir/tests/bench/fast-target
-if [ -x "$top_builddir/examples/toeless-iscsi/.libs/toeless-iscsi" ]; then
-	INIT_BIN=$top_builddir/examples/toeless-iscsi/.libs/toeless-iscsi
-fi
-if [ -x "$top_builddir/tests/bench/.libs/fast-target" ]; then
-	FAST_TARGET=$top_builddir/tests/bench/.libs/fast-target
-fi
-LD_LIBRARY_PATH=$top_builddir/.libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
-export LD_LIBRARY_PATH
-export INITIATOR
-. "$FIXTURE"
-. "$top_srcdir/tests/bench/fast-target.sh"
-trap 'ft_stop_all; cleanup' EXIT
-
-REPS=${BENCH_REPS:-7}
-[ "$REPS" -ge 5 ] 2>/dev/null || REPS=5
-if [ "${BENCH_QUICK:-0}" != 0 ]; then SECS=${BENCH_E2E_SECONDS:-1}; else SECS=${BENCH_E2E_SECONDS:-3}; fi
+BENCH_NAME=e2e
+. "$top_srcdir/tests/bench/bench-iscsi.sh"
+command -v iscsi-perf >/dev/null 2>&1 || bench_skip "iscsi-perf not installed (apt-get install libiscsi-bin)"
 BS=${BENCH_E2E_BS:-65536}
 QD=${BENCH_E2E_QD:-16}
-LUN_MIB=${BENCH_E2E_LUN_MIB:-128}
 TARGETS=${BENCH_E2E_TARGETS:-fast tgtd}
+# data digest: tgtd and fast-target take CRC32C or None, as the initiator offers
+bench_start_targets "$TARGETS" CRC32C,None any
 
-for t in $TARGETS; do
-	case $t in
-	fast)
-		[ -x "$FAST_TARGET" ] || e2e_skip "tests/bench/fast-target not built"
-		ft_start F --size "${LUN_MIB}M" --header-digest crc32c --data-digest any
-		echo "fast-target pid $FT_PID_F on 127.0.0.1:$FT_PORT_F, $FT_IQN, LUN 1 = ${LUN_MIB} MiB (pattern)"
-		;;
-	tgtd)
-		tgt_start "$LUN_MIB"
-		# real data in the LUN (tgtd reads it from the page cache)
-		head -c "$((LUN_MIB * 1048576))" /dev/urandom | dd of="$TGT_LUN_FILE" conv=notrunc bs=1M iflag=fullblock status=none ||
-			fail "cannot fill the LUN"
-		tgt_set HeaderDigest CRC32C
-		tgt_set DataDigest CRC32C,None
-		;;
-	*) fail "BENCH_E2E_TARGETS: unknown target $t (fast, tgtd)" ;;
-	esac
-done
 echo "block size $BS, queue depth $QD, $SECS s per run, $REPS repetitions, alternated; LUN ${LUN_MIB} MiB"
 echo "CPU = user + system time of the initiator process (wait4 rusage), per GiB read"
 echo
 
-# target_of T: "PID PORT IQN"
-target_of() {
-	case $1 in
-	fast) echo "$FT_PID_F $FT_PORT_F $FT_IQN" ;;
-	tgtd) echo "$TGT_PID $TGT_PORT $TGT_IQN" ;;
-	esac
-}
 # a process's CPU time so far, in clock ticks (utime + stime of all its threads)
 ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 # ... and its user part alone
@@ -123,7 +71,7 @@ HZ=$(getconf CLK_TCK)
 # to $WORK/results
 run_one() {
 	local t=$1 v=$2 rep=$3 out=$WORK/run.out ru=$WORK/run.ru mib secs iops tk0 tk1 uk0 uk1 pid port iqn
-	read -r pid port iqn <<<"$(target_of "$t")"
+	read -r pid port iqn <<<"$(bench_target_of "$t")"
 	tk0=$(ticks "$pid")
 	uk0=$(uticks "$pid")
 	case $v in
@@ -135,9 +83,7 @@ run_one() {
 			--seconds "$SECS" bench >"$out" 2>&1 || { cat "$out"; fail "$t $v run failed"; }
 		grep -q "HeaderDigest CRC32C, DataDigest $([ "$dd" = crc32c ] && echo CRC32C || echo None)" "$out" ||
 			{ cat "$out"; fail "$t $v: not the digests asked for"; }
-		# "bench read: X MiB in Y s: ..."
-		mib=$(sed -n 's/^bench read: \([0-9.]*\) MiB in \([0-9.]*\) s.*/\1/p' "$out")
-		secs=$(sed -n 's/^bench read: \([0-9.]*\) MiB in \([0-9.]*\) s.*/\2/p' "$out")
+		bench_read_rate "$out"
 		;;
 	iscsi-perf)
 		"$RUSAGE" "$ru" iscsi-perf -m "$QD" -b "$((BS / 512))" -t "$SECS" \
@@ -162,32 +108,10 @@ run_one() {
 }
 
 VARIANTS="toeless-both toeless-hdr iscsi-perf"
-RUNS=
-for t in $TARGETS; do for v in $VARIANTS; do RUNS="$RUNS $t:$v"; done; done
-set -- $RUNS
-NRUNS=$#
-: >"$WORK/results"
-for rep in $(seq 1 "$REPS"); do
-	set -- $RUNS
-	# rotate the order by rep
-	k=$(( (rep - 1) % NRUNS ))
-	order=
-	for i in $(seq 0 $((NRUNS - 1))); do
-		j=$(( (i + k) % NRUNS + 1 ))
-		eval "order=\"\$order \${$j}\""
-	done
-	for tv in $order; do
-		run_one "${tv%%:*}" "${tv#*:}" "$rep"
-	done
-	printf "  rep %d:%s\n" "$rep" "$(awk -v r="$rep" '$3 == r { printf "  %s/%s %.0f MiB/s %.3f s/GiB;", $1, $2, $4, $5 }' "$WORK/results")"
-done
+bench_alternate "$TARGETS" "$VARIANTS" 'printf "  %s/%s %.0f MiB/s %.3f s/GiB;", $1, $2, $4, $5'
 echo
 
-awk -v targets="$TARGETS" '
-function median(a, n,   i, j, t) {
-	for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j-1] > a[j]; j--) { t = a[j]; a[j] = a[j-1]; a[j-1] = t }
-	return n % 2 ? a[(n+1)/2] : (a[n/2] + a[n/2+1]) / 2
-}
+awk -v targets="$TARGETS" "$BENCH_AWK_MEDIAN"'
 # median, min and max of n values (a is sorted by median())
 function stat(a, n, name, unit,   m) {
 	m = median(a, n)

@@ -33,51 +33,13 @@ top_builddir=${abs_top_builddir:-${top_builddir:-.}}
 top_srcdir=${abs_top_srcdir:-${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}}
 export top_builddir top_srcdir
 
-wk_skip() { echo "wakeups: SKIP: $*"; exit 77; }
-[ "$(id -u)" = 0 ] || wk_skip "needs root to run tgtd"
-command -v tgtd >/dev/null 2>&1 || wk_skip "tgtd not installed"
-INITIATOR=$top_builddir/examples/toeless-iscsi/toeless-iscsi
-[ -x "$INITIATOR" ] || wk_skip "toeless-iscsi not built"
-RUSAGE=$top_builddir/tests/bench/bench-rusage
-[ -x "$RUSAGE" ] || wk_skip "tests/bench/bench-rusage not built (make bench builds it)"
-INIT_BIN=$INITIATOR
-[ -x "$top_builddir/examples/toeless-iscsi/.libs/toeless-iscsi" ] &&
-	INIT_BIN=$top_builddir/examples/toeless-iscsi/.libs/toeless-iscsi
-FAST_TARGET=$top_builddir/tests/bench/fast-target
-[ -x "$top_builddir/tests/bench/.libs/fast-target" ] && FAST_TARGET=$top_builddir/tests/bench/.libs/fast-target
-LD_LIBRARY_PATH=$top_builddir/.libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
-export LD_LIBRARY_PATH INITIATOR
-. "$top_srcdir/tests/iscsi/fixture.sh"
-. "$top_srcdir/tests/bench/fast-target.sh"
-trap 'ft_stop_all; cleanup' EXIT
-
-REPS=${BENCH_REPS:-7}
-[ "$REPS" -ge 5 ] 2>/dev/null || REPS=5
-if [ "${BENCH_QUICK:-0}" != 0 ]; then SECS=${BENCH_E2E_SECONDS:-1}; else SECS=${BENCH_E2E_SECONDS:-3}; fi
-LUN_MIB=${BENCH_E2E_LUN_MIB:-128}
+BENCH_NAME=wakeups
+. "$top_srcdir/tests/bench/bench-iscsi.sh"
 TARGETS=${BENCH_WAKEUP_TARGETS:-tgtd fast}
-for t in $TARGETS; do
-	case $t in
-	fast) ft_start F --size "${LUN_MIB}M" --header-digest crc32c --data-digest crc32c ;;
-	tgtd)
-		tgt_start "$LUN_MIB"
-		head -c "$((LUN_MIB * 1048576))" /dev/urandom |
-			dd of="$TGT_LUN_FILE" conv=notrunc bs=1M iflag=fullblock status=none || fail "cannot fill the LUN"
-		tgt_set HeaderDigest CRC32C
-		tgt_set DataDigest CRC32C
-		;;
-	*) fail "BENCH_WAKEUP_TARGETS: unknown target $t" ;;
-	esac
-done
+bench_start_targets "$TARGETS" CRC32C crc32c
 echo "64 KiB READs, queue depth 16, $SECS s per run, $REPS repetitions, alternated; LUN $LUN_MIB MiB"
 echo
 
-target_of() {
-	case $1 in
-	fast) echo "$FT_PORT_F $FT_IQN" ;;
-	tgtd) echo "$TGT_PORT $TGT_IQN" ;;
-	esac
-}
 opts_of() {
 	case $1 in
 	plain) echo "--rx-lowat no --cq-polled no" ;;
@@ -92,15 +54,14 @@ counter() { awk -v n="$1" '$1 == n { print $NF; exit }' "$2"; }
 # run_one T V REP: appends "T V REP MiB/s cpu_s_per_gib wakeups_per_pdu readv_per_pdu"
 run_one() {
 	local t=$1 v=$2 rep=$3 out=$WORK/run.out ru=$WORK/run.ru port iqn
-	read -r port iqn <<<"$(target_of "$t")"
+	read -r _ port iqn <<<"$(bench_target_of "$t")"
 	# shellcheck disable=SC2046
 	"$RUSAGE" "$ru" "$INIT_BIN" --portal "127.0.0.1:$port" --target "$iqn" --lun 1 --backend sw \
 		--header-digest crc32c --data-digest crc32c $(opts_of "$v") --stats --seconds "$SECS" bench \
 		>"$out" 2>&1 || { cat "$out"; fail "$t $v run failed"; }
 	grep -q "HeaderDigest CRC32C, DataDigest CRC32C" "$out" || { cat "$out"; fail "$t $v: digests"; }
 	local mib secs pdus wake rsc
-	mib=$(sed -n 's/^bench read: \([0-9.]*\) MiB in \([0-9.]*\) s.*/\1/p' "$out")
-	secs=$(sed -n 's/^bench read: \([0-9.]*\) MiB in \([0-9.]*\) s.*/\2/p' "$out")
+	bench_read_rate "$out"
 	pdus=$(counter pdus_rx "$out")
 	wake=$(counter rx_wakeups "$out")
 	rsc=$(counter recv_syscalls "$out")
@@ -112,29 +73,10 @@ run_one() {
 }
 
 VARIANTS="plain lowat polled both"
-RUNS=
-for t in $TARGETS; do for v in $VARIANTS; do RUNS="$RUNS $t:$v"; done; done
-set -- $RUNS
-NRUNS=$#
-: >"$WORK/results"
-for rep in $(seq 1 "$REPS"); do
-	set -- $RUNS
-	k=$(( (rep - 1) % NRUNS ))
-	order=
-	for i in $(seq 0 $((NRUNS - 1))); do
-		j=$(( (i + k) % NRUNS + 1 ))
-		eval "order=\"\$order \${$j}\""
-	done
-	for tv in $order; do run_one "${tv%%:*}" "${tv#*:}" "$rep"; done
-	printf "  rep %d:%s\n" "$rep" "$(awk -v r="$rep" '$3 == r { printf "  %s/%s %.0f MiB/s %.3f s/GiB %.2f wk/PDU;", $1, $2, $4, $5, $6 }' "$WORK/results")"
-done
+bench_alternate "$TARGETS" "$VARIANTS" 'printf "  %s/%s %.0f MiB/s %.3f s/GiB %.2f wk/PDU;", $1, $2, $4, $5, $6'
 echo
 
-awk -v targets="$TARGETS" -v variants="$VARIANTS" '
-function median(a, n,   i, j, t) {
-	for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j-1] > a[j]; j--) { t = a[j]; a[j] = a[j-1]; a[j-1] = t }
-	return n % 2 ? a[(n+1)/2] : (a[n/2] + a[n/2+1]) / 2
-}
+awk -v targets="$TARGETS" -v variants="$VARIANTS" "$BENCH_AWK_MEDIAN"'
 { key = $1 SUBSEP $2; rate[key, $3] = $4; cpu[key, $3] = $5; wk[key, $3] = $6; rs[key, $3] = $7
   if ($3 > reps) reps = $3 }
 END {

@@ -7,36 +7,11 @@
 # each, loaded by path (a name would find the built-in engine first).
 # SPDX-License-Identifier: MIT
 . "${top_srcdir:-.}/tests/conform/conform-lib.sh"
-fail() { echo "FAIL: $*"; exit 1; }
-PKG_CONFIG=${PKG_CONFIG:-pkg-config}
-CC=${CC:-cc}
-command -v "$PKG_CONFIG" >/dev/null 2>&1 || { echo "SKIP: no pkg-config"; exit 77; }
-command -v "$CC" >/dev/null 2>&1 || { echo "SKIP: no C compiler"; exit 77; }
-MAKE=${MAKE:-make}
-unset MAKEFLAGS MFLAGS MAKELEVEL
-
-DEST=$WORK/dest
-echo "== make install DESTDIR=$DEST"
-"$MAKE" -C "$top_builddir" install DESTDIR="$DEST" >"$WORK/install.log" 2>&1 || {
-	tail -30 "$WORK/install.log"
-	fail "make install"
-}
-libdir=$(PKG_CONFIG_PATH= "$PKG_CONFIG" --variable=libdir "$top_builddir/libtoeless.pc")
-prefix=$(PKG_CONFIG_PATH= "$PKG_CONFIG" --variable=prefix "$top_builddir/libtoeless.pc")
-pcdir=$DEST$libdir/pkgconfig
-PKG_CONFIG_PATH=$pcdir
-PKG_CONFIG_LIBDIR=$pcdir
-PKG_CONFIG_SYSROOT_DIR=$DEST
-export PKG_CONFIG_PATH PKG_CONFIG_LIBDIR PKG_CONFIG_SYSROOT_DIR
+. "${top_srcdir:-.}/tests/conform/scratch-install.sh"
 cflags=$("$PKG_CONFIG" --cflags libtoeless) || fail "pkg-config --cflags"
 libs=$("$PKG_CONFIG" --libs libtoeless) || fail "pkg-config --libs"
 case $cflags in *"-I$DEST"*) ;; *) fail "pkg-config does not point at the installed headers: $cflags" ;; esac
-
-LD_LIBRARY_PATH=$DEST$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
-export LD_LIBRARY_PATH
-CONFORM=$DEST$prefix/bin/toeless-conform
-INFO=$DEST$prefix/bin/toeless-info
-[ -x "$CONFORM" ] || fail "toeless-conform not installed"
+INFO=$BIN/toeless-info
 
 # Each engine's sources are copied alone into a directory of their own, so
 # nothing of the source tree (lib/, config.h) can be found by the compiler.

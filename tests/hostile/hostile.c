@@ -14,12 +14,14 @@
  * READY, READ CAPACITY(16), READ(16), NOP-Out, Logout (and, for stall-abortable,
  * Task Management requests: "function complete"), and misbehaves on
  * the first READ(16) of the first connection as the scenario says (every
- * connection with --always).  The initiator must then fail with a clear
+ * connection with --always).  The chap-* scenarios instead ask for CHAP on
+ * every connection and misbehave as mutual CHAP's peer (chap_login).  The initiator must then fail with a clear
  * error or recover (log in again and read right), never crash, hang or
  * corrupt memory.
  *
  * --report FILE is rewritten after every connection:
- *   connections N / fired N / malformed N / nop_out N / tmf N / pings_answered N
+ *   connections N / fired N / malformed N / nop_out N / tmf N / pings_answered N /
+ *   commands N / reflected_answered N
  * (fired: connections on which the scenario fired; malformed: PDUs or byte
  * sequences sent that a correct initiator must reject).
  *
@@ -85,6 +87,10 @@ enum scen {
 	S_WINDOW_CLOSED,     /* MaxCmdSN = ExpCmdSN - 1 from login on; NOPs answered, pings sent */
 	S_PING_FLOOD,        /* NOP-In pings with data, not reading until the socket blocks */
 	S_LOGIN_ENDLESS,     /* the operational stage never ends (no T bit) */
+	S_CHAP_REFLECT,      /* mutual CHAP: the initiator's challenge of connection 1 sent back
+			       to it as the target's on connection 2 */
+	S_CHAP_BAD_MUTUAL,   /* mutual CHAP: a wrong target response, with the login declared
+			       done (straight to full-feature phase) */
 	S_COUNT
 };
 
@@ -127,6 +133,8 @@ static const char *const scen_name[S_COUNT] = {
 	[S_WINDOW_CLOSED] = "window-closed",
 	[S_PING_FLOOD] = "ping-flood",
 	[S_LOGIN_ENDLESS] = "login-endless",
+	[S_CHAP_REFLECT] = "chap-reflect",
+	[S_CHAP_BAD_MUTUAL] = "chap-bad-mutual",
 };
 
 static enum scen scen = S_NONE;
@@ -136,6 +144,11 @@ static unsigned flood_n = 20000;
 static unsigned ping_flood_n = 40000, ping_data = 8192;
 static const char *report_path;
 static unsigned long n_conns, n_fired, n_malformed, n_nop_out, n_tmf, n_pings_answered;
+/* SCSI commands received (after a CHAP failure there must be none), and
+ * CHAP responses to a reflected challenge (there must be none either) */
+static unsigned long n_commands, n_reflected_answered;
+/* chap-reflect: the initiator's CHAP_I and CHAP_C of the first connection */
+static char refl_i[16], refl_c[512];
 
 static double now_s(void);
 
@@ -163,6 +176,7 @@ struct conn {
 	bool fired;
 	bool close_after_flush;
 	bool bytewise;
+	bool reflected; /* chap-reflect: this connection sent the initiator's challenge back */
 	uint32_t flood_ttt;
 	unsigned cmds, good_reads; /* ua-storm: commands and good READs on this connection */
 	double poison_at;          /* ua-storm: when to send the bad PDU (0: none due) */
@@ -268,8 +282,10 @@ static void write_report(void)
 	FILE *f = fopen(tmp, "w");
 	if (!f)
 		return;
-	fprintf(f, "connections %lu\nfired %lu\nmalformed %lu\nnop_out %lu\ntmf %lu\npings_answered %lu\n", n_conns,
-		n_fired, n_malformed, n_nop_out, n_tmf, n_pings_answered);
+	fprintf(f,
+		"connections %lu\nfired %lu\nmalformed %lu\nnop_out %lu\ntmf %lu\npings_answered %lu\ncommands %lu\n"
+		"reflected_answered %lu\n",
+		n_conns, n_fired, n_malformed, n_nop_out, n_tmf, n_pings_answered, n_commands, n_reflected_answered);
 	fclose(f);
 	rename(tmp, report_path);
 }
@@ -299,11 +315,96 @@ static void login_response(struct conn *c, const uint8_t *req, const char *text,
 	send_pdu(c, b, text, (uint32_t)len);
 }
 
+/* Append KEY=VALUE to a login response's text. */
+static void text_add(char *out, size_t cap, size_t *ol, const char *key, const char *value)
+{
+	int w = snprintf(out + *ol, cap - *ol, "%s=%s", key, value);
+	if (w > 0 && (size_t)w + 1 < cap - *ol)
+		*ol += (size_t)w + 1;
+}
+
+/*
+ * The security stage of the chap-* scenarios: a CHAP authenticator that
+ * takes any response from the initiator (one-way is not what is tested) and
+ * misbehaves as the peer of mutual CHAP.  Every connection asks for CHAP.
+ */
+static void chap_login(struct conn *c, const uint8_t *req, const uint8_t *data, uint32_t len)
+{
+	char out[1024], ic[512] = "", ii[16] = "";
+	size_t ol = 0;
+	bool auth = false, alg = false, resp = false;
+	uint8_t hdr[48];
+
+	for (size_t pos = 0; pos < len;) {
+		const char *kv = (const char *)data + pos;
+		size_t n = strnlen(kv, len - pos);
+		pos += n + 1;
+		if (!strncmp(kv, "AuthMethod=", 11))
+			auth = true;
+		else if (!strncmp(kv, "CHAP_A=", 7))
+			alg = true;
+		else if (!strncmp(kv, "CHAP_R=", 7))
+			resp = true;
+		else if (!strncmp(kv, "CHAP_C=", 7) && n - 7 < sizeof(ic))
+			snprintf(ic, sizeof(ic), "%.*s", (int)(n - 7), kv + 7);
+		else if (!strncmp(kv, "CHAP_I=", 7) && n - 7 < sizeof(ii))
+			snprintf(ii, sizeof(ii), "%.*s", (int)(n - 7), kv + 7);
+	}
+	memcpy(hdr, req, 48);
+	hdr[1] &= 0x7f; /* no transit unless said below */
+	if (auth) {
+		text_add(out, sizeof(out), &ol, "AuthMethod", "CHAP");
+		text_add(out, sizeof(out), &ol, "TargetPortalGroupTag", "1");
+	}
+	if (alg) {
+		text_add(out, sizeof(out), &ol, "CHAP_A", "5");
+		if (scen == S_CHAP_REFLECT && refl_c[0]) {
+			text_add(out, sizeof(out), &ol, "CHAP_I", refl_i);
+			text_add(out, sizeof(out), &ol, "CHAP_C", refl_c);
+			c->reflected = true;
+			malformed(c);
+		} else {
+			text_add(out, sizeof(out), &ol, "CHAP_I", "7");
+			text_add(out, sizeof(out), &ol, "CHAP_C", "0x00112233445566778899aabbccddeeff");
+		}
+	} else if (resp) {
+		if (c->reflected)
+			n_reflected_answered++;
+		if (scen == S_CHAP_REFLECT && !refl_c[0] && ic[0]) {
+			/* keep the initiator's challenge, then a "target error" so that
+			 * it connects again, to be handed its own challenge */
+			snprintf(refl_c, sizeof(refl_c), "%s", ic);
+			snprintf(refl_i, sizeof(refl_i), "%s", ii);
+			login_response(c, req, NULL, 0, false, 3, 0);
+			c->close_after_flush = true;
+			return;
+		}
+		if (scen == S_CHAP_BAD_MUTUAL && ic[0]) {
+			/* a response that proves nothing, and the login declared done */
+			text_add(out, sizeof(out), &ol, "CHAP_N", "hostile");
+			text_add(out, sizeof(out), &ol, "CHAP_R", "0x5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a");
+			hdr[1] = 0x80 | 3; /* T, CSG 0, NSG 3 */
+			malformed(c);
+			login_response(c, hdr, out, ol, true, 0, 0);
+			c->ffp = true;
+			c->statsn++;
+			return;
+		}
+		memcpy(hdr, req, 48); /* accepted: on to the stage the initiator asks for */
+	}
+	login_response(c, hdr, out, ol, false, 0, 0);
+}
+
 static void handle_login(struct conn *c, const uint8_t *req, const uint8_t *data, uint32_t len)
 {
 	char out[4096];
 	size_t ol = 0;
 	bool final = false;
+
+	if ((scen == S_CHAP_REFLECT || scen == S_CHAP_BAD_MUTUAL) && ((req[1] >> 2) & 3) == 0) {
+		chap_login(c, req, data, len);
+		return;
+	}
 
 	if (c->fire && scen == S_LOGIN_GARBAGE) {
 		uint8_t g[300];
@@ -620,6 +721,8 @@ static bool misbehave(struct conn *c, const uint8_t *cmd, const uint8_t *buf, ui
 	case S_STALL_ABORTABLE: return true; /* handle_command keeps them unanswered */
 	case S_WINDOW_CLOSED:
 	case S_LOGIN_ENDLESS:
+	case S_CHAP_REFLECT:
+	case S_CHAP_BAD_MUTUAL:
 		n_malformed--; /* counted where it happens */
 		return false;
 	case S_PING_FLOOD:
@@ -680,6 +783,7 @@ static void handle_command(struct conn *c, const uint8_t *cmd)
 	const uint8_t *cdb = cmd + 32;
 	static const uint8_t illegal[18] = { 0x70, 0, 0x05, 0, 0, 0, 0, 10, 0, 0, 0, 0, 0x20, 0 };
 
+	n_commands++;
 	if (!(cmd[0] & 0x40) && (int32_t)(cmdsn + 1 - c->exp_cmdsn) > 0)
 		c->exp_cmdsn = cmdsn + 1;
 	if (c->fire && scen == S_UA_STORM) {

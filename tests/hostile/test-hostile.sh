@@ -14,7 +14,10 @@
 # missing; a READ never answered while NOPs are (TMFs ignored, or answered);
 # a CmdSN window never opened; a flood of NOP-In pings with data while the
 # target does not read (peak RSS measured against the bound); a login that
-# never ends.  Besides the exit status: the message (per case), the time
+# never ends.  Mutual CHAP (issue 13): a target that hands the initiator
+# the challenge it sent on an earlier connection (reflection), and one that
+# answers with a wrong response while declaring the login done: exit 12, no
+# SCSI command sent, no CHAP_R for the reflected challenge.  Besides the exit status: the message (per case), the time
 # bound of the escalation (exit 11 within esc_bound_ms()), no final output
 # file and no temporary left after a failure, and, at the end, a read killed
 # with SIGKILL leaves only the temporary name.
@@ -94,6 +97,7 @@ case_args() {
 	case $1 in
 	ua-storm) echo "--block-size 4096" ;; # 64 commands: 64 connections, one READ each
 	stall-ping|stall-abortable|window-closed) echo "--command-timeout $CMD_TIMEOUT --stats" ;;
+	chap-*) echo "--chap-user alice --chap-target-user hostile" ;;
 	ping-flood) echo "--stats" ;;
 	esac
 }
@@ -103,6 +107,7 @@ once_exit() {
 	case $1 in
 	login-reject|login-endless) echo 4 ;;
 	underflow-nodata|underflow-tail) echo 8 ;;
+	chap-*) echo 12 ;;
 	*) echo ok ;;
 	esac
 }
@@ -117,6 +122,8 @@ fail_message() {
 	window-closed) echo "kept the CmdSN window closed for $CMD_TIMEOUT s .* on a new connection too; giving up" ;;
 	login-endless) echo "negotiation did not finish within 16 exchanges \(the limit\)" ;;
 	unknown-opcode) echo "unexpected vendor-specific initiator PDU \(opcode 0x1c\)" ;;
+	chap-reflect) echo "the target sent back a challenge of ours \(reflection\)" ;;
+	chap-bad-mutual) echo "mutual CHAP: the target's response is wrong" ;;
 	*) echo . ;;
 	esac
 }
@@ -132,6 +139,7 @@ always_exit() {
 	hdr-digest|data-digest) echo 7 ;;
 	login-reject|login-endless) echo 4 ;;
 	underflow-nodata|underflow-tail) echo 8 ;;
+	chap-*) echo 12 ;;
 	stall-ping|stall-abortable|window-closed) echo 11 ;;
 	*) echo 9 ;;
 	esac
@@ -157,8 +165,11 @@ run_case() {
 	if [ "$MEASURE_RSS" = 1 ] && { [ "$name" = ping-flood ] || [ "$name" = none ]; }; then
 		tcmd=(/usr/bin/time -f %M -o "$WORK/hwm")
 	fi
+	# the chap-* cases log in with mutual CHAP, secrets from the environment
+	local cenv=()
+	[[ $name == chap-* ]] && cenv=(env TOELESS_CHAP_SECRET=alice-secret-12 TOELESS_CHAP_TARGET_SECRET=hostile-secret-34)
 	# shellcheck disable=SC2046
-	timeout -k 10 $LIMIT "${tcmd[@]}" "${ICMD[@]}" --portal "127.0.0.1:$(cat "$WORK/port")" \
+	timeout -k 10 $LIMIT "${cenv[@]}" "${tcmd[@]}" "${ICMD[@]}" --portal "127.0.0.1:$(cat "$WORK/port")" \
 		--target iqn.2024-01.org.toeless:hostile --lun 0 --header-digest crc32c --data-digest crc32c \
 		--timeout $TIMEOUT --retries $RETRIES --length $LEN $(case_args "$name") read "$WORK/out" \
 		>"$WORK/stdout" 2>"$WORK/stderr"
@@ -215,6 +226,13 @@ run_case() {
 		stall-ping/*)
 			[ "$(report tmf)" -ge 2 ] || why="$(report tmf) TMF requests, expected ABORT TASK and LUN RESET"
 			[ "$(report connections)" = 2 ] || why="$(report connections) connections, expected 2"
+			;;
+		chap-*/*)
+			# never past the security stage: no SCSI command, no answer to a reflected challenge
+			[ "$(report commands)" = 0 ] || why="$(report commands) SCSI commands after a failed CHAP"
+			[ "$(report reflected_answered)" = 0 ] || why="answered its own challenge sent back to it"
+			[ "$name" = chap-reflect ] && [ "$(report connections)" != 2 ] &&
+				why="$(report connections) connections, expected 2 (the reflection is on the second)"
 			;;
 		ping-flood/*)
 			[ "$(report pings_answered)" -ge "$PING_FLOOD" ] || why="$(report pings_answered) of $PING_FLOOD pings answered"

@@ -177,7 +177,8 @@ plugin_start() {
 	shift
 	NBD_SOCK=$WORK/$name.sock
 	rm -f "$NBD_SOCK"
-	nbdkit -f -v -U "$NBD_SOCK" "$PLUGIN" "$@" 2>"$WORK/$name.log" &
+	# shellcheck disable=SC2086 # NBDKIT_FLAGS: more nbdkit options, e.g. -D toeless.verbose=1
+	nbdkit -f -v ${NBDKIT_FLAGS:-} -U "$NBD_SOCK" "$PLUGIN" "$@" 2>"$WORK/$name.log" &
 	NBD_PID=$!
 	BG_PIDS="$BG_PIDS $NBD_PID"
 	for i in $(seq 100); do
