@@ -29,6 +29,8 @@
 static int ctl_listen_fd = -1;
 static uv_poll_t ctl_listen_poll;
 static char ctl_path[108];
+static dev_t ctl_dev;
+static ino_t ctl_ino;
 
 void dv_stat_add(size_t field_off, uint64_t n, struct dv_att *a)
 {
@@ -908,6 +910,11 @@ int dv_control_start(const char *path)
 	umask(old);
 	if (brc != 0 || listen(ctl_listen_fd, 16) != 0)
 		return -errno;
+	struct stat st;
+	if (stat(path, &st) == 0) {
+		ctl_dev = st.st_dev;
+		ctl_ino = st.st_ino;
+	}
 	uv_poll_init(dv.loop, &ctl_listen_poll, ctl_listen_fd);
 	uv_poll_start(&ctl_listen_poll, UV_READABLE, on_ctl_listen);
 	return 0;
@@ -917,7 +924,11 @@ void dv_control_stop(void)
 {
 	if (ctl_listen_fd >= 0) {
 		uv_poll_stop(&ctl_listen_poll);
-		unlink(ctl_path);
+		/* only our own socket: a device started after us at the same
+		 * path (while we were slow to exit) keeps its one */
+		struct stat st;
+		if (stat(ctl_path, &st) == 0 && st.st_dev == ctl_dev && st.st_ino == ctl_ino)
+			unlink(ctl_path);
 	}
 	while (dv.atts)
 		att_destroy(dv.atts);

@@ -75,7 +75,39 @@ static void hdr_reset(struct dv_conn *c)
 static struct hwif_rqe *rec_at(struct dv_conn *c)
 {
 	struct dv_ctx *x = c->ctx;
+	if (c->rec_delayed)
+		return &c->rec_late;
 	return &x->rq[c->rec_idx & (x->att->rq_n - 1)];
+}
+
+/* Fault delay-records: the record is built aside and published MS ms after
+ * it is final, long after the host read the PDU (in software: it found no
+ * record).  Placement goes on as for any record, as a NIC's payload DMA
+ * would; the late record is stale when it comes and the host must ignore
+ * it. */
+static bool rec_delay(struct dv_conn *c)
+{
+	const struct dv_faults *f = &dv.o.f;
+	if (!f->delay_records_every || ++c->n_delay % f->delay_records_every)
+		return false;
+	c->rec_delayed = true;
+	DV_STAT(c->ctx->att, faults_injected, 1);
+	return true;
+}
+
+static void rec_delay_queue(struct dv_conn *c)
+{
+	struct dv_delayed *d = malloc(sizeof(*d));
+	c->rec_delayed = false;
+	if (!d)
+		return; /* a record lost: always correct */
+	d->next = NULL;
+	d->ctx = c->ctx;
+	d->due_ms = dv_now_ms() + dv.o.f.delay_ms;
+	d->rec = c->rec_late;
+	*dv.delayed_tail = d;
+	dv.delayed_tail = &d->next;
+	dv_tick_need();
 }
 
 static bool rec_open(struct dv_conn *c, uint8_t hdr_digest)
@@ -94,7 +126,7 @@ static bool rec_open(struct dv_conn *c, uint8_t hdr_digest)
 		DV_STAT(x->att, faults_injected, 1);
 		return false;
 	}
-	struct hwif_rqe *r = &x->rq[x->rq_tail & (x->att->rq_n - 1)];
+	struct hwif_rqe *r = rec_delay(c) ? &c->rec_late : &x->rq[x->rq_tail & (x->att->rq_n - 1)];
 	memset(r, 0, sizeof(*r));
 	r->stream_pos = hpos(c, c->pdu_off);
 	r->itt = c->itt;
@@ -103,10 +135,12 @@ static bool rec_open(struct dv_conn *c, uint8_t hdr_digest)
 	r->hdr_digest = hdr_digest;
 	r->data_digest = c->dsl && dd_len(x) ? HWIF_DIGEST_UNCHECKED : HWIF_DIGEST_NONE;
 	r->seq = seq_of(c, c->pdu_off);
+	c->rec_open = true;
+	if (c->rec_delayed)
+		return true;
 	c->rec_idx = x->rq_tail;
 	HWIF_STORE(&x->blk->rq_tail, ++x->rq_tail);
 	DV_STAT(x->att, records, 1);
-	c->rec_open = true;
 	return true;
 }
 
@@ -125,6 +159,10 @@ static void rec_final(struct dv_conn *c, uint8_t data_digest, uint8_t flags)
 	HWIF_STORE(&r->bytes_placed, c->placed);
 	HWIF_STORE(&r->flags, (uint8_t)(r->flags | flags | HWIF_REC_F_FINAL));
 	c->rec_open = false;
+	if (c->rec_delayed) {
+		rec_delay_queue(c);
+		return;
+	}
 	dv_ctx_irq(c->ctx);
 }
 
@@ -464,7 +502,7 @@ int dv_track_bind(struct dv_conn *c, struct dv_ctx *x)
 	c->ctx = x;
 	c->nxt_off = x->blk->wire_off;
 	c->nxt = seq_of(c, c->nxt_off);
-	c->rec_open = c->placing = c->confirm_pending = false;
+	c->rec_open = c->placing = c->confirm_pending = c->rec_delayed = false;
 	c->n_requests = c->segs = 0;
 	hdr_reset(c);
 	if (c->nxt == c->tgt_max) {
