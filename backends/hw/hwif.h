@@ -355,8 +355,8 @@ static inline void hwif_layout_compute(struct hwif_layout *l, uint32_t max_conte
  * $XDG_RUNTIME_DIR/toeless/, else /run/toeless/ for root, else
  * /tmp/toeless-UID/.  The device creates that directory, mode 0700. */
 #define HWIF_DEFAULT_SOCK "device.sock"
-#define HWIF_DEFAULT_HELP                                                                 \
-	"$" HWIF_PATH_ENV ", else $XDG_RUNTIME_DIR/toeless/" HWIF_DEFAULT_SOCK ", else " \
+#define HWIF_DEFAULT_HELP                                                                                              \
+	"$" HWIF_PATH_ENV ", else $XDG_RUNTIME_DIR/toeless/" HWIF_DEFAULT_SOCK ", else "                               \
 	"/run/toeless/" HWIF_DEFAULT_SOCK " for root, else /tmp/toeless-UID/" HWIF_DEFAULT_SOCK
 
 /* The default path for user uid into buf (n bytes): 0, or -ENAMETOOLONG. */

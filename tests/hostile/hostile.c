@@ -168,7 +168,7 @@ struct conn {
 	bool fire; /* the scenario fires on this connection */
 	bool fired;
 	bool close_after_flush;
-	bool half_close;   /* answer-close: FIN (shutdown) rather than close(), which with
+	bool half_close;    /* answer-close: FIN (shutdown) rather than close(), which with
 			    * unread input would send a reset and make the peer's kernel
 			    * discard what it holds; then input is read and dropped */
 	double half_closed; /* when the FIN went */

@@ -192,6 +192,24 @@ void dv_stat_add(size_t field_off, uint64_t n, struct dv_att *a);
 extern const uint64_t dv_model_features;
 extern const char dv_model_name[];
 
+/* Digest bytes after the header / the data segment of a context's PDUs. */
+static inline uint32_t dv_hd_len(const struct dv_ctx *x)
+{
+	return (x->flags & HWIF_CTX_HDR_DIGEST) ? 4 : 0;
+}
+
+static inline uint32_t dv_dd_len(const struct dv_ctx *x)
+{
+	return (x->flags & HWIF_CTX_DATA_DIGEST) ? 4 : 0;
+}
+
+/* The host's stream position of a model's stream offset off (both models
+ * count from where the context's stream starts). */
+static inline uint64_t dv_host_pos(const struct dv_ctx *x, uint64_t off)
+{
+	return off + x->pos_base;
+}
+
 /* common.c */
 int dv_fault_parse(struct dv_faults *f, const char *s);
 void dv_print_stats(void);

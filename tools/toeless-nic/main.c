@@ -108,18 +108,19 @@ static int wire_fault(struct nic_wire_faults *f, const char *s)
 
 static void usage(FILE *out)
 {
-	fprintf(out, "usage: toeless-nic --host-ns NS --target-ns NS [options]\n"
-		     "  -H, --host-ns NS        network namespace of the initiator (name or path)\n"
-		     "  -T, --target-ns NS      network namespace of the target\n"
-		     "      --host-tun NAME     TUN device there (default tlnic0)\n"
-		     "      --target-tun NAME   TUN device there (default tlnic1)\n"
-		     "  -r, --ready FILE        write the pid there once the devices and the socket are up\n"
-		     "  -s, --seed N            seed of the wire faults (default 1)\n"
-		     "  -w, --wire NAME=VALUE   wire fault on target->host data segments, per mille; repeatable:\n"
-		     "        drop, reorder, dup, delay=P[:MS], split-hdr, corrupt-data, corrupt-hdr,\n"
-		     "        bad-guess=EVERY (every EVERY-th resync request names a wrong position),\n"
-		     "        tx-drop (host->target data segments of an added connection, after digest insertion),\n"
-		     "        tx-skip (transmit records whose digests are not inserted: the target must refuse them)\n");
+	fprintf(out,
+		"usage: toeless-nic --host-ns NS --target-ns NS [options]\n"
+		"  -H, --host-ns NS        network namespace of the initiator (name or path)\n"
+		"  -T, --target-ns NS      network namespace of the target\n"
+		"      --host-tun NAME     TUN device there (default tlnic0)\n"
+		"      --target-tun NAME   TUN device there (default tlnic1)\n"
+		"  -r, --ready FILE        write the pid there once the devices and the socket are up\n"
+		"  -s, --seed N            seed of the wire faults (default 1)\n"
+		"  -w, --wire NAME=VALUE   wire fault on target->host data segments, per mille; repeatable:\n"
+		"        drop, reorder, dup, delay=P[:MS], split-hdr, corrupt-data, corrupt-hdr,\n"
+		"        bad-guess=EVERY (every EVERY-th resync request names a wrong position),\n"
+		"        tx-drop (host->target data segments of an added connection, after digest insertion),\n"
+		"        tx-skip (transmit records whose digests are not inserted: the target must refuse them)\n");
 	dv_common_usage(out);
 }
 

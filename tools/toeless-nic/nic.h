@@ -104,7 +104,7 @@ struct dv_conn {
 	bool rec_delayed; /* fault delay-records: the record is rec_late, published late */
 	struct hwif_rqe rec_late;
 	uint64_t n_delay;
-	bool placing;     /* in-order payload is being placed */
+	bool placing; /* in-order payload is being placed */
 	uint32_t itt, gen;
 	uint64_t boff;
 	uint32_t placed;      /* contiguous prefix placed */
