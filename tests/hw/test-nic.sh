@@ -153,7 +153,10 @@ die() {
 		echo $? >"$D/rc"
 	) &
 	local job=$!
-	sleep 0.3
+	# the kill lands in the read: after the host added its connection
+	# (a loaded machine may take a while to get there), data flowing
+	for _ in $(seq 200); do grep -q "context added" "$D/nic.log" && break; [ -e "$D/rc" ] && break; sleep 0.05; done
+	sleep 0.1
 	DALIVE=no
 	[ -e "$D/rc" ] || DALIVE=yes
 	kill -9 "$(cat "$D/nic.pid")"
