@@ -30,6 +30,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -173,6 +174,45 @@ static void maybe_allow_device_writes(struct hw_dev *d)
 				    "hw: PR_SET_PTRACER: %s; the device may not reach memory", strerror(errno));
 }
 
+/* Refuse a socket in a directory where another user could have put it or
+ * could swap it (doc/device-interface.md, "Trust"): the directory must be
+ * ours or root's and writable by nobody else unless sticky, and the socket
+ * itself ours or root's.  A check before connect() can race with a change
+ * of the directory; SO_PEERCRED after connect() is the one that cannot. */
+static int check_socket_place(struct hw_dev *d, const char *path)
+{
+	char dir[sizeof(d->path)];
+	struct stat st;
+	uid_t me = geteuid();
+	const char *slash = strrchr(path, '/');
+	if (!slash)
+		snprintf(dir, sizeof(dir), ".");
+	else if (slash == path)
+		snprintf(dir, sizeof(dir), "/");
+	else
+		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
+	if (lstat(path, &st) != 0)
+		return errno == ENOENT ? -ENODEV : -errno;
+	if (!S_ISSOCK(st.st_mode))
+		return -ENODEV;
+	if (st.st_uid != me && st.st_uid != 0) {
+		toeless_backend_log(d->tdev, TOELESS_LOG_ERR,
+				    "hw: %s belongs to uid %u, not to this user or root: not attached", path,
+				    (unsigned)st.st_uid);
+		return -EPERM;
+	}
+	if (stat(dir, &st) != 0)
+		return -errno;
+	if (!hwif_dir_trusted(&st, me)) {
+		toeless_backend_log(d->tdev, TOELESS_LOG_ERR,
+				    "hw: %s is in %s (uid %u, mode %04o): a directory another user may write"
+				    " or own; not attached",
+				    path, dir, (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777));
+		return -EPERM;
+	}
+	return 0;
+}
+
 int hw_attach(struct hw_dev *d, const char *path)
 {
 	struct sockaddr_un sa;
@@ -182,6 +222,8 @@ int hw_attach(struct hw_dev *d, const char *path)
 	if (strlen(path) >= sizeof(sa.sun_path))
 		return -ENAMETOOLONG;
 	snprintf(d->path, sizeof(d->path), "%s", path);
+	if ((rc = check_socket_place(d, path)))
+		return rc;
 	memset(&sa, 0, sizeof(sa));
 	sa.sun_family = AF_UNIX;
 	memcpy(sa.sun_path, path, strlen(path));

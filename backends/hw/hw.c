@@ -3,7 +3,8 @@
  * (doc/device-interface.md, backends/hw/hwif.h).
  *
  * Spec "hw" attaches to the device whose control socket is named by
- * $TOELESS_HW_DEVICE or HWIF_DEFAULT_PATH; "hw:PATH" names it.  With no
+ * $TOELESS_HW_DEVICE or hwif_default_path() (a directory of this user's
+ * own); "hw:PATH" names it.  With no
  * device there, open fails with -ENODEV (so "auto" goes on to "sw").
  *
  * The receive fast path costs no system call: for each PDU the core reads,
@@ -47,8 +48,12 @@
 static int hw_open(toeless_device *tdev, const char *args, void **dev_priv)
 {
 	const char *path = args && *args ? args : getenv(HWIF_PATH_ENV);
-	if (!path || !*path)
-		path = HWIF_DEFAULT_PATH;
+	char defpath[256];
+	if (!path || !*path) {
+		if (hwif_default_path(defpath, sizeof(defpath), geteuid()))
+			return -ENODEV;
+		path = defpath;
+	}
 	struct hw_dev *d = calloc(1, sizeof(*d));
 	if (!d)
 		return -ENOMEM;

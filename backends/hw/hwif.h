@@ -23,8 +23,14 @@
 #ifndef TOELESS_HWIF_H
 #define TOELESS_HWIF_H
 
+#include <errno.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/types.h>
 
 #define HWIF_MAGIC         0x46495754u /* "TWIF" */
 #define HWIF_VERSION_MAJOR 1           /* incompatible changes */
@@ -339,9 +345,45 @@ static inline void hwif_layout_compute(struct hwif_layout *l, uint32_t max_conte
 #define HWIF_LOAD(p)     __atomic_load_n((p), __ATOMIC_ACQUIRE)
 #define HWIF_STORE(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
 
-/* Default path of a device's control socket ("hw" with no argument). */
-#define HWIF_DEFAULT_PATH "/tmp/toeless-devsim.sock"
 /* Environment variable naming the control socket for "hw". */
 #define HWIF_PATH_ENV "TOELESS_HW_DEVICE"
+
+/* ---- where the control socket lives (doc/device-interface.md, "Trust") ---- */
+
+/* The default control socket ("hw" with no argument and no $TOELESS_HW_DEVICE,
+ * a device without --control) sits in a directory only its user can use:
+ * $XDG_RUNTIME_DIR/toeless/, else /run/toeless/ for root, else
+ * /tmp/toeless-UID/.  The device creates that directory, mode 0700. */
+#define HWIF_DEFAULT_SOCK "device.sock"
+#define HWIF_DEFAULT_HELP                                                                                              \
+	"$" HWIF_PATH_ENV ", else $XDG_RUNTIME_DIR/toeless/" HWIF_DEFAULT_SOCK ", else "                               \
+	"/run/toeless/" HWIF_DEFAULT_SOCK " for root, else /tmp/toeless-UID/" HWIF_DEFAULT_SOCK
+
+/* The default path for user uid into buf (n bytes): 0, or -ENAMETOOLONG. */
+static inline int hwif_default_path(char *buf, size_t n, uid_t uid)
+{
+	const char *xdg = getenv("XDG_RUNTIME_DIR");
+	int k;
+	if (xdg && xdg[0] == '/') /* a relative one is ignored, as the XDG spec says */
+		k = snprintf(buf, n, "%s/toeless/" HWIF_DEFAULT_SOCK, xdg);
+	else if (uid == 0)
+		k = snprintf(buf, n, "/run/toeless/" HWIF_DEFAULT_SOCK);
+	else
+		k = snprintf(buf, n, "/tmp/toeless-%u/" HWIF_DEFAULT_SOCK, (unsigned)uid);
+	return k < 0 || (size_t)k >= n ? -ENAMETOOLONG : 0;
+}
+
+/* May user uid trust a control socket in the directory st describes?  The
+ * directory must belong to uid or root, and nobody else may put or rename
+ * entries in it: not writable by group or others, unless sticky (like
+ * /tmp, where only an entry's owner may remove or rename it). */
+static inline bool hwif_dir_trusted(const struct stat *st, uid_t uid)
+{
+	if (!S_ISDIR(st->st_mode))
+		return false;
+	if (st->st_uid != uid && st->st_uid != 0)
+		return false;
+	return !(st->st_mode & (S_IWGRP | S_IWOTH)) || (st->st_mode & S_ISVTX);
+}
 
 #endif /* TOELESS_HWIF_H */

@@ -1080,8 +1080,21 @@ static void conn_read(struct conn *c)
 			conn_fail(c, EXIT_CONN, "Data-In for ITT 0x%08x at offset %u: %s", pdu.itt,
 				  get_be32(pdu.bhs + 40), toeless_strerror(rc));
 			return;
-		case -EPIPE: conn_fail(c, EXIT_CONN, "the target closed the connection"); return;
-		default: conn_fail(c, EXIT_CONN, "receive failed: %s", toeless_strerror(rc)); return;
+		case -EPIPE:
+		default:
+			/* What was received in full before the end counts: a target
+			 * that answers and closes at once leaves the completions of
+			 * its answers in the CQ, and failing the connection first
+			 * would send those commands again (and, when every connection
+			 * ends that way, never finish). */
+			session_drain_cq(s);
+			if (c->state == CONN_DEAD)
+				return;
+			if (rc == -EPIPE)
+				conn_fail(c, EXIT_CONN, "the target closed the connection");
+			else
+				conn_fail(c, EXIT_CONN, "receive failed: %s", toeless_strerror(rc));
+			return;
 		}
 	}
 }
@@ -1129,6 +1142,14 @@ static void conn_connected(struct conn *c)
 		conn_fail(c, EXIT_LOGIN, "cannot build the login request");
 }
 
+/* The socket's pending error (SO_ERROR), 0 when none; reading it clears it. */
+static int sock_error(int fd)
+{
+	int err = 0;
+	socklen_t len = sizeof(err);
+	return getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 ? err : 0;
+}
+
 static void on_socket(uv_poll_t *h, int status, int events)
 {
 	struct conn *c = h->data;
@@ -1139,8 +1160,12 @@ static void on_socket(uv_poll_t *h, int status, int events)
 	if (status < 0) {
 		if (c->state == CONN_CONNECTING)
 			conn_connected(c); /* SO_ERROR says why */
-		else
-			conn_fail(c, EXIT_CONN, "socket error: %s", uv_strerror(status));
+		else {
+			/* libuv says EBADF for any POLLERR; the socket knows why
+			 * (a reset from the target, most often) */
+			int err = status == UV_EBADF ? sock_error(c->fd) : 0;
+			conn_fail(c, EXIT_CONN, "socket error: %s", err ? strerror(err) : uv_strerror(status));
+		}
 		return;
 	}
 	if (c->state == CONN_CONNECTING) {

@@ -25,6 +25,9 @@
  * (fired: connections on which the scenario fired; malformed: PDUs or byte
  * sequences sent that a correct initiator must reject).
  *
+ * --address A listens there instead of 127.0.0.1 (tests/hw/test-nic-hostile.sh
+ * runs it in the target's network namespace of the wire NIC).
+ *
  * One thread, poll(); one connection at a time (a reconnecting initiator
  * waits in the listen backlog until the old connection ends).  It exits
  * after --idle seconds (default 60) without a connection.  Test code, not
@@ -91,6 +94,8 @@ enum scen {
 			       to it as the target's on connection 2 */
 	S_CHAP_BAD_MUTUAL,   /* mutual CHAP: a wrong target response, with the login declared
 			       done (straight to full-feature phase) */
+	S_ANSWER_CLOSE,      /* the READ answered in full (GOOD), then the connection closed at
+			       once, with whatever else the initiator sent unanswered */
 	S_COUNT
 };
 
@@ -135,6 +140,7 @@ static const char *const scen_name[S_COUNT] = {
 	[S_LOGIN_ENDLESS] = "login-endless",
 	[S_CHAP_REFLECT] = "chap-reflect",
 	[S_CHAP_BAD_MUTUAL] = "chap-bad-mutual",
+	[S_ANSWER_CLOSE] = "answer-close",
 };
 
 static enum scen scen = S_NONE;
@@ -175,6 +181,10 @@ struct conn {
 	bool fire; /* the scenario fires on this connection */
 	bool fired;
 	bool close_after_flush;
+	bool half_close;    /* answer-close: FIN (shutdown) rather than close(), which with
+			    * unread input would send a reset and make the peer's kernel
+			    * discard what it holds; then input is read and dropped */
+	double half_closed; /* when the FIN went */
 	bool bytewise;
 	bool reflected; /* chap-reflect: this connection sent the initiator's challenge back */
 	uint32_t flood_ttt;
@@ -650,6 +660,12 @@ static bool misbehave(struct conn *c, const uint8_t *cmd, const uint8_t *buf, ui
 	case S_BYTEWISE:
 		n_malformed--; /* not malformed: only slow */
 		return false;
+	case S_ANSWER_CLOSE:
+		n_malformed--; /* not malformed: an answer, then a close the initiator must survive */
+		data_in_all(c, itt, buf, len, chunk, 0);
+		c->close_after_flush = true;
+		c->half_close = true;
+		return true;
 	case S_NOP_FLOOD: nop_flood(c); return false;
 	case S_REJECT: {
 		bhs_init(b, 0x3f, 0x80, 0xffffffffu);
@@ -976,6 +992,10 @@ static void serve(int fd)
 			ssize_t r = read(fd, c.in + c.in_len, c.in_cap - c.in_len);
 			if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR))
 				break; /* the initiator went away */
+			if (r > 0 && c.half_closed) {
+				c.in_len = 0; /* after our FIN: read and dropped */
+				r = 0;
+			}
 			if (r > 0) {
 				c.in_len += (size_t)r;
 				parse_in(&c);
@@ -995,8 +1015,16 @@ static void serve(int fd)
 			if (c.out_off == c.out_len)
 				c.out_off = c.out_len = 0;
 		}
-		if (c.close_after_flush && c.out_off == c.out_len)
-			break;
+		if (c.close_after_flush && c.out_off == c.out_len) {
+			if (!c.half_close)
+				break;
+			if (!c.half_closed) {
+				shutdown(fd, SHUT_WR);
+				c.half_closed = now_s();
+			} else if (now_s() - c.half_closed > 10) {
+				break; /* the initiator never closed its side */
+			}
+		}
 	}
 	close(fd);
 	free(c.in);
@@ -1007,7 +1035,7 @@ static void serve(int fd)
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: hostile --port-file FILE --scenario NAME [--always] [--blocks N] [--report FILE]\n"
-		   "               [--idle SECONDS] [--flood N] [--ping-flood N] [--ping-data BYTES]\n"
+		   "               [--address A] [--idle SECONDS] [--flood N] [--ping-flood N] [--ping-data BYTES]\n"
 		   "       hostile --dump FILE [--blocks N]\n"
 		   "       hostile --list\n");
 }
@@ -1026,10 +1054,11 @@ int main(int argc, char **argv)
 		{ "ping-flood", required_argument, NULL, 'P' },
 		{ "ping-data", required_argument, NULL, 'D' },
 		{ "list", no_argument, NULL, 'l' },
+		{ "address", required_argument, NULL, 'A' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *port_file = NULL, *dump = NULL;
+	const char *port_file = NULL, *dump = NULL, *address = "127.0.0.1";
 	double idle = 60;
 	int o;
 
@@ -1052,6 +1081,7 @@ int main(int argc, char **argv)
 		case 'P': ping_flood_n = (unsigned)strtoul(optarg, NULL, 0); break;
 		case 'D': ping_data = (unsigned)strtoul(optarg, NULL, 0); break;
 		case 'd': dump = optarg; break;
+		case 'A': address = optarg; break;
 		case 'l':
 			for (int i = 0; i < S_COUNT; i++)
 				printf("%s\n", scen_name[i]);
@@ -1080,8 +1110,12 @@ int main(int argc, char **argv)
 	}
 	signal(SIGPIPE, SIG_IGN);
 
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct sockaddr_in a = { .sin_family = AF_INET };
 	socklen_t al = sizeof(a);
+	if (inet_pton(AF_INET, address, &a.sin_addr) != 1) {
+		fprintf(stderr, "hostile: bad --address \"%s\" (IPv4)\n", address);
+		return 2;
+	}
 	int one = 1;
 	int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));

@@ -11,6 +11,10 @@
 #    (data exact; gaps make the NIC ask for resync, confirmed and counted),
 #    wrong resync guesses (denied by the host, counted), corrupted payload
 #    and header bytes with the TCP checksum fixed (caught by the digests)
+#  - device faults on the NIC (lose-sync, drop-records, delay-records,
+#    reset-after): data exact, the host takes over what the NIC did not
+#    do (counted); process death: kill -9 of the NIC mid-read, restarted
+#    (the read finishes in software, exact) or not (the read fails)
 #  - transmit digests: hw writes at queue depth 1 and 32 with the NIC
 #    inserting both digests (host tx_digests_offloaded, NIC "inserted",
 #    no miss; tgtd drops a connection on a bad digest, so an exact backing
@@ -105,6 +109,78 @@ rc=$?
 [ "$(nicstat "corrupt-hdr")" -gt 0 ] || fail "corrupt-hdr: nothing corrupted"
 [ "$rc" != 0 ] || fail "corrupt-hdr: a corrupted header went unnoticed"
 echo "ok: corrupt-hdr: caught (exit $rc)"
+
+# device faults (--fault, as the relay model has them) on the wire NIC: the
+# data stays exact and the host counts the work it took over
+# devfault NAME FAULT: a hw read at queue depth 8 through a NIC with FAULT
+devfault() {
+	"$NETNS" nic "$D" --fault "$2" || fail "$1: nic start"
+	ti --backend "hw:$NIC_CTL" --queue-depth 8 --offset 0 --length $LEN --stats read "$D/back" >"$D/stats" 2>&1
+	FRC=$?
+	"$NETNS" nic-stop "$D"
+	[ "$FRC" = 0 ] || { cat "$D/stats"; fail "$1: read failed"; }
+	cmp -s "$D/pat" "$D/back" || fail "$1: data differs"
+	DEVFAULTS=$(grep -o "faults [0-9]*" "$D/nic.log" | head -1 | awk '{print $2}')
+	echo "ok: $1: exact; NIC faults $DEVFAULTS, engine $(counter bytes_placed_engine "$D/stats") B," \
+		"sw $(counter bytes_placed_sw "$D/stats") B, fallback PDUs $(counter sw_fallback_pdus "$D/stats")," \
+		"resyncs $(counter resyncs "$D/stats")"
+}
+devfault lose-sync lose-sync=10:2
+[ "$(nicstat "resync req")" -gt 0 ] && [ "$(counter resyncs "$D/stats")" -gt 0 ] || fail "lose-sync: no resync"
+devfault drop-records drop-records=4
+[ "$DEVFAULTS" -gt 0 ] && [ "$(counter sw_fallback_pdus "$D/stats")" -gt 0 ] || fail "drop-records: nothing taken in software"
+# a late record is stale when it comes: the host read that PDU itself
+devfault delay-records delay-records=5:20
+[ "$DEVFAULTS" -gt 0 ] && [ "$(counter sw_fallback_pdus "$D/stats")" -gt 0 ] || fail "delay-records: nothing taken in software"
+devfault reset reset-after=20
+grep -q "device state.*reset\|device error" "$D/stats" || { cat "$D/stats"; fail "reset: the host did not notice"; }
+[ "$(counter bytes_placed_sw "$D/stats")" -gt 0 ] || fail "reset: nothing taken in software after the reset"
+
+# process death: kill -9 of the NIC in the middle of a 16 MiB read.  The
+# NIC is the wire, so it comes back (a new process, same addresses) and
+# TCP carries on: the host must notice the device is gone, finish in
+# software and read exact data, or fail; never deliver wrong bytes.  A NIC
+# that stays dead must make the read fail.
+# die RESTART(yes|no) TI OPTIONS...: sets DRC, DALIVE (the read was running at the kill)
+die() {
+	local restart=$1
+	shift
+	"$NETNS" nic "$D" || fail "nic"
+	rm -f "$D/back" "$D/rc"
+	(
+		ti --backend "hw:$NIC_CTL" --queue-depth 8 --offset 0 --length 16777216 --stats "$@" read "$D/back" \
+			>"$D/stats" 2>&1
+		echo $? >"$D/rc"
+	) &
+	local job=$!
+	# the kill lands in the read: after the host added its connection
+	# (a loaded machine may take a while to get there), data flowing
+	for _ in $(seq 200); do grep -q "context added" "$D/nic.log" && break; [ -e "$D/rc" ] && break; sleep 0.05; done
+	sleep 0.1
+	DALIVE=no
+	[ -e "$D/rc" ] || DALIVE=yes
+	kill -9 "$(cat "$D/nic.pid")"
+	rm -f "$D/nic.pid"
+	[ "$restart" = yes ] && { sleep 0.5; "$NETNS" nic "$D" || fail "nic restart"; }
+	wait $job
+	DRC=$(cat "$D/rc")
+	"$NETNS" nic-stop "$D"
+	[ "$DALIVE" = yes ] || echo "note: the read finished before the kill (a fast machine): nothing proven"
+	if [ "$DRC" = 0 ]; then
+		cmp -s "$D/back" "$D/lun.img" || fail "NIC killed (restart $restart): exit 0 with wrong data"
+	else
+		[ -e "$D/back" ] && fail "NIC killed (restart $restart): failed but left its output"
+	fi
+}
+die yes --timeout 5
+[ "$DRC" = 0 ] || { cat "$D/stats"; fail "NIC killed and restarted: the read failed (exit $DRC)"; }
+[ "$DALIVE" = no ] || grep -q "device" "$D/stats" || { cat "$D/stats"; fail "NIC killed: the host did not notice"; }
+# all connections (the third column): the read reconnects after the kill
+echo "ok: NIC killed mid-read and restarted: exact, engine $(awk '$1 == "bytes_placed_engine" { print $3; exit }' "$D/stats") B," \
+	"sw $(awk '$1 == "bytes_placed_sw" { print $3; exit }' "$D/stats") B"
+die no --timeout 2 --retries 1
+[ "$DALIVE" = no ] || [ "$DRC" != 0 ] || fail "NIC killed for good: the read succeeded without a wire"
+echo "ok: NIC killed for good mid-read: exit $DRC, no output"
 
 # transmit digests inserted by the NIC; tgtd refuses a PDU with a bad one
 head -c $LEN /dev/urandom >"$D/pat2"

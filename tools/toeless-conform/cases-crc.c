@@ -14,13 +14,6 @@
 
 #include "conform.h"
 
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* ---- device.open ---- */
 
 static bool is_pow2(uint32_t x)
@@ -247,7 +240,7 @@ static bool crc_run(struct cf_t *t, toeless_cq *cq, struct crc_job *jobs, int n,
 	int next = 0, left = n;
 	bool ok = true;
 	/* every wait is for progress: it starts again with each completion */
-	double end = now_s() + t->timeout_ms / 1000.0;
+	double end = cf_now_s() + t->timeout_ms / 1000.0;
 	while (ok && next < n) {
 		int want = n - next < batch ? n - next : batch;
 		int rc = toeless_crc_submit(t->dev, cq, &reqs[next], want);
@@ -257,8 +250,8 @@ static bool crc_run(struct cf_t *t, toeless_cq *cq, struct crc_job *jobs, int n,
 			int before = left;
 			ok = crc_collect(t, cq, jobs, n, &left);
 			if (left != before)
-				end = now_s() + t->timeout_ms / 1000.0;
-			if (now_s() > end) {
+				end = cf_now_s() + t->timeout_ms / 1000.0;
+			if (cf_now_s() > end) {
 				cf_fail(t,
 					"toeless_crc_submit kept answering -EAGAIN with %d requests outstanding, none "
 					"completing for %d ms",
@@ -277,15 +270,15 @@ static bool crc_run(struct cf_t *t, toeless_cq *cq, struct crc_job *jobs, int n,
 			break;
 		}
 		next += rc;
-		end = now_s() + t->timeout_ms / 1000.0;
+		end = cf_now_s() + t->timeout_ms / 1000.0;
 	}
 	while (ok && left) {
 		int before = left;
 		ok = crc_collect(t, cq, jobs, n, &left);
 		if (left != before)
-			end = now_s() + t->timeout_ms / 1000.0;
+			end = cf_now_s() + t->timeout_ms / 1000.0;
 		if (ok && left == before) {
-			if (now_s() > end) {
+			if (cf_now_s() > end) {
 				for (int i = 0; i < n; i++)
 					if (!jobs[i].done) {
 						cf_fail(t,

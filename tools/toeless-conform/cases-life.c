@@ -19,12 +19,6 @@
 
 #include "conform.h"
 
-static void sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-	nanosleep(&ts, NULL);
-}
-
 /* Send s and receive it: whole (engine) when small, else through a writer. */
 static bool send_stream(struct cf_t *t, struct cf_conn *c, struct cf_stream *s, bool segmented, uint64_t seed)
 {
@@ -204,7 +198,7 @@ void case_cancel_mid_pdu(struct cf_t *t)
 				ok = false;
 			else if (st.bytes_rx >= part)
 				break;
-			sleep_ms(1);
+			cf_sleep_ms(1);
 		}
 		ok = ok && toeless_sgl_cancel(c.ctx, p->itt) == 0 && cf_wait_posts(t, &c, &ps, NULL) &&
 		     expect_status(t, p, -ECANCELED);
@@ -278,7 +272,7 @@ void case_destroy_outstanding(struct cf_t *t)
 				cf_fail(t, "half a PDU: toeless_pdu_recv returned %d (%s)", rc, toeless_strerror(rc));
 				ok = false;
 			}
-			sleep_ms(1);
+			cf_sleep_ms(1);
 		}
 	}
 	/* b's post must not complete while a goes away */
@@ -298,7 +292,7 @@ void case_destroy_outstanding(struct cf_t *t)
 					  CF_CORRUPT_NONE, 0);
 		ok = cf_write(t, a.peer, half.wire.p + 52 + 5000, half.wire.len - 52 - 5000) &&
 		     cf_write(t, a.peer, late.wire.p, late.wire.len);
-		sleep_ms(50);
+		cf_sleep_ms(50);
 	}
 	for (int i = 0; i < N + 1 && ok; i++) {
 		cf_post_snapshot(&ps.p[i], now);
@@ -790,7 +784,7 @@ void case_limits_recv_dsl(struct cf_t *t)
 		for (int i = 0; ok && i < t->timeout_ms && n == 0; i++) {
 			n = toeless_cq_poll(c.cq, &x, 1);
 			if (!n)
-				sleep_ms(1);
+				cf_sleep_ms(1);
 		}
 		if (ok && (n != 1 || x.type != TOELESS_CQE_ERROR || x.status != -EMSGSIZE)) {
 			cf_fail(t,

@@ -23,19 +23,6 @@
 
 #include "conform.h"
 
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-	nanosleep(&ts, NULL);
-}
-
 /* Room for a whole large PDU in the library's socket, so that an engine
  * (which handles only PDUs it sees whole) gets the large ones too.  Needs
  * privileges beyond the system's limits; without them the large PDUs go
@@ -64,16 +51,16 @@ static bool send_whole(struct cf_t *t, struct cf_conn *c, struct cf_stream *s, i
 		return false;
 	/* until it is all there, or stops growing (a full socket, a relay) */
 	int last = -1;
-	double still = now_s();
+	double still = cf_now_s();
 	while (cf_inq(c->fd) < before + (int)s->wire.len) {
 		int n = cf_inq(c->fd);
 		if (n != last) {
 			last = n;
-			still = now_s();
-		} else if (now_s() - still > 0.02) {
+			still = cf_now_s();
+		} else if (cf_now_s() - still > 0.02) {
 			break;
 		}
-		sleep_ms(1);
+		cf_sleep_ms(1);
 	}
 	if (!cf_stream_recv(t, c, s, 0, -1, engine)) {
 		cf_writer_stop(w);
@@ -419,7 +406,7 @@ void case_long_placements(struct cf_t *t)
 		return;
 	int engine = 0, bad = 0, done = 0;
 	uint32_t itt = 0xfe00; /* crosses 0xffff early */
-	double t0 = now_s();
+	double t0 = cf_now_s();
 	while (done < total && !cf_failed(t)) {
 		int n = total - done < W ? total - done : W;
 		struct cf_posts ps;
@@ -474,5 +461,5 @@ void case_long_placements(struct cf_t *t)
 	cf_diag(t,
 		"%d posts and placements on one context in %.1fs (ITTs 0xfe00 .. 0x%x), %d by the engine, %d "
 		"damaged payloads failed their post",
-		total, now_s() - t0, itt - 1, engine, bad);
+		total, cf_now_s() - t0, itt - 1, engine, bad);
 }

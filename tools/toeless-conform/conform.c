@@ -29,7 +29,6 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -47,6 +46,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../common/hostport.h"
 #include "conform.h"
 
 /* ---- the case table: the order is the report's ---- */
@@ -151,19 +151,6 @@ static char devsim_dir[PATH_MAX];
 static char devsim_spec[PATH_MAX + 64];
 
 /* ---- small helpers ---- */
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-	nanosleep(&ts, NULL);
-}
 
 static void *xrealloc(void *p, size_t n)
 {
@@ -601,33 +588,6 @@ void cf_forget_mr(struct cf_t *t, toeless_mr *mr)
 
 /* ---- connections ---- */
 
-static int parse_hostport(const char *s, struct sockaddr_storage *ss, socklen_t *len)
-{
-	char host[256];
-	const char *colon = strrchr(s, ':');
-	if (!colon || (size_t)(colon - s) >= sizeof(host))
-		return -EINVAL;
-	memcpy(host, s, (size_t)(colon - s));
-	host[colon - s] = '\0';
-	if (host[0] == '[') {
-		size_t n = strlen(host);
-		if (n < 2 || host[n - 1] != ']')
-			return -EINVAL;
-		memmove(host, host + 1, n - 2);
-		host[n - 2] = '\0';
-	}
-	struct addrinfo hints, *ai = NULL;
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_NUMERICSERV;
-	if (getaddrinfo(host, colon + 1, &hints, &ai) || !ai)
-		return -EINVAL;
-	memcpy(ss, ai->ai_addr, ai->ai_addrlen);
-	*len = ai->ai_addrlen;
-	freeaddrinfo(ai);
-	return 0;
-}
-
 static int listen_on(const struct sockaddr_storage *ss, socklen_t len)
 {
 	int l = socket(ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -776,15 +736,15 @@ bool cf_feed(struct cf_t *t, struct cf_conn *c, const void *buf, size_t len)
 	if (!cf_write(t, c->peer, buf, len))
 		return false;
 	/* a relay may hold bytes back: wait while they keep coming */
-	double end = now_s() + 2.0 * opt.time_factor;
+	double end = cf_now_s() + 2.0 * opt.time_factor;
 	int last = before;
-	while (cf_inq(c->fd) < before + (int)len && now_s() < end) {
+	while (cf_inq(c->fd) < before + (int)len && cf_now_s() < end) {
 		int now = cf_inq(c->fd);
 		if (now != last) {
 			last = now;
-			end = now_s() + 2.0 * opt.time_factor;
+			end = cf_now_s() + 2.0 * opt.time_factor;
 		}
-		sleep_ms(1);
+		cf_sleep_ms(1);
 	}
 	return true;
 }
@@ -890,7 +850,7 @@ static uint64_t conn_progress_mark(struct cf_conn *c)
 
 int cf_recv(struct cf_t *t, struct cf_conn *c, struct toeless_pdu *pdu)
 {
-	double end = now_s() + t->timeout_ms / 1000.0;
+	double end = cf_now_s() + t->timeout_ms / 1000.0;
 	uint64_t mark = conn_progress_mark(c);
 	for (;;) {
 		int rc = toeless_pdu_recv(c->ctx, pdu);
@@ -899,9 +859,9 @@ int cf_recv(struct cf_t *t, struct cf_conn *c, struct toeless_pdu *pdu)
 		uint64_t m = conn_progress_mark(c);
 		if (m != mark) {
 			mark = m;
-			end = now_s() + t->timeout_ms / 1000.0;
+			end = cf_now_s() + t->timeout_ms / 1000.0;
 		}
-		double left = end - now_s();
+		double left = end - cf_now_s();
 		if (left <= 0) {
 			cf_fail(t, "no PDU received within %d ms without progress (%d bytes waiting in the socket)",
 				t->timeout_ms, cf_inq(c->fd));
@@ -1096,7 +1056,7 @@ bool cf_wait_one(struct cf_t *t, struct cf_conn *c, struct cf_posts *ps, struct 
 
 static bool wait_posts(struct cf_t *t, struct cf_conn *c, struct cf_posts *ps, struct cf_post *one, int *other)
 {
-	double end = now_s() + t->timeout_ms / 1000.0;
+	double end = cf_now_s() + t->timeout_ms / 1000.0;
 	struct toeless_completion cqe[64];
 	for (;;) {
 		int n = toeless_cq_poll(c->cq, cqe, 64);
@@ -1116,10 +1076,10 @@ static bool wait_posts(struct cf_t *t, struct cf_conn *c, struct cf_posts *ps, s
 			return true;
 		if (n) {
 			/* progress: the wait for the rest starts again */
-			end = now_s() + t->timeout_ms / 1000.0;
+			end = cf_now_s() + t->timeout_ms / 1000.0;
 			continue;
 		}
-		if (now_s() > end) {
+		if (cf_now_s() > end) {
 			for (int i = 0; i < ps->n; i++)
 				if (ps->p[i].posted && !ps->p[i].completions && (!one || one == &ps->p[i])) {
 					cf_fail(t, "no completion for ITT 0x%x within %d ms without progress",
@@ -1145,7 +1105,7 @@ static bool wait_posts(struct cf_t *t, struct cf_conn *c, struct cf_posts *ps, s
 
 bool cf_expect_quiet(struct cf_t *t, struct cf_conn *c, struct cf_posts *ps, int ms)
 {
-	double end = now_s() + ms / 1000.0;
+	double end = cf_now_s() + ms / 1000.0;
 	struct toeless_completion cqe[8];
 	do {
 		cf_progress(c);
@@ -1158,8 +1118,8 @@ bool cf_expect_quiet(struct cf_t *t, struct cf_conn *c, struct cf_posts *ps, int
 				cqe[i].type, cqe[i].itt, cqe[i].status);
 			return false;
 		}
-		sleep_ms(1);
-	} while (now_s() < end);
+		cf_sleep_ms(1);
+	} while (cf_now_s() < end);
 	return true;
 }
 
@@ -1578,15 +1538,15 @@ static void teardown(struct cf_t *t)
 			int rc = -EBUSY;
 			/* CRC requests an engine still holds finish first (a
 			 * wait, not a count of tries: a loaded machine is slow) */
-			double until = now_s() + t->timeout_ms / 1000.0;
+			double until = cf_now_s() + t->timeout_ms / 1000.0;
 			while (rc == -EBUSY) {
-				if (now_s() > until)
+				if (cf_now_s() > until)
 					break;
 				while (toeless_cq_poll(r->obj, c, 32) > 0)
 					;
 				rc = toeless_cq_destroy(r->obj);
 				if (rc == -EBUSY)
-					sleep_ms(1);
+					cf_sleep_ms(1);
 			}
 			if (rc)
 				cf_fail(t, "teardown: toeless_cq_destroy: %s", toeless_strerror(rc));
@@ -1649,7 +1609,7 @@ static void run_case(const struct cf_case *cs, int index, struct cf_result *res)
 	t.rng = opt.seed ^ (0x9E3779B97F4A7C15ull * (uint64_t)(index + 1));
 	for (const char *c = cs->name; *c; c++)
 		t.rng = t.rng * 131 + (uint8_t)*c;
-	double t0 = now_s();
+	double t0 = cf_now_s();
 	int rc = open_device(&t, &t.dev);
 	if (rc) {
 		t.dev = NULL;
@@ -1665,7 +1625,7 @@ static void run_case(const struct cf_case *cs, int index, struct cf_result *res)
 	}
 	teardown(&t);
 	res->name = cs->name;
-	res->secs = now_s() - t0;
+	res->secs = cf_now_s() - t0;
 	res->status = t.failed ? 1 : t.skipped ? 2 : 0;
 	res->msg = strdup(t.msg);
 	size_t dl = (t.diag ? strlen(t.diag) : 0) + (t.log ? strlen(t.log) : 0) + 64;
@@ -1748,7 +1708,7 @@ static void run_case_isolated(const struct cf_case *cs, int index, struct cf_res
 		return;
 	}
 	fflush(NULL);
-	double t0 = now_s();
+	double t0 = cf_now_s();
 	pid_t pid = fork();
 	if (pid < 0) {
 		close(pfd[0]);
@@ -1778,7 +1738,7 @@ static void run_case_isolated(const struct cf_case *cs, int index, struct cf_res
 	double limit = opt.case_limit_s * opt.time_factor;
 	bool killed = false;
 	for (;;) {
-		double left = t0 + limit - now_s();
+		double left = t0 + limit - cf_now_s();
 		if (left <= 0) {
 			kill(pid, SIGKILL);
 			killed = true;
@@ -1805,7 +1765,7 @@ static void run_case_isolated(const struct cf_case *cs, int index, struct cf_res
 	int st = 0;
 	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
 		;
-	res->secs = now_s() - t0;
+	res->secs = cf_now_s() - t0;
 	if (!killed && WIFEXITED(st) && WEXITSTATUS(st) == 0 && parse_result(buf, len, res)) {
 		res->name = cs->name;
 		free(buf);
@@ -1915,7 +1875,7 @@ static void devsim_stop(void)
 		kill(devsim_pid, SIGTERM);
 		int st;
 		for (int i = 0; i < 300 && waitpid(devsim_pid, &st, WNOHANG) == 0; i++) {
-			sleep_ms(10);
+			cf_sleep_ms(10);
 			if (i == 299) {
 				kill(devsim_pid, SIGKILL);
 				waitpid(devsim_pid, &st, 0);
@@ -1993,7 +1953,7 @@ static int devsim_start(void)
 			devsim_pid = 0;
 			return -ECHILD;
 		}
-		sleep_ms(10);
+		cf_sleep_ms(10);
 	}
 	return -ETIMEDOUT;
 }
@@ -2054,7 +2014,7 @@ static int setup_transport(void)
 	struct sockaddr_storage ss;
 	socklen_t len;
 	const char *tl = opt.target_listen[0] ? opt.target_listen : "127.0.0.1:0";
-	if (parse_hostport(tl, &ss, &len)) {
+	if (tool_parse_hostport(tl, &ss, &len)) {
 		fprintf(stderr, "toeless-conform: bad --target-listen %s\n", tl);
 		return -1;
 	}
@@ -2088,7 +2048,7 @@ static int setup_transport(void)
 			opt.spec = devsim_spec;
 	}
 	if (opt.via[0]) {
-		if (parse_hostport(opt.via, &cf_connect_to, &cf_connect_len)) {
+		if (tool_parse_hostport(opt.via, &cf_connect_to, &cf_connect_len)) {
 			fprintf(stderr, "toeless-conform: bad --via %s\n", opt.via);
 			return -1;
 		}
@@ -2301,7 +2261,7 @@ int main(int argc, char **argv)
 	static struct cf_result *res;
 	res = calloc((size_t)(n ? n : 1), sizeof(*res));
 	int k = 0, passed = 0, failed = 0, skipped = 0;
-	double t0 = now_s();
+	double t0 = cf_now_s();
 	for (int i = 0; i < CF_NCASES; i++) {
 		const struct cf_case *cs = &cf_cases[i];
 		if (!selected(cs->name))
@@ -2335,7 +2295,7 @@ int main(int argc, char **argv)
 			break;
 		}
 	}
-	double total = now_s() - t0;
+	double total = cf_now_s() - t0;
 	printf("# %d passed, %d failed, %d skipped of %d cases in %.1fs (backend %s, seed 0x%" PRIx64 ")\n", passed,
 	       failed, skipped, n, total, name, opt.seed);
 	int ret = failed ? 1 : passed ? 0 : 77;

@@ -19,6 +19,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 #include <sys/uio.h>
 
 #include <toeless.h>
@@ -103,6 +104,20 @@ struct cf_t {
 
 /* the backend spec under test (after --devsim: "hw:CONTROL") */
 extern const char *cf_backend_spec;
+
+/* ---- time ---- */
+static inline double cf_now_s(void) /* monotonic seconds */
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static inline void cf_sleep_ms(int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+	nanosleep(&ts, NULL);
+}
 
 /* ---- reporting (thread safe) ---- */
 void cf_fail(struct cf_t *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -1,7 +1,8 @@
 /*
  * Device models, shared host-side helpers: logging, CRC32C, the tick that
  * publishes delayed records and retries stalled queues, the device faults
- * (--fault) and the statistics printed at exit.
+ * (--fault) and the statistics printed at exit, and what both main()s do
+ * alike: the options every model takes, the ready file, the loop.
  *
  * SPDX-License-Identifier: MIT
  */
@@ -10,6 +11,7 @@
 
 #include <errno.h>
 #include <isa-l/crc.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -133,7 +135,7 @@ int dv_fault_parse(struct dv_faults *f, const char *s)
 	return 0;
 }
 
-const char dv_fault_usage[] =
+static const char dv_fault_usage[] =
 	"        lose-sync=EVERY[:N]    after every EVERY PDUs in sync, lose the boundary for N PDUs\n"
 	"        corrupt-data=EVERY     flip a payload bit of every EVERY-th Data-In (before the check)\n"
 	"        corrupt-hdr=EVERY      flip a header bit of every EVERY-th PDU (HeaderDigest on)\n"
@@ -194,4 +196,86 @@ bool dv_plausible_hdr(const struct dv_ctx *x, const uint8_t *h)
 	if (x->flags & HWIF_CTX_HDR_DIGEST)
 		return dv_crc32c(0, h, 48) == toeless_get_le32(h + 48);
 	return true;
+}
+
+/* ---- what both models' main() share ---- */
+
+static char ctl_default[108];
+
+void dv_options_init(void)
+{
+	const char *env = getenv(HWIF_PATH_ENV);
+	if (env && *env)
+		dv.o.control = env;
+	else /* too long a $XDG_RUNTIME_DIR: --control is then required */
+		dv.o.control = hwif_default_path(ctl_default, sizeof(ctl_default), geteuid()) ? NULL : ctl_default;
+}
+
+int dv_common_opt(int ch, const char *arg)
+{
+	switch (ch) {
+	case 'c': dv.o.control = arg; return 1;
+	case 'f':
+		if (dv_fault_parse(&dv.o.f, arg)) {
+			fprintf(stderr, "%s: bad fault \"%s\"\n", program_invocation_short_name, arg);
+			return -1;
+		}
+		return 1;
+	case 'v': dv.o.verbose++; return 1;
+	default: return 0;
+	}
+}
+
+void dv_common_usage(FILE *out)
+{
+	fprintf(out,
+		"  -c, --control PATH      control socket (default " HWIF_DEFAULT_HELP ")\n"
+		"  -f, --fault NAME=VALUE  device fault; repeatable:\n"
+		"%s"
+		"  -v, --verbose           more messages (repeat)\n"
+		"  -h, --help\n",
+		dv_fault_usage);
+}
+
+int dv_write_ready(const char *path, long value)
+{
+	char tmp[4096];
+	/* written aside and renamed: a waiting script never reads half a number */
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	FILE *f = fopen(tmp, "w");
+	if (!f || fprintf(f, "%ld\n", value) < 0 || fclose(f) != 0 || rename(tmp, path) != 0) {
+		fprintf(stderr, "%s: cannot write %s\n", program_invocation_short_name, path);
+		return -1;
+	}
+	return 0;
+}
+
+void dv_loop_init(void)
+{
+	signal(SIGPIPE, SIG_IGN);
+	dv.loop = uv_default_loop();
+	dv.delayed_tail = &dv.delayed;
+	uv_timer_init(dv.loop, &dv.tick);
+}
+
+static uv_signal_t sig_term, sig_int;
+static void (*model_stop)(void);
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+	dv_print_stats();
+	if (model_stop)
+		model_stop();
+	dv_control_stop();
+	uv_stop(dv.loop);
+}
+
+void dv_run(void (*stop)(void))
+{
+	model_stop = stop;
+	uv_signal_init(dv.loop, &sig_term);
+	uv_signal_start(&sig_term, on_signal, SIGTERM);
+	uv_signal_init(dv.loop, &sig_int);
+	uv_signal_start(&sig_int, on_signal, SIGINT);
+	uv_run(dv.loop, UV_RUN_DEFAULT);
 }

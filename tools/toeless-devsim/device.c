@@ -29,6 +29,8 @@
 static int ctl_listen_fd = -1;
 static uv_poll_t ctl_listen_poll;
 static char ctl_path[108];
+static dev_t ctl_dev;
+static ino_t ctl_ino;
 
 void dv_stat_add(size_t field_off, uint64_t n, struct dv_att *a)
 {
@@ -860,11 +862,40 @@ static void on_ctl_listen(uv_poll_t *h, int status, int events)
 	dv.atts = a;
 }
 
+/* The socket's directory: made here (mode 0700) when missing, and it must
+ * be one the driver will trust (hwif_dir_trusted(): ours or root's, not
+ * writable by others unless sticky); a symbolic link is not followed. */
+static int ctl_dir_prepare(const char *path)
+{
+	char dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	const char *slash = strrchr(path, '/');
+	struct stat st;
+	if (!slash)
+		return 0; /* the current directory: the user's choice */
+	snprintf(dir, sizeof(dir), "%.*s", slash == path ? 1 : (int)(slash - path), path);
+	if (mkdir(dir, 0700) == 0)
+		dv_log(1, "made %s (mode 0700)", dir);
+	else if (errno != EEXIST)
+		return -errno;
+	if (lstat(dir, &st) != 0)
+		return -errno;
+	if (!hwif_dir_trusted(&st, geteuid())) {
+		dv_logf("%s (uid %u, mode %04o) is not a directory of this user or root that only they may "
+			"write: drivers would refuse a socket there",
+			dir, (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777));
+		return -EPERM;
+	}
+	return 0;
+}
+
 int dv_control_start(const char *path)
 {
 	struct sockaddr_un sa;
 	if (strlen(path) >= sizeof(sa.sun_path))
 		return -ENAMETOOLONG;
+	int rc = ctl_dir_prepare(path);
+	if (rc)
+		return rc;
 	memset(&sa, 0, sizeof(sa));
 	sa.sun_family = AF_UNIX;
 	memcpy(sa.sun_path, path, strlen(path));
@@ -879,6 +910,11 @@ int dv_control_start(const char *path)
 	umask(old);
 	if (brc != 0 || listen(ctl_listen_fd, 16) != 0)
 		return -errno;
+	struct stat st;
+	if (stat(path, &st) == 0) {
+		ctl_dev = st.st_dev;
+		ctl_ino = st.st_ino;
+	}
 	uv_poll_init(dv.loop, &ctl_listen_poll, ctl_listen_fd);
 	uv_poll_start(&ctl_listen_poll, UV_READABLE, on_ctl_listen);
 	return 0;
@@ -888,7 +924,11 @@ void dv_control_stop(void)
 {
 	if (ctl_listen_fd >= 0) {
 		uv_poll_stop(&ctl_listen_poll);
-		unlink(ctl_path);
+		/* only our own socket: a device started after us at the same
+		 * path (while we were slow to exit) keeps its one */
+		struct stat st;
+		if (stat(ctl_path, &st) == 0 && st.st_dev == ctl_dev && st.st_ino == ctl_ino)
+			unlink(ctl_path);
 	}
 	while (dv.atts)
 		att_destroy(dv.atts);

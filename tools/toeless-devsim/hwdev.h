@@ -19,6 +19,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <uv.h>
@@ -191,10 +192,42 @@ void dv_stat_add(size_t field_off, uint64_t n, struct dv_att *a);
 extern const uint64_t dv_model_features;
 extern const char dv_model_name[];
 
+/* Digest bytes after the header / the data segment of a context's PDUs. */
+static inline uint32_t dv_hd_len(const struct dv_ctx *x)
+{
+	return (x->flags & HWIF_CTX_HDR_DIGEST) ? 4 : 0;
+}
+
+static inline uint32_t dv_dd_len(const struct dv_ctx *x)
+{
+	return (x->flags & HWIF_CTX_DATA_DIGEST) ? 4 : 0;
+}
+
+/* The host's stream position of a model's stream offset off (both models
+ * count from where the context's stream starts). */
+static inline uint64_t dv_host_pos(const struct dv_ctx *x, uint64_t off)
+{
+	return off + x->pos_base;
+}
+
 /* common.c */
 int dv_fault_parse(struct dv_faults *f, const char *s);
-extern const char dv_fault_usage[];
 void dv_print_stats(void);
+/* What both models' main() do alike.  dv_options_init(): the control
+ * socket's default ($TOELESS_HW_DEVICE, else hwif_default_path(); NULL when
+ * that does not fit).  dv_common_opt(): the options every model takes
+ * (-c, -f, -v): 1 taken, 0 not one of them, -1 a bad value (said).
+ * dv_common_usage(): their lines of --help, -h last.  dv_write_ready():
+ * value into path, atomically (0 or -1, said).  dv_loop_init(), then
+ * dv_run(stop): the loop until SIGTERM or SIGINT, which print the
+ * statistics, call stop (the model's own, may be NULL) and close the
+ * control socket. */
+void dv_options_init(void);
+int dv_common_opt(int ch, const char *arg);
+void dv_common_usage(FILE *out);
+int dv_write_ready(const char *path, long value);
+void dv_loop_init(void);
+void dv_run(void (*stop)(void));
 /* A target PDU opcode (byte 0 of a BHS)? */
 bool dv_target_opcode(uint8_t b0);
 /* Could a target PDU header start at h (48 + HeaderDigest bytes)? */

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../common/hostport.h"
 #include "devsim.h"
 
 struct wreq {
@@ -150,21 +151,31 @@ void dv_relay_pause_check(struct dv_conn *c)
 	}
 }
 
-static void on_target_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+/* The start of both read callbacks: false when there is nothing to pass
+ * on (the buffer is freed; an error or EOF closes the connection).  True:
+ * bytes to handle, with the commands the host posted before now applied
+ * (an SGL posted before its command is known before the target answers). */
+static bool read_take(struct dv_conn *c, ssize_t n, const uv_buf_t *buf, const char *eof_why)
 {
-	struct dv_conn *c = s->data;
 	if (n < 0) {
 		free(buf->base);
-		conn_close(c, n == UV_EOF ? "target closed" : uv_strerror((int)n));
-		return;
+		conn_close(c, n == UV_EOF ? eof_why : uv_strerror((int)n));
+		return false;
 	}
 	if (n == 0 || c->closing) {
 		free(buf->base);
-		return;
+		return false;
 	}
-	/* commands the host posted before now apply to these bytes */
 	if (c->ctx)
 		dv_ctx_drain_sq(c->ctx);
+	return true;
+}
+
+static void on_target_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+	struct dv_conn *c = s->data;
+	if (!read_take(c, n, buf, "target closed"))
+		return;
 	dv_track_input(c, (const uint8_t *)buf->base, (size_t)n);
 	free(buf->base);
 }
@@ -172,19 +183,8 @@ static void on_target_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 static void on_host_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 {
 	struct dv_conn *c = s->data;
-	if (n < 0) {
-		free(buf->base);
-		conn_close(c, n == UV_EOF ? "host closed" : uv_strerror((int)n));
+	if (!read_take(c, n, buf, "host closed"))
 		return;
-	}
-	if (n == 0 || c->closing) {
-		free(buf->base);
-		return;
-	}
-	/* an SGL posted before this command must be known before the target
-	 * can answer it */
-	if (c->ctx)
-		dv_ctx_drain_sq(c->ctx);
 	c->bytes_to_target += (uint64_t)n;
 	send_to(c, (uv_stream_t *)&c->target, (uint8_t *)buf->base, (size_t)n, false);
 	dv_relay_pause_check(c);
@@ -265,34 +265,14 @@ struct dv_conn *dv_conn_find(const struct hwif_ctx_block *b)
 	return NULL;
 }
 
-static int parse_addr(const char *s, struct sockaddr_storage *out)
-{
-	char host[256];
-	const char *colon = strrchr(s, ':');
-	if (!colon || (size_t)(colon - s) >= sizeof(host))
-		return -EINVAL;
-	memcpy(host, s, (size_t)(colon - s));
-	host[colon - s] = '\0';
-	int port = atoi(colon + 1);
-	char *h = host;
-	if (h[0] == '[') {
-		h++;
-		h[strlen(h) - 1] = '\0';
-	}
-	if (uv_ip4_addr(h, port, (struct sockaddr_in *)out) == 0)
-		return 0;
-	if (uv_ip6_addr(h, port, (struct sockaddr_in6 *)out) == 0)
-		return 0;
-	return -EINVAL;
-}
-
 int dv_relay_start(void)
 {
 	struct sockaddr_storage la;
+	socklen_t len;
 	int rc;
-	if ((rc = parse_addr(dv.o.target, &dv.target_addr)))
+	if ((rc = tool_parse_hostport(dv.o.target, &dv.target_addr, &len)))
 		return rc;
-	if ((rc = parse_addr(dv.o.listen, &la)))
+	if ((rc = tool_parse_hostport(dv.o.listen, &la, &len)))
 		return rc;
 	uv_tcp_init(dv.loop, &dv.listener);
 	if ((rc = uv_tcp_bind(&dv.listener, (const struct sockaddr *)&la, 0)) ||

@@ -27,26 +27,11 @@
 #include "devsim.h"
 #include "toeless_iscsi.h"
 
-static inline uint32_t hd_len(const struct dv_ctx *x)
-{
-	return (x->flags & HWIF_CTX_HDR_DIGEST) ? 4 : 0;
-}
-
-static inline uint32_t dd_len(const struct dv_ctx *x)
-{
-	return (x->flags & HWIF_CTX_DATA_DIGEST) ? 4 : 0;
-}
-
-static inline uint64_t hpos(const struct dv_conn *c, uint64_t off)
-{
-	return off + c->ctx->pos_base;
-}
-
 /* Bytes a PDU occupies on the wire, from its complete header. */
 static uint64_t wire_rest(const struct dv_ctx *x, const uint8_t *h)
 {
 	uint32_t dsl = toeless_bhs_dsl(h);
-	return (uint64_t)dsl + toeless_pad_len(dsl) + (dsl ? dd_len(x) : 0);
+	return (uint64_t)dsl + toeless_pad_len(dsl) + (dsl ? dv_dd_len(x) : 0);
 }
 
 /* ---- history (bytes passed before a context binds) ---- */
@@ -78,7 +63,7 @@ static void request_resync(struct dv_conn *c, uint64_t off)
 	c->spec_pos = off;
 	if (!(x->att->features & HWIF_F_RESYNC))
 		return;
-	struct hwif_cqe e = { .type = HWIF_CQE_RESYNC_REQ, .value = hpos(c, off) };
+	struct hwif_cqe e = { .type = HWIF_CQE_RESYNC_REQ, .value = dv_host_pos(c->ctx, off) };
 	if (dv_ctx_cqe(x, &e)) {
 		x->resync_wait = true;
 		x->resync_pos = e.value;
@@ -106,7 +91,7 @@ static size_t stream_parse(struct dv_conn *c, const uint8_t *data, size_t len, b
 			goto boundary;
 		}
 		if (!c->hdr_need)
-			c->hdr_need = 48 + hd_len(x);
+			c->hdr_need = 48 + dv_hd_len(x);
 		size_t n = c->hdr_need - c->hdr_have;
 		if (n > len - used)
 			n = len - used;
@@ -116,13 +101,13 @@ static size_t stream_parse(struct dv_conn *c, const uint8_t *data, size_t len, b
 		c->off += n;
 		if (c->hdr_have < c->hdr_need)
 			continue;
-		if (c->hdr_need == 48 + hd_len(x) && c->hdr[4]) {
+		if (c->hdr_need == 48 + dv_hd_len(x) && c->hdr[4]) {
 			/* an AHS: the digest follows it */
 			uint32_t ahs = (uint32_t)c->hdr[4] * 4;
-			if (hd_len(x)) {
+			if (dv_hd_len(x)) {
 				/* the 4 bytes read as "digest" are AHS; read on */
 			}
-			c->hdr_need = 48 + ahs + hd_len(x);
+			c->hdr_need = 48 + ahs + dv_hd_len(x);
 			if (c->mode == DV_SPEC) {
 				enter_hunt(c, c->hunt_skip);
 				return used;
@@ -172,7 +157,7 @@ static void enter_hunt(struct dv_conn *c, uint32_t skip)
 static size_t hunt(struct dv_conn *c, const uint8_t *data, size_t len)
 {
 	struct dv_ctx *x = c->ctx;
-	uint32_t need = 48 + hd_len(x);
+	uint32_t need = 48 + dv_hd_len(x);
 	size_t used = 0;
 	while (used < len) {
 		size_t n = sizeof(c->win) - c->win_len;
@@ -302,14 +287,14 @@ static void complete_pdu(struct dv_conn *c)
 	uint32_t itt = toeless_bhs_itt(h);
 	uint8_t *payload = h + c->hdr_len;
 	struct hwif_rqe r = {
-		.stream_pos = hpos(c, c->off),
+		.stream_pos = dv_host_pos(c->ctx, c->off),
 		.itt = itt,
 		.data_len = dsl,
 		.opcode = op,
-		.hdr_digest = hd_len(x) ? HWIF_DIGEST_OK : HWIF_DIGEST_NONE,
+		.hdr_digest = dv_hd_len(x) ? HWIF_DIGEST_OK : HWIF_DIGEST_NONE,
 		.data_digest = HWIF_DIGEST_NONE,
 	};
-	if (!(a->features & HWIF_F_DIGEST_RX) && hd_len(x))
+	if (!(a->features & HWIF_F_DIGEST_RX) && dv_hd_len(x))
 		r.hdr_digest = HWIF_DIGEST_UNCHECKED;
 
 	if (op == TOELESS_ISCSI_OP_DATA_IN && dsl && f->corrupt_data_every &&
@@ -317,7 +302,7 @@ static void complete_pdu(struct dv_conn *c)
 		payload[dsl / 2] ^= 0x01; /* the wire flipped a bit before the device saw it */
 		DV_STAT(a, faults_injected, 1);
 	}
-	if (dsl && dd_len(x)) {
+	if (dsl && dv_dd_len(x)) {
 		if (a->features & HWIF_F_DIGEST_RX) {
 			bool ok = dv_crc32c(0, payload, dsl + pad) == toeless_get_le32(payload + dsl + pad);
 			r.data_digest = ok ? HWIF_DIGEST_OK : HWIF_DIGEST_BAD;
@@ -398,7 +383,9 @@ static size_t sync_input(struct dv_conn *c, const uint8_t *data, size_t len)
 	 * of bytes, not until the input is used up, or a PDU whose last byte
 	 * ended the input would wait for bytes that never come. */
 	while (c->ctx && c->mode == DV_SYNC && (used < len || c->pdu_have)) {
-		uint32_t want = !c->bhs_ok ? 48 : !c->hdr_len ? 48 + (uint32_t)c->pdu[4] * 4 + hd_len(x) : c->pdu_len;
+		uint32_t want = !c->bhs_ok    ? 48
+				: !c->hdr_len ? 48 + (uint32_t)c->pdu[4] * 4 + dv_hd_len(x)
+					      : c->pdu_len;
 		if (!held_grow(c, want)) {
 			dv_track_lose_sync(c, 0, "out of memory");
 			return used;
@@ -412,7 +399,7 @@ static size_t sync_input(struct dv_conn *c, const uint8_t *data, size_t len)
 		if (c->pdu_have < want)
 			break;
 		if (!c->bhs_ok) {
-			if (dv.o.f.corrupt_hdr_every && hd_len(x) && ++c->n_hdrs % dv.o.f.corrupt_hdr_every == 0) {
+			if (dv.o.f.corrupt_hdr_every && dv_hd_len(x) && ++c->n_hdrs % dv.o.f.corrupt_hdr_every == 0) {
 				c->pdu[24] ^= 0x01; /* the wire flipped a header bit */
 				DV_STAT(x->att, faults_injected, 1);
 			}
@@ -425,10 +412,10 @@ static size_t sync_input(struct dv_conn *c, const uint8_t *data, size_t len)
 		}
 		if (!c->hdr_len) {
 			c->hdr_len = c->pdu_have;
-			if (hd_len(x) && (x->att->features & HWIF_F_DIGEST_RX) &&
+			if (dv_hd_len(x) && (x->att->features & HWIF_F_DIGEST_RX) &&
 			    dv_crc32c(0, c->pdu, c->hdr_len - 4) != toeless_get_le32(c->pdu + c->hdr_len - 4)) {
 				/* the lengths of a bad header cannot be trusted */
-				struct hwif_rqe r = { .stream_pos = hpos(c, c->off),
+				struct hwif_rqe r = { .stream_pos = dv_host_pos(c->ctx, c->off),
 						      .itt = toeless_bhs_itt(c->pdu),
 						      .data_len = toeless_bhs_dsl(c->pdu),
 						      .opcode = c->pdu[0] & 0x3f,
@@ -539,7 +526,7 @@ void dv_track_modify(struct dv_ctx *x)
 {
 	struct dv_conn *c = x->conn;
 	uint64_t want = x->blk->host_pos;
-	bool at_boundary = c && c->mode == DV_SYNC && c->pdu_have == 0 && hpos(c, c->off) == want;
+	bool at_boundary = c && c->mode == DV_SYNC && c->pdu_have == 0 && dv_host_pos(c->ctx, c->off) == want;
 	x->flags = x->blk->flags;
 	x->max_dsl = x->blk->max_recv_dsl ? x->blk->max_recv_dsl : 8192;
 	if (c && !at_boundary)
@@ -552,7 +539,7 @@ void dv_track_resync_reply(struct dv_ctx *x, uint64_t pos, bool is_header)
 	if (!x->resync_wait || pos != x->resync_pos || !c || c->mode != DV_SPEC)
 		return;
 	x->resync_wait = false;
-	if (hpos(c, c->spec_pos) != pos)
+	if (dv_host_pos(c->ctx, c->spec_pos) != pos)
 		return;
 	if (!is_header) {
 		dv_log(1, "slot %u: host denied a header at %llu: hunting on", x->slot, (unsigned long long)pos);

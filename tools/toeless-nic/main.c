@@ -20,7 +20,6 @@
 #include <linux/if.h>
 #include <linux/if_tun.h>
 #include <sched.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -111,7 +110,6 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 		"usage: toeless-nic --host-ns NS --target-ns NS [options]\n"
-		"  -c, --control PATH      control socket (default $" HWIF_PATH_ENV " or " HWIF_DEFAULT_PATH ")\n"
 		"  -H, --host-ns NS        network namespace of the initiator (name or path)\n"
 		"  -T, --target-ns NS      network namespace of the target\n"
 		"      --host-tun NAME     TUN device there (default tlnic0)\n"
@@ -122,23 +120,14 @@ static void usage(FILE *out)
 		"        drop, reorder, dup, delay=P[:MS], split-hdr, corrupt-data, corrupt-hdr,\n"
 		"        bad-guess=EVERY (every EVERY-th resync request names a wrong position),\n"
 		"        tx-drop (host->target data segments of an added connection, after digest insertion),\n"
-		"        tx-skip (transmit records whose digests are not inserted: the target must refuse them)\n"
-		"  -f, --fault NAME=VALUE  device fault; repeatable:\n"
-		"%s"
-		"  -v, --verbose           more messages (repeat)\n"
-		"  -h, --help\n",
-		dv_fault_usage);
+		"        tx-skip (transmit records whose digests are not inserted: the target must refuse them)\n");
+	dv_common_usage(out);
 }
 
-static uv_signal_t sig_term, sig_int;
-
-static void on_signal(uv_signal_t *h, int signum)
+static void nic_stop(void)
 {
-	dv_print_stats();
 	nic_print_stats();
 	nic_wire_stop();
-	dv_control_stop();
-	uv_stop(dv.loop);
 }
 
 int main(int argc, char **argv)
@@ -158,14 +147,15 @@ int main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *ns_h = NULL, *ns_t = NULL, *tun_h = "tlnic0", *tun_t = "tlnic1", *ready = NULL;
-	int ch;
+	int ch, k;
 	nic.seed = 1;
-	dv.o.control = getenv(HWIF_PATH_ENV);
-	if (!dv.o.control || !*dv.o.control)
-		dv.o.control = HWIF_DEFAULT_PATH;
+	dv_options_init();
 	while ((ch = getopt_long(argc, argv, "c:H:T:r:s:w:f:vh", opts, NULL)) != -1) {
+		if ((k = dv_common_opt(ch, optarg)) < 0)
+			return 2;
+		if (k)
+			continue;
 		switch (ch) {
-		case 'c': dv.o.control = optarg; break;
 		case 'H': ns_h = optarg; break;
 		case 'T': ns_t = optarg; break;
 		case 1: tun_h = optarg; break;
@@ -178,18 +168,11 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			break;
-		case 'f':
-			if (dv_fault_parse(&dv.o.f, optarg)) {
-				fprintf(stderr, "toeless-nic: bad fault \"%s\"\n", optarg);
-				return 2;
-			}
-			break;
-		case 'v': dv.o.verbose++; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
 	}
-	if (!ns_h || !ns_t) {
+	if (!ns_h || !ns_t || !dv.o.control) {
 		usage(stderr);
 		return 2;
 	}
@@ -201,10 +184,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "toeless-nic: TUN device in %s: %s\n", nic.fd_host < 0 ? ns_h : ns_t, strerror(-e));
 		return e == -ENOENT || e == -EPERM || e == -ENODEV ? 77 : 1;
 	}
-	signal(SIGPIPE, SIG_IGN);
-	dv.loop = uv_default_loop();
-	dv.delayed_tail = &dv.delayed;
-	uv_timer_init(dv.loop, &dv.tick);
+	dv_loop_init();
 	int rc = nic_wire_start();
 	if (!rc)
 		rc = dv_control_start(dv.o.control);
@@ -212,21 +192,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "toeless-nic: start: %s\n", strerror(-rc));
 		return 1;
 	}
-	if (ready) {
-		char tmp[4096];
-		snprintf(tmp, sizeof(tmp), "%s.tmp", ready);
-		FILE *f = fopen(tmp, "w");
-		if (!f || fprintf(f, "%d\n", (int)getpid()) < 0 || fclose(f) != 0 || rename(tmp, ready) != 0) {
-			fprintf(stderr, "toeless-nic: cannot write %s\n", ready);
-			return 1;
-		}
-	}
+	if (ready && dv_write_ready(ready, (long)getpid()))
+		return 1;
 	dv_log(1, "ready: control %s, %s:%s <-> %s:%s, seed %llu", dv.o.control, ns_h, tun_h, ns_t, tun_t,
 	       (unsigned long long)nic.seed);
-	uv_signal_init(dv.loop, &sig_term);
-	uv_signal_start(&sig_term, on_signal, SIGTERM);
-	uv_signal_init(dv.loop, &sig_int);
-	uv_signal_start(&sig_int, on_signal, SIGINT);
-	uv_run(dv.loop, UV_RUN_DEFAULT);
+	dv_run(nic_stop);
 	return 0;
 }

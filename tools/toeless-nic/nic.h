@@ -101,7 +101,10 @@ struct dv_conn {
 	/* placement of the current PDU */
 	bool rec_open;    /* a record is published and not final */
 	uint32_t rec_idx; /* its RQ index */
-	bool placing;     /* in-order payload is being placed */
+	bool rec_delayed; /* fault delay-records: the record is rec_late, published late */
+	struct hwif_rqe rec_late;
+	uint64_t n_delay;
+	bool placing; /* in-order payload is being placed */
 	uint32_t itt, gen;
 	uint64_t boff;
 	uint32_t placed;      /* contiguous prefix placed */

@@ -36,21 +36,6 @@
 #include "nic.h"
 #include "toeless_iscsi.h"
 
-static inline uint32_t hd_len(const struct dv_ctx *x)
-{
-	return (x->flags & HWIF_CTX_HDR_DIGEST) ? 4 : 0;
-}
-
-static inline uint32_t dd_len(const struct dv_ctx *x)
-{
-	return (x->flags & HWIF_CTX_DATA_DIGEST) ? 4 : 0;
-}
-
-static inline uint64_t hpos(const struct dv_conn *c, uint64_t off)
-{
-	return off + c->ctx->pos_base;
-}
-
 static inline uint32_t seq_of(const struct dv_conn *c, uint64_t off)
 {
 	return c->irs + 1 + (uint32_t)off;
@@ -59,7 +44,7 @@ static inline uint32_t seq_of(const struct dv_conn *c, uint64_t off)
 /* Bytes of the current PDU still to come after the header (part != HDR). */
 static uint64_t pdu_left(const struct dv_conn *c)
 {
-	uint32_t dd = c->dsl ? dd_len(c->ctx) : 0;
+	uint32_t dd = c->dsl ? dv_dd_len(c->ctx) : 0;
 	return (uint64_t)(c->dsl - c->got) + c->pad_left + (dd - c->dd_have);
 }
 
@@ -75,7 +60,39 @@ static void hdr_reset(struct dv_conn *c)
 static struct hwif_rqe *rec_at(struct dv_conn *c)
 {
 	struct dv_ctx *x = c->ctx;
+	if (c->rec_delayed)
+		return &c->rec_late;
 	return &x->rq[c->rec_idx & (x->att->rq_n - 1)];
+}
+
+/* Fault delay-records: the record is built aside and published MS ms after
+ * it is final, long after the host read the PDU (in software: it found no
+ * record).  Placement goes on as for any record, as a NIC's payload DMA
+ * would; the late record is stale when it comes and the host must ignore
+ * it. */
+static bool rec_delay(struct dv_conn *c)
+{
+	const struct dv_faults *f = &dv.o.f;
+	if (!f->delay_records_every || ++c->n_delay % f->delay_records_every)
+		return false;
+	c->rec_delayed = true;
+	DV_STAT(c->ctx->att, faults_injected, 1);
+	return true;
+}
+
+static void rec_delay_queue(struct dv_conn *c)
+{
+	struct dv_delayed *d = malloc(sizeof(*d));
+	c->rec_delayed = false;
+	if (!d)
+		return; /* a record lost: always correct */
+	d->next = NULL;
+	d->ctx = c->ctx;
+	d->due_ms = dv_now_ms() + dv.o.f.delay_ms;
+	d->rec = c->rec_late;
+	*dv.delayed_tail = d;
+	dv.delayed_tail = &d->next;
+	dv_tick_need();
 }
 
 static bool rec_open(struct dv_conn *c, uint8_t hdr_digest)
@@ -94,19 +111,21 @@ static bool rec_open(struct dv_conn *c, uint8_t hdr_digest)
 		DV_STAT(x->att, faults_injected, 1);
 		return false;
 	}
-	struct hwif_rqe *r = &x->rq[x->rq_tail & (x->att->rq_n - 1)];
+	struct hwif_rqe *r = rec_delay(c) ? &c->rec_late : &x->rq[x->rq_tail & (x->att->rq_n - 1)];
 	memset(r, 0, sizeof(*r));
-	r->stream_pos = hpos(c, c->pdu_off);
+	r->stream_pos = dv_host_pos(c->ctx, c->pdu_off);
 	r->itt = c->itt;
 	r->data_len = c->dsl;
 	r->opcode = toeless_bhs_opcode(c->hdr);
 	r->hdr_digest = hdr_digest;
-	r->data_digest = c->dsl && dd_len(x) ? HWIF_DIGEST_UNCHECKED : HWIF_DIGEST_NONE;
+	r->data_digest = c->dsl && dv_dd_len(x) ? HWIF_DIGEST_UNCHECKED : HWIF_DIGEST_NONE;
 	r->seq = seq_of(c, c->pdu_off);
+	c->rec_open = true;
+	if (c->rec_delayed)
+		return true;
 	c->rec_idx = x->rq_tail;
 	HWIF_STORE(&x->blk->rq_tail, ++x->rq_tail);
 	DV_STAT(x->att, records, 1);
-	c->rec_open = true;
 	return true;
 }
 
@@ -125,6 +144,10 @@ static void rec_final(struct dv_conn *c, uint8_t data_digest, uint8_t flags)
 	HWIF_STORE(&r->bytes_placed, c->placed);
 	HWIF_STORE(&r->flags, (uint8_t)(r->flags | flags | HWIF_REC_F_FINAL));
 	c->rec_open = false;
+	if (c->rec_delayed) {
+		rec_delay_queue(c);
+		return;
+	}
 	dv_ctx_irq(c->ctx);
 }
 
@@ -138,7 +161,7 @@ static void request_resync(struct dv_conn *c, uint64_t off)
 	if (!(x->att->features & HWIF_F_RESYNC))
 		return;
 	bool bad = nic.wf.bad_guess && ++c->n_requests % nic.wf.bad_guess == 0;
-	struct hwif_cqe e = { .type = HWIF_CQE_RESYNC_REQ, .value = hpos(c, off) + (bad ? 1 : 0) };
+	struct hwif_cqe e = { .type = HWIF_CQE_RESYNC_REQ, .value = dv_host_pos(c->ctx, off) + (bad ? 1 : 0) };
 	if (!dv_ctx_cqe(x, &e))
 		return; /* asked again at the next boundary */
 	x->resync_wait = true;
@@ -171,7 +194,7 @@ static void consume(struct dv_conn *c, const uint8_t *p, uint32_t len);
 static void hunt(struct dv_conn *c, uint32_t seq, const uint8_t *p, uint32_t len)
 {
 	struct dv_ctx *x = c->ctx;
-	uint32_t need = 48 + hd_len(x);
+	uint32_t need = 48 + dv_hd_len(x);
 	for (uint32_t i = 0; i + need <= len; i++) {
 		if (!dv_target_opcode(p[i]) || !dv_plausible_hdr(x, p + i))
 			continue;
@@ -232,7 +255,7 @@ static void pdu_end(struct dv_conn *c)
 	if (c->mode == NIC_SYNC && c->rec_open) {
 		uint8_t dd = HWIF_DIGEST_NONE, flags = 0;
 		uint8_t op = toeless_bhs_opcode(c->hdr);
-		if (c->dsl && dd_len(x)) {
+		if (c->dsl && dv_dd_len(x)) {
 			if (!(a->features & HWIF_F_DIGEST_RX) || !c->crc_ok) {
 				dd = HWIF_DIGEST_UNCHECKED;
 			} else {
@@ -284,8 +307,8 @@ static void header_done(struct dv_conn *c)
 	struct dv_ctx *x = c->ctx;
 	struct dv_att *a = x->att;
 	const uint8_t *h = c->hdr;
-	uint8_t hdig = hd_len(x) ? HWIF_DIGEST_OK : HWIF_DIGEST_NONE;
-	if (hd_len(x) && !(a->features & HWIF_F_DIGEST_RX))
+	uint8_t hdig = dv_hd_len(x) ? HWIF_DIGEST_OK : HWIF_DIGEST_NONE;
+	if (dv_hd_len(x) && !(a->features & HWIF_F_DIGEST_RX))
 		hdig = HWIF_DIGEST_UNCHECKED;
 	/* every target PDU up to the 24-bit limit is followed: a segment
 	 * longer than MaxRecvDataSegmentLength is the host's to judge */
@@ -303,7 +326,7 @@ static void header_done(struct dv_conn *c)
 	c->crc_ok = true;
 	c->placed = 0;
 	c->placing = false;
-	if (hd_len(x) && (a->features & HWIF_F_DIGEST_RX) &&
+	if (dv_hd_len(x) && (a->features & HWIF_F_DIGEST_RX) &&
 	    dv_crc32c(0, h, c->hdr_need - 4) != toeless_get_le32(h + c->hdr_need - 4)) {
 		if (c->mode == NIC_SYNC && rec_open(c, HWIF_DIGEST_BAD)) {
 			DV_STAT(a, digest_errors, 1);
@@ -384,7 +407,7 @@ static void consume(struct dv_conn *c, const uint8_t *p, uint32_t len)
 			if (c->hdr_have < c->hdr_need)
 				continue;
 			if (c->hdr_need == 48) {
-				c->hdr_need = 48 + (uint32_t)c->hdr[4] * 4 + hd_len(c->ctx);
+				c->hdr_need = 48 + (uint32_t)c->hdr[4] * 4 + dv_hd_len(c->ctx);
 				if (c->hdr_need > 48)
 					continue;
 			}
@@ -395,7 +418,7 @@ static void consume(struct dv_conn *c, const uint8_t *p, uint32_t len)
 			c->part = NIC_PAD;
 		if (c->part == NIC_PAD && c->pad_left == 0)
 			c->part = NIC_DD;
-		if (c->part == NIC_DD && c->dd_have == (c->dsl ? dd_len(c->ctx) : 0))
+		if (c->part == NIC_DD && c->dd_have == (c->dsl ? dv_dd_len(c->ctx) : 0))
 			pdu_end(c);
 	}
 }
@@ -464,7 +487,7 @@ int dv_track_bind(struct dv_conn *c, struct dv_ctx *x)
 	c->ctx = x;
 	c->nxt_off = x->blk->wire_off;
 	c->nxt = seq_of(c, c->nxt_off);
-	c->rec_open = c->placing = c->confirm_pending = false;
+	c->rec_open = c->placing = c->confirm_pending = c->rec_delayed = false;
 	c->n_requests = c->segs = 0;
 	hdr_reset(c);
 	if (c->nxt == c->tgt_max) {
@@ -493,7 +516,7 @@ void dv_track_modify(struct dv_ctx *x)
 {
 	struct dv_conn *c = x->conn;
 	bool at_boundary = c && c->mode == NIC_SYNC && c->part == NIC_HDR && c->hdr_have == 0 &&
-			   hpos(c, c->nxt_off) == x->blk->host_pos;
+			   dv_host_pos(c->ctx, c->nxt_off) == x->blk->host_pos;
 	x->flags = x->blk->flags;
 	x->max_dsl = x->blk->max_recv_dsl ? x->blk->max_recv_dsl : 8192;
 	if (c && !at_boundary && c->mode != NIC_UNTRACKED)
@@ -513,7 +536,7 @@ void dv_track_resync_reply(struct dv_ctx *x, uint64_t pos, bool is_header)
 		c->confirm_pending = false;
 		return;
 	}
-	if (c->mode != NIC_SPEC || hpos(c, c->spec_off) != pos)
+	if (c->mode != NIC_SPEC || dv_host_pos(c->ctx, c->spec_off) != pos)
 		return;
 	DV_STAT(x->att, resyncs, 1);
 	dv_log(1, "slot %u: host confirmed a header at %llu", x->slot, (unsigned long long)pos);
