@@ -901,7 +901,10 @@ timeout:
  * its way, which cost a second wake-up in the caller's poll) plus the
  * device's write to the vector.  A record the device finalised early (a
  * gap on the wire) is seen at the next 5 ms look; after HW_FINAL_WAIT_MS
- * the prefix placed so far counts.  SO_RCVLOWAT goes back to 1 afterwards:
+ * the prefix placed so far counts, and so it does at once when the socket
+ * turns readable short of the rest (the kernel wakes a SO_RCVLOWAT sleeper
+ * early when the receive window or buffer cannot take the whole PDU: only
+ * the host's reading would let it complete).  SO_RCVLOWAT goes back to 1 afterwards:
  * never above what the core needs (it may have set its own, larger one
  * for this PDU's header, TOELESS_CTX_RCVLOWAT; 1 only costs it wake-ups). */
 #define HW_FINAL_WAIT_MS 200
@@ -925,11 +928,15 @@ static void wait_final(struct hw_ctx *c, const struct hwif_rqe *r, uint32_t need
 				/* EAGAIN: another reader took it; the flag is what counts */
 			}
 		} else if (n > 0 && !(HWIF_LOAD(&r->flags) & HWIF_REC_F_FINAL)) {
-			/* readable (or an error, or EOF) and still open */
-			int inq = 0;
-			if ((pf.revents & (POLLERR | POLLHUP)) || ioctl(c->fd, SIOCINQ, &inq) != 0 || (uint32_t)inq >= need)
-				break; /* the rest is in and the device gave up on this PDU */
-			use_irq = true; /* the kernel capped SO_RCVLOWAT below need: wait for the device */
+			/* Readable and still open: the rest is in and the device
+			 * gave up on this PDU, or an error or EOF, or the kernel
+			 * says the PDU cannot complete unless the host reads
+			 * (receive window or buffer too small for it: a new
+			 * connection's window grows over its first PDUs).  The
+			 * device cannot finish it then; waiting for it only
+			 * stalls until a window probe: the prefix counts and
+			 * software takes the rest. */
+			break;
 		}
 		clock_gettime(CLOCK_MONOTONIC, &t);
 		if ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000 >= HW_FINAL_WAIT_MS)
