@@ -392,6 +392,24 @@ static int conn_identity(struct hw_ctx *c, int fd, uint64_t *consumed)
 	return -EBUSY;
 }
 
+/* wait_final() sets SO_RCVLOWAT to the rest of a PDU.  Linux grows the
+ * receive buffer for a low-water mark it cannot hold, and clamps the
+ * window at that mark (tcp_set_rcvlowat): done at the first large PDU of a
+ * new connection, before autotuning has grown the buffer, that clamps the
+ * window at one PDU for the connection's life, the target can never have
+ * more than one PDU in flight, and each PDU waits for the host's reading.
+ * Grow it once, here, to HW_RCVBUF_WINDOW (the kernel bounds it by
+ * tcp_rmem[2] / 2): later marks are below the buffer and clamp nothing.
+ * A buffer the application sized itself (SO_RCVBUF) is left alone by
+ * the kernel. */
+#define HW_RCVBUF_WINDOW (4 << 20)
+static void grow_rcvbuf(int fd)
+{
+	int v = HW_RCVBUF_WINDOW, one = 1;
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &v, sizeof(v)) == 0)
+		(void)setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &one, sizeof(one));
+}
+
 static void ctx_free(struct hw_ctx *c)
 {
 	struct hw_dev *d = c->dev;
@@ -457,6 +475,7 @@ static int hw_ctx_create(void *dev_priv, toeless_ctx *tctx, const struct toeless
 	c->blk->flags = (info->params.flags & TOELESS_CTX_HEADER_DIGEST ? HWIF_CTX_HDR_DIGEST : 0) |
 			(info->params.flags & TOELESS_CTX_DATA_DIGEST ? HWIF_CTX_DATA_DIGEST : 0);
 	c->blk->max_recv_dsl = info->params.max_recv_dsl;
+	grow_rcvbuf(info->fd);
 	c->hdr_digest = info->params.flags & TOELESS_CTX_HEADER_DIGEST;
 	c->data_digest = info->params.flags & TOELESS_CTX_DATA_DIGEST;
 	c->irq = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
