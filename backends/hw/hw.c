@@ -923,9 +923,10 @@ timeout:
  * the prefix placed so far counts, and so it does at once when the socket
  * turns readable short of the rest (the kernel wakes a SO_RCVLOWAT sleeper
  * early when the receive window or buffer cannot take the whole PDU: only
- * the host's reading would let it complete).  SO_RCVLOWAT goes back to 1 afterwards:
- * never above what the core needs (it may have set its own, larger one
- * for this PDU's header, TOELESS_CTX_RCVLOWAT; 1 only costs it wake-ups). */
+ * the host's reading would let it complete).  SO_RCVLOWAT goes back to 1
+ * afterwards: never above what the core needs (it may have set its own,
+ * larger one for this PDU's header, TOELESS_CTX_RCVLOWAT; 1 only costs it
+ * wake-ups). */
 #define HW_FINAL_WAIT_MS 200
 static void wait_final(struct hw_ctx *c, const struct hwif_rqe *r, uint32_t need)
 {
