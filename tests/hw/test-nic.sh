@@ -69,7 +69,9 @@ done
 if command -v strace >/dev/null; then
 	BS=16384
 	NIOS=$((LEN / BS))
-	ip netns exec "$NIC_HOST_NS" strace -f -qq -e trace=write,recvfrom -o "$D/strace" "$TI" \
+	# LeakSanitizer cannot run under ptrace (sanitizer builds)
+	ip netns exec "$NIC_HOST_NS" env ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
+		strace -f -qq -e trace=write,recvfrom -o "$D/strace" "$TI" \
 		--portal "$NIC_TGT_ADDR:3260" --target "$IQN" --lun 1 $DIG --backend "hw:$NIC_CTL" \
 		--queue-depth 32 --block-size $BS --offset 0 --length $LEN --stats read "$D/back" >"$D/stats" 2>&1 ||
 		{ cat "$D/stats"; fail "hw read under strace"; }
