@@ -106,7 +106,7 @@ run_one() {
 		host=$(awk '$1 == "bytes_placed_engine_host" { print $2; exit }' "$out")
 		[ "${eng:-0}" -gt 0 ] && [ "${host:-1}" = 0 ] || { cat "$out"; fail "$bs hw: the NIC placed nothing"; }
 		awk '$1 == "bytes_placed_engine" { e = $2 } $1 == "bytes_placed_sw" { s = $2 }
-		     END { printf "%.4f\n", e / (e + s + 1) }' "$out" >>"$D/engine_share.$bs"
+		     END { printf "%.4f\n", e / (e + s + 1) }' "$out" >>"$D/engine_share.$be.$bs"
 	fi
 	read -r user sys _ <"$ru"
 	awk -v b="$bs" -v e="$be" -v r="$rep" -v m="$mib" -v s="$secs" -v u="$user" -v y="$sys" -v k="$((k1 - k0))" \
