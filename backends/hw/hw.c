@@ -25,6 +25,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <linux/sockios.h>
 #include <netinet/in.h>
 #include <linux/tcp.h> /* struct tcp_info with tcpi_bytes_received */
@@ -396,6 +397,24 @@ static int conn_identity(struct hw_ctx *c, int fd, uint64_t *consumed)
 	return -EBUSY;
 }
 
+/* wait_final() sets SO_RCVLOWAT to the rest of a PDU.  Linux grows the
+ * receive buffer for a low-water mark it cannot hold, and clamps the
+ * window at that mark (tcp_set_rcvlowat): done at the first large PDU of a
+ * new connection, before autotuning has grown the buffer, that clamps the
+ * window at one PDU for the connection's life, the target can never have
+ * more than one PDU in flight, and each PDU waits for the host's reading.
+ * Grow it once, here, to HW_RCVBUF_WINDOW (the kernel bounds it by
+ * tcp_rmem[2] / 2): later marks are below the buffer and clamp nothing.
+ * A buffer the application sized itself (SO_RCVBUF) is left alone by
+ * the kernel. */
+#define HW_RCVBUF_WINDOW (4 << 20)
+static void grow_rcvbuf(int fd)
+{
+	int v = HW_RCVBUF_WINDOW, one = 1;
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &v, sizeof(v)) == 0)
+		(void)setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &one, sizeof(one));
+}
+
 static void ctx_free(struct hw_ctx *c)
 {
 	struct hw_dev *d = c->dev;
@@ -422,6 +441,7 @@ static int hw_ctx_create(void *dev_priv, toeless_ctx *tctx, const struct toeless
 	c->dev = d;
 	c->tctx = tctx;
 	c->irq = -1;
+	c->fd = info->fd;
 	int rc;
 	pthread_mutex_lock(&d->lock);
 	uint32_t slot = 0;
@@ -460,6 +480,7 @@ static int hw_ctx_create(void *dev_priv, toeless_ctx *tctx, const struct toeless
 	c->blk->flags = (info->params.flags & TOELESS_CTX_HEADER_DIGEST ? HWIF_CTX_HDR_DIGEST : 0) |
 			(info->params.flags & TOELESS_CTX_DATA_DIGEST ? HWIF_CTX_DATA_DIGEST : 0);
 	c->blk->max_recv_dsl = info->params.max_recv_dsl;
+	grow_rcvbuf(info->fd);
 	c->hdr_digest = info->params.flags & TOELESS_CTX_HEADER_DIGEST;
 	c->data_digest = info->params.flags & TOELESS_CTX_DATA_DIGEST;
 	c->irq = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -725,7 +746,15 @@ static int hw_sgl_post(void *ctx_priv, uint32_t itt, const struct toeless_backen
 	hw_sq_put_sges(c->sq, HW_CTX_SQ, c->sq_tail, &first, hs, (uint32_t)n);
 	c->sq_tail += need;
 	HWIF_STORE(&c->blk->sq_tail, c->sq_tail);
-	hw_doorbell(d);
+	/* No doorbell while the SQ has room: the device fetches the SQ
+	 * before it relays any host->target byte of this connection and
+	 * before it handles target->host bytes (doc/device-interface.md,
+	 * "Doorbells"), so it knows this SGL before the command that asks
+	 * for its data leaves, and a write per I/O (plus the device's
+	 * wake-up) is saved.  Past half full, ring: an initiator that posts
+	 * ahead of its commands must not run the SQ full. */
+	if (hw_sq_free(c->sq_tail, HWIF_LOAD(&c->blk->sq_head), HW_CTX_SQ) < HW_CTX_SQ / 2)
+		hw_doorbell(d);
 out:
 	if (hs != stack)
 		free(hs);
@@ -886,31 +915,64 @@ timeout:
 
 /* A wire device publishes a PDU's record when it has the header and makes
  * it final when the last segment of the PDU has passed it (or it stopped
- * following).  The host reads the header first, so the rest of the PDU
- * may still be on the wire: sleep on the context's vector (the device
- * signals it when it finalises a record) until the record is final, for
- * at most HW_FINAL_WAIT_MS; then the prefix placed so far counts. */
+ * following), before it forwards that segment.  The host reads the header
+ * first, so the rest of the PDU may still be on the wire.  Once the socket
+ * holds the rest of the PDU (need bytes: payload, pad, data digest) the
+ * record is final, so the driver sleeps on the socket itself, with
+ * SO_RCVLOWAT at those bytes: one wake-up, when recv(MSG_TRUNC) can take
+ * the whole payload in one call, rather than a wake-up on the context's
+ * vector when the device finalises (the last segment then often still on
+ * its way, which cost a second wake-up in the caller's poll) plus the
+ * device's write to the vector.  A record the device finalised early (a
+ * gap on the wire) is seen at the next 5 ms look; after HW_FINAL_WAIT_MS
+ * the prefix placed so far counts, and so it does at once when the socket
+ * turns readable short of the rest (the kernel wakes a SO_RCVLOWAT sleeper
+ * early when the receive window or buffer cannot take the whole PDU: only
+ * the host's reading would let it complete).  SO_RCVLOWAT goes back to 1
+ * afterwards: never above what the core needs (it may have set its own,
+ * larger one for this PDU's header, TOELESS_CTX_RCVLOWAT; 1 only costs it
+ * wake-ups). */
 #define HW_FINAL_WAIT_MS 200
-static void wait_final(struct hw_ctx *c, const struct hwif_rqe *r)
+static void wait_final(struct hw_ctx *c, const struct hwif_rqe *r, uint32_t need)
 {
 	struct timespec t0, t;
+	int lowat = need > 1 && need <= INT_MAX ? (int)need : 1;
+	bool set = lowat > 1 && setsockopt(c->fd, SOL_SOCKET, SO_RCVLOWAT, &lowat, sizeof(lowat)) == 0;
+	bool use_irq = !set;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (;;) {
-		HWIF_STORE(&c->blk->irq_arm, 1);
+		if (use_irq)
+			HWIF_STORE(&c->blk->irq_arm, 1);
 		if ((HWIF_LOAD(&r->flags) & HWIF_REC_F_FINAL) || !hw_dev_ok(c->dev))
 			break;
-		struct pollfd pf = { .fd = c->irq, .events = POLLIN };
-		if (poll(&pf, 1, 5) > 0) {
+		struct pollfd pf = { .fd = use_irq ? c->irq : c->fd, .events = POLLIN };
+		int n = poll(&pf, 1, 5);
+		if (n > 0 && use_irq) {
 			uint64_t v;
 			if (read(c->irq, &v, sizeof(v)) < 0) {
 				/* EAGAIN: another reader took it; the flag is what counts */
 			}
+		} else if (n > 0 && !(HWIF_LOAD(&r->flags) & HWIF_REC_F_FINAL)) {
+			/* Readable and still open: the rest is in and the device
+			 * gave up on this PDU, or an error or EOF, or the kernel
+			 * says the PDU cannot complete unless the host reads
+			 * (receive window or buffer too small for it: a new
+			 * connection's window grows over its first PDUs).  The
+			 * device cannot finish it then; waiting for it only
+			 * stalls until a window probe: the prefix counts and
+			 * software takes the rest. */
+			break;
 		}
 		clock_gettime(CLOCK_MONOTONIC, &t);
 		if ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000 >= HW_FINAL_WAIT_MS)
 			break;
 	}
-	HWIF_STORE(&c->blk->irq_arm, 0);
+	if (use_irq)
+		HWIF_STORE(&c->blk->irq_arm, 0);
+	if (set) {
+		int one = 1;
+		(void)setsockopt(c->fd, SOL_SOCKET, SO_RCVLOWAT, &one, sizeof(one));
+	}
 }
 
 static int hw_rx_pdu(void *ctx_priv, const struct toeless_rx_query *q, struct toeless_rx_record *rec)
@@ -928,7 +990,9 @@ static int hw_rx_pdu(void *ctx_priv, const struct toeless_rx_query *q, struct to
 			break; /* a later PDU's record: keep it */
 		if ((c->dev->features & HWIF_F_WIRE_RECORDS) && r->stream_pos == q->stream_pos &&
 		    !(HWIF_LOAD(&r->flags) & HWIF_REC_F_FINAL))
-			wait_final(c, r);
+			wait_final(c, r,
+				   q->data_len ? q->data_len + toeless_pad_len(q->data_len) + (c->data_digest ? 4 : 0)
+					       : 0);
 		struct hwif_rqe e = *r;
 		if ((c->dev->features & HWIF_F_WIRE_RECORDS) && !(HWIF_LOAD(&r->flags) & HWIF_REC_F_FINAL)) {
 			/* still open: only the prefix placed so far is the host's to skip;

@@ -117,6 +117,7 @@ struct hw_ctx {
 	toeless_ctx *tctx;
 	uint32_t slot;
 	int irq; /* eventfd of this slot's vector */
+	int fd;  /* the connection's socket (the core's; waited on in rx_pdu) */
 	struct hwif_ctx_block *blk;
 	struct hwif_sqe *sq;
 	struct hwif_cqe *cq;

@@ -27,7 +27,10 @@
 # BENCH_NIC_LUN_MIB (128), BENCH_NIC_MTU (9000: jumbo frames, as iSCSI
 # networks use; at 1500 the kernel's per-segment receive work and the
 # wake-ups it causes dominate both paths and hide what the NIC saves, see
-# doc/performance.md).
+# doc/performance.md), BENCH_NIC_BASELINE (a build directory of another
+# revision: its hw backend runs too, alternated with this build's hw and
+# sw, and nic.BS.base_ratio is its hw against this build's sw: before and
+# after a change in one run).
 #
 # SPDX-License-Identifier: MIT
 echo "== nic: host CPU per GiB through the wire NIC, hw backend vs sw backend (tgtd, both digests) =="
@@ -72,27 +75,38 @@ echo "MTU $NIC_MTU, queue depth $QD, $SECS s per run, $REPS repetitions, hw and 
 echo "host CPU = user + system time of toeless-iscsi (wait4 rusage) per GiB; NIC CPU = toeless-nic's utime + stime per GiB"
 echo
 
+BASE=${BENCH_NIC_BASELINE:-}
+BASE_BIN= BASE_LIB=
+if [ -n "$BASE" ]; then
+	BASE_BIN=$BASE/examples/toeless-iscsi/toeless-iscsi
+	[ -x "$BASE/examples/toeless-iscsi/.libs/toeless-iscsi" ] && BASE_BIN=$BASE/examples/toeless-iscsi/.libs/toeless-iscsi
+	BASE_LIB=$BASE/.libs
+	[ -x "$BASE_BIN" ] || fail "BENCH_NIC_BASELINE=$BASE: no toeless-iscsi built there"
+	echo "baseline: hw backend of $BASE (hwbase) in the same rotation"
+fi
+
 # run_one BS BACKEND REP: "BS BACKEND REP MiB/s host_s/GiB user_s/GiB sys_s/GiB nic_s/GiB" >> results
 run_one() {
-	local bs=$1 be=$2 rep=$3 spec=sw out=$D/run.out ru=$D/run.ru
-	[ "$be" = hw ] && spec="hw:$NIC_CTL"
+	local bs=$1 be=$2 rep=$3 spec=sw out=$D/run.out ru=$D/run.ru bin=$INIT_BIN lib=$LD_LIBRARY_PATH
+	[ "$be" = sw ] || spec="hw:$NIC_CTL"
+	[ "$be" = hwbase ] && bin=$BASE_BIN lib=$BASE_LIB${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 	local k0 k1 mib secs
 	k0=$(ticks "$NIC_PID")
-	ip netns exec "$NIC_HOST_NS" "$RUSAGE" "$ru" "$INIT_BIN" --portal "$NIC_TGT_ADDR:3260" --target "$IQN" --lun 1 \
+	ip netns exec "$NIC_HOST_NS" env LD_LIBRARY_PATH="$lib" "$RUSAGE" "$ru" "$bin" --portal "$NIC_TGT_ADDR:3260" --target "$IQN" --lun 1 \
 		--backend "$spec" --header-digest crc32c --data-digest crc32c --queue-depth "$QD" --block-size "$bs" \
 		--seconds "$SECS" --stats bench >"$out" 2>&1 || { cat "$out"; fail "$bs $be run failed"; }
 	k1=$(ticks "$NIC_PID")
 	mib=$(sed -n 's/^bench read: \([0-9.]*\) MiB in \([0-9.]*\) s.*/\1/p' "$out")
 	secs=$(sed -n 's/^bench read: \([0-9.]*\) MiB in \([0-9.]*\) s.*/\2/p' "$out")
 	[ -n "$mib" ] && [ -n "$secs" ] || { cat "$out"; fail "$bs $be: no throughput in its output"; }
-	if [ "$be" = hw ]; then
+	if [ "$be" != sw ]; then
 		# the NIC must have done the work, or the figure means nothing
 		local eng host
 		eng=$(awk '$1 == "bytes_placed_engine" { print $2; exit }' "$out")
 		host=$(awk '$1 == "bytes_placed_engine_host" { print $2; exit }' "$out")
 		[ "${eng:-0}" -gt 0 ] && [ "${host:-1}" = 0 ] || { cat "$out"; fail "$bs hw: the NIC placed nothing"; }
 		awk '$1 == "bytes_placed_engine" { e = $2 } $1 == "bytes_placed_sw" { s = $2 }
-		     END { printf "%.4f\n", e / (e + s + 1) }' "$out" >>"$D/engine_share.$bs"
+		     END { printf "%.4f\n", e / (e + s + 1) }' "$out" >>"$D/engine_share.$be.$bs"
 	fi
 	read -r user sys _ <"$ru"
 	awk -v b="$bs" -v e="$be" -v r="$rep" -v m="$mib" -v s="$secs" -v u="$user" -v y="$sys" -v k="$((k1 - k0))" \
@@ -104,7 +118,9 @@ run_one() {
 : >"$D/results"
 for bs in $SIZES; do
 	for rep in $(seq 1 "$REPS"); do
-		if [ $((rep % 2)) = 1 ]; then order="hw sw"; else order="sw hw"; fi
+		if [ -n "$BASE" ]; then
+			case $((rep % 3)) in 1) order="hw sw hwbase" ;; 2) order="sw hwbase hw" ;; *) order="hwbase hw sw" ;; esac
+		elif [ $((rep % 2)) = 1 ]; then order="hw sw"; else order="sw hw"; fi
 		for be in $order; do run_one "$bs" "$be" "$rep"; done
 		printf "  %s B rep %d:%s\n" "$bs" "$rep" "$(awk -v b="$bs" -v r="$rep" '$1 == b && $3 == r {
 			printf "  %s %.0f MiB/s host %.3f s/GiB NIC %.3f s/GiB;", $2, $4, $5, $8 }' "$D/results")"
@@ -116,7 +132,7 @@ awk '
 function sort(a, n,   i, j, t) { for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j-1] > a[j]; j--) { t = a[j]; a[j] = a[j-1]; a[j-1] = t } }
 function med(a, n) { sort(a, n); return n % 2 ? a[(n+1)/2] : (a[n/2] + a[n/2+1]) / 2 }
 function line(name, a, n, unit) { m = med(a, n); printf "%-24s %10.4f %-6s (%.4f..%.4f)\n", name, m, unit, a[1], a[n]; return m }
-{ k = $1 SUBSEP $3; if ($2 == "hw") { hw[k] = $5; hwm[k] = $4; hwu[k] = $6; hws[k] = $7; hwn[k] = $8 }
+{ k = $1 SUBSEP $3; if ($2 == "hwbase") { hb[k] = $5; next } if ($2 == "hw") { hw[k] = $5; hwm[k] = $4; hwu[k] = $6; hws[k] = $7; hwn[k] = $8 }
   else { sw[k] = $5; swm[k] = $4; swu[k] = $6; sws[k] = $7; swn[k] = $8 }
   if (!($1 in seen)) { seen[$1] = 1; order[++nb] = $1 } if ($3 > reps) reps = $3 }
 END {
@@ -128,6 +144,9 @@ END {
 			hu[n] = hwu[k]; hs[n] = hws[k]; su[n] = swu[k]; ss[n] = sws[k]; hn[n] = hwn[k]; sn[n] = swn[k] }
 		p = "nic." bs "."
 		ratio = line(p "cpu_ratio", ra, n, "")
+		nb2 = 0
+		for (r = 1; r <= reps; r++) { k = bs SUBSEP r; if ((k in hb) && (k in sw)) { nb2++; br[nb2] = hb[k] / sw[k]; bh[nb2] = hb[k] } }
+		if (nb2) { line(p "base_ratio", br, nb2, ""); line(p "hwbase_cpu", bh, nb2, "s/GiB") }
 		line(p "hw_cpu", h, n, "s/GiB"); line(p "hw_user_cpu", hu, n, "s/GiB"); line(p "hw_sys_cpu", hs, n, "s/GiB")
 		line(p "sw_cpu", s, n, "s/GiB"); line(p "sw_user_cpu", su, n, "s/GiB"); line(p "sw_sys_cpu", ss, n, "s/GiB")
 		line(p "hw_mibs", hm, n, "MiB/s"); line(p "sw_mibs", sm, n, "MiB/s")
@@ -136,6 +155,9 @@ END {
 	}
 }' "$D/results"
 for bs in $SIZES; do
-	[ -s "$D/engine_share.$bs" ] && echo "$bs: share of Data-In bytes the NIC placed (hw runs): $(sort -n "$D/engine_share.$bs" | tr '\n' ' ')"
+	for be in hw hwbase; do
+		[ -s "$D/engine_share.$be.$bs" ] &&
+			echo "$bs: share of Data-In bytes the NIC placed ($be runs): $(sort -n "$D/engine_share.$be.$bs" | tr '\n' ' ')"
+	done
 done
 exit 0

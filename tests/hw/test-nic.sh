@@ -65,6 +65,32 @@ for qd in 1 32; do
 	echo "ok: hw qd $qd: NIC placed $(counter bytes_placed_engine "$D/stats") B, digests $(counter data_digests_engine "$D/stats")"
 done
 
+# The hw read path's system calls (strace, when installed): the payload the
+# NIC placed leaves the socket by recv(MSG_TRUNC), about one call per PDU
+# (the driver waits for a PDU's final record on the socket, SO_RCVLOWAT at
+# its rest), and posting an SGL rings no doorbell (an 8-byte eventfd
+# write) while the context SQ has room (doc/device-interface.md).
+if command -v strace >/dev/null; then
+	BS=16384
+	NIOS=$((LEN / BS))
+	# LeakSanitizer cannot run under ptrace (sanitizer builds)
+	ip netns exec "$NIC_HOST_NS" env ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
+		strace -f -qq -e trace=write,recvfrom -o "$D/strace" "$TI" \
+		--portal "$NIC_TGT_ADDR:3260" --target "$IQN" --lun 1 $DIG --backend "hw:$NIC_CTL" \
+		--queue-depth 32 --block-size $BS --offset 0 --length $LEN --stats read "$D/back" >"$D/stats" 2>&1 ||
+		{ cat "$D/stats"; fail "hw read under strace"; }
+	cmp -s "$D/pat" "$D/back" || fail "hw read under strace: data differs"
+	[ "$(counter sw_fallback_pdus "$D/stats")" = 0 ] || fail "hw read under strace: software fallback"
+	trunc=$(grep -c 'MSG_TRUNC' "$D/strace")
+	bells=$(grep -cE ' write\([0-9]+, "[^"]*", 8[,)< ]' "$D/strace")
+	dins=$(counter data_in_placed "$D/stats")
+	[ "${dins:-0}" -ge $NIOS ] || { cat "$D/stats"; fail "hw read under strace: $dins Data-In placed for $NIOS reads"; }
+	[ "$trunc" -ge 1 ] && [ "$trunc" -le $((2 * dins)) ] ||
+		fail "hw read: $trunc recv(MSG_TRUNC) calls for $dins placed Data-In PDUs"
+	[ "$bells" -le $((NIOS / 2)) ] || fail "hw read: $bells doorbell writes for $NIOS reads (one per SGL post?)"
+	echo "ok: hw read syscalls: $trunc recv(MSG_TRUNC) for $dins Data-In, $bells doorbells for $NIOS reads"
+fi
+
 # fault NAME WIRE-OPTIONS...: a NIC with these wire faults, a hw read, data exact
 fault() {
 	local name=$1
