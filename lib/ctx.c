@@ -136,6 +136,8 @@ int toeless_ctx_create(toeless_device *dev, const struct toeless_ctx_attr *attr,
 			tl_log(dev, TOELESS_LOG_INFO, "engine declined context (%s): software path",
 			       toeless_strerror(brc));
 	}
+	if (ctx->rcvlowat)
+		tl_rx_lowat_prepare(ctx);
 	tl_cq_bind(ctx->cq);
 	tl_device_ctx_added(dev, ctx);
 	*out = ctx;

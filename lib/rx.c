@@ -161,6 +161,24 @@ static ssize_t rx_skip(toeless_ctx *ctx, uint32_t n)
  * the caller anyway: not worth a setsockopt. */
 #define RX_LOWAT_MIN 4096
 
+/* Linux grows the receive buffer for a low-water mark it cannot hold and
+ * then clamps the receive window at that mark (tcp_set_rcvlowat).  The
+ * first large PDU of a new connection, before autotuning has grown the
+ * buffer, would clamp the window at one PDU for the connection's life: the
+ * target could never have more than one PDU in flight.  So grow the buffer
+ * once, when the context is created, to a mark far above any PDU (the
+ * kernel bounds it by tcp_rmem[2] / 2), and go back to 1: later marks are
+ * below the buffer and clamp nothing.  A buffer the application sized
+ * itself (SO_RCVBUF) is left alone by the kernel. */
+#define RX_LOWAT_WINDOW (4 << 20)
+
+void tl_rx_lowat_prepare(toeless_ctx *ctx)
+{
+	int v = RX_LOWAT_WINDOW, one = 1;
+	if (setsockopt(ctx->fd, SOL_SOCKET, SO_RCVLOWAT, &v, sizeof(v)) == 0)
+		(void)setsockopt(ctx->fd, SOL_SOCKET, SO_RCVLOWAT, &one, sizeof(one));
+}
+
 /* About to return -EAGAIN: the caller will sleep until the socket is
  * readable.  Once a PDU's BHS is in, make it readable only once this PDU
  * can complete (the bytes it still needs, never more: what follows it may

@@ -349,6 +349,9 @@ TL_HIDDEN void tl_rx_init(struct tl_rx_state *rx, uint64_t pos);
 TL_HIDDEN int tl_rx_alloc(toeless_ctx *ctx);
 TL_HIDDEN void tl_rx_free(toeless_ctx *ctx);
 TL_HIDDEN bool tl_rx_idle(const toeless_ctx *ctx);
+/* TOELESS_CTX_RCVLOWAT: size the socket so later low-water marks never
+ * clamp its receive window (lib/rx.c). */
+TL_HIDDEN void tl_rx_lowat_prepare(toeless_ctx *ctx);
 /* May parameters with these flags take effect now (between PDUs)? */
 TL_HIDDEN bool tl_rx_can_switch(const toeless_ctx *ctx, uint32_t new_flags);
 TL_HIDDEN void tl_tx_free(toeless_ctx *ctx);

@@ -309,6 +309,49 @@ static bool readable_now(int fd)
 	return poll(&p, 1, 0) == 1 && (p.revents & POLLIN);
 }
 
+/* The receive buffer a context with TOELESS_CTX_RCVLOWAT must have after
+ * create: Linux clamps the window at a low-water mark it had to grow the
+ * buffer for, so create grows it once to 4 MiB (bounded by tcp_rmem[2] / 2)
+ * and later marks clamp nothing.  0 when /proc does not say. */
+static long lowat_rcvbuf_floor(long *def_out)
+{
+	long lo, def, max;
+	FILE *f = fopen("/proc/sys/net/ipv4/tcp_rmem", "r");
+	if (!f)
+		return 0;
+	int n = fscanf(f, "%ld %ld %ld", &lo, &def, &max);
+	fclose(f);
+	if (n != 3)
+		return 0;
+	*def_out = def;
+	return max / 2 < (4L << 20) ? max / 2 : (4L << 20);
+}
+
+/* Create with TOELESS_CTX_RCVLOWAT sizes the socket's receive buffer once
+ * (so no later mark clamps the window at one PDU) and leaves the mark at 1;
+ * without the flag the socket is not touched (loop index 0). */
+START_TEST(test_rcvlowat_window)
+{
+	long def = 0, floor = lowat_rcvbuf_floor(&def);
+	if (!floor)
+		return;
+	struct th_conn c;
+	struct toeless_ctx_attr ta;
+	th_ctx_attr_init(&ta, -1, NULL, 0, 0);
+	ta.flags = _i ? TOELESS_CTX_RCVLOWAT : 0;
+	th_conn_open_attr(&c, TH_SOCK_TCP, &ta);
+	int rcvbuf = 0;
+	socklen_t l = sizeof(rcvbuf);
+	ck_assert_int_eq(getsockopt(c.fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, &l), 0);
+	ck_assert_int_eq(rcvlowat_of(c.fd), 1);
+	if (_i)
+		ck_assert_msg(rcvbuf >= floor, "receive buffer %d, at least %ld expected", rcvbuf, floor);
+	else if (def < floor)
+		ck_assert_msg(rcvbuf < floor, "receive buffer %d grown without the flag", rcvbuf);
+	th_conn_close(&c);
+}
+END_TEST
+
 /* TOELESS_CTX_RCVLOWAT over TCP: a PDU that stops half way leaves the
  * socket readable only once the rest is in (one wake-up, not one per
  * segment); between PDUs any byte wakes it again (a short PDU after a long
@@ -997,6 +1040,7 @@ static Suite *lifecycle_suite(void)
 	TH_LOOP_TEST(s, test_destroy_outstanding, 0, 3);
 	TH_LOOP_TEST(s, test_itt_slots, 0, 2);
 	TH_LOOP_TEST(s, test_rcvlowat, 0, 2);
+	TH_LOOP_TEST(s, test_rcvlowat_window, 0, 2);
 	TH_LOOP_TEST(s, test_destroy_engine_held, 0, 2);
 	TH_TEST(s, test_itt_reuse);
 	TH_TEST(s, test_itt_reuse_delayed_release);
