@@ -17,9 +17,8 @@
 # a file and back in.  Servers alternate (order rotated every round),
 # BENCH_ROUNDS rounds (default 5); the median is printed with min..max:
 # throughput; CPU seconds per GiB moved of the serving process (utime +
-# stime deltas from /proc/PID/stat) and of the target; and the serving
-# process's sleeps (voluntary context switches of all its threads, from
-# /proc/PID/task/*/status) per 64 KiB moved: its wake-ups per request.
+# stime deltas from /proc/PID/stat, which count the threads that ended too)
+# and of the target.
 # BENCH_TOELESS_ARGS replaces the plugin's digest parameters (e.g.
 # "data-digest=none" to see what tgtd's own data digest costs).
 # BENCH_NBD_PLUGIN_BEFORE=PATH adds a third server, "before": nbdkit with
@@ -89,9 +88,6 @@ target_of() {
 	esac
 }
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
-# sleeps of all a process's threads so far (threads that ended are not
-# counted: nbdkit's connection threads live as long as the measured command)
-vcsw() { cat /proc/"$1"/task/*/status 2>/dev/null | awk '$1 == "voluntary_ctxt_switches:" { n += $2 } END { print n + 0 }'; }
 
 # start_server SERVER TARGET [WRAPPER...]
 start_server() {
@@ -104,16 +100,19 @@ start_server() {
 	toeless | before)
 		local so=$PLUGIN
 		[ "$srv" = before ] && so=$BENCH_NBD_PLUGIN_BEFORE
-		"$@" nbdkit -f -U "$SOCK" "$so" portal=127.0.0.1:$port target=$iqn lun=1 \
-			$TOELESS_ARGS 2>"$WORK/server.err" &
+		(exec "$@" nbdkit -f -U "$SOCK" "$so" portal=127.0.0.1:$port target=$iqn lun=1 \
+			$TOELESS_ARGS 2>"$WORK/server.err") &
 		;;
-	qemu) "$@" qemu-nbd -t -e 8 -k "$SOCK" --image-opts \
+	qemu) (exec "$@" qemu-nbd -t -e 8 -k "$SOCK" --image-opts \
 			"driver=iscsi,transport=tcp,portal=127.0.0.1:$port,target=$iqn,lun=1,header-digest=crc32c" \
-			2>"$WORK/server.err" & ;;
+			2>"$WORK/server.err") & ;;
 	esac
+	# (exec ...): with the fixture's signal traps set, bash would otherwise
+	# keep a subshell between $! and the server, and /proc/$! would not be it
 	SPID=$!
 	for _ in $(seq 100); do [ -S "$SOCK" ] && break; sleep 0.1; done
 	[ -S "$SOCK" ] || { cat "$WORK/server.err"; fail "$srv server did not start"; }
+	[ -n "$1" ] || case $(ps -o comm= -p "$SPID") in nbdkit | qemu-nbd) ;; *) fail "$srv: \$! is not the server" ;; esac
 }
 # under strace, the server is strace's child: stop it, and strace writes its summary
 stop_server() {
@@ -125,22 +124,22 @@ stop_server() {
 }
 
 # measure SERVER TARGET WHAT CMD...: run CMD, record
-# "MiB/s cpu-s/GiB target-cpu-s/GiB sleeps-per-64KiB" for the bytes moved
+# "MiB/s cpu-s/GiB target-cpu-s/GiB" for the bytes moved
 measure() {
-	local srv=$1 tgt=$2 what=$3 bytes t0 t1 c0 c1 g0 g1 v0 v1 tpid
+	local srv=$1 tgt=$2 what=$3 bytes t0 t1 c0 c1 g0 g1 tpid
 	shift 3
 	read -r tpid _ <<<"$(target_of "$tgt")"
-	c0=$(cpu_ticks "$SPID"); g0=$(cpu_ticks "$tpid"); v0=$(vcsw "$SPID"); t0=$(date +%s.%N)
+	c0=$(cpu_ticks "$SPID"); g0=$(cpu_ticks "$tpid"); t0=$(date +%s.%N)
 	"$@" >"$WORK/cmd.out" 2>&1 || { cat "$WORK/cmd.out"; fail "$srv $tgt $what: $*"; }
-	t1=$(date +%s.%N); c1=$(cpu_ticks "$SPID"); g1=$(cpu_ticks "$tpid"); v1=$(vcsw "$SPID")
+	t1=$(date +%s.%N); c1=$(cpu_ticks "$SPID"); g1=$(cpu_ticks "$tpid")
 	if [ "$what" = fio-randread ]; then
 		bytes=$(awk -F';' '{ print $6 * 1024 }' "$WORK/cmd.out" | tail -1)
 	else
 		bytes=$((MIB << 20))
 	fi
-	awk -v b="$bytes" -v t0="$t0" -v t1="$t1" -v c=$((c1 - c0)) -v g=$((g1 - g0)) -v v=$((v1 - v0)) -v hz="$HZ" \
+	awk -v b="$bytes" -v t0="$t0" -v t1="$t1" -v c=$((c1 - c0)) -v g=$((g1 - g0)) -v hz="$HZ" \
 		'BEGIN { s = t1 - t0; gib = b / 1073741824
-			printf "%.1f %.3f %.3f %.2f\n", b / 1048576 / s, c / hz / gib, g / hz / gib, v / (b / 65536) }' \
+			printf "%.1f %.3f %.3f\n", b / 1048576 / s, c / hz / gib, g / hz / gib }' \
 		>>"$WORK/$tgt.$srv.$what"
 }
 
@@ -184,14 +183,13 @@ echo "NBD serving of one iSCSI LUN ($MIB MiB), $ROUNDS rounds alternated, median
 echo "toeless = nbdkit-toeless-plugin ($TOELESS_ARGS)${BENCH_NBD_PLUGIN_BEFORE:+; before = the same with $BENCH_NBD_PLUGIN_BEFORE}"
 echo "qemu = qemu-nbd, iscsi driver (libiscsi), HeaderDigest CRC32C"
 echo "target tgtd: tgtd (software data digest); target fast: tests/bench/fast-target (pre-digested Data-In)"
-echo "sleeps/64K = voluntary context switches of the serving process per 64 KiB moved"
-printf "%-6s %-14s %-8s %-26s %-26s %-26s %-20s\n" target test server "MiB/s" "server CPU s/GiB" "target CPU s/GiB" "sleeps/64K"
+printf "%-6s %-14s %-8s %-26s %-26s %-26s\n" target test server "MiB/s" "server CPU s/GiB" "target CPU s/GiB"
 for tgt in $TARGETS; do
 	for what in fio-randread convert-out convert-in; do
 		for srv in $SERVERS; do
 			f=$WORK/$tgt.$srv.$what
-			printf "%-6s %-14s %-8s %-26s %-26s %-26s %-20s\n" "$tgt" "$what" "$srv" "$(stat_col "$f" 1 %7.1f)" \
-				"$(stat_col "$f" 2 %6.3f)" "$(stat_col "$f" 3 %6.3f)" "$(stat_col "$f" 4 %5.2f)"
+			printf "%-6s %-14s %-8s %-26s %-26s %-26s\n" "$tgt" "$what" "$srv" "$(stat_col "$f" 1 %7.1f)" \
+				"$(stat_col "$f" 2 %6.3f)" "$(stat_col "$f" 3 %6.3f)"
 		done
 	done
 done
