@@ -19,11 +19,13 @@
 #include "config.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #define NBDKIT_API_VERSION 2
 #include <nbdkit-plugin.h>
@@ -70,8 +72,27 @@ static void toeless_load(void)
 	signal(SIGPIPE, SIG_IGN);
 }
 
+/*
+ * Handles still open.  nbdkit, told to quit (SIGTERM), can call unload
+ * while a connection thread is still in close(): its session thread is
+ * then logging out, running this plugin's code, and unloading the plugin
+ * under it crashed nbdkit on the way out (ASan: SEGV in an unmapped
+ * module).  Unload waits, bounded, for the last close.
+ */
+static pthread_mutex_t open_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t open_cond = PTHREAD_COND_INITIALIZER;
+static unsigned open_handles;
+
 static void toeless_unload(void)
 {
+	struct timespec deadline;
+
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += 30; /* a logout is bounded by timeout= (15 s) */
+	pthread_mutex_lock(&open_lock);
+	while (open_handles && pthread_cond_timedwait(&open_cond, &open_lock, &deadline) != ETIMEDOUT)
+		;
+	pthread_mutex_unlock(&open_lock);
 	free(portal_arg);
 	free(secret);
 	free(target_secret);
@@ -264,6 +285,9 @@ static void *toeless_open(int readonly)
 		free(h);
 		return NULL;
 	}
+	pthread_mutex_lock(&open_lock);
+	open_handles++;
+	pthread_mutex_unlock(&open_lock);
 	nbdkit_debug("LUN %llu of %s: %.8s %.16s, %llu blocks of %u bytes", (unsigned long long)cfg.lun, cfg.target,
 		     h->li.vendor, h->li.product, (unsigned long long)h->li.blocks, h->li.block_len);
 	return h;
@@ -284,6 +308,10 @@ static void toeless_close(void *handle)
 			     (unsigned long long)st.timeout_reconnects);
 	iscsi_sync_close(h->sync);
 	free(h);
+	pthread_mutex_lock(&open_lock);
+	if (!--open_handles)
+		pthread_cond_broadcast(&open_cond);
+	pthread_mutex_unlock(&open_lock);
 }
 
 static int64_t toeless_get_size(void *handle)
