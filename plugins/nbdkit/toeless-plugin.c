@@ -81,7 +81,15 @@ static void toeless_load(void)
  */
 static pthread_mutex_t open_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t open_cond = PTHREAD_COND_INITIALIZER;
-static unsigned open_handles;
+static unsigned open_handles; /* counted from the start of open: its session thread runs login meanwhile */
+
+static void handle_gone(void)
+{
+	pthread_mutex_lock(&open_lock);
+	if (!--open_handles)
+		pthread_cond_broadcast(&open_cond);
+	pthread_mutex_unlock(&open_lock);
+}
 
 static void toeless_unload(void)
 {
@@ -279,15 +287,16 @@ static void *toeless_open(int readonly)
 		nbdkit_error("calloc: %m");
 		return NULL;
 	}
+	pthread_mutex_lock(&open_lock);
+	open_handles++;
+	pthread_mutex_unlock(&open_lock);
 	rc = iscsi_sync_open(&cfg, &h->sync, &h->li, err, sizeof(err));
 	if (rc) {
 		nbdkit_error("%s (%s)", err, rc == EXIT_AUTH ? "authentication" : "iSCSI session");
 		free(h);
+		handle_gone();
 		return NULL;
 	}
-	pthread_mutex_lock(&open_lock);
-	open_handles++;
-	pthread_mutex_unlock(&open_lock);
 	nbdkit_debug("LUN %llu of %s: %.8s %.16s, %llu blocks of %u bytes", (unsigned long long)cfg.lun, cfg.target,
 		     h->li.vendor, h->li.product, (unsigned long long)h->li.blocks, h->li.block_len);
 	return h;
@@ -308,10 +317,7 @@ static void toeless_close(void *handle)
 			     (unsigned long long)st.timeout_reconnects);
 	iscsi_sync_close(h->sync);
 	free(h);
-	pthread_mutex_lock(&open_lock);
-	if (!--open_handles)
-		pthread_cond_broadcast(&open_cond);
-	pthread_mutex_unlock(&open_lock);
+	handle_gone();
 }
 
 static int64_t toeless_get_size(void *handle)
