@@ -3,8 +3,15 @@
  *
  * One session thread per handle owns the session and runs its libuv loop;
  * nothing else touches the session.  A caller queues a request (under the
- * handle's mutex), wakes the loop with uv_async_send() and waits on the
- * request's condition variable.  On the session thread each request is cut
+ * handle's mutex) and waits on the request's semaphore.  It wakes the loop
+ * with uv_async_send() only when the session thread is about to sleep or
+ * asleep (h->sleeping): while that thread is awake (it is answering a
+ * completion, which is when a closed-loop client sends its next request) it
+ * takes the queue in its prepare callback, just before it would block, and
+ * the eventfd write, the loop's extra return from epoll_wait and its read
+ * of the eventfd are saved.  The answer is a sem_post() outside any lock:
+ * the waiter wakes once (one futex wake) and does not then block again on
+ * a mutex the session thread still holds.  On the session thread each request is cut
  * into commands of at most cfg->block_size bytes that take free task slots
  * (cfg->queue_depth of them for every caller together); a finished command
  * frees its slot for the next piece of any request.  A request is answered
@@ -17,6 +24,8 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <semaphore.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,9 +45,8 @@ struct sreq {
 	unsigned inflight; /* commands out */
 	int err;           /* first error */
 	char why[512];
-	bool done;
 	struct session_stats *stats;
-	pthread_cond_t cond;
+	sem_t done; /* posted once, when the request is answered */
 };
 
 struct iscsi_sync {
@@ -53,20 +61,28 @@ struct iscsi_sync {
 	bool ready; /* logged in and probed (or failed: open_rc) */
 	int open_rc;
 	char open_err[512];
-	bool stop;                          /* close asked */
 	bool dead;                          /* the session gave up */
 	bool closing;                       /* the thread closes the wake handle: no more uv_async_send */
 	struct session_stats final_st;      /* the counters as the session ended (read once closing) */
 	struct sreq *incoming;              /* queued by callers (lock) */
 	struct sreq *work_head, *work_tail; /* taken by the session thread */
+	uv_prepare_t before_sleep;          /* takes the queue before the loop blocks */
+	/* true: the session thread will look at incoming again only when woken
+	 * (uv_async_send).  Set under the lock by the prepare callback when it
+	 * found the queue empty; cleared by the caller that wakes it, and by the
+	 * session thread itself when a command completes (it then passes the
+	 * prepare callback before it blocks again). */
+	atomic_bool sleeping;
+	atomic_bool stop_asked; /* close asked (read without the lock on every loop turn) */
+	/* how many requests came and how many of them had to wake the loop */
+	uint64_t requests, wakes;
 };
 
+/* The request belongs to its caller again once posted: touch it no more. */
 static void req_finish(struct iscsi_sync *h, struct sreq *r)
 {
-	pthread_mutex_lock(&h->lock);
-	r->done = true;
-	pthread_cond_signal(&r->cond);
-	pthread_mutex_unlock(&h->lock);
+	(void)h;
+	sem_post(&r->done);
 }
 
 static void req_fail(struct sreq *r, int err, const char *why)
@@ -85,6 +101,9 @@ static void io_done(struct session *s, struct task *t)
 	struct sreq *r = t->arg;
 	char why[256];
 
+	/* awake, and the prepare callback runs before the loop blocks again: a
+	 * request queued from now on needs no wake-up */
+	atomic_store_explicit(&h->sleeping, false, memory_order_relaxed);
 	r->inflight--;
 	if (t->scsi_status != SCSI_GOOD) {
 		scsi_describe(why, sizeof(why), t->scsi_status, &t->sense);
@@ -163,15 +182,21 @@ static void pump(struct iscsi_sync *h)
 	h->work_tail = last;
 }
 
-static void on_wake(uv_async_t *a)
+/* Move what callers queued to the work list (REQ_STATS answered at once);
+ * with set_sleeping, mark the thread asleep if there was nothing (under the
+ * same lock as the callers' look at the flag).  True if anything came. */
+static bool take_incoming(struct iscsi_sync *h, bool set_sleeping)
 {
-	struct iscsi_sync *h = a->data;
 	struct sreq *list, *rev = NULL;
 
 	pthread_mutex_lock(&h->lock);
 	list = h->incoming;
 	h->incoming = NULL;
+	if (set_sleeping && !list)
+		atomic_store_explicit(&h->sleeping, true, memory_order_relaxed);
 	pthread_mutex_unlock(&h->lock);
+	if (!list)
+		return false;
 	while (list) { /* callers pushed at the front: restore their order */
 		struct sreq *n = list->next;
 		list->next = rev;
@@ -192,7 +217,25 @@ static void on_wake(uv_async_t *a)
 			h->work_head = r;
 		h->work_tail = r;
 	}
-	pump(h);
+	return true;
+}
+
+static void on_wake(uv_async_t *a)
+{
+	struct iscsi_sync *h = a->data;
+
+	if (take_incoming(h, false))
+		pump(h);
+}
+
+/* The loop is about to block in epoll_wait: take what was queued while we
+ * were awake (callers did not wake us for it), until nothing is left. */
+static void on_before_sleep(uv_prepare_t *p)
+{
+	struct iscsi_sync *h = p->data;
+
+	while (take_incoming(h, true))
+		pump(h);
 }
 
 static void *session_thread(void *arg)
@@ -216,6 +259,7 @@ static void *session_thread(void *arg)
 	if (rc)
 		goto out;
 
+	uv_prepare_start(&h->before_sleep, on_before_sleep);
 	for (;;) {
 		uv_run(&h->loop, UV_RUN_ONCE);
 		if (s->fatal && !h->dead) {
@@ -223,12 +267,15 @@ static void *session_thread(void *arg)
 			iscsi_log(ISCSI_LOG_ERROR, "session ended: %s", s->errmsg);
 			pump(h);
 		}
-		pthread_mutex_lock(&h->lock);
-		bool stop = h->stop && !h->incoming && !h->work_head;
-		pthread_mutex_unlock(&h->lock);
-		if (stop)
-			break;
+		if (atomic_load_explicit(&h->stop_asked, memory_order_acquire)) {
+			pthread_mutex_lock(&h->lock);
+			bool stop = !h->incoming && !h->work_head;
+			pthread_mutex_unlock(&h->lock);
+			if (stop)
+				break;
+		}
 	}
+	uv_prepare_stop(&h->before_sleep);
 	if (!s->fatal)
 		session_logout(s);
 	s->st.reconnects = s->st.connections ? s->st.connections - 1 : 0;
@@ -249,12 +296,26 @@ static void *session_thread(void *arg)
 			free(text);
 		}
 	}
+	iscsi_log(ISCSI_LOG_DEBUG, "blocking seam: %llu requests, %llu of them woke the session thread",
+		  (unsigned long long)h->requests, (unsigned long long)h->wakes);
 out:
 	pthread_mutex_lock(&h->lock);
 	h->final_st = s->st;
 	h->closing = true;
+	struct sreq *late = h->incoming; /* queued after the last look: no session to serve them */
+	h->incoming = NULL;
 	pthread_mutex_unlock(&h->lock);
+	while (late) {
+		struct sreq *n = late->next;
+		if (late->kind == REQ_STATS)
+			*late->stats = h->final_st;
+		else
+			req_fail(late, -ENOTCONN, "the session is closing");
+		req_finish(h, late);
+		late = n;
+	}
 	uv_close((uv_handle_t *)&h->wake, NULL);
+	uv_close((uv_handle_t *)&h->before_sleep, NULL);
 	session_destroy(s);
 	uv_run(&h->loop, UV_RUN_DEFAULT); /* the wake handle's close, if session_init failed early */
 	return NULL;
@@ -274,12 +335,17 @@ int iscsi_sync_open(const struct config *cfg, struct iscsi_sync **out, struct lu
 	uv_loop_init(&h->loop);
 	uv_async_init(&h->loop, &h->wake, on_wake);
 	h->wake.data = h;
+	uv_prepare_init(&h->loop, &h->before_sleep);
+	h->before_sleep.data = h;
+	atomic_init(&h->sleeping, true);
+	atomic_init(&h->stop_asked, false);
 	pthread_mutex_init(&h->lock, NULL);
 	pthread_cond_init(&h->started, NULL);
 	rc = pthread_create(&h->thread, NULL, session_thread, h);
 	if (rc) {
 		snprintf(err, errlen, "cannot start the session thread: %s", strerror(rc));
 		uv_close((uv_handle_t *)&h->wake, NULL);
+		uv_close((uv_handle_t *)&h->before_sleep, NULL);
 		uv_run(&h->loop, UV_RUN_DEFAULT);
 		uv_loop_close(&h->loop);
 		free(h);
@@ -302,20 +368,31 @@ int iscsi_sync_open(const struct config *cfg, struct iscsi_sync **out, struct lu
 
 static int submit(struct iscsi_sync *h, struct sreq *r, char *why, size_t whylen)
 {
-	pthread_cond_init(&r->cond, NULL);
+	bool wake;
+
+	if (sem_init(&r->done, 0, 0))
+		return -errno;
 	pthread_mutex_lock(&h->lock);
 	if (h->closing) {
 		pthread_mutex_unlock(&h->lock);
-		pthread_cond_destroy(&r->cond);
+		sem_destroy(&r->done);
 		return -ENOTCONN;
 	}
 	r->next = h->incoming;
 	h->incoming = r;
-	uv_async_send(&h->wake);
-	while (!r->done)
-		pthread_cond_wait(&r->cond, &h->lock);
+	h->requests++;
+	/* asleep (or about to be): only a wake-up brings it back for us; awake,
+	 * it takes the queue before it blocks (on_before_sleep) */
+	wake = atomic_load_explicit(&h->sleeping, memory_order_relaxed);
+	if (wake) {
+		atomic_store_explicit(&h->sleeping, false, memory_order_relaxed);
+		h->wakes++;
+		uv_async_send(&h->wake);
+	}
 	pthread_mutex_unlock(&h->lock);
-	pthread_cond_destroy(&r->cond);
+	while (sem_wait(&r->done) && errno == EINTR)
+		;
+	sem_destroy(&r->done);
 	if (r->err && why)
 		snprintf(why, whylen, "%s", r->why);
 	return r->err;
@@ -367,7 +444,7 @@ void iscsi_sync_close(struct iscsi_sync *h)
 	if (!h)
 		return;
 	pthread_mutex_lock(&h->lock);
-	h->stop = true;
+	atomic_store_explicit(&h->stop_asked, true, memory_order_release);
 	if (!h->closing)
 		uv_async_send(&h->wake);
 	pthread_mutex_unlock(&h->lock);

@@ -19,11 +19,13 @@
 #include "config.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #define NBDKIT_API_VERSION 2
 #include <nbdkit-plugin.h>
@@ -60,15 +62,45 @@ static void toeless_load(void)
 	cfg.data_digest = DIGEST_WANT_CRC32C;
 	cfg.queue_depth = 32;
 	cfg.block_size = 1024 * 1024;
-	/* the completion queue keeps its eventfd (cq_polled false): the session
-	 * thread's loop waits on it */
+	/* TOELESS_CQ_POLLED: the session drains the completion queue after every
+	 * socket event, cancel, progress call and tick, and it submits no
+	 * asynchronous CRC, so the queue's eventfd would only cost a write, a
+	 * read and a return from epoll_wait per batch of completions */
+	cfg.cq_polled = true;
 	iscsi_log_set(plugin_log, NULL);
 	/* a dropped connection is an error code, not a signal (nbdkit ignores it too) */
 	signal(SIGPIPE, SIG_IGN);
 }
 
+/*
+ * Handles still open.  nbdkit, told to quit (SIGTERM), can call unload
+ * while a connection thread is still in close(): its session thread is
+ * then logging out, running this plugin's code, and unloading the plugin
+ * under it crashed nbdkit on the way out (ASan: SEGV in an unmapped
+ * module).  Unload waits, bounded, for the last close.
+ */
+static pthread_mutex_t open_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t open_cond = PTHREAD_COND_INITIALIZER;
+static unsigned open_handles; /* counted from the start of open: its session thread runs login meanwhile */
+
+static void handle_gone(void)
+{
+	pthread_mutex_lock(&open_lock);
+	if (!--open_handles)
+		pthread_cond_broadcast(&open_cond);
+	pthread_mutex_unlock(&open_lock);
+}
+
 static void toeless_unload(void)
 {
+	struct timespec deadline;
+
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += 30; /* a logout is bounded by timeout= (15 s) */
+	pthread_mutex_lock(&open_lock);
+	while (open_handles && pthread_cond_timedwait(&open_cond, &open_lock, &deadline) != ETIMEDOUT)
+		;
+	pthread_mutex_unlock(&open_lock);
 	free(portal_arg);
 	chap_secret_free(secret);
 	chap_secret_free(target_secret);
@@ -247,10 +279,14 @@ static void *toeless_open(int readonly)
 		nbdkit_error("calloc: %m");
 		return NULL;
 	}
+	pthread_mutex_lock(&open_lock);
+	open_handles++;
+	pthread_mutex_unlock(&open_lock);
 	rc = iscsi_sync_open(&cfg, &h->sync, &h->li, err, sizeof(err));
 	if (rc) {
 		nbdkit_error("%s (%s)", err, rc == EXIT_AUTH ? "authentication" : "iSCSI session");
 		free(h);
+		handle_gone();
 		return NULL;
 	}
 	nbdkit_debug("LUN %llu of %s: %.8s %.16s, %llu blocks of %u bytes", (unsigned long long)cfg.lun, cfg.target,
@@ -273,6 +309,7 @@ static void toeless_close(void *handle)
 			     (unsigned long long)st.timeout_reconnects);
 	iscsi_sync_close(h->sync);
 	free(h);
+	handle_gone();
 }
 
 static int64_t toeless_get_size(void *handle)

@@ -65,4 +65,12 @@ hd=$(awk '$1 == "header_digest_errors" { print $2 }' "$WORK/c.log" | head -1)
 [ "${hd:-0}" = 0 ] || fail "header digest errors: $hd"
 grep -q "HeaderDigest=CRC32C DataDigest=CRC32C" "$WORK/c.log" || grep -q "data_digests_checked" "$WORK/c.log" ||
 	fail "no sign of digests in the log"
+# the blocking seam (sync.c) counts its requests and the ones that had to
+# wake the session thread; at queue depth 32 most arrive while it is awake
+# answering another and are taken before it sleeps, without a wake-up
+read -r reqs wakes <<<"$(sed -n 's/.*blocking seam: \([0-9]*\) requests, \([0-9]*\) of them woke.*/\1 \2/p' "$WORK/c.log" |
+	awk '{ r += $1; w += $2 } END { print r + 0, w + 0 }')"
+echo "blocking seam: $reqs requests, $wakes woke the session thread"
+check '[ "$reqs" -ge $((2 * SIZE / 65536)) ]' "the seam counted $reqs requests for fio's writes and verify reads"
+check '[ "$wakes" -lt "$reqs" ]' "every request woke the session thread ($wakes of $reqs)"
 echo "PASS"
