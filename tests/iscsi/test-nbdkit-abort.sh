@@ -58,7 +58,7 @@ echo "== one stalled READ: aborted, sent again, the copy is exact"
 run ""
 [ $rc = 0 ] || { tail -20 "$WORK/nbdkit.log"; fail "nbdcopy failed ($rc)"; }
 cmp "$WORK/out" "$WORK/want" || fail "copy differs from the LUN"
-grep "escalation on this connection" "$WORK/nbdkit.log" || fail "no escalation line"
+grep "escalation on this connection" "$WORK/nbdkit.log" || { tail -30 "$WORK/nbdkit.log"; fail "no escalation line"; }
 [ "$(esc cmd_timeouts)" = 1 ] && [ "$(esc abort_task_sent)" = 1 ] && [ "$(esc abort_task_done)" = 1 ] &&
 	[ "$(esc lun_reset_sent)" = 0 ] || fail "counters: not one ABORT TASK done and no reset"
 
@@ -66,7 +66,7 @@ echo "== every READ stalls: ABORT TASK, LUN RESET, reconnect, then the read fail
 run --always
 echo "nbdcopy exit $rc after ${secs}s"
 [ $rc != 0 ] && [ $rc != 124 ] || fail "nbdcopy exit $rc: expected a failed read, not success or a hang"
-grep "escalation on this connection" "$WORK/nbdkit.log" || fail "no escalation line"
+grep "escalation on this connection" "$WORK/nbdkit.log" || { tail -30 "$WORK/nbdkit.log"; fail "no escalation line"; }
 [ "$(esc abort_task_sent)" -ge 1 ] && [ "$(esc lun_reset_sent)" -ge 1 ] && [ "$(esc lun_reset_done)" -ge 1 ] &&
 	[ "$(esc timeout_reconnects)" -ge 1 ] || fail "not every step taken"
 grep -q "got no answer within --command-timeout $D s, after ABORT TASK, LOGICAL UNIT RESET and a new connection" \
