@@ -193,8 +193,7 @@ plugin_start() {
 # plugin_stop: SIGTERM, wait; the plugin logs out and prints its counters.
 plugin_stop() {
 	[ -n "${NBD_PID:-}" ] || return 0
-	kill -TERM "$NBD_PID" 2>/dev/null
-	wait "$NBD_PID" 2>/dev/null
+	nbdkit_stop "$NBD_PID"
 	NBD_PID=
 }
 

@@ -49,7 +49,7 @@ run() {
 	timeout 60 nbdcopy --connections=1 "nbd+unix:///?socket=$WORK/sock" "$WORK/out"
 	rc=$?
 	secs=$(($(date +%s) - t0))
-	kill -TERM $NPID; wait $NPID 2>/dev/null
+	nbdkit_stop $NPID
 	kill $HPID 2>/dev/null; wait $HPID 2>/dev/null
 }
 esc() { grep -o "$1=[0-9]*" "$WORK/nbdkit.log" | tail -1 | cut -d= -f2; }
