@@ -175,6 +175,7 @@ need_cmd() { command -v "$1" >/dev/null 2>&1 || skip "$1 not installed (apt-get 
 plugin_start() {
 	local name=$1 i
 	shift
+	NBD_NAME=$name
 	NBD_SOCK=$WORK/$name.sock
 	rm -f "$NBD_SOCK"
 	# shellcheck disable=SC2086 # NBDKIT_FLAGS: more nbdkit options, e.g. -D toeless.verbose=1
@@ -193,7 +194,7 @@ plugin_start() {
 # plugin_stop: SIGTERM, wait; the plugin logs out and prints its counters.
 plugin_stop() {
 	[ -n "${NBD_PID:-}" ] || return 0
-	nbdkit_stop "$NBD_PID"
+	nbdkit_stop "$NBD_PID" "$WORK/$NBD_NAME.log"
 	NBD_PID=
 }
 

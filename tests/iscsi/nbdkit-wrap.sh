@@ -18,13 +18,26 @@ nbdkit() {
 	fi
 }
 
-# nbdkit_stop PID: SIGTERM, then wait for it to exit.  The plugin's unload
-# waits up to 30 s for its connections to close; past 45 s nbdkit is stuck
-# (seen under the ASan preload: glibc's locale lock in a library's exit
-# code, with the old plugin too), so it is killed and said so, rather than
-# hanging the test run.
+# nbdkit_stop PID [LOG]: SIGTERM, then wait for it to exit.  Once told to
+# quit, nbdkit no longer calls the plugin's close() for a connection that
+# is still ending (its free_connection(): the plugin is being unloaded), so
+# the plugin's last words for it (counters, the escalation line) and its
+# logout would be lost when SIGTERM overtakes a client that just left: with
+# nbdkit's -v log given, first wait (up to 20 s) until it has closed every
+# connection it opened.  The plugin's unload waits up to 30 s for its
+# connections; past 45 s nbdkit is stuck (seen under the ASan preload:
+# glibc's locale lock in a library's exit code, with the old plugin too),
+# so it is killed and said so, rather than hanging the test run.
 nbdkit_stop() {
-	local pid=$1 i
+	local pid=$1 log=${2:-} i opened closed
+	if [ -n "$log" ]; then
+		for i in $(seq 200); do
+			opened=$(grep -c "debug: toeless: open readonly=" "$log" 2>/dev/null)
+			closed=$(grep -c "debug: toeless: close" "$log" 2>/dev/null)
+			[ "${closed:-0}" -ge "${opened:-0}" ] && break
+			sleep 0.1
+		done
+	fi
 	kill -TERM "$pid" 2>/dev/null
 	for i in $(seq 450); do
 		kill -0 "$pid" 2>/dev/null || break

@@ -49,7 +49,7 @@ run() {
 	timeout 60 nbdcopy --connections=1 "nbd+unix:///?socket=$WORK/sock" "$WORK/out"
 	rc=$?
 	secs=$(($(date +%s) - t0))
-	nbdkit_stop $NPID
+	nbdkit_stop $NPID "$WORK/nbdkit.log"
 	kill $HPID 2>/dev/null; wait $HPID 2>/dev/null
 }
 esc() { grep -o "$1=[0-9]*" "$WORK/nbdkit.log" | tail -1 | cut -d= -f2; }
