@@ -27,7 +27,10 @@
 # BENCH_NIC_LUN_MIB (128), BENCH_NIC_MTU (9000: jumbo frames, as iSCSI
 # networks use; at 1500 the kernel's per-segment receive work and the
 # wake-ups it causes dominate both paths and hide what the NIC saves, see
-# doc/performance.md), BENCH_NIC_BASELINE (a build directory of another
+# doc/performance.md), BENCH_NIC_OFFLOAD (1: the NIC runs with --offload,
+# the kernels' TSO and checksum offload on its TUN devices, so TCP
+# segments of up to 64 KiB cross it as one, as a real NIC's TSO and LRO
+# deliver them; 0: every segment at most one MTU), BENCH_NIC_BASELINE (a build directory of another
 # revision: its hw backend runs too, alternated with this build's hw and
 # sw, and nic.BS.base_ratio is its hw against this build's sw: before and
 # after a change in one run).
@@ -58,6 +61,7 @@ QD=${BENCH_NIC_QD:-16}
 SIZES=${BENCH_NIC_BS:-65536 262144}
 LUN_MIB=${BENCH_NIC_LUN_MIB:-128}
 export NIC_MTU=${BENCH_NIC_MTU:-9000}
+export NIC_OFFLOAD=${BENCH_NIC_OFFLOAD:-1}
 
 D=$(mktemp -d "${TMPDIR:-/tmp}/toeless-bench-nic.XXXXXX") || exit 99
 trap '"$NETNS" down "$D" >/dev/null 2>&1; rm -rf "$D"' EXIT
@@ -71,7 +75,7 @@ head -c "$((LUN_MIB * 1048576))" /dev/urandom >"$D/lun.img" || fail "cannot fill
 NIC_PID=$(cat "$D/nic.pid")
 HZ=$(getconf CLK_TCK)
 ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
-echo "MTU $NIC_MTU, queue depth $QD, $SECS s per run, $REPS repetitions, hw and sw alternated; LUN ${LUN_MIB} MiB in tgtd's namespace"
+echo "MTU $NIC_MTU, NIC offloads $([ "$NIC_OFFLOAD" = 1 ] && echo "on (TSO/LRO: segments up to 64 KiB)" || echo off), queue depth $QD, $SECS s per run, $REPS repetitions, hw and sw alternated; LUN ${LUN_MIB} MiB in tgtd's namespace"
 echo "host CPU = user + system time of toeless-iscsi (wait4 rusage) per GiB; NIC CPU = toeless-nic's utime + stime per GiB"
 echo
 

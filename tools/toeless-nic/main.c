@@ -3,7 +3,7 @@
  *
  *   toeless-nic --control PATH --host-ns NS --target-ns NS
  *               [--host-tun NAME] [--target-tun NAME] [--ready FILE]
- *               [--seed N] [--wire NAME=VALUE]... [--fault NAME=VALUE]... [-v]...
+ *               [--seed N] [--offload] [--wire NAME=VALUE]... [--fault NAME=VALUE]... [-v]...
  *
  * It creates one TUN device (IFF_TUN | IFF_NO_PI) in each network
  * namespace (by name, /run/netns/NS) and forwards IPv4 between them;
@@ -32,8 +32,10 @@ struct nic nic;
 const uint64_t dv_model_features = HWIF_F_ALL; /* with transmit digests */
 const char dv_model_name[] = NIC_NAME;
 
-/* A TUN device created inside network namespace ns. */
-static int tun_in_ns(const char *ns, const char *name)
+/* A TUN device created inside network namespace ns.  With offload, its
+ * packets carry a virtio_net_hdr and the kernel may hand it (and take
+ * from it) TCP segments of up to 64 KiB whose checksum is left undone. */
+static int tun_in_ns(const char *ns, const char *name, bool offload)
 {
 	char path[4096];
 	int self = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
@@ -54,9 +56,10 @@ static int tun_in_ns(const char *ns, const char *name)
 	if (fd >= 0) {
 		struct ifreq ifr;
 		memset(&ifr, 0, sizeof(ifr));
-		ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
+		ifr.ifr_flags = IFF_TUN | IFF_NO_PI | (offload ? IFF_VNET_HDR : 0);
 		snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
-		if (ioctl(fd, TUNSETIFF, &ifr) != 0) {
+		if (ioctl(fd, TUNSETIFF, &ifr) != 0 ||
+		    (offload && ioctl(fd, TUNSETOFFLOAD, (unsigned long)(TUN_F_CSUM | TUN_F_TSO4)) != 0)) {
 			e = -errno;
 			close(fd);
 			fd = -1;
@@ -116,6 +119,8 @@ static void usage(FILE *out)
 		"      --target-tun NAME   TUN device there (default tlnic1)\n"
 		"  -r, --ready FILE        write the pid there once the devices and the socket are up\n"
 		"  -s, --seed N            seed of the wire faults (default 1)\n"
+		"  -o, --offload           the kernels' TSO and checksum offload on both TUN devices: TCP\n"
+		"                          segments of up to 64 KiB pass as one (a real NIC's LRO/TSO)\n"
 		"  -w, --wire NAME=VALUE   wire fault on target->host data segments, per mille; repeatable:\n"
 		"        drop, reorder, dup, delay=P[:MS], split-hdr, corrupt-data, corrupt-hdr,\n"
 		"        bad-guess=EVERY (every EVERY-th resync request names a wrong position),\n"
@@ -140,6 +145,7 @@ int main(int argc, char **argv)
 		{ "target-tun", required_argument, NULL, 2 },
 		{ "ready", required_argument, NULL, 'r' },
 		{ "seed", required_argument, NULL, 's' },
+		{ "offload", no_argument, NULL, 'o' },
 		{ "wire", required_argument, NULL, 'w' },
 		{ "fault", required_argument, NULL, 'f' },
 		{ "verbose", no_argument, NULL, 'v' },
@@ -150,7 +156,7 @@ int main(int argc, char **argv)
 	int ch, k;
 	nic.seed = 1;
 	dv_options_init();
-	while ((ch = getopt_long(argc, argv, "c:H:T:r:s:w:f:vh", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "c:H:T:r:s:ow:f:vh", opts, NULL)) != -1) {
 		if ((k = dv_common_opt(ch, optarg)) < 0)
 			return 2;
 		if (k)
@@ -162,6 +168,7 @@ int main(int argc, char **argv)
 		case 2: tun_t = optarg; break;
 		case 'r': ready = optarg; break;
 		case 's': nic.seed = strtoull(optarg, NULL, 0); break;
+		case 'o': nic.offload = true; break;
 		case 'w':
 			if (wire_fault(&nic.wf, optarg)) {
 				fprintf(stderr, "toeless-nic: bad wire fault \"%s\"\n", optarg);
@@ -177,8 +184,8 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	nic.rng = nic.seed * 0x9E3779B97F4A7C15ull + 1;
-	nic.fd_host = tun_in_ns(ns_h, tun_h);
-	nic.fd_tgt = tun_in_ns(ns_t, tun_t);
+	nic.fd_host = tun_in_ns(ns_h, tun_h, nic.offload);
+	nic.fd_tgt = tun_in_ns(ns_t, tun_t, nic.offload);
 	if (nic.fd_host < 0 || nic.fd_tgt < 0) {
 		int e = nic.fd_host < 0 ? nic.fd_host : nic.fd_tgt;
 		fprintf(stderr, "toeless-nic: TUN device in %s: %s\n", nic.fd_host < 0 ? ns_h : ns_t, strerror(-e));
@@ -194,8 +201,8 @@ int main(int argc, char **argv)
 	}
 	if (ready && dv_write_ready(ready, (long)getpid()))
 		return 1;
-	dv_log(1, "ready: control %s, %s:%s <-> %s:%s, seed %llu", dv.o.control, ns_h, tun_h, ns_t, tun_t,
-	       (unsigned long long)nic.seed);
+	dv_log(1, "ready: control %s, %s:%s <-> %s:%s, seed %llu%s", dv.o.control, ns_h, tun_h, ns_t, tun_t,
+	       (unsigned long long)nic.seed, nic.offload ? ", offloads on" : "");
 	dv_run(nic_stop);
 	return 0;
 }

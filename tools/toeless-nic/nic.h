@@ -130,6 +130,7 @@ struct nic {
 	int fd_host, fd_tgt; /* TUN in the initiator's / the target's namespace */
 	struct nic_wire_faults wf;
 	uint64_t seed, rng;
+	bool offload; /* --offload: virtio_net_hdr, TSO/checksum offload on both TUNs (wire.c) */
 	struct dv_conn *conns;
 	struct nic_stats st;
 };

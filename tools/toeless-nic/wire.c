@@ -15,12 +15,23 @@
  * a corrupted one corrupted (with the TCP checksum fixed up, so that only
  * the iSCSI digests can catch it).  They are drawn from --seed.
  *
+ * With --offload the TUN devices carry a virtio_net_hdr before each packet
+ * and take the kernels' segmentation and checksum offloads: the target's
+ * kernel hands over TSO super-segments of up to 64 KiB and the NIC passes
+ * them to the host as one large segment, as a real NIC's LRO would (and
+ * the host's sends the other way).  A segment is then one sequence range
+ * the tracker follows exactly as it follows a wire-sized one.  Such a
+ * packet's TCP checksum is left to the NIC (VIRTIO_NET_HDR_F_NEEDS_CSUM:
+ * only the pseudo-header sum is in it), so the NIC's own changes to the
+ * payload need no fix-up and a length change only a new pseudo-header sum.
+ *
  * SPDX-License-Identifier: MIT
  */
 #include "config.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <linux/virtio_net.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -29,6 +40,27 @@
 
 static uv_poll_t poll_host, poll_tgt;
 static uv_timer_t held_timer;
+
+/* Every packet buffer has VH_ROOM bytes before the IP header: with
+ * --offload its virtio_net_hdr sits right before it (vh_len bytes), so a
+ * packet is always passed around as (IP header, length). */
+#define VH_ROOM 16
+static uint32_t vh_len;
+
+static struct virtio_net_hdr vh_get(const uint8_t *ip)
+{
+	struct virtio_net_hdr h;
+	memset(&h, 0, sizeof(h));
+	if (vh_len)
+		memcpy(&h, ip - vh_len, sizeof(h));
+	return h;
+}
+
+static void vh_put(uint8_t *ip, const struct virtio_net_hdr *h)
+{
+	if (vh_len)
+		memcpy(ip - vh_len, h, sizeof(*h));
+}
 
 /* Packets held by a fault (delay, reorder), in due order. */
 struct held {
@@ -85,6 +117,9 @@ static void ip_csum(uint8_t *ip, uint32_t ihl)
 	ip[11] = (uint8_t)c;
 }
 
+/* The TCP checksum after the NIC changed the segment.  When the kernel
+ * left it to the NIC (offload), the field holds the pseudo-header sum
+ * alone, uncomplemented, as Linux writes it for CHECKSUM_PARTIAL. */
 static void tcp_csum(uint8_t *ip, uint32_t ihl, uint32_t tcp_len)
 {
 	uint8_t *t = ip + ihl;
@@ -95,9 +130,20 @@ static void tcp_csum(uint8_t *ip, uint32_t ihl, uint32_t tcp_len)
 	ph[10] = (uint8_t)(tcp_len >> 8);
 	ph[11] = (uint8_t)tcp_len;
 	t[16] = t[17] = 0;
-	uint16_t c = fold(sum16(sum16(0, ph, 12), t, tcp_len));
+	uint16_t c;
+	if (vh_get(ip).flags & VIRTIO_NET_HDR_F_NEEDS_CSUM)
+		c = (uint16_t)~fold(sum16(0, ph, 12));
+	else
+		c = fold(sum16(sum16(0, ph, 12), t, tcp_len));
 	t[16] = (uint8_t)(c >> 8);
 	t[17] = (uint8_t)c;
+}
+
+/* A changed payload, same length: the checksum only when it covers it. */
+static void tcp_csum_payload(uint8_t *ip, uint32_t ihl, uint32_t tcp_len)
+{
+	if (!(vh_get(ip).flags & VIRTIO_NET_HDR_F_NEEDS_CSUM))
+		tcp_csum(ip, ihl, tcp_len);
 }
 
 /* ---- parsing ---- */
@@ -182,7 +228,7 @@ struct dv_conn *dv_conn_find(const struct hwif_ctx_block *b)
 
 static void out(int fd, const uint8_t *p, uint32_t len)
 {
-	if (write(fd, p, len) < 0)
+	if (write(fd, p - vh_len, len + vh_len) < 0)
 		dv_log(2, "tun write: %s", strerror(errno)); /* a full queue drops, as a wire does */
 }
 
@@ -211,7 +257,7 @@ static void flush_after_next(void)
 		struct held *h = *pp;
 		if (h->after_next) {
 			*pp = h->next;
-			deliver_b2a(h->data, h->len);
+			deliver_b2a(h->data + VH_ROOM, h->len);
 			free(h);
 		} else {
 			pp = &h->next;
@@ -226,7 +272,7 @@ static void on_held(uv_timer_t *t)
 		struct held *h = *pp;
 		if (h->due_ms <= now) {
 			*pp = h->next;
-			deliver_b2a(h->data, h->len);
+			deliver_b2a(h->data + VH_ROOM, h->len);
 			free(h);
 		} else {
 			pp = &h->next;
@@ -238,12 +284,12 @@ static void on_held(uv_timer_t *t)
 
 static void hold(const uint8_t *p, uint32_t len, uint32_t ms, bool after_next)
 {
-	struct held *h = malloc(sizeof(*h) + len);
+	struct held *h = malloc(sizeof(*h) + VH_ROOM + len);
 	if (!h) {
 		deliver_b2a((uint8_t *)(uintptr_t)p, len);
 		return;
 	}
-	memcpy(h->data, p, len);
+	memcpy(h->data + VH_ROOM - vh_len, p - vh_len, vh_len + len);
 	h->len = len;
 	h->after_next = after_next;
 	/* a reordered packet goes out after the next one, or after 5 ms */
@@ -257,12 +303,22 @@ static void hold(const uint8_t *p, uint32_t len, uint32_t ms, bool after_next)
 /* Cut a segment in two at payload offset k: two packets. */
 static void split_deliver(struct tcpseg *s, uint32_t k)
 {
-	static uint8_t a[NIC_MAX_PKT], b[NIC_MAX_PKT];
+	static uint8_t abuf[VH_ROOM + NIC_MAX_PKT], bbuf[VH_ROOM + NIC_MAX_PKT];
+	uint8_t *a = abuf + VH_ROOM, *b = bbuf + VH_ROOM;
 	uint32_t hl = s->ihl + s->thl;
 	uint32_t la = hl + k, lb = hl + s->pl_len - k;
-	memcpy(a, s->ip, la);
-	memcpy(b, s->ip, hl);
+	memcpy(a - vh_len, s->ip - vh_len, vh_len + la);
+	memcpy(b - vh_len, s->ip - vh_len, vh_len + hl);
 	memcpy(b + hl, s->pl + k, s->pl_len - k);
+	/* a large (offloaded) segment stays one only where it still is */
+	struct virtio_net_hdr h = vh_get(s->ip);
+	if (h.gso_type != VIRTIO_NET_HDR_GSO_NONE) {
+		struct virtio_net_hdr small = h;
+		small.gso_type = VIRTIO_NET_HDR_GSO_NONE;
+		small.gso_size = 0;
+		vh_put(a, k > h.gso_size ? &h : &small);
+		vh_put(b, s->pl_len - k > h.gso_size ? &h : &small);
+	}
 	a[2] = (uint8_t)(la >> 8);
 	a[3] = (uint8_t)la;
 	b[2] = (uint8_t)(lb >> 8);
@@ -317,11 +373,11 @@ static void wire_b2a(uint8_t *p, uint32_t len)
 	int k = nic_track_hdr_at(c, s.seq, s.pl_len);
 	if (k >= 0 && (uint32_t)k + 28 < s.pl_len && chance(f->corrupt_hdr)) {
 		s.pl[k + 24] ^= 0x10; /* StatSN: only the header digest can tell */
-		tcp_csum(p, s.ihl, s.len - s.ihl);
+		tcp_csum_payload(p, s.ihl, s.len - s.ihl);
 		nic.st.f_corrupt_hdr++;
 	} else if (chance(f->corrupt_data)) {
 		s.pl[s.pl_len / 2] ^= 0x01;
-		tcp_csum(p, s.ihl, s.len - s.ihl);
+		tcp_csum_payload(p, s.ihl, s.len - s.ihl);
 		nic.st.f_corrupt_data++;
 	}
 	if (chance(f->reorder)) {
@@ -365,7 +421,7 @@ static void wire_a2b(uint8_t *p, uint32_t len)
 		if (c && c->ctx)
 			dv_ctx_drain_sq(c->ctx); /* an SGL posted before its READ, a transmit record before its PDU */
 		if (c && c->tx_head && s.pl_len && nic_tx_segment(c, s.seq, s.pl, s.pl_len))
-			tcp_csum(p, s.ihl, s.len - s.ihl);
+			tcp_csum_payload(p, s.ihl, s.len - s.ihl);
 		if (c && c->ctx && s.pl_len && chance(nic.wf.tx_drop)) {
 			nic.st.f_tx_drop++; /* lost past the NIC: the host's kernel sends it again */
 			return;
@@ -380,23 +436,26 @@ static void wire_a2b(uint8_t *p, uint32_t len)
 
 static void on_tun(uv_poll_t *h, int status, int events)
 {
-	static uint8_t buf[NIC_MAX_PKT];
+	static uint8_t buf[VH_ROOM + NIC_MAX_PKT];
+	uint8_t *p = buf + VH_ROOM;
 	int fd = h == &poll_host ? nic.fd_host : nic.fd_tgt;
 	if (status < 0)
 		return;
 	for (int i = 0; i < 256; i++) {
-		ssize_t n = read(fd, buf, sizeof(buf));
-		if (n <= 0)
+		ssize_t n = read(fd, p - vh_len, NIC_MAX_PKT + vh_len);
+		if (n <= (ssize_t)vh_len)
 			break;
+		n -= vh_len;
 		if (fd == nic.fd_host)
-			wire_a2b(buf, (uint32_t)n);
+			wire_a2b(p, (uint32_t)n);
 		else
-			wire_b2a(buf, (uint32_t)n);
+			wire_b2a(p, (uint32_t)n);
 	}
 }
 
 int nic_wire_start(void)
 {
+	vh_len = nic.offload ? (uint32_t)sizeof(struct virtio_net_hdr) : 0;
 	uv_timer_init(dv.loop, &held_timer);
 	if (uv_poll_init(dv.loop, &poll_host, nic.fd_host) || uv_poll_init(dv.loop, &poll_tgt, nic.fd_tgt))
 		return -EINVAL;
