@@ -266,7 +266,7 @@ static void resync_check(toeless_ctx *ctx)
 	rx->resync_wanted = false;
 	if (is_header)
 		TL_STAT_INC(&ctx->stats, resyncs);
-	if (ctx->engine && !tl_device_failed(ctx->dev))
+	if (tl_engine_usable(ctx))
 		ctx->dev->ops->rx_resync_reply(ctx->priv, rx->resync_pos, is_header);
 }
 
@@ -284,7 +284,7 @@ void toeless_backend_resync_request(toeless_ctx *ctx, uint64_t pos)
 			is_header |= rx->hist[i] == pos;
 		if (is_header)
 			TL_STAT_INC(&ctx->stats, resyncs);
-		if (ctx->engine && !tl_device_failed(ctx->dev))
+		if (tl_engine_usable(ctx))
 			ctx->dev->ops->rx_resync_reply(ctx->priv, pos, is_header);
 		return;
 	}
