@@ -121,6 +121,8 @@ int dv_fault_parse(struct dv_faults *f, const char *s)
 		f->rq_limit = a;
 	} else if (!strcmp(name, "reset-after") && k == 1) {
 		f->reset_after = a;
+	} else if (!strcmp(name, "die-after") && k == 1) {
+		f->die_after = a;
 	} else if (!strcmp(name, "no-ddp")) {
 		f->features_off |= HWIF_F_DDP;
 	} else if (!strcmp(name, "no-digest")) {
@@ -144,7 +146,18 @@ static const char dv_fault_usage[] =
 	"        sgl-limit=N            hold at most N SGLs per context (the queues fill)\n"
 	"        rq-limit=N             use only N record queue entries (records drop when full)\n"
 	"        reset-after=N          reset the device after N PDUs in sync\n"
+	"        die-after=N            end the process with SIGKILL after N PDUs in sync\n"
 	"        no-ddp, no-digest, no-crc, no-resync   withhold a feature at attach\n";
+
+/* The process ends as kill -9 ends it (no cleanup, no counters), but at a
+ * known point: in the middle of a transfer however fast the machine. */
+void dv_die_check(void)
+{
+	if (dv.o.f.die_after && ++dv.pdus_to_die >= dv.o.f.die_after) {
+		dv_log(1, "fault: die-after %u PDUs: SIGKILL", dv.o.f.die_after);
+		kill(getpid(), SIGKILL);
+	}
+}
 
 void dv_print_stats(void)
 {

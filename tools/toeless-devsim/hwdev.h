@@ -45,6 +45,7 @@ struct dv_faults {
 	uint32_t sgl_limit;                     /* sgl-limit=N */
 	uint32_t rq_limit;                      /* rq-limit=N */
 	uint32_t reset_after;                   /* reset-after=N */
+	uint32_t die_after;                     /* die-after=N */
 	uint64_t features_off;                  /* no-ddp, no-crc, ... (HWIF_F_* withheld) */
 };
 
@@ -152,7 +153,8 @@ struct dv_dev {
 	struct dv_delayed *delayed, **delayed_tail;
 	uv_timer_t tick;
 	bool tick_on;
-	uint64_t pdus_total; /* for reset-after */
+	uint64_t pdus_total;  /* for reset-after */
+	uint64_t pdus_to_die; /* for die-after */
 	bool reset_done;
 	struct hwif_dev_stats st; /* device-wide totals */
 	struct sockaddr_storage target_addr;
@@ -184,6 +186,8 @@ void dv_sgl_drop(struct dv_ctx *c, struct dv_sgl *s);
 /* Record [lo, hi) of s as placed or claimed: nothing is placed over it again. */
 void dv_sgl_mark(struct dv_sgl *s, uint64_t lo, uint64_t hi);
 void dv_reset_device(const char *why);
+/* Fault die-after: called once per PDU followed in sync. */
+void dv_die_check(void);
 void dv_tick_need(void);
 void dv_stat_add(size_t field_off, uint64_t n, struct dv_att *a);
 #define DV_STAT(a, field, n) dv_stat_add(offsetof(struct hwif_dev_stats, field), (n), (a))

@@ -356,6 +356,7 @@ static void complete_pdu(struct dv_conn *c)
 		dv.reset_done = true;
 		dv_reset_device("fault");
 	}
+	dv_die_check();
 }
 
 static bool held_grow(struct dv_conn *c, uint32_t need)

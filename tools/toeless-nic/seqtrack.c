@@ -290,6 +290,7 @@ static void pdu_end(struct dv_conn *c)
 			dv_reset_device("fault");
 			return;
 		}
+		dv_die_check();
 	}
 	c->placing = false;
 	hdr_reset(c);
