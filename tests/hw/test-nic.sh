@@ -13,7 +13,7 @@
 #    and header bytes with the TCP checksum fixed (caught by the digests)
 #  - device faults on the NIC (lose-sync, drop-records, delay-records,
 #    reset-after): data exact, the host takes over what the NIC did not
-#    do (counted); process death: kill -9 of the NIC mid-read, restarted
+#    do (counted); process death: SIGKILL of the NIC mid-read (die-after), restarted
 #    (the read finishes in software, exact) or not (the read fails)
 #  - transmit digests: hw writes at queue depth 1 and 32 with the NIC
 #    inserting both digests (host tx_digests_offloaded, NIC "inserted",
