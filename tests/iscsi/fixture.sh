@@ -35,6 +35,9 @@ TGT_PORT=
 TGT_TIDS=
 BG_PIDS=
 
+# nbdkit, nbdkit_start, nbdkit_stop, nbdkit_reap (cleanup uses it)
+. "$top_srcdir/tests/iscsi/nbdkit-wrap.sh"
+
 tgtadm_() { tgtadm -C "$TGT_CTL" --lld iscsi "$@"; }
 
 # A TCP port no socket uses, below the kernel's ephemeral range (a port in
@@ -110,11 +113,17 @@ tgt_stop() {
 	TGT_PID=
 }
 
+# At exit, whatever happened: background jobs and tgtd stopped, the scratch
+# directory removed; an nbdkit the test started that is still alive after
+# nbdkit_reap stopped the ones left fails the test (exit 1), said loudly.
+# (Not exiting otherwise keeps the test's own exit status.)
 cleanup() {
-	local p
+	local p leak=
 	for p in $BG_PIDS; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+	nbdkit_reap "$WORK" || leak=1
 	tgt_stop
 	rm -rf "$WORK"
+	[ -z "$leak" ] || exit 1
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM HUP
@@ -162,7 +171,6 @@ check() { eval "$1" || fail "$2"; }
 
 # ---- nbdkit-toeless-plugin (tests/iscsi/test-nbdkit*.sh, test-chap.sh) ----
 PLUGIN=${PLUGIN:-$top_builddir/plugins/nbdkit/.libs/nbdkit-toeless-plugin.so}
-. "$top_srcdir/tests/iscsi/nbdkit-wrap.sh"
 need_plugin() {
 	command -v nbdkit >/dev/null 2>&1 || skip "nbdkit not installed (apt-get install nbdkit)"
 	[ -f "$PLUGIN" ] || skip "nbdkit-toeless-plugin not built (needs nbdkit-plugin-dev and libuv1-dev)"
@@ -170,25 +178,19 @@ need_plugin() {
 need_cmd() { command -v "$1" >/dev/null 2>&1 || skip "$1 not installed (apt-get install $2)"; }
 
 # plugin_start NAME ARGS...: nbdkit with the plugin on the Unix socket
-# $WORK/NAME.sock, in the foreground of a background job; NBD_SOCK, NBD_PID.
-# Its stderr (-v: the plugin's debug lines and counters) goes to $WORK/NAME.log.
+# $WORK/NAME.sock, in the foreground of a background job (nbdkit_start: its
+# own PID, not a subshell's); NBD_SOCK, NBD_PID.  Its stderr (-v: the
+# plugin's debug lines and counters) goes to $WORK/NAME.log.
 plugin_start() {
-	local name=$1 i
+	local name=$1
 	shift
 	NBD_NAME=$name
 	NBD_SOCK=$WORK/$name.sock
 	rm -f "$NBD_SOCK"
 	# shellcheck disable=SC2086 # NBDKIT_FLAGS: more nbdkit options, e.g. -D toeless.verbose=1
-	nbdkit -f -v ${NBDKIT_FLAGS:-} -U "$NBD_SOCK" "$PLUGIN" "$@" 2>"$WORK/$name.log" &
-	NBD_PID=$!
-	BG_PIDS="$BG_PIDS $NBD_PID"
-	for i in $(seq 100); do
-		[ -S "$NBD_SOCK" ] && return 0
-		kill -0 "$NBD_PID" 2>/dev/null || break
-		sleep 0.1
-	done
-	tail -20 "$WORK/$name.log"
-	fail "nbdkit did not start: $*"
+	nbdkit_start "$WORK/$name.log" -v ${NBDKIT_FLAGS:-} -U "$NBD_SOCK" "$PLUGIN" "$@" ||
+		fail "nbdkit did not start: $*"
+	NBD_PID=$NBDKIT_PID
 }
 
 # plugin_stop: SIGTERM, wait; the plugin logs out and prints its counters.

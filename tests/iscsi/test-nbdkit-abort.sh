@@ -25,7 +25,16 @@ command -v nbdcopy >/dev/null 2>&1 || skip "nbdcopy not installed (libnbd-bin)"
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/toeless-nbdkit-abort.XXXXXX") || exit 99
 PIDS=
-trap 'for p in $PIDS; do kill $p 2>/dev/null; wait $p 2>/dev/null; done; rm -rf "$WORK"' EXIT
+# an nbdkit still alive after nbdkit_reap stopped the ones left fails the test
+cleanup() {
+	local p leak=
+	for p in $PIDS; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+	nbdkit_reap "$WORK" || leak=1
+	rm -rf "$WORK"
+	[ -z "$leak" ] || exit 1
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM HUP
 BLOCKS=2048
 D=1 T=2
 "$HOSTILE" --dump "$WORK/want" --blocks $BLOCKS || fail "hostile --dump"
@@ -39,12 +48,10 @@ run() {
 	PIDS="$PIDS $HPID"
 	for _ in $(seq 100); do [ -s "$WORK/port" ] && break; sleep 0.05; done
 	[ -s "$WORK/port" ] || fail "hostile did not start"
-	nbdkit -f -v -U "$WORK/sock" "$PLUGIN" portal=127.0.0.1:"$(cat "$WORK/port")" \
-		target=iqn.2024-01.org.toeless:hostile lun=0 command-timeout=$D timeout=$T retries=2 \
-		2>"$WORK/nbdkit.log" &
-	NPID=$!
-	PIDS="$PIDS $NPID"
-	for _ in $(seq 100); do [ -S "$WORK/sock" ] && break; sleep 0.05; done
+	nbdkit_start "$WORK/nbdkit.log" -v -U "$WORK/sock" "$PLUGIN" portal=127.0.0.1:"$(cat "$WORK/port")" \
+		target=iqn.2024-01.org.toeless:hostile lun=0 command-timeout=$D timeout=$T retries=2 ||
+		fail "nbdkit did not start"
+	NPID=$NBDKIT_PID
 	t0=$(date +%s)
 	timeout 60 nbdcopy --connections=1 "nbd+unix:///?socket=$WORK/sock" "$WORK/out"
 	rc=$?
