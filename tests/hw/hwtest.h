@@ -1,7 +1,8 @@
 /*
  * Test support for the hw backend: start a private toeless-devsim (with
  * faults) in front of a target socket the test plays, and connect the host
- * through it.
+ * through it; or, with TOELESS_HWT_NIC (tests/hw/test-check-hw-nic.sh),
+ * a private toeless-nic between two network namespaces.
  *
  * SPDX-License-Identifier: MIT
  */
@@ -32,5 +33,11 @@ void hwt_stop(struct hwt_env *e);
 /* Connect the host through the devsim: *host is non-blocking, *target
  * blocking, both TCP_NODELAY. */
 void hwt_connect(struct hwt_env *e, int *host, int *target);
+/* True when the device is the wire NIC: it keeps no copy of bytes it
+ * passed, and it is the wire (its death cuts the path, not the socket). */
+bool hwt_wire(void);
+/* Wire NIC only: start it again (no faults) after it died; the host's
+ * and the target's TCP carry on across it. */
+void hwt_wire_restart(struct hwt_env *e);
 
 #endif

@@ -113,6 +113,8 @@ struct dv_conn {
 	uint64_t n_requests;
 	/* counters */
 	uint64_t segs, old_segs, gaps;
+	uint64_t n_hdrs, n_datain; /* device faults corrupt-hdr, corrupt-data */
+	bool seg_changed;          /* this segment's bytes were changed by one */
 	/* transmit side: the host's initial sequence number, open records */
 	bool have_iss;
 	uint32_t iss;
@@ -143,8 +145,9 @@ void nic_wire_stop(void);
 uint32_t nic_rand(void);
 
 /* seqtrack.c: one target->host segment in wire order (payload p, len
- * bytes, first byte at sequence seq), before it is forwarded. */
-void nic_track_segment(struct dv_conn *c, uint32_t seq, uint8_t *p, uint32_t len);
+ * bytes, first byte at sequence seq), before it is forwarded.  True when
+ * a device fault changed its bytes (the caller fixes the TCP checksum). */
+bool nic_track_segment(struct dv_conn *c, uint32_t seq, uint8_t *p, uint32_t len);
 /* Offset in the segment where a PDU header starts, or -1 (in sync only). */
 int nic_track_hdr_at(const struct dv_conn *c, uint32_t seq, uint32_t len);
 void nic_print_stats(void);

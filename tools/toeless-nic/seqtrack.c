@@ -188,10 +188,10 @@ static void lose_sync(struct dv_conn *c, const char *why)
 	dv_log(1, "slot %u: lost sync at seq %u (%s): hunting", c->ctx->slot, c->nxt, why);
 }
 
-static void consume(struct dv_conn *c, const uint8_t *p, uint32_t len);
+static void consume(struct dv_conn *c, uint8_t *p, uint32_t len);
 
 /* Look for a plausible header in a segment; follow from it and ask. */
-static void hunt(struct dv_conn *c, uint32_t seq, const uint8_t *p, uint32_t len)
+static void hunt(struct dv_conn *c, uint32_t seq, uint8_t *p, uint32_t len)
 {
 	struct dv_ctx *x = c->ctx;
 	uint32_t need = 48 + dv_hd_len(x);
@@ -211,7 +211,7 @@ static void hunt(struct dv_conn *c, uint32_t seq, const uint8_t *p, uint32_t len
 }
 
 /* A segment after a gap at the expected sequence. */
-static void gap(struct dv_conn *c, uint32_t seq, const uint8_t *p, uint32_t len)
+static void gap(struct dv_conn *c, uint32_t seq, uint8_t *p, uint32_t len)
 {
 	uint32_t rel = seq - c->nxt;
 	nic.st.gaps++;
@@ -370,7 +370,36 @@ static void place_chunk(struct dv_conn *c, const uint8_t *p, uint32_t n)
 		c->placing = false;
 }
 
-static void consume(struct dv_conn *c, const uint8_t *p, uint32_t len)
+/* Device faults corrupt-hdr and corrupt-data (--fault, as the relay model
+ * has them): a bit of the segment flipped as it passes, before the NIC's
+ * own checks, so the NIC and the host see the same wrong byte (the caller
+ * fixes the TCP checksum: only the iSCSI digests can tell). */
+static void fault_hdr(struct dv_conn *c, uint8_t *p, uint32_t n)
+{
+	const uint32_t at = 24; /* StatSN */
+	if (!dv.o.f.corrupt_hdr_every || !dv_hd_len(c->ctx) || c->hdr_have > at || c->hdr_have + n <= at)
+		return;
+	if (++c->n_hdrs % dv.o.f.corrupt_hdr_every)
+		return;
+	p[at - c->hdr_have] ^= 0x01;
+	c->seg_changed = true;
+	DV_STAT(c->ctx->att, faults_injected, 1);
+}
+
+static void fault_data(struct dv_conn *c, uint8_t *p, uint32_t n)
+{
+	uint32_t at = c->dsl / 2;
+	if (!dv.o.f.corrupt_data_every || toeless_bhs_opcode(c->hdr) != TOELESS_ISCSI_OP_DATA_IN || c->got > at ||
+	    c->got + n <= at)
+		return;
+	if (++c->n_datain % dv.o.f.corrupt_data_every)
+		return;
+	p[at - c->got] ^= 0x01;
+	c->seg_changed = true;
+	DV_STAT(c->ctx->att, faults_injected, 1);
+}
+
+static void consume(struct dv_conn *c, uint8_t *p, uint32_t len)
 {
 	while (len && (c->mode == NIC_SYNC || c->mode == NIC_SPEC)) {
 		uint32_t n;
@@ -379,11 +408,15 @@ static void consume(struct dv_conn *c, const uint8_t *p, uint32_t len)
 			n = c->hdr_need - c->hdr_have;
 			if (n > len)
 				n = len;
+			if (c->mode == NIC_SYNC)
+				fault_hdr(c, p, n);
 			memcpy(c->hdr + c->hdr_have, p, n);
 			c->hdr_have += n;
 			break;
 		case NIC_DATA:
 			n = c->dsl - c->got < len ? c->dsl - c->got : len;
+			if (c->mode == NIC_SYNC)
+				fault_data(c, p, n);
 			c->crc = dv_crc32c(c->crc, p, n);
 			if (c->placing)
 				place_chunk(c, p, n);
@@ -424,10 +457,8 @@ static void consume(struct dv_conn *c, const uint8_t *p, uint32_t len)
 	}
 }
 
-void nic_track_segment(struct dv_conn *c, uint32_t seq, uint8_t *p, uint32_t len)
+static void track_segment(struct dv_conn *c, uint32_t seq, uint8_t *p, uint32_t len)
 {
-	if (!c->ctx || !len)
-		return;
 	int32_t rel = (int32_t)(seq - c->nxt);
 	switch (c->mode) {
 	case NIC_SYNC:
@@ -467,6 +498,14 @@ void nic_track_segment(struct dv_conn *c, uint32_t seq, uint8_t *p, uint32_t len
 		return;
 	default: return; /* NIC_WAIT: nothing followed until the host answers */
 	}
+}
+
+bool nic_track_segment(struct dv_conn *c, uint32_t seq, uint8_t *p, uint32_t len)
+{
+	c->seg_changed = false;
+	if (c->ctx && len)
+		track_segment(c, seq, p, len);
+	return c->seg_changed;
 }
 
 int nic_track_hdr_at(const struct dv_conn *c, uint32_t seq, uint32_t len)

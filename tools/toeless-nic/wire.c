@@ -240,7 +240,8 @@ static void deliver_b2a(uint8_t *p, uint32_t len)
 		struct dv_conn *c = conn_get(s.dst, s.dport, s.src, s.sport, false);
 		if (c && c->ctx) {
 			dv_ctx_drain_sq(c->ctx); /* SGLs posted before the command are known before its data */
-			nic_track_segment(c, s.seq, s.pl, s.pl_len);
+			if (nic_track_segment(c, s.seq, s.pl, s.pl_len))
+				tcp_csum_payload(p, s.ihl, s.len - s.ihl);
 			nic.st.segs_tracked++;
 		}
 		if (c && (int32_t)(s.seq + s.pl_len - c->tgt_max) > 0)
