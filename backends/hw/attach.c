@@ -485,6 +485,7 @@ int hw_admin_sync(struct hw_dev *d, struct hwif_sqe *cmd)
 			goto out;
 		}
 		HWIF_STORE(&d->hdr->admin_irq_arm, 1);
+		HWIF_FENCE();
 		hw_admin_reap(d, done, 16, &ndone);
 		if (w >= 0 && d->waiters[w].done) {
 			rc = d->waiters[w].status;

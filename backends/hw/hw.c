@@ -823,6 +823,7 @@ static int hw_sgl_release(void *ctx_priv, uint32_t itt)
 			return 1; /* toeless_backend_sgl_released() from ctx_progress */
 		}
 		HWIF_STORE(&c->blk->irq_arm, 1);
+		HWIF_FENCE();
 		if (HWIF_LOAD(&c->blk->cq_tail) != c->cq_head)
 			continue;
 		struct pollfd p = { .fd = c->irq, .events = POLLIN };
@@ -893,6 +894,7 @@ static void hw_sgl_claim(void *ctx_priv, uint32_t itt, uint64_t lo, uint64_t hi)
 		if (us >= HW_CLAIM_WAIT_US)
 			goto timeout;
 		HWIF_STORE(&c->blk->irq_arm, 1);
+		HWIF_FENCE();
 		if (HWIF_LOAD(&c->blk->cq_tail) != c->cq_head)
 			continue;
 		struct pollfd p = { .fd = c->irq, .events = POLLIN };
@@ -941,8 +943,10 @@ static void wait_final(struct hw_ctx *c, const struct hwif_rqe *r, uint32_t need
 	bool use_irq = !set;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (;;) {
-		if (use_irq)
+		if (use_irq) {
 			HWIF_STORE(&c->blk->irq_arm, 1);
+			HWIF_FENCE();
+		}
 		if ((HWIF_LOAD(&r->flags) & HWIF_REC_F_FINAL) || !hw_dev_ok(c->dev))
 			break;
 		struct pollfd pf = { .fd = use_irq ? c->irq : c->fd, .events = POLLIN };

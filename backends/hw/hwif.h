@@ -344,6 +344,12 @@ static inline void hwif_layout_compute(struct hwif_layout *l, uint32_t max_conte
  * read with an acquire load. */
 #define HWIF_LOAD(p)     __atomic_load_n((p), __ATOMIC_ACQUIRE)
 #define HWIF_STORE(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
+/* The interrupt handshake stores one word and then loads another on each
+ * side (driver: irq_arm, then the CQ tail; device: the CQ tail, then
+ * irq_arm).  Release and acquire do not order a store before a later load
+ * (x86 lets the load pass the store), so both could read the old value and
+ * the wake-up be lost: each side puts a full fence between the two. */
+#define HWIF_FENCE() __atomic_thread_fence(__ATOMIC_SEQ_CST)
 
 /* Environment variable naming the control socket for "hw". */
 #define HWIF_PATH_ENV "TOELESS_HW_DEVICE"

@@ -60,24 +60,13 @@ echo "ok: suite across the wire NIC: NIC placed $placed B, checked $digests data
 across
 rc=$?
 "$NETNS" nic-stop "$D"
-# Known defect (issue 12, doc/hw.md): under drop+reorder on a loaded machine
-# the NIC model has stalled for seconds (1 run in about 5); the driver then
-# declares the device failed, as it must, and the cases that needed it fail.
-# That outcome alone is reported, not failed; any other failure fails.
-if [ $rc != 0 ] && grep -Eq "device did not confirm a claim|did not release its buffers in time" "$OUT"; then
-	tail -3 "$D/nic.log"
-	echo "KNOWN: the NIC model stalled across the lossy wire and was declared failed (issue 12); skipping its checks"
-	rc=stalled
-fi
-[ "$rc" = 0 ] || [ "$rc" = stalled ] || { tail -3 "$D/nic.log"; fail "toeless-conform exited $rc across a lossy wire"; }
-[ "$rc" = stalled ] || {
+[ $rc = 0 ] || { tail -3 "$D/nic.log"; fail "toeless-conform exited $rc across a lossy wire"; }
 gaps=$(nicstat "gaps") resyncs=$(sed -n 's/.*resync req [0-9]* ok \([0-9]*\).*/\1/p' "$D/nic.log" | head -1)
 [ "${gaps:-0}" -gt 0 ] || fail "drop/reorder: the NIC saw no gap"
 [ "${resyncs:-0}" -gt 0 ] || fail "drop/reorder: no resync confirmed"
 [ "$(nicstat "placed")" -gt 0 ] || fail "drop/reorder: the NIC placed nothing"
 echo "ok: suite across a lossy wire: $(nicstat "drop") dropped, $(nicstat "reorder") reordered, $gaps gaps," \
 	"$resyncs resyncs confirmed, NIC placed $(nicstat "placed") B"
-}
 
 "$NETNS" nic "$D" --seed 7 --wire tx-drop=300 || fail "nic start (tx-drop)"
 across --only 'tx.*'

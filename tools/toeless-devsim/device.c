@@ -53,6 +53,7 @@ static void efd_signal(int fd)
 
 void dv_ctx_irq(struct dv_ctx *c)
 {
+	HWIF_FENCE(); /* what was posted, before irq_arm is read */
 	if (HWIF_LOAD(&c->blk->irq_arm)) {
 		HWIF_STORE(&c->blk->irq_arm, 0);
 		efd_signal(c->irq);
@@ -102,6 +103,7 @@ static bool admin_cqe(struct dv_att *a, const struct hwif_cqe *e)
 
 static void admin_irq(struct dv_att *a)
 {
+	HWIF_FENCE();
 	if (HWIF_LOAD(&a->hdr->admin_irq_arm)) {
 		HWIF_STORE(&a->hdr->admin_irq_arm, 0);
 		efd_signal(a->irq0);

@@ -427,11 +427,19 @@ static void consume(struct dv_conn *c, uint8_t *p, uint32_t len)
 			c->crc = dv_crc32c(c->crc, p, n);
 			c->pad_left -= n;
 			break;
-		default:
-			n = 4 - c->dd_have < len ? 4 - c->dd_have : len;
+		default: {
+			/* the PDU's data digest: 4 bytes, or none (no DataDigest,
+			 * or no data).  n is 0 when it is complete already: a gap
+			 * that ended exactly at the PDU's end (gap()) leaves it
+			 * so, and the check below ends the PDU; taking 4 bytes
+			 * there regardless took the next header's first bytes
+			 * as a digest and then spun on n == 0 for ever */
+			uint32_t dd = c->dsl ? dv_dd_len(c->ctx) : 0;
+			n = dd - c->dd_have < len ? dd - c->dd_have : len;
 			memcpy(c->dd + c->dd_have, p, n);
 			c->dd_have += n;
 			break;
+		}
 		}
 		p += n;
 		len -= n;
