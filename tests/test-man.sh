@@ -19,7 +19,9 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/test-man.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
 DEST=$WORK/dest
 
-"$MAKE" -C "$top_builddir" install DESTDIR="$DEST" >"$WORK/install.log" 2>&1 || {
+# one install from the build tree at a time (make check -j runs two such tests:
+# their libtool relinks of the nbdkit plugin in the same .libs clobbered each other)
+flock "$top_builddir" "$MAKE" -C "$top_builddir" install DESTDIR="$DEST" >"$WORK/install.log" 2>&1 || {
 	tail -30 "$WORK/install.log"
 	echo "FAIL: make install"
 	exit 1
