@@ -41,8 +41,36 @@ nbdkit_exec() {
 	exec nbdkit "$@"
 }
 
+# The plugin is loaded from the build tree, where `make install` (run by
+# tests/test-man.sh and the conformance scratch installs, under an exclusive
+# flock on $top_builddir) relinks it in place: while it does, the .so is
+# briefly missing or half written.  nbdkit loads it under a shared lock on
+# the same directory, held until nbdkit serves (it has loaded the plugin).
+# nbdkit_lock / nbdkit_unlock: take and give back that shared lock (no-op
+# without a build directory).
+NBDKIT_LOCK_FD=
+nbdkit_lock() {
+	[ -n "${top_builddir:-}" ] && [ -d "$top_builddir" ] || return 0
+	exec {NBDKIT_LOCK_FD}<"$top_builddir" && flock -s "$NBDKIT_LOCK_FD"
+}
+nbdkit_unlock() {
+	[ -n "$NBDKIT_LOCK_FD" ] || return 0
+	exec {NBDKIT_LOCK_FD}<&-
+	NBDKIT_LOCK_FD=
+}
+
 # nbdkit ARGS...: in the foreground; its exit status.
-nbdkit() { (nbdkit_exec "$@"); }
+nbdkit() {
+	local rc
+	nbdkit_lock
+	(
+		[ -z "$NBDKIT_LOCK_FD" ] || exec {NBDKIT_LOCK_FD}<&-
+		nbdkit_exec "$@"
+	)
+	rc=$?
+	nbdkit_unlock
+	return $rc
+}
 
 # nbdkit_start LOG ARGS...: nbdkit -f ARGS in the background, its stderr to
 # LOG, its PID (verified against --pidfile) in NBDKIT_PID.  Returns 1 (after
@@ -51,7 +79,12 @@ nbdkit_start() {
 	local log=$1 pidfile=$1.pid i
 	shift
 	rm -f "$pidfile"
-	(nbdkit_exec -f -P "$pidfile" "$@") 2>"$log" &
+	nbdkit_lock
+	(
+		# nbdkit keeps no copy of the lock: it is given back once it serves
+		[ -z "$NBDKIT_LOCK_FD" ] || exec {NBDKIT_LOCK_FD}<&-
+		nbdkit_exec -f -P "$pidfile" "$@"
+	) 2>"$log" &
 	NBDKIT_PID=$!
 	NBDKIT_PIDS="$NBDKIT_PIDS $NBDKIT_PID"
 	for i in $(seq 100); do
@@ -59,6 +92,7 @@ nbdkit_start() {
 		kill -0 "$NBDKIT_PID" 2>/dev/null || break
 		sleep 0.1
 	done
+	nbdkit_unlock
 	if [ ! -s "$pidfile" ]; then
 		tail -20 "$log"
 		echo "nbdkit $NBDKIT_PID did not start serving: $*" >&2
