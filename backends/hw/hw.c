@@ -46,6 +46,41 @@
 
 /* ---- device ---- */
 
+/* Receive coalescing, the driver's interrupt moderation (what `ethtool -C
+ * rx-usecs/rx-frames` sets on a NIC).  Off unless both are set: a wait
+ * for the rest of a placed PDU then also waits, at most rx_usecs, for up
+ * to rx_frames - 1 more PDUs of its size, so one wake-up takes several
+ * placed PDUs (see wait_final).  Costs latency, saves wake-ups: the host
+ * of a busy connection sleeps once per batch instead of once or twice per
+ * PDU (doc/hw.md, "Receive coalescing"). */
+#define HW_RX_USECS_MAX  100000u
+#define HW_RX_FRAMES_MAX 64u
+static uint32_t coalesce_env(struct hw_dev *d, const char *name, uint32_t max)
+{
+	const char *v = getenv(name);
+	if (!v || !*v)
+		return 0;
+	char *end;
+	errno = 0;
+	unsigned long n = strtoul(v, &end, 10);
+	if (errno || *end || v[0] == '-' || n > max) {
+		toeless_backend_log(d->tdev, TOELESS_LOG_WARN, "hw: %s=%s ignored (0 to %u)", name, v, max);
+		return 0;
+	}
+	return (uint32_t)n;
+}
+
+static void coalesce_settings(struct hw_dev *d)
+{
+	d->rx_usecs = coalesce_env(d, "TOELESS_HW_RX_USECS", HW_RX_USECS_MAX);
+	d->rx_frames = coalesce_env(d, "TOELESS_HW_RX_FRAMES", HW_RX_FRAMES_MAX);
+	if (!d->rx_usecs || d->rx_frames < 2)
+		d->rx_usecs = d->rx_frames = 0;
+	else
+		toeless_backend_log(d->tdev, TOELESS_LOG_INFO, "hw: receive coalescing: %u PDUs or %u us", d->rx_frames,
+				    d->rx_usecs);
+}
+
 static int hw_open(toeless_device *tdev, const char *args, void **dev_priv)
 {
 	const char *path = args && *args ? args : getenv(HWIF_PATH_ENV);
@@ -69,6 +104,8 @@ static int hw_open(toeless_device *tdev, const char *args, void **dev_priv)
 		return -ENOMEM;
 	}
 	int rc = hw_attach(d, path);
+	if (!rc)
+		coalesce_settings(d);
 	if (rc) {
 		pthread_mutex_destroy(&d->crc_lock);
 		pthread_mutex_destroy(&d->lock);
@@ -522,6 +559,11 @@ static void hw_ctx_destroy(void *ctx_priv)
 {
 	struct hw_ctx *c = ctx_priv;
 	struct hw_dev *d = c->dev;
+	if (c->coalesced_waits)
+		toeless_backend_log(d->tdev, TOELESS_LOG_INFO,
+				    "hw: receive coalescing: %llu waits for more than one PDU, %llu ended at %u us",
+				    (unsigned long long)c->coalesced_waits, (unsigned long long)c->coalesce_timeouts,
+				    d->rx_usecs);
 	if (hw_dev_ok(d)) {
 		struct hwif_sqe cmd;
 		memset(&cmd, 0, sizeof(cmd));
@@ -935,48 +977,109 @@ timeout:
  * larger one for this PDU's header, TOELESS_CTX_RCVLOWAT; 1 only costs it
  * wake-ups). */
 #define HW_FINAL_WAIT_MS 200
-static void wait_final(struct hw_ctx *c, const struct hwif_rqe *r, uint32_t need)
+/* Receive coalescing never asks the socket for more than this. */
+#define HW_COALESCE_MAX (1u << 20)
+
+/* Bytes of further PDUs worth waiting for with the rest of this one:
+ * rx_frames - 1 more of its size (pdu_len), but only as many as other
+ * SGLs the device holds (other reads whose Data-In is still to come), and
+ * at most HW_COALESCE_MAX.  A guess: a later PDU may be shorter, or never
+ * come (a read that ends early); the wait then ends at rx_usecs. */
+static uint32_t coalesce_extra(const struct hw_ctx *c, uint32_t pdu_len)
 {
-	struct timespec t0, t;
-	int lowat = need > 1 && need <= INT_MAX ? (int)need : 1;
-	bool set = lowat > 1 && setsockopt(c->fd, SOL_SOCKET, SO_RCVLOWAT, &lowat, sizeof(lowat)) == 0;
+	const struct hw_dev *d = c->dev;
+	if (!d->rx_frames || c->n_held < 2)
+		return 0;
+	uint64_t more = d->rx_frames - 1;
+	if (more > c->n_held - 1)
+		more = c->n_held - 1;
+	uint64_t x = more * pdu_len;
+	return x > HW_COALESCE_MAX ? HW_COALESCE_MAX : (uint32_t)x;
+}
+
+static long since_us(const struct timespec *t0)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (t.tv_sec - t0->tv_sec) * 1000000L + (t.tv_nsec - t0->tv_nsec) / 1000;
+}
+
+static bool set_lowat(int fd, uint32_t v)
+{
+	int x = v > 1 && v <= INT_MAX ? (int)v : 1;
+	return setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &x, sizeof(x)) == 0;
+}
+
+/* need: the bytes of this PDU still to come (payload, pad, data digest);
+ * extra: coalesce_extra(), 0 when off.  With extra, the socket is asked
+ * for need + extra bytes, and the wait ends when they are in, or when
+ * rx_usecs have passed and the record is final (the PDU's bytes are then
+ * in or about to be: the device finalises before it forwards the last
+ * segment).  A record still open at rx_usecs drops the extension and
+ * waits as without it. */
+static void wait_final(struct hw_ctx *c, const struct hwif_rqe *r, uint32_t need, uint32_t extra)
+{
+	struct timespec t0;
+	uint32_t want = need > UINT32_MAX - extra ? UINT32_MAX : need + extra;
+	bool set = want > 1 && set_lowat(c->fd, want);
 	bool use_irq = !set;
+	if (!set)
+		extra = 0;
+	long bound = extra ? (long)c->dev->rx_usecs : 0;
+	if (extra)
+		c->coalesced_waits++;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (;;) {
 		if (use_irq) {
 			HWIF_STORE(&c->blk->irq_arm, 1);
 			HWIF_FENCE();
 		}
-		if ((HWIF_LOAD(&r->flags) & HWIF_REC_F_FINAL) || !hw_dev_ok(c->dev))
+		bool final = (HWIF_LOAD(&r->flags) & HWIF_REC_F_FINAL) != 0;
+		if (!hw_dev_ok(c->dev))
 			break;
+		long us = since_us(&t0);
+		if (final && (!extra || us >= bound)) {
+			if (extra)
+				c->coalesce_timeouts++;
+			break;
+		}
+		if (extra && us >= bound) {
+			/* still open at the bound: wait for this PDU alone */
+			extra = 0;
+			if (need > 1 && !set_lowat(c->fd, need))
+				break;
+		}
+		struct timespec tmo = { 0, 5 * 1000000L };
+		if (extra) {
+			long left = bound - us;
+			tmo.tv_sec = left / 1000000L;
+			tmo.tv_nsec = (left % 1000000L) * 1000L;
+		}
 		struct pollfd pf = { .fd = use_irq ? c->irq : c->fd, .events = POLLIN };
-		int n = poll(&pf, 1, 5);
+		int n = ppoll(&pf, 1, &tmo, NULL);
 		if (n > 0 && use_irq) {
 			uint64_t v;
 			if (read(c->irq, &v, sizeof(v)) < 0) {
 				/* EAGAIN: another reader took it; the flag is what counts */
 			}
-		} else if (n > 0 && !(HWIF_LOAD(&r->flags) & HWIF_REC_F_FINAL)) {
-			/* Readable and still open: the rest is in and the device
-			 * gave up on this PDU, or an error or EOF, or the kernel
-			 * says the PDU cannot complete unless the host reads
-			 * (receive window or buffer too small for it: a new
-			 * connection's window grows over its first PDUs).  The
-			 * device cannot finish it then; waiting for it only
-			 * stalls until a window probe: the prefix counts and
-			 * software takes the rest. */
+		} else if (n > 0) {
+			/* Readable: what was asked for is in (final by then, or the
+			 * device gave up on this PDU), or an error or EOF, or the
+			 * kernel says the bytes cannot come unless the host reads
+			 * (receive window or buffer too small: a new connection's
+			 * window grows over its first PDUs).  An open record then
+			 * cannot be finished; waiting for it only stalls until a
+			 * window probe: the prefix counts and software takes the
+			 * rest. */
 			break;
 		}
-		clock_gettime(CLOCK_MONOTONIC, &t);
-		if ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000 >= HW_FINAL_WAIT_MS)
+		if (since_us(&t0) >= HW_FINAL_WAIT_MS * 1000L)
 			break;
 	}
 	if (use_irq)
 		HWIF_STORE(&c->blk->irq_arm, 0);
-	if (set) {
-		int one = 1;
-		(void)setsockopt(c->fd, SOL_SOCKET, SO_RCVLOWAT, &one, sizeof(one));
-	}
+	if (set)
+		(void)set_lowat(c->fd, 1);
 }
 
 static int hw_rx_pdu(void *ctx_priv, const struct toeless_rx_query *q, struct toeless_rx_record *rec)
@@ -993,10 +1096,12 @@ static int hw_rx_pdu(void *ctx_priv, const struct toeless_rx_query *q, struct to
 		if (r->stream_pos > q->stream_pos)
 			break; /* a later PDU's record: keep it */
 		if ((c->dev->features & HWIF_F_WIRE_RECORDS) && r->stream_pos == q->stream_pos &&
-		    !(HWIF_LOAD(&r->flags) & HWIF_REC_F_FINAL))
-			wait_final(c, r,
-				   q->data_len ? q->data_len + toeless_pad_len(q->data_len) + (c->data_digest ? 4 : 0)
-					       : 0);
+		    !(HWIF_LOAD(&r->flags) & HWIF_REC_F_FINAL)) {
+			uint32_t need =
+				q->data_len ? q->data_len + toeless_pad_len(q->data_len) + (c->data_digest ? 4 : 0) : 0;
+			uint32_t pdu_len = need + (uint32_t)(q->payload_pos - q->stream_pos);
+			wait_final(c, r, need, coalesce_extra(c, pdu_len));
+		}
 		struct hwif_rqe e = *r;
 		if ((c->dev->features & HWIF_F_WIRE_RECORDS) && !(HWIF_LOAD(&r->flags) & HWIF_REC_F_FINAL)) {
 			/* still open: only the prefix placed so far is the host's to skip;

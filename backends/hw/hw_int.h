@@ -96,6 +96,8 @@ struct hw_dev {
 	uint32_t next_region;
 	int failed; /* atomic */
 	unsigned ticks;
+	/* receive coalescing (TOELESS_HW_RX_USECS, TOELESS_HW_RX_FRAMES; 0: off) */
+	uint32_t rx_usecs, rx_frames;
 };
 
 enum hw_itt_state {
@@ -141,6 +143,9 @@ struct hw_ctx {
 	uint32_t n_released, cap_released;
 	bool resync_pending;
 	uint64_t resync_pos;
+	/* receive coalescing: waits that asked for more than one PDU, and of
+	 * those the ones that ended at the time bound (logged at destroy) */
+	uint64_t coalesced_waits, coalesce_timeouts;
 	/* SGL_REMOVEs that did not fit in the SQ */
 	uint64_t *backlog; /* itt << 32 | gen */
 	uint32_t n_backlog, cap_backlog;

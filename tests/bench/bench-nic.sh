@@ -33,7 +33,10 @@
 # deliver them; 0: every segment at most one MTU), BENCH_NIC_BASELINE (a build directory of another
 # revision: its hw backend runs too, alternated with this build's hw and
 # sw, and nic.BS.base_ratio is its hw against this build's sw: before and
-# after a change in one run).
+# after a change in one run), BENCH_NIC_COALESCE ("FRAMES USECS", default
+# "4 5000"; 0: off): a third variant, hwc, the hw backend with receive
+# coalescing (TOELESS_HW_RX_FRAMES / TOELESS_HW_RX_USECS, doc/hw.md) in the
+# same rotation; nic.BS.hwc_ratio is its host CPU per GiB against sw's.
 #
 # SPDX-License-Identifier: MIT
 echo "== nic: host CPU per GiB through the wire NIC, hw backend vs sw backend (tgtd, both digests) =="
@@ -79,6 +82,14 @@ echo "MTU $NIC_MTU, NIC offloads $([ "$NIC_OFFLOAD" = 1 ] && echo "on (TSO/LRO: 
 echo "host CPU = user + system time of toeless-iscsi (wait4 rusage) per GiB; NIC CPU = toeless-nic's utime + stime per GiB"
 echo
 
+COALESCE=${BENCH_NIC_COALESCE:-4 5000}
+[ "$COALESCE" = 0 ] && COALESCE=
+if [ -n "$COALESCE" ]; then
+	read -r CO_FRAMES CO_USECS <<<"$COALESCE"
+	[ "${CO_FRAMES:-0}" -ge 2 ] 2>/dev/null && [ "${CO_USECS:-0}" -ge 1 ] 2>/dev/null ||
+		fail "BENCH_NIC_COALESCE=\"$COALESCE\": want \"FRAMES USECS\" (FRAMES >= 2, USECS >= 1) or 0"
+	echo "hwc: the hw backend with receive coalescing, $CO_FRAMES PDUs or $CO_USECS us (TOELESS_HW_RX_FRAMES/USECS)"
+fi
 BASE=${BENCH_NIC_BASELINE:-}
 BASE_BIN= BASE_LIB=
 if [ -n "$BASE" ]; then
@@ -94,9 +105,12 @@ run_one() {
 	local bs=$1 be=$2 rep=$3 spec=sw out=$D/run.out ru=$D/run.ru bin=$INIT_BIN lib=$LD_LIBRARY_PATH
 	[ "$be" = sw ] || spec="hw:$NIC_CTL"
 	[ "$be" = hwbase ] && bin=$BASE_BIN lib=$BASE_LIB${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+	local co=
+	[ "$be" = hwc ] && co="TOELESS_HW_RX_FRAMES=$CO_FRAMES TOELESS_HW_RX_USECS=$CO_USECS"
 	local k0 k1 mib secs
 	k0=$(ticks "$NIC_PID")
-	ip netns exec "$NIC_HOST_NS" env LD_LIBRARY_PATH="$lib" "$RUSAGE" "$ru" "$bin" --portal "$NIC_TGT_ADDR:3260" --target "$IQN" --lun 1 \
+	# shellcheck disable=SC2086 # $co: zero or two assignments
+	ip netns exec "$NIC_HOST_NS" env LD_LIBRARY_PATH="$lib" $co "$RUSAGE" "$ru" "$bin" --portal "$NIC_TGT_ADDR:3260" --target "$IQN" --lun 1 \
 		--backend "$spec" --header-digest crc32c --data-digest crc32c --queue-depth "$QD" --block-size "$bs" \
 		--seconds "$SECS" --stats bench >"$out" 2>&1 || { cat "$out"; fail "$bs $be run failed"; }
 	k1=$(ticks "$NIC_PID")
@@ -122,9 +136,10 @@ run_one() {
 : >"$D/results"
 for bs in $SIZES; do
 	for rep in $(seq 1 "$REPS"); do
-		if [ -n "$BASE" ]; then
-			case $((rep % 3)) in 1) order="hw sw hwbase" ;; 2) order="sw hwbase hw" ;; *) order="hwbase hw sw" ;; esac
-		elif [ $((rep % 2)) = 1 ]; then order="hw sw"; else order="sw hw"; fi
+		# every variant once per repetition, the order rotated by one each time
+		vars=(hw sw ${COALESCE:+hwc} ${BASE:+hwbase})
+		order=
+		for i in $(seq 0 $((${#vars[@]} - 1))); do order="$order ${vars[$(((rep - 1 + i) % ${#vars[@]}))]}"; done
 		for be in $order; do run_one "$bs" "$be" "$rep"; done
 		printf "  %s B rep %d:%s\n" "$bs" "$rep" "$(awk -v b="$bs" -v r="$rep" '$1 == b && $3 == r {
 			printf "  %s %.0f MiB/s host %.3f s/GiB NIC %.3f s/GiB;", $2, $4, $5, $8 }' "$D/results")"
@@ -136,7 +151,7 @@ awk '
 function sort(a, n,   i, j, t) { for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j-1] > a[j]; j--) { t = a[j]; a[j] = a[j-1]; a[j-1] = t } }
 function med(a, n) { sort(a, n); return n % 2 ? a[(n+1)/2] : (a[n/2] + a[n/2+1]) / 2 }
 function line(name, a, n, unit) { m = med(a, n); printf "%-24s %10.4f %-6s (%.4f..%.4f)\n", name, m, unit, a[1], a[n]; return m }
-{ k = $1 SUBSEP $3; if ($2 == "hwbase") { hb[k] = $5; next } if ($2 == "hw") { hw[k] = $5; hwm[k] = $4; hwu[k] = $6; hws[k] = $7; hwn[k] = $8 }
+{ k = $1 SUBSEP $3; if ($2 == "hwbase") { hb[k] = $5; next } if ($2 == "hwc") { hc[k] = $5; hcm[k] = $4; hcn[k] = $8; next } if ($2 == "hw") { hw[k] = $5; hwm[k] = $4; hwu[k] = $6; hws[k] = $7; hwn[k] = $8 }
   else { sw[k] = $5; swm[k] = $4; swu[k] = $6; sws[k] = $7; swn[k] = $8 }
   if (!($1 in seen)) { seen[$1] = 1; order[++nb] = $1 } if ($3 > reps) reps = $3 }
 END {
@@ -151,15 +166,20 @@ END {
 		nb2 = 0
 		for (r = 1; r <= reps; r++) { k = bs SUBSEP r; if ((k in hb) && (k in sw)) { nb2++; br[nb2] = hb[k] / sw[k]; bh[nb2] = hb[k] } }
 		if (nb2) { line(p "base_ratio", br, nb2, ""); line(p "hwbase_cpu", bh, nb2, "s/GiB") }
+		nc = 0
+		for (r = 1; r <= reps; r++) { k = bs SUBSEP r; if ((k in hc) && (k in sw)) { nc++; cr[nc] = hc[k] / sw[k]; ch[nc] = hc[k]; cm[nc] = hcm[k]; cn[nc] = hcn[k] } }
+		if (nc) { cratio = line(p "hwc_ratio", cr, nc, ""); line(p "hwc_cpu", ch, nc, "s/GiB"); line(p "hwc_mibs", cm, nc, "MiB/s"); line(p "hwc_nic_cpu", cn, nc, "s/GiB") }
 		line(p "hw_cpu", h, n, "s/GiB"); line(p "hw_user_cpu", hu, n, "s/GiB"); line(p "hw_sys_cpu", hs, n, "s/GiB")
 		line(p "sw_cpu", s, n, "s/GiB"); line(p "sw_user_cpu", su, n, "s/GiB"); line(p "sw_sys_cpu", ss, n, "s/GiB")
 		line(p "hw_mibs", hm, n, "MiB/s"); line(p "sw_mibs", sm, n, "MiB/s")
 		line(p "hw_nic_cpu", hn, n, "s/GiB"); line(p "sw_nic_cpu", sn, n, "s/GiB")
-		printf "%s: hw/sw host CPU per GiB %.2f (issue 12 target <= 0.5: %s)\n\n", bs, ratio, ratio <= 0.5 ? "met" : "MISSED"
+		printf "%s: hw/sw host CPU per GiB %.2f (issue 12 target <= 0.5: %s)\n", bs, ratio, ratio <= 0.5 ? "met" : "MISSED"
+		if (nc) printf "%s: hwc/sw (hw with receive coalescing) %.2f (issue 12 target <= 0.5: %s)\n", bs, cratio, cratio <= 0.5 ? "met" : "MISSED"
+		printf "\n"
 	}
 }' "$D/results"
 for bs in $SIZES; do
-	for be in hw hwbase; do
+	for be in hw hwc hwbase; do
 		[ -s "$D/engine_share.$be.$bs" ] &&
 			echo "$bs: share of Data-In bytes the NIC placed ($be runs): $(sort -n "$D/engine_share.$be.$bs" | tr '\n' ' ')"
 	done

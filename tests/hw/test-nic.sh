@@ -65,6 +65,33 @@ for qd in 1 32; do
 	echo "ok: hw qd $qd: NIC placed $(counter bytes_placed_engine "$D/stats") B, digests $(counter data_digests_engine "$D/stats")"
 done
 
+# Receive coalescing (TOELESS_HW_RX_FRAMES/USECS, doc/hw.md): the driver's
+# wait for a placed PDU's rest also waits, bounded in time, for more PDUs.
+# A wait that guesses too many (the last reads of a run, a shorter last
+# read, reads that end early) must only end at its bound: data exact, no
+# software fallback on a clean wire, and the waits really happened (the
+# driver's count at -v).  Again with lost segments (records left open; the
+# NIC may then be out of sync for most of the read, so waits are not required).
+# coalesced NAME MIN-WAITS TI-OPTIONS...
+coalesced() {
+	local name=$1 min=$2
+	shift 2
+	ip netns exec "$NIC_HOST_NS" env TOELESS_HW_RX_FRAMES=4 TOELESS_HW_RX_USECS=5000 "$TI" --portal "$NIC_TGT_ADDR:3260" \
+		--target "$IQN" --lun 1 $DIG --backend "hw:$NIC_CTL" -v --stats "$@" read "$D/back" >"$D/stats" 2>&1 ||
+		{ cat "$D/stats"; fail "coalescing, $name: read failed"; }
+	cmp -s "$D/back" <(head -c "$(stat -c %s "$D/back")" "$D/pat") && [ -s "$D/back" ] ||
+		fail "coalescing, $name: data differs"
+	WAITS=$(sed -n 's/.*receive coalescing: \([0-9]*\) waits.*/\1/p' "$D/stats" | tail -1)
+	[ "${WAITS:-0}" -ge "$min" ] || { cat "$D/stats"; fail "coalescing, $name: ${WAITS:-no} coalesced waits"; }
+	echo "ok: coalescing, $name: exact, $WAITS coalesced waits ($(sed -n 's/.*waits for more than one PDU, //p' "$D/stats" | tail -1)), engine $(counter bytes_placed_engine "$D/stats") B"
+}
+coalesced "qd 16" 1 --queue-depth 16 --block-size 65536 --offset 0 --length $LEN
+[ "$(counter sw_fallback_pdus "$D/stats")" = 0 ] || fail "coalescing: software fallback on a clean wire"
+coalesced "qd 3, a short last read" 1 --queue-depth 3 --block-size 262144 --offset 0 --length $((LEN - 69632))
+"$NETNS" nic "$D" --seed 11 --wire drop=20 || fail "nic start"
+coalesced "drop=20" 0 --queue-depth 16 --block-size 65536 --offset 0 --length $LEN
+"$NETNS" nic "$D" || fail "nic start"
+
 # The hw read path's system calls (strace, when installed): the payload the
 # NIC placed leaves the socket by recv(MSG_TRUNC), about one call per PDU
 # (the driver waits for a PDU's final record on the socket, SO_RCVLOWAT at
