@@ -78,7 +78,7 @@ head -c "$((LUN_MIB * 1048576))" /dev/urandom >"$D/lun.img" || fail "cannot fill
 NIC_PID=$(cat "$D/nic.pid")
 HZ=$(getconf CLK_TCK)
 ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
-echo "MTU $NIC_MTU, NIC offloads $([ "$NIC_OFFLOAD" = 1 ] && echo "on (TSO/LRO: segments up to 64 KiB)" || echo off), queue depth $QD, $SECS s per run, $REPS repetitions, hw and sw alternated; LUN ${LUN_MIB} MiB in tgtd's namespace"
+echo "MTU $NIC_MTU, NIC offloads $([ "$NIC_OFFLOAD" = 1 ] && echo "on (TSO/LRO: segments up to 64 KiB)" || echo off), queue depth $QD, $SECS s per run, $REPS repetitions, the variants rotated; LUN ${LUN_MIB} MiB in tgtd's namespace"
 echo "host CPU = user + system time of toeless-iscsi (wait4 rusage) per GiB; NIC CPU = toeless-nic's utime + stime per GiB"
 echo
 

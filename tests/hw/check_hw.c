@@ -258,6 +258,58 @@ START_TEST(test_attach_caps)
 }
 END_TEST
 
+/* Receive coalescing is read from the environment at open: both values
+ * valid turn it on (said at INFO), an invalid one is refused with a
+ * warning and leaves it off, one PDU is no coalescing. */
+struct co_log {
+	char text[4096];
+};
+static void co_log_fn(int level, const char *msg, void *arg)
+{
+	struct co_log *l = arg;
+	(void)level;
+	size_t n = strlen(l->text);
+	snprintf(l->text + n, sizeof(l->text) - n, "%s\n", msg);
+}
+
+static void co_open(const char *spec, const char *frames, const char *usecs, struct co_log *l)
+{
+	memset(l, 0, sizeof(*l));
+	setenv("TOELESS_HW_RX_FRAMES", frames, 1);
+	setenv("TOELESS_HW_RX_USECS", usecs, 1);
+	struct toeless_device_attr a = {
+		.size = sizeof(a), .log_fn = co_log_fn, .log_arg = l, .log_level = TOELESS_LOG_INFO
+	};
+	toeless_device *dev = NULL;
+	ck_assert_int_eq(toeless_device_open(spec, &a, &dev), 0);
+	ck_assert_int_eq(toeless_device_close(dev), 0);
+	unsetenv("TOELESS_HW_RX_FRAMES");
+	unsetenv("TOELESS_HW_RX_USECS");
+}
+
+START_TEST(test_coalesce_settings)
+{
+	struct hwt_env e;
+	struct co_log l;
+	hwt_start(&e, NULL);
+	co_open(e.spec, "8", "5000", &l);
+	ck_assert_msg(strstr(l.text, "receive coalescing: 8 PDUs or 5000 us"), "%s", l.text);
+	ck_assert_ptr_null(strstr(l.text, "ignored"));
+	co_open(e.spec, "64", "100000", &l);
+	ck_assert_msg(strstr(l.text, "receive coalescing: 64 PDUs or 100000 us"), "%s", l.text);
+	const char *bad[][2] = { { "abc", "5000" }, { "8", "5ms" }, { "65", "5000" }, { "8", "100001" },
+				 { "-4", "5000" },  { "8", "" },    { "1", "5000" },  { "8", "0" } };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		co_open(e.spec, bad[i][0], bad[i][1], &l);
+		ck_assert_msg(!strstr(l.text, "receive coalescing:"), "%s/%s: %s", bad[i][0], bad[i][1], l.text);
+		/* out of range or not a number: said; empty, 0 or 1 PDU: simply off */
+		bool said = strstr(l.text, "ignored") != NULL;
+		ck_assert_msg(said == (i < 5), "%s/%s: %s", bad[i][0], bad[i][1], l.text);
+	}
+	hwt_stop(&e);
+}
+END_TEST
+
 /* Features withheld by the device at attach are not claimed. */
 START_TEST(test_feature_negotiation)
 {
@@ -1218,6 +1270,7 @@ int main(void)
 	Suite *s = suite_create("hw");
 	TH_TEST(s, test_attach_caps);
 	TH_TEST(s, test_feature_negotiation);
+	TH_TEST(s, test_coalesce_settings);
 	TH_LOOP_TEST(s, test_fastpath_engine_places, 0, 4);
 	TH_TEST(s, test_fastpath_mixed);
 	TH_LOOP_TEST(s, test_dataless_pdu_at_end, 0, 2);
