@@ -1100,7 +1100,8 @@ static int hw_rx_pdu(void *ctx_priv, const struct toeless_rx_query *q, struct to
 			uint32_t need =
 				q->data_len ? q->data_len + toeless_pad_len(q->data_len) + (c->data_digest ? 4 : 0) : 0;
 			uint32_t pdu_len = need + (uint32_t)(q->payload_pos - q->stream_pos);
-			wait_final(c, r, need, coalesce_extra(c, pdu_len));
+			/* a PDU without data waits on the vector, never coalesced */
+			wait_final(c, r, need, need ? coalesce_extra(c, pdu_len) : 0);
 		}
 		struct hwif_rqe e = *r;
 		if ((c->dev->features & HWIF_F_WIRE_RECORDS) && !(HWIF_LOAD(&r->flags) & HWIF_REC_F_FINAL)) {

@@ -34,7 +34,7 @@
 # revision: its hw backend runs too, alternated with this build's hw and
 # sw, and nic.BS.base_ratio is its hw against this build's sw: before and
 # after a change in one run), BENCH_NIC_COALESCE ("FRAMES USECS", default
-# "4 5000"; 0: off): a third variant, hwc, the hw backend with receive
+# "8 10000"; 0: off): a third variant, hwc, the hw backend with receive
 # coalescing (TOELESS_HW_RX_FRAMES / TOELESS_HW_RX_USECS, doc/hw.md) in the
 # same rotation; nic.BS.hwc_ratio is its host CPU per GiB against sw's.
 #
@@ -82,7 +82,7 @@ echo "MTU $NIC_MTU, NIC offloads $([ "$NIC_OFFLOAD" = 1 ] && echo "on (TSO/LRO: 
 echo "host CPU = user + system time of toeless-iscsi (wait4 rusage) per GiB; NIC CPU = toeless-nic's utime + stime per GiB"
 echo
 
-COALESCE=${BENCH_NIC_COALESCE:-4 5000}
+COALESCE=${BENCH_NIC_COALESCE:-8 10000}
 [ "$COALESCE" = 0 ] && COALESCE=
 if [ -n "$COALESCE" ]; then
 	read -r CO_FRAMES CO_USECS <<<"$COALESCE"
