@@ -98,7 +98,7 @@ run_one() {
 	tk1=$(ticks "$pid")
 	uk1=$(uticks "$pid")
 	[ -n "$mib" ] && [ -n "$secs" ] || { cat "$out"; fail "$t $v: no throughput in its output"; }
-	read -r user sys wall rss code <"$ru"
+	read -r user sys wall rss code _ <"$ru"
 	awk -v t="$t" -v v="$v" -v r="$rep" -v m="$mib" -v s="$secs" -v u="$user" -v y="$sys" -v w="$wall" \
 	    -v k="$((tk1 - tk0))" -v ku="$((uk1 - uk0))" -v hz="$HZ" 'BEGIN {
 		gib = m / 1024

@@ -20,6 +20,8 @@
 #   nic.BS.hw_cpu, nic.BS.sw_cpu        host s/GiB (user, sys)
 #   nic.BS.hw_mibs, nic.BS.sw_mibs      MiB/s
 #   nic.BS.hw_nic_cpu, nic.BS.sw_nic_cpu  NIC process s/GiB
+#   nic.BS.hw_wakeups, nic.BS.sw_wakeups  the initiator's sleeps (voluntary
+#                                         context switches) per Data-In PDU
 #
 # Skips (77) without root, TUN, namespaces, tgtd or the programs.
 # Environment: BENCH_REPS (default 5), BENCH_QUICK, BENCH_NIC_SECONDS
@@ -126,10 +128,10 @@ run_one() {
 		awk '$1 == "bytes_placed_engine" { e = $2 } $1 == "bytes_placed_sw" { s = $2 }
 		     END { printf "%.4f\n", e / (e + s + 1) }' "$out" >>"$D/engine_share.$be.$bs"
 	fi
-	read -r user sys _ <"$ru"
+	read -r user sys _ _ _ nvcsw <"$ru"
 	awk -v b="$bs" -v e="$be" -v r="$rep" -v m="$mib" -v s="$secs" -v u="$user" -v y="$sys" -v k="$((k1 - k0))" \
-	    -v hz="$HZ" 'BEGIN { g = m / 1024
-		printf "%s %s %d %.1f %.4f %.4f %.4f %.4f\n", b, e, r, m / s, (u + y) / g, u / g, y / g, k / hz / g }' \
+	    -v hz="$HZ" -v w="${nvcsw:-0}" 'BEGIN { g = m / 1024
+		printf "%s %s %d %.1f %.4f %.4f %.4f %.4f %.4f\n", b, e, r, m / s, (u + y) / g, u / g, y / g, k / hz / g, w / (m * 1048576 / b) }' \
 		>>"$D/results"
 }
 
@@ -151,8 +153,8 @@ awk '
 function sort(a, n,   i, j, t) { for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j-1] > a[j]; j--) { t = a[j]; a[j] = a[j-1]; a[j-1] = t } }
 function med(a, n) { sort(a, n); return n % 2 ? a[(n+1)/2] : (a[n/2] + a[n/2+1]) / 2 }
 function line(name, a, n, unit) { m = med(a, n); printf "%-24s %10.4f %-6s (%.4f..%.4f)\n", name, m, unit, a[1], a[n]; return m }
-{ k = $1 SUBSEP $3; if ($2 == "hwbase") { hb[k] = $5; next } if ($2 == "hwc") { hc[k] = $5; hcm[k] = $4; hcn[k] = $8; next } if ($2 == "hw") { hw[k] = $5; hwm[k] = $4; hwu[k] = $6; hws[k] = $7; hwn[k] = $8 }
-  else { sw[k] = $5; swm[k] = $4; swu[k] = $6; sws[k] = $7; swn[k] = $8 }
+{ k = $1 SUBSEP $3; if ($2 == "hwbase") { hb[k] = $5; next } if ($2 == "hwc") { hc[k] = $5; hcm[k] = $4; hcn[k] = $8; hcw[k] = $9; next } if ($2 == "hw") { hw[k] = $5; hwm[k] = $4; hwu[k] = $6; hws[k] = $7; hwn[k] = $8; hww[k] = $9 }
+  else { sw[k] = $5; swm[k] = $4; swu[k] = $6; sws[k] = $7; swn[k] = $8; sww[k] = $9 }
   if (!($1 in seen)) { seen[$1] = 1; order[++nb] = $1 } if ($3 > reps) reps = $3 }
 END {
 	bad = 0
@@ -160,19 +162,20 @@ END {
 		bs = order[b]; n = 0
 		for (r = 1; r <= reps; r++) { k = bs SUBSEP r; if (!(k in hw) || !(k in sw)) continue
 			n++; ra[n] = hw[k] / sw[k]; h[n] = hw[k]; s[n] = sw[k]; hm[n] = hwm[k]; sm[n] = swm[k]
-			hu[n] = hwu[k]; hs[n] = hws[k]; su[n] = swu[k]; ss[n] = sws[k]; hn[n] = hwn[k]; sn[n] = swn[k] }
+			hu[n] = hwu[k]; hs[n] = hws[k]; su[n] = swu[k]; ss[n] = sws[k]; hn[n] = hwn[k]; sn[n] = swn[k]; hw_w[n] = hww[k]; sw_w[n] = sww[k] }
 		p = "nic." bs "."
 		ratio = line(p "cpu_ratio", ra, n, "")
 		nb2 = 0
 		for (r = 1; r <= reps; r++) { k = bs SUBSEP r; if ((k in hb) && (k in sw)) { nb2++; br[nb2] = hb[k] / sw[k]; bh[nb2] = hb[k] } }
 		if (nb2) { line(p "base_ratio", br, nb2, ""); line(p "hwbase_cpu", bh, nb2, "s/GiB") }
 		nc = 0
-		for (r = 1; r <= reps; r++) { k = bs SUBSEP r; if ((k in hc) && (k in sw)) { nc++; cr[nc] = hc[k] / sw[k]; ch[nc] = hc[k]; cm[nc] = hcm[k]; cn[nc] = hcn[k] } }
-		if (nc) { cratio = line(p "hwc_ratio", cr, nc, ""); line(p "hwc_cpu", ch, nc, "s/GiB"); line(p "hwc_mibs", cm, nc, "MiB/s"); line(p "hwc_nic_cpu", cn, nc, "s/GiB") }
+		for (r = 1; r <= reps; r++) { k = bs SUBSEP r; if ((k in hc) && (k in sw)) { nc++; cr[nc] = hc[k] / sw[k]; ch[nc] = hc[k]; cm[nc] = hcm[k]; cn[nc] = hcn[k]; cw[nc] = hcw[k] } }
+		if (nc) { cratio = line(p "hwc_ratio", cr, nc, ""); line(p "hwc_cpu", ch, nc, "s/GiB"); line(p "hwc_mibs", cm, nc, "MiB/s"); line(p "hwc_nic_cpu", cn, nc, "s/GiB"); line(p "hwc_wakeups", cw, nc, "/PDU") }
 		line(p "hw_cpu", h, n, "s/GiB"); line(p "hw_user_cpu", hu, n, "s/GiB"); line(p "hw_sys_cpu", hs, n, "s/GiB")
 		line(p "sw_cpu", s, n, "s/GiB"); line(p "sw_user_cpu", su, n, "s/GiB"); line(p "sw_sys_cpu", ss, n, "s/GiB")
 		line(p "hw_mibs", hm, n, "MiB/s"); line(p "sw_mibs", sm, n, "MiB/s")
 		line(p "hw_nic_cpu", hn, n, "s/GiB"); line(p "sw_nic_cpu", sn, n, "s/GiB")
+		line(p "hw_wakeups", hw_w, n, "/PDU"); line(p "sw_wakeups", sw_w, n, "/PDU")
 		printf "%s: hw/sw host CPU per GiB %.2f (issue 12 target <= 0.5: %s)\n", bs, ratio, ratio <= 0.5 ? "met" : "MISSED"
 		if (nc) printf "%s: hwc/sw (hw with receive coalescing) %.2f (issue 12 target <= 0.5: %s)\n", bs, cratio, cratio <= 0.5 ? "met" : "MISSED"
 		printf "\n"

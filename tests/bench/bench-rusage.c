@@ -6,7 +6,8 @@
  *   bench-rusage OUTFILE COMMAND [ARGS...]
  *
  * The command's stdout and stderr pass through.  OUTFILE gets one line:
- *   user_s sys_s wall_s max_rss_kib exit_status
+ *   user_s sys_s wall_s max_rss_kib exit_status voluntary_context_switches
+ * (the last: how often it slept, i.e. its wake-ups)
  * The exit status of bench-rusage is the command's (128 + signal if killed).
  *
  * SPDX-License-Identifier: MIT
@@ -61,8 +62,9 @@ int main(int argc, char **argv)
 		perror("bench-rusage: output file");
 		return 2;
 	}
-	fprintf(f, "%.6f %.6f %.6f %ld %d\n", tv(ru.ru_utime), tv(ru.ru_stime),
-		(double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9, ru.ru_maxrss, code);
+	fprintf(f, "%.6f %.6f %.6f %ld %d %ld\n", tv(ru.ru_utime), tv(ru.ru_stime),
+		(double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9, ru.ru_maxrss, code,
+		ru.ru_nvcsw);
 	fclose(f);
 	return code;
 }

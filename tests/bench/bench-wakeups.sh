@@ -66,7 +66,7 @@ run_one() {
 	wake=$(counter rx_wakeups "$out")
 	rsc=$(counter recv_syscalls "$out")
 	[ -n "$mib" ] && [ -n "$pdus" ] && [ -n "$wake" ] || { cat "$out"; fail "$t $v: no figures in its output"; }
-	read -r user sys wall rss code <"$ru"
+	read -r user sys wall rss code _ <"$ru"
 	awk -v t="$t" -v v="$v" -v r="$rep" -v m="$mib" -v s="$secs" -v u="$user" -v y="$sys" -v p="$pdus" \
 	    -v w="$wake" -v c="$rsc" 'BEGIN { printf "%s %s %d %.3f %.4f %.4f %.4f\n", t, v, r, m / s, (u + y) / (m / 1024),
 		w / p, c / p }' >>"$WORK/results"
