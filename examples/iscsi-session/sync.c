@@ -88,12 +88,18 @@ struct iscsi_sync {
 	bool closing;                       /* logged out or logging out: requests fail at once */
 	struct session_stats final_st;      /* the counters as the session ended (read once closing) */
 	struct sreq *work_head, *work_tail; /* requests not answered yet */
-	struct sreq *driver;                /* the request whose caller drives the loop (NULL: none) */
+	/* requests of followers not yet taken (pushed without the lock; taken by
+	 * whoever holds it, see unlock_session) */
+	_Atomic(struct sreq *) incoming;
+	/* the request whose caller drives the loop (NULL: none); written under
+	 * the lock, read without it by a caller choosing its role */
+	_Atomic(struct sreq *) driver;
 	struct sreq *running;               /* the request whose caller is in uv_run now */
 	int ep;                             /* the session thread's epoll set */
 	int kick_fd;                        /* eventfd: close */
 	int timer_fd;                       /* the loop's next timer, for the session thread */
 	bool backend_armed;                 /* the backend fd is in ep's ready watch */
+	uint64_t timer_due;                 /* loop time (ms) timer_fd expires at (UINT64_MAX: disarmed) */
 	atomic_bool stop_asked;
 	/* requests, how many of them their own caller drove, and the session
 	 * thread's wake-ups that ran the loop */
@@ -107,7 +113,7 @@ struct iscsi_sync {
 static void req_finish(struct iscsi_sync *h, struct sreq *r)
 {
 	r->finished = true;
-	if (r != h->driver)
+	if (r != atomic_load_explicit(&h->driver, memory_order_relaxed))
 		sem_post(&r->done);
 	else if (h->running != r)
 		uv_async_send(&h->wake);
@@ -219,11 +225,19 @@ static void backend_watch(struct iscsi_sync *h, bool on)
 		h->backend_armed = on;
 }
 
-/* Set the session thread's timer to the loop's next timer (-1: none). */
-static void timer_set(struct iscsi_sync *h, int ms)
+/* Set the session thread's timer to the loop's next timer (-1: none),
+ * unless it expires before that anyway: in a steady stream the driver runs
+ * the loop's tick, which only moves the next timer later, and a system call
+ * per driver that leaves is saved (the session thread then wakes once per
+ * tick, finds a driver or runs the loop, and sets the timer again). */
+static void timer_set(struct iscsi_sync *h, int ms, bool force)
 {
 	struct itimerspec its = { 0 };
+	uint64_t due = ms >= 0 ? uv_now(&h->loop) + (uint64_t)ms : UINT64_MAX;
 
+	if (!force && due >= h->timer_due)
+		return;
+	h->timer_due = due;
 	if (ms >= 0) {
 		/* 0 would disarm: the earliest is 1 ns */
 		its.it_value.tv_sec = ms / 1000;
@@ -249,10 +263,64 @@ static void run_once(struct iscsi_sync *h, struct sreq *r)
 }
 
 /* The session thread's watch and timer, for when nobody drives. */
-static void hand_back(struct iscsi_sync *h)
+static void hand_back(struct iscsi_sync *h, bool force)
 {
 	backend_watch(h, true);
-	timer_set(h, uv_backend_timeout(&h->loop));
+	timer_set(h, uv_backend_timeout(&h->loop), force);
+}
+
+/* Take what followers pushed (under the lock): in their order to the work
+ * list, their commands out. */
+static void take_incoming(struct iscsi_sync *h)
+{
+	struct sreq *list = atomic_exchange(&h->incoming, NULL), *rev = NULL;
+
+	if (!list)
+		return;
+	while (list) { /* pushed at the front: restore their order */
+		struct sreq *n = list->next;
+		list->next = rev;
+		rev = list;
+		list = n;
+	}
+	for (struct sreq *r = rev, *n; r; r = n) {
+		n = r->next;
+		r->next = NULL;
+		h->requests++;
+		if (h->closing) {
+			req_fail(r, -ENOTCONN, "the session is closing");
+			req_finish(h, r);
+			continue;
+		}
+		if (h->work_tail)
+			h->work_tail->next = r;
+		else
+			h->work_head = r;
+		h->work_tail = r;
+	}
+	pump(h);
+	/* a driver asleep in poll() learns of a PDU only partly sent (it must
+	 * watch for writable) or a connection that failed in these sends only
+	 * by running the loop */
+	struct conn *c = h->s.conn;
+	if (atomic_load(&h->driver) && !h->running && (!c || c->tx_busy || c->state != CONN_FFP || h->s.fatal))
+		uv_async_send(&h->wake);
+}
+
+/*
+ * Every unlock of h->lock: a follower pushes its request to h->incoming and
+ * then tries the lock; whoever it finds holding the lock looks at incoming
+ * again after unlocking, so one of the two takes it (the push happens before
+ * the try, the look after the unlock).  Followers never wait for the lock.
+ */
+static void unlock_session(struct iscsi_sync *h)
+{
+	for (;;) {
+		pthread_mutex_unlock(&h->lock);
+		if (!atomic_load(&h->incoming) || pthread_mutex_trylock(&h->lock))
+			return;
+		take_incoming(h);
+	}
 }
 
 static void *session_thread(void *arg)
@@ -279,19 +347,23 @@ static void *session_thread(void *arg)
 		struct epoll_event ev[3];
 		int n;
 
-		if (!h->driver) {
+		take_incoming(h);
+		if (!atomic_load(&h->driver)) {
 			h->thread_runs++;
 			run_once(h, NULL);
 		}
-		if (atomic_load_explicit(&h->stop_asked, memory_order_acquire) && !h->work_head && !h->driver)
+		if (atomic_load_explicit(&h->stop_asked, memory_order_acquire) && !h->work_head &&
+		    !atomic_load(&h->driver) && !atomic_load(&h->incoming))
 			break;
-		if (!h->driver) {
+		if (!atomic_load(&h->driver)) {
 			int ms = uv_backend_timeout(&h->loop);
 			if (ms == 0)
 				continue; /* callbacks pending, a timer due */
-			hand_back(h);
+			hand_back(h, true);
+		} else {
+			h->timer_due = UINT64_MAX; /* fired or about to: the driver runs the timers */
 		}
-		pthread_mutex_unlock(&h->lock);
+		unlock_session(h);
 		n = epoll_wait(h->ep, ev, 3, -1);
 		for (int i = 0; i < n; i++) {
 			uint64_t v;
@@ -302,9 +374,12 @@ static void *session_thread(void *arg)
 			}
 		}
 		pthread_mutex_lock(&h->lock);
-		for (int i = 0; i < n; i++)
+		for (int i = 0; i < n; i++) {
 			if (ev[i].data.fd == uv_backend_fd(&h->loop))
 				h->backend_armed = false; /* one-shot: fired */
+			if (ev[i].data.fd == h->timer_fd)
+				h->timer_due = UINT64_MAX;
+		}
 	}
 	/* no request left, none can come (closing): log out under the lock,
 	 * so that a stats call waits for the final counters */
@@ -337,7 +412,7 @@ static void *session_thread(void *arg)
 out:
 	h->final_st = s->st;
 	h->closing = true;
-	pthread_mutex_unlock(&h->lock);
+	unlock_session(h); /* a request pushed meanwhile fails: closing */
 	uv_close((uv_handle_t *)&h->wake, NULL);
 	session_destroy(s);
 	uv_run(&h->loop, UV_RUN_DEFAULT); /* the wake handle's close, if session_init failed early */
@@ -380,6 +455,9 @@ int iscsi_sync_open(const struct config *cfg, struct iscsi_sync **out, struct lu
 	uv_async_init(&h->loop, &h->wake, on_wake);
 	h->wake.data = h;
 	atomic_init(&h->stop_asked, false);
+	atomic_init(&h->incoming, NULL);
+	atomic_init(&h->driver, NULL);
+	h->timer_due = UINT64_MAX;
 	pthread_mutex_init(&h->lock, NULL);
 	pthread_cond_init(&h->started, NULL);
 	h->ep = epoll_create1(EPOLL_CLOEXEC);
@@ -427,9 +505,23 @@ static int submit(struct iscsi_sync *h, struct sreq *r, char *why, size_t whylen
 
 	if (sem_init(&r->done, 0, 0))
 		return -errno;
+	if (atomic_load(&h->driver)) {
+		/* a caller drives: follow without waiting for the lock, which the
+		 * driver holds while it runs the loop */
+		r->next = atomic_load(&h->incoming);
+		while (!atomic_compare_exchange_weak(&h->incoming, &r->next, r))
+			;
+		if (!pthread_mutex_trylock(&h->lock)) {
+			take_incoming(h);
+			unlock_session(h);
+		}
+		follower = true;
+		goto wait;
+	}
 	pthread_mutex_lock(&h->lock);
+	take_incoming(h);
 	if (h->closing) {
-		pthread_mutex_unlock(&h->lock);
+		unlock_session(h);
 		sem_destroy(&r->done);
 		return -ENOTCONN;
 	}
@@ -440,33 +532,28 @@ static int submit(struct iscsi_sync *h, struct sreq *r, char *why, size_t whylen
 		h->work_head = r;
 	h->work_tail = r;
 	pump(h); /* our commands go out from this thread (or r fails at once) */
-	if (!r->finished && h->driver) {
-		/* the driver sleeps in poll() on the loop: a PDU only partly sent
-		 * (it must watch for writable) or a connection that failed in our
-		 * send changed what the loop waits for; it learns it only by
-		 * running the loop */
-		struct conn *c = h->s.conn;
-		if (!c || c->tx_busy || c->state != CONN_FFP || h->s.fatal)
-			uv_async_send(&h->wake);
-		follower = true;
+	if (!r->finished && atomic_load(&h->driver)) {
+		follower = true; /* another caller became the driver meanwhile */
 	} else if (!r->finished) {
-		h->driver = r;
+		atomic_store(&h->driver, r);
 		h->driven++;
 		backend_watch(h, false);
 		while (!r->finished) {
 			struct pollfd pfd = { .fd = uv_backend_fd(&h->loop), .events = POLLIN };
 			int ms = uv_backend_timeout(&h->loop);
 
-			pthread_mutex_unlock(&h->lock);
+			unlock_session(h);
 			if (ms)
 				poll(&pfd, 1, ms);
 			pthread_mutex_lock(&h->lock);
+			take_incoming(h);
 			run_once(h, r);
 		}
-		h->driver = NULL;
-		hand_back(h); /* the session thread watches for the others, and timers */
+		atomic_store(&h->driver, NULL);
+		hand_back(h, false); /* the session thread watches for the others, and timers */
 	}
-	pthread_mutex_unlock(&h->lock);
+	unlock_session(h);
+wait:
 	if (follower)
 		while (sem_wait(&r->done) && errno == EINTR)
 			;
@@ -507,7 +594,7 @@ int iscsi_sync_stats(struct iscsi_sync *h, struct session_stats *st)
 	 * are what a caller most wants to read then). */
 	pthread_mutex_lock(&h->lock);
 	*st = h->closing ? h->final_st : h->s.st;
-	pthread_mutex_unlock(&h->lock);
+	unlock_session(h);
 	return 0;
 }
 
