@@ -1,32 +1,18 @@
 /*
  * iscsi-session: blocking calls for threads other than the loop's.
  *
- * Leader/follower.  The session and its libuv loop belong to whoever holds
- * the handle's mutex; nobody holds it while asleep.  A caller queues its
- * request and sends its commands itself (pump, under the mutex).  Then, if
- * no other caller drives the session, it becomes the driver: it sleeps in
- * poll() on the loop's backend fd (libuv's epoll) and runs the loop without
- * blocking (uv_run(UV_RUN_NOWAIT), under the mutex) until its own request
- * is answered, posting the semaphores of the other callers whose requests
- * completed on the way; its own answer costs no wake-up.  A caller that
- * finds a driver sleeps on its request's semaphore (a follower).  So the
- * Data-In of a request wakes a thread that has use for it, instead of a
- * session thread that then wakes the caller (two sleeps and wake-ups per
- * request before, on a machine where each one is dear).
- *
- * The session thread stays for the times nobody drives: login and probe,
- * logout, and between requests (NOP-In from the target, timers, the
- * requests of followers when the driver left).  It sleeps in its own epoll
- * set: a kick eventfd (close), a timerfd set to the loop's next timer, and
- * the loop's backend fd, armed (EPOLLONESHOT) only while no caller drives.
- * A driver that leaves re-arms both with a system call each, and wakes
- * nobody: in a closed loop (nbdkit serving a queue of requests) the next
- * request's caller is back within microseconds and drives again (disarming
- * the session thread's watch); otherwise the session thread wakes for the
- * followers' Data-In and serves them as before.
- *
- * On whichever thread runs the loop, each request is cut into commands of
- * at most cfg->block_size bytes that take free task slots
+ * One session thread per handle owns the session and runs its libuv loop;
+ * nothing else touches the session.  A caller queues a request (under the
+ * handle's mutex) and waits on the request's semaphore.  It wakes the loop
+ * with uv_async_send() only when the session thread is about to sleep or
+ * asleep (h->sleeping): while that thread is awake (it is answering a
+ * completion, which is when a closed-loop client sends its next request) it
+ * takes the queue in its prepare callback, just before it would block, and
+ * the eventfd write, the loop's extra return from epoll_wait and its read
+ * of the eventfd are saved.  The answer is a sem_post() outside any lock:
+ * the waiter wakes once (one futex wake) and does not then block again on
+ * a mutex the session thread still holds.  On the session thread each request is cut
+ * into commands of at most cfg->block_size bytes that take free task slots
  * (cfg->queue_depth of them for every caller together); a finished command
  * frees its slot for the next piece of any request.  A request is answered
  * when all its commands finished: 0, or the first error among them.  When
@@ -37,21 +23,16 @@
  * SPDX-License-Identifier: MIT
  */
 #include <errno.h>
-#include <poll.h>
 #include <pthread.h>
 #include <semaphore.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
-#include <sys/eventfd.h>
-#include <sys/timerfd.h>
-#include <unistd.h>
 
 #include "iscsi_session.h"
 
-enum req_kind { REQ_IO, REQ_FLUSH };
+enum req_kind { REQ_IO, REQ_FLUSH, REQ_STATS };
 
 struct sreq {
 	struct sreq *next;
@@ -63,9 +44,9 @@ struct sreq {
 	uint64_t next_off; /* next byte to give a command */
 	unsigned inflight; /* commands out */
 	int err;           /* first error */
-	bool finished;     /* answered (under the lock) */
 	char why[512];
-	sem_t done; /* posted once, when a follower's request is answered */
+	struct session_stats *stats;
+	sem_t done; /* posted once, when the request is answered */
 };
 
 struct iscsi_sync {
@@ -73,51 +54,37 @@ struct iscsi_sync {
 	struct session s;
 	struct lun_info li;
 	uv_loop_t loop;
-	/* wakes a driver asleep in poll() on the backend fd: its own request was
-	 * answered by another thread, or a follower's send left the loop with
-	 * a watcher change (a partly sent PDU, a failed connection) */
 	uv_async_t wake;
 	pthread_t thread;
-	/* the session, the loop and everything below; never held asleep */
 	pthread_mutex_t lock;
 	pthread_cond_t started;
 	bool ready; /* logged in and probed (or failed: open_rc) */
 	int open_rc;
 	char open_err[512];
 	bool dead;                          /* the session gave up */
-	bool closing;                       /* logged out or logging out: requests fail at once */
+	bool closing;                       /* the thread closes the wake handle: no more uv_async_send */
 	struct session_stats final_st;      /* the counters as the session ended (read once closing) */
-	struct sreq *work_head, *work_tail; /* requests not answered yet */
-	/* requests of followers not yet taken (pushed without the lock; taken by
-	 * whoever holds it, see unlock_session) */
-	_Atomic(struct sreq *) incoming;
-	/* the request whose caller drives the loop (NULL: none); written under
-	 * the lock, read without it by a caller choosing its role */
-	_Atomic(struct sreq *) driver;
-	struct sreq *running;               /* the request whose caller is in uv_run now */
-	int ep;                             /* the session thread's epoll set */
-	int kick_fd;                        /* eventfd: close */
-	int timer_fd;                       /* the loop's next timer, for the session thread */
-	bool backend_armed;                 /* the backend fd is in ep's ready watch */
-	uint64_t timer_due;                 /* loop time (ms) timer_fd expires at (UINT64_MAX: disarmed) */
-	atomic_bool stop_asked;
-	/* requests, how many of them their own caller drove, and the session
-	 * thread's wake-ups that ran the loop */
-	uint64_t requests, driven, thread_runs;
+	struct sreq *incoming;              /* queued by callers (lock) */
+	struct sreq *work_head, *work_tail; /* taken by the session thread */
+	uv_prepare_t before_sleep;          /* takes the queue before the loop blocks */
+	/* true: the session thread will look at incoming again only when woken
+	 * (uv_async_send).  Set under the lock by the prepare callback when it
+	 * found the queue empty; cleared by the caller that wakes it, and by the
+	 * session thread itself when a command completes (it then passes the
+	 * prepare callback before it blocks again). */
+	atomic_bool sleeping;
+	atomic_bool stop_asked; /* close asked (read without the lock on every loop turn) */
+	/* how many requests came and how many of them had to wake the loop */
+	uint64_t requests, wakes;
 };
 
-/* Answer r.  A follower's semaphore is posted, after which r belongs to its
- * caller again: touch it no more.  The driver's own request needs no post
- * (it looks at r->finished after each turn of the loop), unless another
- * thread answered it while the driver sleeps in poll(). */
+/* The request belongs to its caller again once posted: touch it no more. */
 static void req_finish(struct iscsi_sync *h, struct sreq *r)
 {
-	r->finished = true;
-	if (r != atomic_load_explicit(&h->driver, memory_order_relaxed))
-		sem_post(&r->done);
-	else if (h->running != r)
-		uv_async_send(&h->wake);
+	(void)h;
+	sem_post(&r->done);
 }
+
 static void req_fail(struct sreq *r, int err, const char *why)
 {
 	if (!r->err) {
@@ -134,6 +101,9 @@ static void io_done(struct session *s, struct task *t)
 	struct sreq *r = t->arg;
 	char why[256];
 
+	/* awake, and the prepare callback runs before the loop blocks again: a
+	 * request queued from now on needs no wake-up */
+	atomic_store_explicit(&h->sleeping, false, memory_order_relaxed);
 	r->inflight--;
 	if (t->scsi_status != SCSI_GOOD) {
 		scsi_describe(why, sizeof(why), t->scsi_status, &t->sense);
@@ -212,72 +182,22 @@ static void pump(struct iscsi_sync *h)
 	h->work_tail = last;
 }
 
-/* Watch the backend fd from the session thread (nobody drives) or not. */
-static void backend_watch(struct iscsi_sync *h, bool on)
+/* Move what callers queued to the work list (REQ_STATS answered at once);
+ * with set_sleeping, mark the thread asleep if there was nothing (under the
+ * same lock as the callers' look at the flag).  True if anything came. */
+static bool take_incoming(struct iscsi_sync *h, bool set_sleeping)
 {
-	struct epoll_event ev = { .events = on ? EPOLLIN | EPOLLONESHOT : 0, .data.fd = uv_backend_fd(&h->loop) };
+	struct sreq *list, *rev = NULL;
 
-	if (on == h->backend_armed)
-		return;
-	/* MOD re-arms a one-shot watch that fired; failing, the session thread
-	 * still wakes for the loop's timers and serves the rest then */
-	if (!epoll_ctl(h->ep, EPOLL_CTL_MOD, ev.data.fd, &ev))
-		h->backend_armed = on;
-}
-
-/* Set the session thread's timer to the loop's next timer (-1: none),
- * unless it expires before that anyway: in a steady stream the driver runs
- * the loop's tick, which only moves the next timer later, and a system call
- * per driver that leaves is saved (the session thread then wakes once per
- * tick, finds a driver or runs the loop, and sets the timer again). */
-static void timer_set(struct iscsi_sync *h, int ms, bool force)
-{
-	struct itimerspec its = { 0 };
-	uint64_t due = ms >= 0 ? uv_now(&h->loop) + (uint64_t)ms : UINT64_MAX;
-
-	if (!force && due >= h->timer_due)
-		return;
-	h->timer_due = due;
-	if (ms >= 0) {
-		/* 0 would disarm: the earliest is 1 ns */
-		its.it_value.tv_sec = ms / 1000;
-		its.it_value.tv_nsec = (long)(ms % 1000) * 1000000L + 1;
-	}
-	timerfd_settime(h->timer_fd, 0, &its, NULL);
-}
-
-/* One non-blocking turn of the loop (under the lock), for r's caller or
- * (r NULL) the session thread. */
-static void run_once(struct iscsi_sync *h, struct sreq *r)
-{
-	struct session *s = &h->s;
-
-	h->running = r;
-	uv_run(&h->loop, UV_RUN_NOWAIT);
-	h->running = NULL;
-	if (s->fatal && !h->dead) {
-		h->dead = true;
-		iscsi_log(ISCSI_LOG_ERROR, "session ended: %s", s->errmsg);
-		pump(h);
-	}
-}
-
-/* The session thread's watch and timer, for when nobody drives. */
-static void hand_back(struct iscsi_sync *h, bool force)
-{
-	backend_watch(h, true);
-	timer_set(h, uv_backend_timeout(&h->loop), force);
-}
-
-/* Take what followers pushed (under the lock): in their order to the work
- * list, their commands out. */
-static void take_incoming(struct iscsi_sync *h)
-{
-	struct sreq *list = atomic_exchange(&h->incoming, NULL), *rev = NULL;
-
+	pthread_mutex_lock(&h->lock);
+	list = h->incoming;
+	h->incoming = NULL;
+	if (set_sleeping && !list)
+		atomic_store_explicit(&h->sleeping, true, memory_order_relaxed);
+	pthread_mutex_unlock(&h->lock);
 	if (!list)
-		return;
-	while (list) { /* pushed at the front: restore their order */
+		return false;
+	while (list) { /* callers pushed at the front: restore their order */
 		struct sreq *n = list->next;
 		list->next = rev;
 		rev = list;
@@ -286,9 +206,8 @@ static void take_incoming(struct iscsi_sync *h)
 	for (struct sreq *r = rev, *n; r; r = n) {
 		n = r->next;
 		r->next = NULL;
-		h->requests++;
-		if (h->closing) {
-			req_fail(r, -ENOTCONN, "the session is closing");
+		if (r->kind == REQ_STATS) {
+			*r->stats = h->s.st;
 			req_finish(h, r);
 			continue;
 		}
@@ -298,29 +217,25 @@ static void take_incoming(struct iscsi_sync *h)
 			h->work_head = r;
 		h->work_tail = r;
 	}
-	pump(h);
-	/* a driver asleep in poll() learns of a PDU only partly sent (it must
-	 * watch for writable) or a connection that failed in these sends only
-	 * by running the loop */
-	struct conn *c = h->s.conn;
-	if (atomic_load(&h->driver) && !h->running && (!c || c->tx_busy || c->state != CONN_FFP || h->s.fatal))
-		uv_async_send(&h->wake);
+	return true;
 }
 
-/*
- * Every unlock of h->lock: a follower pushes its request to h->incoming and
- * then tries the lock; whoever it finds holding the lock looks at incoming
- * again after unlocking, so one of the two takes it (the push happens before
- * the try, the look after the unlock).  Followers never wait for the lock.
- */
-static void unlock_session(struct iscsi_sync *h)
+static void on_wake(uv_async_t *a)
 {
-	for (;;) {
-		pthread_mutex_unlock(&h->lock);
-		if (!atomic_load(&h->incoming) || pthread_mutex_trylock(&h->lock))
-			return;
-		take_incoming(h);
-	}
+	struct iscsi_sync *h = a->data;
+
+	if (take_incoming(h, false))
+		pump(h);
+}
+
+/* The loop is about to block in epoll_wait: take what was queued while we
+ * were awake (callers did not wake us for it), until nothing is left. */
+static void on_before_sleep(uv_prepare_t *p)
+{
+	struct iscsi_sync *h = p->data;
+
+	while (take_incoming(h, true))
+		pump(h);
 }
 
 static void *session_thread(void *arg)
@@ -340,51 +255,27 @@ static void *session_thread(void *arg)
 		snprintf(h->open_err, sizeof(h->open_err), "%s", s->errmsg);
 	h->ready = true;
 	pthread_cond_signal(&h->started);
+	pthread_mutex_unlock(&h->lock);
 	if (rc)
 		goto out;
 
+	uv_prepare_start(&h->before_sleep, on_before_sleep);
 	for (;;) {
-		struct epoll_event ev[3];
-		int n;
-
-		take_incoming(h);
-		if (!atomic_load(&h->driver)) {
-			h->thread_runs++;
-			run_once(h, NULL);
+		uv_run(&h->loop, UV_RUN_ONCE);
+		if (s->fatal && !h->dead) {
+			h->dead = true;
+			iscsi_log(ISCSI_LOG_ERROR, "session ended: %s", s->errmsg);
+			pump(h);
 		}
-		if (atomic_load_explicit(&h->stop_asked, memory_order_acquire) && !h->work_head &&
-		    !atomic_load(&h->driver) && !atomic_load(&h->incoming))
-			break;
-		if (!atomic_load(&h->driver)) {
-			int ms = uv_backend_timeout(&h->loop);
-			if (ms == 0)
-				continue; /* callbacks pending, a timer due */
-			hand_back(h, true);
-		} else {
-			h->timer_due = UINT64_MAX; /* fired or about to: the driver runs the timers */
-		}
-		unlock_session(h);
-		n = epoll_wait(h->ep, ev, 3, -1);
-		for (int i = 0; i < n; i++) {
-			uint64_t v;
-			if (ev[i].data.fd == h->kick_fd || ev[i].data.fd == h->timer_fd) {
-				if (read(ev[i].data.fd, &v, sizeof(v)) < 0) {
-					/* EAGAIN: another wake-up read it */
-				}
-			}
-		}
-		pthread_mutex_lock(&h->lock);
-		for (int i = 0; i < n; i++) {
-			if (ev[i].data.fd == uv_backend_fd(&h->loop))
-				h->backend_armed = false; /* one-shot: fired */
-			if (ev[i].data.fd == h->timer_fd)
-				h->timer_due = UINT64_MAX;
+		if (atomic_load_explicit(&h->stop_asked, memory_order_acquire)) {
+			pthread_mutex_lock(&h->lock);
+			bool stop = !h->incoming && !h->work_head;
+			pthread_mutex_unlock(&h->lock);
+			if (stop)
+				break;
 		}
 	}
-	/* no request left, none can come (closing): log out under the lock,
-	 * so that a stats call waits for the final counters */
-	h->closing = true;
-	backend_watch(h, false);
+	uv_prepare_stop(&h->before_sleep);
 	if (!s->fatal)
 		session_logout(s);
 	s->st.reconnects = s->st.connections ? s->st.connections - 1 : 0;
@@ -405,44 +296,34 @@ static void *session_thread(void *arg)
 			free(text);
 		}
 	}
-	iscsi_log(ISCSI_LOG_DEBUG,
-		  "blocking seam: %llu requests, %llu of them driven by their caller, the session thread ran the "
-		  "loop %llu times",
-		  (unsigned long long)h->requests, (unsigned long long)h->driven, (unsigned long long)h->thread_runs);
+	iscsi_log(ISCSI_LOG_DEBUG, "blocking seam: %llu requests, %llu of them woke the session thread",
+		  (unsigned long long)h->requests, (unsigned long long)h->wakes);
 out:
+	pthread_mutex_lock(&h->lock);
 	h->final_st = s->st;
 	h->closing = true;
-	unlock_session(h); /* a request pushed meanwhile fails: closing */
+	struct sreq *late = h->incoming; /* queued after the last look: no session to serve them */
+	h->incoming = NULL;
+	pthread_mutex_unlock(&h->lock);
+	while (late) {
+		struct sreq *n = late->next;
+		if (late->kind == REQ_STATS)
+			*late->stats = h->final_st;
+		else
+			req_fail(late, -ENOTCONN, "the session is closing");
+		req_finish(h, late);
+		late = n;
+	}
 	uv_close((uv_handle_t *)&h->wake, NULL);
+	uv_close((uv_handle_t *)&h->before_sleep, NULL);
 	session_destroy(s);
 	uv_run(&h->loop, UV_RUN_DEFAULT); /* the wake handle's close, if session_init failed early */
 	return NULL;
 }
 
-/* The wake-up itself is the point: uv_run then returns to its caller. */
-static void on_wake(uv_async_t *a)
-{
-	(void)a;
-}
-
-static void sync_free(struct iscsi_sync *h)
-{
-	uv_loop_close(&h->loop);
-	pthread_mutex_destroy(&h->lock);
-	pthread_cond_destroy(&h->started);
-	if (h->ep >= 0)
-		close(h->ep);
-	if (h->kick_fd >= 0)
-		close(h->kick_fd);
-	if (h->timer_fd >= 0)
-		close(h->timer_fd);
-	free(h);
-}
-
 int iscsi_sync_open(const struct config *cfg, struct iscsi_sync **out, struct lun_info *li, char *err, size_t errlen)
 {
 	struct iscsi_sync *h = calloc(1, sizeof(*h));
-	struct epoll_event ev = { .events = EPOLLIN };
 	int rc;
 
 	*out = NULL;
@@ -454,34 +335,20 @@ int iscsi_sync_open(const struct config *cfg, struct iscsi_sync **out, struct lu
 	uv_loop_init(&h->loop);
 	uv_async_init(&h->loop, &h->wake, on_wake);
 	h->wake.data = h;
+	uv_prepare_init(&h->loop, &h->before_sleep);
+	h->before_sleep.data = h;
+	atomic_init(&h->sleeping, true);
 	atomic_init(&h->stop_asked, false);
-	atomic_init(&h->incoming, NULL);
-	atomic_init(&h->driver, NULL);
-	h->timer_due = UINT64_MAX;
 	pthread_mutex_init(&h->lock, NULL);
 	pthread_cond_init(&h->started, NULL);
-	h->ep = epoll_create1(EPOLL_CLOEXEC);
-	h->kick_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	h->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-	rc = h->ep < 0 || h->kick_fd < 0 || h->timer_fd < 0 ? errno : 0;
-	ev.data.fd = h->kick_fd;
-	if (!rc && epoll_ctl(h->ep, EPOLL_CTL_ADD, h->kick_fd, &ev))
-		rc = errno;
-	ev.data.fd = h->timer_fd;
-	if (!rc && epoll_ctl(h->ep, EPOLL_CTL_ADD, h->timer_fd, &ev))
-		rc = errno;
-	ev.events = 0; /* armed by backend_watch() */
-	ev.data.fd = uv_backend_fd(&h->loop);
-	if (!rc && epoll_ctl(h->ep, EPOLL_CTL_ADD, ev.data.fd, &ev))
-		rc = errno;
-	if (rc)
-		snprintf(err, errlen, "cannot set up the session thread's wake-ups: %s", strerror(rc));
-	else if ((rc = pthread_create(&h->thread, NULL, session_thread, h)))
-		snprintf(err, errlen, "cannot start the session thread: %s", strerror(rc));
+	rc = pthread_create(&h->thread, NULL, session_thread, h);
 	if (rc) {
+		snprintf(err, errlen, "cannot start the session thread: %s", strerror(rc));
 		uv_close((uv_handle_t *)&h->wake, NULL);
+		uv_close((uv_handle_t *)&h->before_sleep, NULL);
 		uv_run(&h->loop, UV_RUN_DEFAULT);
-		sync_free(h);
+		uv_loop_close(&h->loop);
+		free(h);
 		return EXIT_LOCAL;
 	}
 	pthread_mutex_lock(&h->lock);
@@ -501,62 +368,30 @@ int iscsi_sync_open(const struct config *cfg, struct iscsi_sync **out, struct lu
 
 static int submit(struct iscsi_sync *h, struct sreq *r, char *why, size_t whylen)
 {
-	bool follower = false;
+	bool wake;
 
 	if (sem_init(&r->done, 0, 0))
 		return -errno;
-	if (atomic_load(&h->driver)) {
-		/* a caller drives: follow without waiting for the lock, which the
-		 * driver holds while it runs the loop */
-		r->next = atomic_load(&h->incoming);
-		while (!atomic_compare_exchange_weak(&h->incoming, &r->next, r))
-			;
-		if (!pthread_mutex_trylock(&h->lock)) {
-			take_incoming(h);
-			unlock_session(h);
-		}
-		follower = true;
-		goto wait;
-	}
 	pthread_mutex_lock(&h->lock);
-	take_incoming(h);
 	if (h->closing) {
-		unlock_session(h);
+		pthread_mutex_unlock(&h->lock);
 		sem_destroy(&r->done);
 		return -ENOTCONN;
 	}
+	r->next = h->incoming;
+	h->incoming = r;
 	h->requests++;
-	if (h->work_tail)
-		h->work_tail->next = r;
-	else
-		h->work_head = r;
-	h->work_tail = r;
-	pump(h); /* our commands go out from this thread (or r fails at once) */
-	if (!r->finished && atomic_load(&h->driver)) {
-		follower = true; /* another caller became the driver meanwhile */
-	} else if (!r->finished) {
-		atomic_store(&h->driver, r);
-		h->driven++;
-		backend_watch(h, false);
-		while (!r->finished) {
-			struct pollfd pfd = { .fd = uv_backend_fd(&h->loop), .events = POLLIN };
-			int ms = uv_backend_timeout(&h->loop);
-
-			unlock_session(h);
-			if (ms)
-				poll(&pfd, 1, ms);
-			pthread_mutex_lock(&h->lock);
-			take_incoming(h);
-			run_once(h, r);
-		}
-		atomic_store(&h->driver, NULL);
-		hand_back(h, false); /* the session thread watches for the others, and timers */
+	/* asleep (or about to be): only a wake-up brings it back for us; awake,
+	 * it takes the queue before it blocks (on_before_sleep) */
+	wake = atomic_load_explicit(&h->sleeping, memory_order_relaxed);
+	if (wake) {
+		atomic_store_explicit(&h->sleeping, false, memory_order_relaxed);
+		h->wakes++;
+		uv_async_send(&h->wake);
 	}
-	unlock_session(h);
-wait:
-	if (follower)
-		while (sem_wait(&r->done) && errno == EINTR)
-			;
+	pthread_mutex_unlock(&h->lock);
+	while (sem_wait(&r->done) && errno == EINTR)
+		;
 	sem_destroy(&r->done);
 	if (r->err && why)
 		snprintf(why, whylen, "%s", r->why);
@@ -590,24 +425,32 @@ int iscsi_sync_flush(struct iscsi_sync *h, char *why, size_t whylen)
 
 int iscsi_sync_stats(struct iscsi_sync *h, struct session_stats *st)
 {
+	struct sreq r = { .kind = REQ_STATS, .stats = st };
+
 	/* A session that gave up still tells what it did (the escalation steps
 	 * are what a caller most wants to read then). */
 	pthread_mutex_lock(&h->lock);
-	*st = h->closing ? h->final_st : h->s.st;
-	unlock_session(h);
-	return 0;
+	if (h->closing) {
+		*st = h->final_st;
+		pthread_mutex_unlock(&h->lock);
+		return 0;
+	}
+	pthread_mutex_unlock(&h->lock);
+	return submit(h, &r, NULL, 0);
 }
 
 void iscsi_sync_close(struct iscsi_sync *h)
 {
-	uint64_t one = 1;
-
 	if (!h)
 		return;
+	pthread_mutex_lock(&h->lock);
 	atomic_store_explicit(&h->stop_asked, true, memory_order_release);
-	if (write(h->kick_fd, &one, sizeof(one)) < 0) {
-		/* only EAGAIN (the counter is full): a kick is pending anyway */
-	}
+	if (!h->closing)
+		uv_async_send(&h->wake);
+	pthread_mutex_unlock(&h->lock);
 	pthread_join(h->thread, NULL);
-	sync_free(h);
+	uv_loop_close(&h->loop);
+	pthread_mutex_destroy(&h->lock);
+	pthread_cond_destroy(&h->started);
+	free(h);
 }

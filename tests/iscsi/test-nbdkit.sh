@@ -65,13 +65,12 @@ hd=$(awk '$1 == "header_digest_errors" { print $2 }' "$WORK/c.log" | head -1)
 [ "${hd:-0}" = 0 ] || fail "header digest errors: $hd"
 grep -q "HeaderDigest=CRC32C DataDigest=CRC32C" "$WORK/c.log" || grep -q "data_digests_checked" "$WORK/c.log" ||
 	fail "no sign of digests in the log"
-# the blocking seam (sync.c) counts its requests and those whose own caller
-# drove the session (leader/follower): at queue depth 32 through nbdkit's
-# threads both roles occur, a driver and followers answered by it
-read -r reqs driven <<<"$(sed -n 's/.*blocking seam: \([0-9]*\) requests, \([0-9]*\) of them driven.*/\1 \2/p' "$WORK/c.log" |
-	awk '{ r += $1; d += $2 } END { print r + 0, d + 0 }')"
-echo "blocking seam: $reqs requests, $driven driven by their own caller"
+# the blocking seam (sync.c) counts its requests and the ones that had to
+# wake the session thread; at queue depth 32 most arrive while it is awake
+# answering another and are taken before it sleeps, without a wake-up
+read -r reqs wakes <<<"$(sed -n 's/.*blocking seam: \([0-9]*\) requests, \([0-9]*\) of them woke.*/\1 \2/p' "$WORK/c.log" |
+	awk '{ r += $1; w += $2 } END { print r + 0, w + 0 }')"
+echo "blocking seam: $reqs requests, $wakes woke the session thread"
 check '[ "$reqs" -ge $((2 * SIZE / 65536)) ]' "the seam counted $reqs requests for fio's writes and verify reads"
-check '[ "$driven" -gt 0 ]' "no request was driven by its own caller ($driven of $reqs)"
-check '[ "$driven" -lt "$reqs" ]' "no request was a follower's ($driven of $reqs driven by their caller)"
+check '[ "$wakes" -lt "$reqs" ]' "every request woke the session thread ($wakes of $reqs)"
 echo "PASS"
