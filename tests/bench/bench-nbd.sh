@@ -1,6 +1,6 @@
 #!/bin/bash
 # make bench, "nbd": one iSCSI LUN served over NBD two ways, side by side
-#   toeless: nbdkit + nbdkit-toeless-plugin, HeaderDigest and DataDigest CRC32C
+#   toeless: nbdkit -t 4 + nbdkit-toeless-plugin, HeaderDigest and DataDigest CRC32C
 #   qemu:    qemu-nbd --image-opts driver=iscsi,...,header-digest=crc32c
 #            (QEMU's libiscsi path; libiscsi has no data digest)
 # from two targets in the same run (BENCH_NBD_TARGETS, default "tgtd fast"):
