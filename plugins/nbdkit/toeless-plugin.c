@@ -1,7 +1,7 @@
 /*
  * nbdkit-toeless-plugin: serve one iSCSI LUN over NBD through libtoeless.
  *
- *   nbdkit toeless portal=HOST[:PORT] target=IQN lun=N [backend=sw|hw|auto]
+ *   nbdkit -t 4 toeless portal=HOST[:PORT] target=IQN lun=N [backend=sw|hw|auto]
  *          [header-digest=crc32c] [data-digest=crc32c] [chap-user=NAME
  *          chap-secret-file=FILE [chap-target-user=NAME chap-target-secret-file=FILE]]
  *
@@ -12,7 +12,10 @@
  * is cut into READ(16)/WRITE(16) commands, queue-depth of them in flight
  * per session.  Flush is SYNCHRONIZE CACHE(16) of the whole LUN, which a
  * SCSI target applies to its logical unit whatever session asked, so
- * can_multi_conn is true.  See nbdkit-toeless-plugin(1), doc/nbdkit-plugin.md.
+ * can_multi_conn is true.  -t 4 (nbdkit's threads per connection, 16 by
+ * default) is the recommended invocation: fewer threads contend less on
+ * nbdkit's locks (doc/performance.md, "NBD serving").  See
+ * nbdkit-toeless-plugin(1), doc/nbdkit-plugin.md.
  *
  * SPDX-License-Identifier: MIT
  */

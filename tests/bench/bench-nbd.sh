@@ -1,6 +1,6 @@
 #!/bin/bash
 # make bench, "nbd": one iSCSI LUN served over NBD two ways, side by side
-#   toeless: nbdkit + nbdkit-toeless-plugin, HeaderDigest and DataDigest CRC32C
+#   toeless: nbdkit -t 4 + nbdkit-toeless-plugin, HeaderDigest and DataDigest CRC32C
 #   qemu:    qemu-nbd --image-opts driver=iscsi,...,header-digest=crc32c
 #            (QEMU's libiscsi path; libiscsi has no data digest)
 # from two targets in the same run (BENCH_NBD_TARGETS, default "tgtd fast"):
@@ -24,6 +24,10 @@
 # BENCH_NBD_PLUGIN_BEFORE=PATH adds a third server, "before": nbdkit with
 # the plugin .so at PATH (an older build), same arguments, in the same
 # rotation, for before/after figures from one run.
+# BENCH_NBDKIT_ARGS: nbdkit's own options for the plugin's runs (default
+# "-t 4", the plugin's recommended invocation, see doc/performance.md);
+# BENCH_NBDKIT_BEFORE_ARGS the same for "before" (default: the same), so
+# that one run can compare e.g. "-t 16" against "-t 4" with one .so.
 # BENCH_NBD_STRACE=SECONDS (default 0: off) adds, after the rounds, one fio
 # run of that length per server and target under `strace -c -f` and prints
 # the serving process's system calls per 64 KiB request (strace slows the
@@ -54,6 +58,8 @@ if [ -n "$BENCH_NBD_PLUGIN_BEFORE" ]; then
 	SERVERS="toeless before qemu"
 fi
 [ "$STRACE_SECS" = 0 ] || need_cmd strace strace
+NBDKIT_ARGS=${BENCH_NBDKIT_ARGS--t 4}
+NBDKIT_BEFORE_ARGS=${BENCH_NBDKIT_BEFORE_ARGS-$NBDKIT_ARGS}
 
 FAST_TARGET=$top_builddir/tests/bench/fast-target
 # the real binary, not libtool's wrapper (its PID is the one that serves)
@@ -98,9 +104,10 @@ start_server() {
 	rm -f "$SOCK"
 	case $srv in
 	toeless | before)
-		local so=$PLUGIN
-		[ "$srv" = before ] && so=$BENCH_NBD_PLUGIN_BEFORE
-		(exec "$@" nbdkit -f -U "$SOCK" "$so" portal=127.0.0.1:$port target=$iqn lun=1 \
+		local so=$PLUGIN nargs=$NBDKIT_ARGS
+		[ "$srv" = before ] && so=$BENCH_NBD_PLUGIN_BEFORE nargs=$NBDKIT_BEFORE_ARGS
+		# $nargs unquoted: nbdkit options split at blanks
+		(exec "$@" nbdkit -f $nargs -U "$SOCK" "$so" portal=127.0.0.1:$port target=$iqn lun=1 \
 			$TOELESS_ARGS 2>"$WORK/server.err") &
 		;;
 	qemu) (exec "$@" qemu-nbd -t -e 8 -k "$SOCK" --image-opts \
@@ -180,7 +187,7 @@ stat_col() { sort -g -k"$2" "$1" | awk -v n="$2" -v f="$3" '{ v[NR] = $n } END {
 
 echo
 echo "NBD serving of one iSCSI LUN ($MIB MiB), $ROUNDS rounds alternated, median (min..max)"
-echo "toeless = nbdkit-toeless-plugin ($TOELESS_ARGS)${BENCH_NBD_PLUGIN_BEFORE:+; before = the same with $BENCH_NBD_PLUGIN_BEFORE}"
+echo "toeless = nbdkit $NBDKIT_ARGS nbdkit-toeless-plugin ($TOELESS_ARGS)${BENCH_NBD_PLUGIN_BEFORE:+; before = nbdkit $NBDKIT_BEFORE_ARGS with $BENCH_NBD_PLUGIN_BEFORE}"
 echo "qemu = qemu-nbd, iscsi driver (libiscsi), HeaderDigest CRC32C"
 echo "target tgtd: tgtd (software data digest); target fast: tests/bench/fast-target (pre-digested Data-In)"
 printf "%-6s %-14s %-8s %-26s %-26s %-26s\n" target test server "MiB/s" "server CPU s/GiB" "target CPU s/GiB"
