@@ -102,10 +102,11 @@ run truncated-close always
 # the target's close() may send a reset (our commands unread): either way
 # the host must end each connection as a reset: "the peer closed mid-PDU"
 # (it read the half PDU, then the end), the kernel's "Connection reset by
-# peer", or "Broken pipe" when the reset reached the host while it was
-# still sending its commands (under load, every connection can end so);
-# never as a clean end
-RESET="connection reset: the peer closed mid-PDU|socket error: Connection reset by peer|socket error: Broken pipe"
+# peer", or EPIPE when the reset reached the host while it was still
+# sending its commands ("Broken pipe" from the session's socket, "sending a
+# PDU failed: connection closed by the peer" from the library's send;
+# under load, every connection can end so); never as a clean end
+RESET="connection reset: the peer closed mid-PDU|socket error: Connection reset by peer|socket error: Broken pipe|sending a PDU failed: connection closed by the peer"
 refused "truncated-close always" "$RESET"
 n_ends=$(grep -cE "connection dropped|giving up" "$D/stderr")
 n_resets=$(grep -E "connection dropped|giving up" "$D/stderr" | grep -cE "$RESET")
