@@ -44,6 +44,14 @@
 
 #define HW_VERSION "1.0"
 
+/* Microseconds since t0 (CLOCK_MONOTONIC): the driver's bounded waits. */
+static long since_us(const struct timespec *t0)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (t.tv_sec - t0->tv_sec) * 1000000L + (t.tv_nsec - t0->tv_nsec) / 1000;
+}
+
 /* ---- device ---- */
 
 /* Receive coalescing, the driver's interrupt moderation (what `ethtool -C
@@ -104,14 +112,13 @@ static int hw_open(toeless_device *tdev, const char *args, void **dev_priv)
 		return -ENOMEM;
 	}
 	int rc = hw_attach(d, path);
-	if (!rc)
-		coalesce_settings(d);
 	if (rc) {
 		pthread_mutex_destroy(&d->crc_lock);
 		pthread_mutex_destroy(&d->lock);
 		free(d);
 		return rc == -ENOENT ? -ENODEV : rc;
 	}
+	coalesce_settings(d);
 	*dev_priv = d;
 	return 0;
 }
@@ -445,11 +452,16 @@ static int conn_identity(struct hw_ctx *c, int fd, uint64_t *consumed)
  * A buffer the application sized itself (SO_RCVBUF) is left alone by
  * the kernel. */
 #define HW_RCVBUF_WINDOW (4 << 20)
+static bool set_lowat(int fd, uint32_t v)
+{
+	int x = v > 1 && v <= INT_MAX ? (int)v : 1;
+	return setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &x, sizeof(x)) == 0;
+}
+
 static void grow_rcvbuf(int fd)
 {
-	int v = HW_RCVBUF_WINDOW, one = 1;
-	if (setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &v, sizeof(v)) == 0)
-		(void)setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &one, sizeof(one));
+	if (set_lowat(fd, HW_RCVBUF_WINDOW))
+		(void)set_lowat(fd, 1);
 }
 
 static void ctx_free(struct hw_ctx *c)
@@ -834,7 +846,7 @@ static int hw_sgl_release(void *ctx_priv, uint32_t itt)
 	hw_doorbell(c->dev);
 	/* The device answers within microseconds: wait briefly so that the
 	 * buffers are usually the caller's again when this returns. */
-	struct timespec t0, t1;
+	struct timespec t0;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (;;) {
 		uint32_t tail = HWIF_LOAD(&c->blk->cq_tail);
@@ -850,8 +862,7 @@ static int hw_sgl_release(void *ctx_priv, uint32_t itt)
 			c->cq_head++;
 		}
 		HWIF_STORE(&c->blk->cq_head, c->cq_head);
-		clock_gettime(CLOCK_MONOTONIC, &t1);
-		long us = (t1.tv_sec - t0.tv_sec) * 1000000L + (t1.tv_nsec - t0.tv_nsec) / 1000;
+		long us = since_us(&t0);
 		if (!hw_dev_ok(c->dev)) {
 			hw_itt_del(c, e);
 			return 0;
@@ -895,13 +906,12 @@ static void hw_sgl_claim(void *ctx_priv, uint32_t itt, uint64_t lo, uint64_t hi)
 		return; /* the device let go of it (or never took it) */
 	uint32_t gen = it->gen;
 	uint32_t tag = ++c->claim_tag;
-	struct timespec t0, t1;
+	struct timespec t0;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (;;) {
 		if (hw_sq_free(c->sq_tail, HWIF_LOAD(&c->blk->sq_head), HW_CTX_SQ) >= 1)
 			break;
-		clock_gettime(CLOCK_MONOTONIC, &t1);
-		if ((t1.tv_sec - t0.tv_sec) * 1000000L + (t1.tv_nsec - t0.tv_nsec) / 1000 >= HW_CLAIM_WAIT_US)
+		if (since_us(&t0) >= HW_CLAIM_WAIT_US)
 			goto timeout;
 		hw_doorbell(d);
 	}
@@ -931,8 +941,7 @@ static void hw_sgl_claim(void *ctx_priv, uint32_t itt, uint64_t lo, uint64_t hi)
 		HWIF_STORE(&c->blk->cq_head, c->cq_head);
 		if (!hw_dev_ok(d))
 			return;
-		clock_gettime(CLOCK_MONOTONIC, &t1);
-		long us = (t1.tv_sec - t0.tv_sec) * 1000000L + (t1.tv_nsec - t0.tv_nsec) / 1000;
+		long us = since_us(&t0);
 		if (us >= HW_CLAIM_WAIT_US)
 			goto timeout;
 		HWIF_STORE(&c->blk->irq_arm, 1);
@@ -995,19 +1004,6 @@ static uint32_t coalesce_extra(const struct hw_ctx *c, uint32_t pdu_len)
 		more = c->n_held - 1;
 	uint64_t x = more * pdu_len;
 	return x > HW_COALESCE_MAX ? HW_COALESCE_MAX : (uint32_t)x;
-}
-
-static long since_us(const struct timespec *t0)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (t.tv_sec - t0->tv_sec) * 1000000L + (t.tv_nsec - t0->tv_nsec) / 1000;
-}
-
-static bool set_lowat(int fd, uint32_t v)
-{
-	int x = v > 1 && v <= INT_MAX ? (int)v : 1;
-	return setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &x, sizeof(x)) == 0;
 }
 
 /* need: the bytes of this PDU still to come (payload, pad, data digest);
