@@ -24,6 +24,8 @@
 # BENCH_NBD_PLUGIN_BEFORE=PATH adds a third server, "before": nbdkit with
 # the plugin .so at PATH (an older build), same arguments, in the same
 # rotation, for before/after figures from one run.
+# BENCH_TOELESS_BEFORE_ARGS: the plugin parameters for "before" (default:
+# BENCH_TOELESS_ARGS), so that one run can compare two settings of one .so.
 # BENCH_NBDKIT_ARGS: nbdkit's own options for the plugin's runs (default
 # "-t 4", the plugin's recommended invocation, see doc/performance.md);
 # BENCH_NBDKIT_BEFORE_ARGS the same for "before" (default: the same), so
@@ -32,6 +34,16 @@
 # run of that length per server and target under `strace -c -f` and prints
 # the serving process's system calls per 64 KiB request (strace slows the
 # server: counts, not times, are what it is for).
+# The framework's share (with the fast target; BENCH_NBD_SHARE_RATE, default
+# 400m, "0" skips it): the same fio job capped at that rate, so that every
+# server moves the same bytes per second and CPU per GiB compares like with
+# like, against four servers rotated per round: the plugin and qemu-nbd on
+# the fast target, and the same two frameworks with nothing behind them
+# (nbdkit with the same options and its memory plugin, qemu-nbd with the
+# null-co driver).  What a framework costs alone, taken from its total in
+# the same round, leaves the iSCSI initiator's share: libtoeless with both
+# digests against libiscsi with the header digest; the medians of those
+# per-round differences and their ratio are printed.
 # Needs root, tgtd, nbdkit + the plugin, qemu-nbd with the iscsi driver
 # (qemu-block-extra), qemu-img and fio; skips (77) otherwise.
 #
@@ -50,6 +62,7 @@ SECS=${BENCH_SECONDS:-5}
 MIB=${BENCH_LUN_MIB:-256}
 TARGETS=${BENCH_NBD_TARGETS:-tgtd fast}
 STRACE_SECS=${BENCH_NBD_STRACE:-0}
+SHARE_RATE=${BENCH_NBD_SHARE_RATE:-400m}
 HZ=$(getconf CLK_TCK)
 TOELESS_ARGS=${BENCH_TOELESS_ARGS:-header-digest=crc32c data-digest=crc32c}
 SERVERS="toeless qemu"
@@ -60,6 +73,7 @@ fi
 [ "$STRACE_SECS" = 0 ] || need_cmd strace strace
 NBDKIT_ARGS=${BENCH_NBDKIT_ARGS--t 4}
 NBDKIT_BEFORE_ARGS=${BENCH_NBDKIT_BEFORE_ARGS-$NBDKIT_ARGS}
+TOELESS_BEFORE_ARGS=${BENCH_TOELESS_BEFORE_ARGS-$TOELESS_ARGS}
 
 FAST_TARGET=$top_builddir/tests/bench/fast-target
 # the real binary, not libtool's wrapper (its PID is the one that serves)
@@ -91,9 +105,12 @@ target_of() {
 	case $1 in
 	tgtd) echo "$TGT_PID $TGT_PORT $TGT_IQN" ;;
 	fast) echo "$FT_PID_F $FT_PORT_F $FT_IQN" ;;
+	none) echo "0 0 none" ;; # the framework-only servers
 	esac
 }
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+# the framework-only servers have no target (PID 0)
+target_ticks() { if [ "$1" = 0 ]; then echo 0; else cpu_ticks "$1"; fi; }
 
 # start_server SERVER TARGET [WRAPPER...]
 start_server() {
@@ -104,12 +121,16 @@ start_server() {
 	rm -f "$SOCK"
 	case $srv in
 	toeless | before)
-		local so=$PLUGIN nargs=$NBDKIT_ARGS
-		[ "$srv" = before ] && so=$BENCH_NBD_PLUGIN_BEFORE nargs=$NBDKIT_BEFORE_ARGS
-		# $nargs unquoted: nbdkit options split at blanks
+		local so=$PLUGIN nargs=$NBDKIT_ARGS pargs=$TOELESS_ARGS
+		[ "$srv" = before ] && so=$BENCH_NBD_PLUGIN_BEFORE nargs=$NBDKIT_BEFORE_ARGS pargs=$TOELESS_BEFORE_ARGS
+		# $nargs and $pargs unquoted: options and parameters split at blanks
 		(exec "$@" nbdkit -f $nargs -U "$SOCK" "$so" portal=127.0.0.1:$port target=$iqn lun=1 \
-			$TOELESS_ARGS 2>"$WORK/server.err") &
+			$pargs 2>"$WORK/server.err") &
 		;;
+	memory) # $NBDKIT_ARGS unquoted: nbdkit options split at blanks
+		(exec "$@" nbdkit -f $NBDKIT_ARGS -U "$SOCK" memory $((MIB << 20)) 2>"$WORK/server.err") & ;;
+	null) (exec "$@" qemu-nbd -t -e 8 -k "$SOCK" --image-opts \
+			"driver=null-co,size=$((MIB << 20)),read-zeroes=on" 2>"$WORK/server.err") & ;;
 	qemu) (exec "$@" qemu-nbd -t -e 8 -k "$SOCK" --image-opts \
 			"driver=iscsi,transport=tcp,portal=127.0.0.1:$port,target=$iqn,lun=1,header-digest=crc32c" \
 			2>"$WORK/server.err") & ;;
@@ -136,38 +157,43 @@ measure() {
 	local srv=$1 tgt=$2 what=$3 bytes t0 t1 c0 c1 g0 g1 tpid
 	shift 3
 	read -r tpid _ <<<"$(target_of "$tgt")"
-	c0=$(cpu_ticks "$SPID"); g0=$(cpu_ticks "$tpid"); t0=$(date +%s.%N)
+	c0=$(cpu_ticks "$SPID"); g0=$(target_ticks "$tpid"); t0=$(date +%s.%N)
 	"$@" >"$WORK/cmd.out" 2>&1 || { cat "$WORK/cmd.out"; fail "$srv $tgt $what: $*"; }
-	t1=$(date +%s.%N); c1=$(cpu_ticks "$SPID"); g1=$(cpu_ticks "$tpid")
-	if [ "$what" = fio-randread ]; then
-		bytes=$(awk -F';' '{ print $6 * 1024 }' "$WORK/cmd.out" | tail -1)
-	else
-		bytes=$((MIB << 20))
-	fi
+	t1=$(date +%s.%N); c1=$(cpu_ticks "$SPID"); g1=$(target_ticks "$tpid")
+	case $what in
+	fio-*) bytes=$(awk -F';' '{ print $6 * 1024 }' "$WORK/cmd.out" | tail -1) ;;
+	*) bytes=$((MIB << 20)) ;;
+	esac
 	awk -v b="$bytes" -v t0="$t0" -v t1="$t1" -v c=$((c1 - c0)) -v g=$((g1 - g0)) -v hz="$HZ" \
 		'BEGIN { s = t1 - t0; gib = b / 1073741824
 			printf "%.1f %.3f %.3f\n", b / 1048576 / s, c / hz / gib, g / hz / gib }' \
 		>>"$WORK/$tgt.$srv.$what"
 }
 
+# fio_randread SECONDS [RATE]
 fio_randread() {
 	fio --name=r --ioengine=nbd --uri="$URI" --rw=randread --bs=64k --iodepth=16 --time_based \
-		--runtime="$1" --size=$((MIB << 20)) --minimal
+		--runtime="$1" --size=$((MIB << 20)) ${2:+--rate=$2} --minimal
 }
+
+# rotated R ITEM...: the items, the first R-1 moved to the end
+rotated() {
+	local r=$1 i
+	shift
+	for i in $(seq 0 $(($# - 1))); do
+		eval "echo \${$(( (i + r - 1) % $# + 1 ))}"
+	done
+}
+
+# median (min..max) of column N
+stat_col() { sort -g -k"$2" "$1" | awk -v n="$2" -v f="$3" '{ v[NR] = $n } END { m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; printf f " (%s..%s)", m, v[1], v[NR] }'; }
 
 # every (target, server) pair once per round, the order rotated by round
 PAIRS=
 for t in $TARGETS; do for s in $SERVERS; do PAIRS="$PAIRS $t:$s"; done; done
-set -- $PAIRS
-NPAIRS=$#
 for r in $(seq "$ROUNDS"); do
-	set -- $PAIRS
-	order=
-	for i in $(seq 0 $((NPAIRS - 1))); do
-		j=$(( (i + r - 1) % NPAIRS + 1 ))
-		eval "order=\"\$order \${$j}\""
-	done
-	for ts in $order; do
+	# $PAIRS unquoted: one word a pair
+	for ts in $(rotated "$r" $PAIRS); do
 		tgt=${ts%%:*} srv=${ts#*:}
 		start_server "$srv" "$tgt"
 		measure "$srv" "$tgt" fio-randread fio_randread "$SECS"
@@ -182,12 +208,9 @@ for r in $(seq "$ROUNDS"); do
 done
 
 if [ "$ROUNDS" -gt 0 ]; then
-# median (min..max) of column N
-stat_col() { sort -g -k"$2" "$1" | awk -v n="$2" -v f="$3" '{ v[NR] = $n } END { m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; printf f " (%s..%s)", m, v[1], v[NR] }'; }
-
 echo
 echo "NBD serving of one iSCSI LUN ($MIB MiB), $ROUNDS rounds alternated, median (min..max)"
-echo "toeless = nbdkit $NBDKIT_ARGS nbdkit-toeless-plugin ($TOELESS_ARGS)${BENCH_NBD_PLUGIN_BEFORE:+; before = nbdkit $NBDKIT_BEFORE_ARGS with $BENCH_NBD_PLUGIN_BEFORE}"
+echo "toeless = nbdkit $NBDKIT_ARGS nbdkit-toeless-plugin ($TOELESS_ARGS)${BENCH_NBD_PLUGIN_BEFORE:+; before = nbdkit $NBDKIT_BEFORE_ARGS with $BENCH_NBD_PLUGIN_BEFORE ($TOELESS_BEFORE_ARGS)}"
 echo "qemu = qemu-nbd, iscsi driver (libiscsi), HeaderDigest CRC32C"
 echo "target tgtd: tgtd (software data digest); target fast: tests/bench/fast-target (pre-digested Data-In)"
 printf "%-6s %-14s %-8s %-26s %-26s %-26s\n" target test server "MiB/s" "server CPU s/GiB" "target CPU s/GiB"
@@ -201,6 +224,38 @@ for tgt in $TARGETS; do
 	done
 done
 
+fi
+
+# The framework's share: see the header.  Per round, the four servers in a
+# rotated order; the iSCSI share of a round is a server's CPU per GiB less
+# its framework's alone in the same round.
+case " $TARGETS " in *" fast "*) ;; *) SHARE_RATE=0 ;; esac
+if [ "$SHARE_RATE" != 0 ] && [ "$ROUNDS" -gt 0 ]; then
+	for r in $(seq "$ROUNDS"); do
+		for ts in $(rotated "$r" fast:toeless none:memory fast:qemu none:null); do
+			tgt=${ts%%:*} srv=${ts#*:}
+			start_server "$srv" "$tgt"
+			measure "$srv" "$tgt" fio-rate fio_randread "$SECS" "$SHARE_RATE"
+			stop_server
+		done
+	done
+	# share A B: per round, column 2 of A less column 2 of B
+	share() { paste -d' ' "$WORK/$1.fio-rate" "$WORK/$2.fio-rate" | awk '{ printf "%.3f\n", $2 - $5 }' >"$WORK/share.$3"; }
+	share fast.toeless none.memory toeless
+	share fast.qemu none.null qemu
+	echo
+	echo "The frameworks' share: the same fio job capped at fio --rate=$SHARE_RATE, fast target, $ROUNDS rounds rotated, median (min..max)"
+	printf "%-44s %-26s %-26s\n" server "MiB/s" "server CPU s/GiB"
+	for sv in "fast.toeless nbdkit $NBDKIT_ARGS + plugin (both digests)" "none.memory nbdkit $NBDKIT_ARGS memory (no I/O)" \
+		"fast.qemu qemu-nbd + libiscsi (header digest)" "none.null qemu-nbd null-co (no I/O)"; do
+		f=$WORK/${sv%% *}.fio-rate
+		printf "%-44s %-26s %-26s\n" "${sv#* }" "$(stat_col "$f" 1 %7.1f)" "$(stat_col "$f" 2 %6.3f)"
+	done
+	echo "iSCSI initiator's share (server less its framework alone, per round), CPU s/GiB:"
+	echo "  libtoeless (both digests) $(stat_col "$WORK/share.toeless" 1 %6.3f)"
+	echo "  libiscsi (header digest)  $(stat_col "$WORK/share.qemu" 1 %6.3f)"
+	paste -d' ' "$WORK/share.toeless" "$WORK/share.qemu" | awk '$2 > 0 { printf "%.2f\n", $1 / $2 }' >"$WORK/share.ratio"
+	echo "  libtoeless / libiscsi     $(stat_col "$WORK/share.ratio" 1 %6.2f) (per round)"
 fi
 
 [ "$STRACE_SECS" = 0 ] && exit 0
