@@ -178,11 +178,9 @@ fio_randread() {
 
 # rotated R ITEM...: the items, the first R-1 moved to the end
 rotated() {
-	local r=$1 i
+	local k=$((($1 - 1) % ($# - 1)))
 	shift
-	for i in $(seq 0 $(($# - 1))); do
-		eval "echo \${$(( (i + r - 1) % $# + 1 ))}"
-	done
+	printf '%s\n' "${@:k+1}" "${@:1:k}"
 }
 
 # median (min..max) of column N
